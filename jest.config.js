@@ -1,0 +1,20 @@
+/** Two projects: fast unit tests (CDK assertions, pure core) and integration tests that start
+ * their own PostgreSQL clusters and a local S3 server. `npm test` runs both. */
+const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test/unit'],
+      transform: { '^.+\\.ts$': tsJest },
+    },
+    {
+      displayName: 'integration',
+      testEnvironment: 'node',
+      roots: ['<rootDir>/test/integration'],
+      transform: { '^.+\\.ts$': tsJest },
+      testTimeout: 180000,
+    },
+  ],
+};

@@ -1,0 +1,160 @@
+/**
+ * Grandfather-father-son tiering by first success, and the key layout.
+ *
+ * A new backup goes to the highest tier whose current period holds no manifest yet (yearly, then
+ * monthly, then weekly, else daily). A failed Sunday dump therefore does not lose the week: the
+ * next successful one becomes the weekly. Each object is stored once, under its tier's prefix, so
+ * four lifecycle rules (one per tier prefix) cover every database.
+ *
+ * Everything here is pure and works in UTC.
+ */
+
+export type Tier = 'yearly' | 'monthly' | 'weekly' | 'daily';
+
+/** Highest first: the order in which first-success tiering fills periods. */
+export const TIERS: readonly Tier[] = ['yearly', 'monthly', 'weekly', 'daily'];
+
+export interface RetentionDays {
+  readonly daily: number;
+  readonly weekly: number;
+  readonly monthly: number;
+  readonly yearly: number;
+}
+
+/** DESIGN.md defaults: daily 30 days, weekly 90, monthly 1 year, yearly 7 years. */
+export const DEFAULT_RETENTION_DAYS: RetentionDays = { daily: 30, weekly: 90, monthly: 365, yearly: 2555 };
+
+export function isTier(value: string): value is Tier {
+  return (TIERS as readonly string[]).includes(value);
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** ISO-8601 week: weeks start on Monday; week 1 holds the year's first Thursday. */
+export function isoWeek(at: Date): { year: number; week: number } {
+  const d = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+  const dayOfWeek = d.getUTCDay() || 7; // Monday 1 … Sunday 7
+  d.setUTCDate(d.getUTCDate() + 4 - dayOfWeek); // the Thursday of this week decides the year
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((d.getTime() - yearStart) / 86_400_000 + 1) / 7);
+  return { year: d.getUTCFullYear(), week };
+}
+
+/** The period a timestamp falls in for a tier: `2026`, `2026-11`, `2026-W47`, `2026-11-22`. */
+export function periodOf(tier: Tier, at: Date): string {
+  const y = at.getUTCFullYear();
+  switch (tier) {
+    case 'yearly':
+      return String(y);
+    case 'monthly':
+      return `${y}-${pad(at.getUTCMonth() + 1)}`;
+    case 'weekly': {
+      const w = isoWeek(at);
+      return `${w.year}-W${pad(w.week)}`;
+    }
+    case 'daily':
+      return `${y}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}`;
+  }
+}
+
+/** `yyyymmddThhmmssZ`, the timestamp part of a backup id. */
+export function compactTimestamp(at: Date): string {
+  return (
+    `${at.getUTCFullYear()}${pad(at.getUTCMonth() + 1)}${pad(at.getUTCDate())}` +
+    `T${pad(at.getUTCHours())}${pad(at.getUTCMinutes())}${pad(at.getUTCSeconds())}Z`
+  );
+}
+
+/** Database ids become S3 prefixes and resource names: lowercase, digits, hyphens. */
+export const DATABASE_ID_PATTERN = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$|^[a-z]$/;
+
+export function assertDatabaseId(databaseId: string): void {
+  if (!DATABASE_ID_PATTERN.test(databaseId)) {
+    throw new Error(
+      `database id "${databaseId}" is invalid: use 1-40 lowercase letters, digits and hyphens, starting with a letter`,
+    );
+  }
+}
+
+export function backupIdFor(databaseId: string, at: Date): string {
+  assertDatabaseId(databaseId);
+  return `${databaseId}-${compactTimestamp(at)}`;
+}
+
+export interface BackupKeys {
+  readonly prefix: string;
+  readonly dump: string;
+  readonly globals: string;
+  readonly manifest: string;
+}
+
+export function backupKeys(tier: Tier, databaseId: string, period: string, backupId: string): BackupKeys {
+  const prefix = `${tier}/${databaseId}/${period}/`;
+  return {
+    prefix,
+    dump: `${prefix}${backupId}.dump`,
+    globals: `${prefix}${backupId}.globals.sql`,
+    manifest: `${prefix}${backupId}.manifest.json`,
+  };
+}
+
+const MANIFEST_KEY = /^(yearly|monthly|weekly|daily)\/([a-z0-9-]+)\/([0-9W-]+)\/([a-z0-9-]+-\d{8}T\d{6}Z)\.manifest\.json$/;
+
+/** Parses `<tier>/<db>/<period>/<backupId>.manifest.json`; undefined for any other key. */
+export function parseManifestKey(
+  key: string,
+): { tier: Tier; databaseId: string; period: string; backupId: string } | undefined {
+  const m = MANIFEST_KEY.exec(key);
+  if (!m) return undefined;
+  const [, tier, databaseId, period, backupId] = m;
+  if (!backupId.startsWith(`${databaseId}-`)) return undefined;
+  return { tier: tier as Tier, databaseId, period, backupId };
+}
+
+/** `drills/<databaseId>/<yyyy-mm>/<drillId>.json` */
+export function drillReportKey(databaseId: string, at: Date, drillId: string): string {
+  return `drills/${databaseId}/${periodOf('monthly', at)}/${drillId}.json`;
+}
+
+export interface Placement {
+  readonly tier: Tier;
+  readonly period: string;
+  readonly backupId: string;
+  readonly keys: BackupKeys;
+  /** Object Lock retain-until: the tier's expiry, counted from the backup time. */
+  readonly retainUntil: Date;
+}
+
+export interface PlacementInput {
+  readonly databaseId: string;
+  readonly at: Date;
+  /**
+   * Which periods already hold a successful backup (a manifest), as `"<tier>/<period>"`, e.g.
+   * `"weekly/2026-W47"`. Only the periods that `at` falls into matter.
+   */
+  readonly occupied: ReadonlySet<string>;
+  readonly retentionDays?: RetentionDays;
+  /** Force a tier (operator `backup --tier`); the default picks by first success. */
+  readonly tier?: Tier;
+}
+
+/** Decides where a new backup goes: its tier, period, id, keys and Object Lock retain-until. */
+export function placeBackup(input: PlacementInput): Placement {
+  const retention = input.retentionDays ?? DEFAULT_RETENTION_DAYS;
+  const tier =
+    input.tier ?? TIERS.find((t) => t === 'daily' || !input.occupied.has(`${t}/${periodOf(t, input.at)}`))!;
+  const period = periodOf(tier, input.at);
+  const backupId = backupIdFor(input.databaseId, input.at);
+  return {
+    tier,
+    period,
+    backupId,
+    keys: backupKeys(tier, input.databaseId, period, backupId),
+    retainUntil: new Date(input.at.getTime() + retention[tier] * 86_400_000),
+  };
+}
+
+/** The `"<tier>/<period>"` strings whose occupancy decides the placement of a backup at `at`. */
+export function candidatePeriods(at: Date): string[] {
+  return TIERS.filter((t) => t !== 'daily').map((t) => `${t}/${periodOf(t, at)}`);
+}
