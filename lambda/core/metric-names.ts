@@ -24,6 +24,8 @@ export const MetricNames = {
   backupKeyUnusable: 'BackupKeyUnusable',
   drillSuccess: 'DrillSuccess',
   drillFailure: 'DrillFailure',
+  /** Days since the newest passing drill report (published by the freshness check). */
+  drillAgeDays: 'DrillAgeDays',
   drillRtoSeconds: 'DrillRtoSeconds',
   drillRestoreSeconds: 'DrillRestoreSeconds',
   drillMismatches: 'DrillMismatches',

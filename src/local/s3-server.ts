@@ -3,8 +3,11 @@
  * storing objects on disk, plus the two multipart operations it lacks and that a backup system
  * must get right: AbortMultipartUpload (s3rver would route it to DeleteObject, leaving the parts
  * behind) and ListMultipartUploads (how we prove no incomplete upload is left after a failure).
+ * It also honours `If-None-Match: *` on PutObject and CompleteMultipartUpload (conditional
+ * create, answered 412 PreconditionFailed when the key exists) as S3 does; s3rver ignores it.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,6 +43,7 @@ export interface LocalS3Options {
 type KoaContext = {
   method: string;
   path: string;
+  headers: Record<string, string | string[] | undefined>;
   query: Record<string, string | string[] | undefined>;
   status: number;
   body: unknown;
@@ -61,6 +65,12 @@ function listUploads(root: string, bucket: string): { key: string; uploadId: str
     }));
 }
 
+function objectFile(root: string, bucket: string, key: string): string {
+  const parts = key.split('/');
+  const last = parts.pop()!;
+  return path.join(root, bucket, ...parts, `${last}._S3rver_object`);
+}
+
 const xmlEscape = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -75,6 +85,7 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     configureBuckets: [],
   });
 
+  const creating = new Set<string>();
   // Koa composes middleware when the server starts listening, so this runs before s3rver's routes.
   const middleware = (server as unknown as { middleware: unknown[] }).middleware;
   middleware.unshift(async (ctx: KoaContext, next: () => Promise<void>) => {
@@ -90,6 +101,27 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
       }
       fs.rmSync(dir, { recursive: true, force: true });
       ctx.status = 204;
+      return;
+    }
+    const conditionalCreate =
+      ctx.headers['if-none-match'] === '*' &&
+      keyParts.length > 0 &&
+      ((ctx.method === 'PUT' && ctx.query.partNumber === undefined) || (ctx.method === 'POST' && uploadId));
+    if (conditionalCreate) {
+      // Check and reserve in one synchronous step, so two concurrent creates cannot both pass.
+      const file = objectFile(directory, bucket, decodeURIComponent(keyParts.join('/')));
+      if (creating.has(file) || fs.existsSync(file)) {
+        ctx.status = 412;
+        ctx.type = 'application/xml';
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`;
+        return;
+      }
+      creating.add(file);
+      try {
+        await next();
+      } finally {
+        creating.delete(file);
+      }
       return;
     }
     if (ctx.method === 'GET' && bucket && keyParts.join('') === '' && 'uploads' in ctx.query) {
@@ -127,11 +159,7 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
     },
     createBuckets,
-    objectPath: (bucket, key) => {
-      const parts = key.split('/');
-      const last = parts.pop()!;
-      return path.join(directory, bucket, ...parts, `${last}._S3rver_object`);
-    },
+    objectPath: (bucket, key) => objectFile(directory, bucket, key),
     pendingUploads: (bucket) => listUploads(directory, bucket).map(({ key, uploadId }) => ({ key, uploadId })),
     stop: async () => {
       await server.close();
