@@ -299,37 +299,57 @@ export function parseTocListing(listing: string): TocEntry[] {
   return entries;
 }
 
+export interface TocTable {
+  readonly desc: 'TABLE' | 'TABLE DATA';
+  readonly schema: string;
+  readonly name: string;
+}
+
 /**
- * pg_restore prints names raw (no quoting), with newlines turned into spaces, separated by single
- * spaces, and the owner last. A name can itself contain spaces, so we match the expected
- * `<desc> <schema> <name> ` prefix instead of splitting. A `TABLE` prefix must not be the start of
- * a longer descriptor such as `TABLE DATA` or `TABLE ATTACH` (unless the schema name itself begins
- * with those words).
+ * Which of `wanted` have no entry in the TOC.
+ *
+ * pg_restore prints names raw (no quoting; newlines become spaces), space-separated, with the
+ * owner last, so a line cannot be split reliably: `TABLE Mixed Case Audit Log postgres` could be
+ * table `Audit` owned by `Log postgres`. Instead every TOC line is attributed to the wanted entry
+ * with the longest matching `<desc> <schema> <name> ` prefix (so the table `Audit Log` claims
+ * that line, not `Audit`), and entries whose printed form is identical (schema `a b`.`c` versus
+ * `a`.`b c`) must together have as many lines as there are of them.
  */
-export function tocHas(entries: readonly TocEntry[], desc: 'TABLE' | 'TABLE DATA', schema: string, name: string) {
+export function tocMissing(entries: readonly TocEntry[], wanted: readonly TocTable[]): TocTable[] {
   const san = (s: string) => s.replace(/[\r\n]/g, ' ');
-  const prefix = `${desc} ${san(schema)} ${san(name)} `;
-  return entries.some((e) => {
-    if (!(e.text + ' ').startsWith(prefix)) return false;
-    if (desc === 'TABLE') {
-      for (const longer of ['TABLE DATA ', 'TABLE ATTACH ']) {
-        if (e.text.startsWith(longer) && !`TABLE ${san(schema)} `.startsWith(longer)) return false;
-      }
-    }
-    return true;
-  });
+  const prefixOf = (w: TocTable) => `${w.desc} ${san(w.schema)} ${san(w.name)} `;
+  const groups = new Map<string, TocTable[]>();
+  for (const w of wanted) {
+    const p = prefixOf(w);
+    groups.set(p, [...(groups.get(p) ?? []), w]);
+  }
+  const prefixes = [...groups.keys()].sort((a, b) => b.length - a.length);
+  const seen = new Map<string, number>();
+  for (const e of entries) {
+    const line = `${e.text} `;
+    const best = prefixes.find((p) => line.startsWith(p));
+    if (best) seen.set(best, (seen.get(best) ?? 0) + 1);
+  }
+  return [...groups.entries()].flatMap(([p, members]) => ((seen.get(p) ?? 0) >= members.length ? [] : members));
+}
+
+/**
+ * Whether one table/table-data entry is in the TOC. On its own it cannot tell `Audit` from a line of
+ * `Audit Log`; pass every expected table to tocMissing for that (verifyBackup does).
+ */
+export function tocHas(entries: readonly TocEntry[], desc: TocTable['desc'], schema: string, name: string): boolean {
+  return tocMissing(entries, [{ desc, schema, name }]).length === 0;
 }
 
 function tocCheck(manifest: Manifest, toc: NonNullable<ArchiveRead['toc']>): VerifyCheck {
   if (!toc.ok) return failed('toc', 'TOC_UNREADABLE', `pg_restore --list failed: ${toc.error}`);
   const entries = parseTocListing(toc.listing);
-  const missing: string[] = [];
-  for (const t of manifest.tables) {
-    if (!tocHas(entries, 'TABLE', t.schema, t.name)) missing.push(`${tableLabel(t)} (TABLE)`);
-    if (t.kind === 'r' && !tocHas(entries, 'TABLE DATA', t.schema, t.name)) {
-      missing.push(`${tableLabel(t)} (TABLE DATA)`);
-    }
-  }
+  const wanted: TocTable[] = manifest.tables.flatMap((t) => [
+    { desc: 'TABLE' as const, schema: t.schema, name: t.name },
+    // Partitioned parents hold no rows of their own, so they have no TABLE DATA entry.
+    ...(t.kind === 'r' ? [{ desc: 'TABLE DATA' as const, schema: t.schema, name: t.name }] : []),
+  ]);
+  const missing = tocMissing(entries, wanted).map((w) => `${tableLabel(w)} (${w.desc})`);
   return missing.length === 0
     ? pass('toc', `${entries.length} TOC entries; all ${manifest.tables.length} tables present`)
     : failed('toc', 'TOC_MISSING_TABLES', `archive TOC lacks: ${missing.join(', ')}`);

@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { DIMENSION_DATABASE, METRIC_NAMESPACE, MetricNames } from '../../lambda/core/metric-names';
 import { restorableMetric } from '../metrics';
 import { pascalCase } from '../naming';
+import type { DrillSweeper } from './drill-sweeper';
 
 /** A backup is stale once its age passes the RPO by this much (time for the dump and the next check). */
 export const STALE_BACKUP_GRACE = Duration.hours(1);
@@ -422,13 +423,10 @@ export class Monitoring extends Construct {
     });
   }
 
-  /** Pages when the sweeper had to delete an expired drill instance (a drill did not clean up). */
-  public addDrillSweeper(): cloudwatch.Alarm {
+  /** Pages when the sweeper found an expired drill instance (a drill did not clean up). */
+  public addDrillSweeper(sweeper: DrillSweeper): cloudwatch.Alarm {
     return this.createAlarm(new Construct(this, 'DrillSweeper'), 'OrphanedInstances', 'orphaned-drill-instances', {
-      metric: restorableMetric(MetricNames.orphanedDrillInstances, {
-        period: Duration.hours(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
+      metric: sweeper.metricOrphanedInstances(),
       threshold: FAILURE_THRESHOLD,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,

@@ -1,45 +1,37 @@
 /**
  * Connection settings from the command line. URLs may carry a password: it is taken out of the URL
  * at once, kept only in memory, handed to PostgreSQL tools through a 0600 PGPASSFILE by the core,
- * and scrubbed from anything we print. PGPASSWORD and ~/.pgpass are preferred sources.
+ * and scrubbed from anything we print. A password in PGPASSWORD or ~/.pgpass is preferred to one
+ * typed on the command line (which shell history and `ps` can see).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseConnectionUrl, type DbConnection, type SslMode } from '../../lambda/core/secrets';
 
-export interface TargetConnection {
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly password?: string;
-  readonly database: string;
-  readonly sslMode: string;
+export interface CliConnection extends DbConnection {
+  readonly sslMode: SslMode;
 }
 
-/** Parses `postgres://user[:password]@host[:port]/db?sslmode=...`. */
-export function parsePostgresUrl(url: string, env: NodeJS.ProcessEnv = process.env): TargetConnection {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error('connection URL is not a valid postgres:// URL');
-  }
-  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new Error(`connection URL must start with postgres:// or postgresql:// (got ${u.protocol}//)`);
-  }
-  const host = decodeURIComponent(u.hostname) || env.PGHOST || 'localhost';
-  const port = Number(u.port || env.PGPORT || 5432);
-  const user = decodeURIComponent(u.username) || env.PGUSER || os.userInfo().username;
-  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || env.PGDATABASE || user;
-  const sslMode = u.searchParams.get('sslmode') ?? env.PGSSLMODE ?? 'prefer';
+/**
+ * Parses `postgres://user[:password]@host[:port]/db[?sslmode=...]`. Without a password in the URL
+ * the password comes from PGPASSWORD, then PGPASSFILE / ~/.pgpass, as libpq would find it.
+ */
+export function connectionFromUrl(
+  url: string,
+  defaultSslMode: SslMode,
+  env: NodeJS.ProcessEnv = process.env,
+): CliConnection {
+  const parsed = parseConnectionUrl(url);
   const password =
-    (u.password ? decodeURIComponent(u.password) : undefined) ??
-    env.PGPASSWORD ??
-    passwordFromPgpass(host, port, database, user, env);
-  return { host, port, user, database, sslMode, ...(password !== undefined ? { password } : {}) };
+    parsed.password ||
+    env.PGPASSWORD ||
+    passwordFromPgpass(parsed.host, parsed.port, parsed.database, parsed.user, env) ||
+    '';
+  return { ...parsed, password, sslMode: parsed.sslMode ?? defaultSslMode };
 }
 
-/** Looks the password up in ~/.pgpass (or PGPASSFILE) the way libpq does. */
+/** Looks the password up in PGPASSFILE or ~/.pgpass the way libpq does (first match wins). */
 export function passwordFromPgpass(
   host: string,
   port: number,
@@ -72,19 +64,4 @@ export function passwordFromPgpass(
     if (match(h, host) && match(p, String(port)) && match(d, database) && match(u, user)) return pw;
   }
   return undefined;
-}
-
-/** A URL safe to show: the password replaced. */
-export function describeTarget(t: TargetConnection): string {
-  return `postgres://${t.user}@${t.host}:${t.port}/${t.database}`;
-}
-
-/** Replaces every occurrence of each secret (and its URL-encoded form) in a message. */
-export function redact(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const s of secrets) {
-    if (!s || s.length < 3) continue;
-    for (const form of new Set([s, encodeURIComponent(s)])) out = out.split(form).join('***');
-  }
-  return out;
 }

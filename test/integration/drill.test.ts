@@ -268,7 +268,13 @@ describe('drill faults: FAILED with the reason, ephemeral database released', ()
     fs.writeFileSync(tmp, bytes);
     const orders = readArchiveToc(tmp).entries.find((e) => e.desc === 'TABLE DATA' && e.tag === 'orders')!;
     fs.rmSync(tmp);
-    for (let i = orders.dataOffset! + 30; i < orders.dataOffset! + 60; i++) bytes[i] ^= 0x5a;
+    // pg_dump wrote to a pipe, so the TOC holds no data offsets: find the data block's header
+    // (block type 1, then the entry id as a sign byte plus 4 little-endian bytes).
+    const id = Buffer.alloc(4);
+    id.writeUInt32LE(orders.dumpId);
+    const block = bytes.indexOf(Buffer.concat([Buffer.from([1, 0]), id]));
+    expect(block).toBeGreaterThan(0);
+    for (let i = block + 30; i < block + 60; i++) bytes[i] ^= 0x5a;
     const { createHash } = await import('node:crypto');
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     await h.s3.send(new PutObjectCommand({ Bucket: h.replicaBucket, Key: m.object.key, Body: bytes }));

@@ -1,0 +1,510 @@
+/**
+ * `restorable`: the operator CLI. The same core code the Lambdas run, pointed at AWS or at any
+ * S3-compatible server through the standard AWS environment (`AWS_ENDPOINT_URL_S3`, `AWS_REGION`,
+ * credentials).
+ *
+ * Exit codes: 0 success; 1 the operation failed (a verify found a problem, a restore was refused,
+ * a drill FAILED, an error); 2 the command line was wrong.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { listBackups, latestValidBackup, type BackupEntry } from '../../lambda/core/catalog';
+import { dumpDatabase } from '../../lambda/core/dump';
+import { verifyBackup, type VerifyResult } from '../../lambda/core/verify';
+import { restoreBackup, type RestoreProgress, type RestoreResult } from '../../lambda/core/restore';
+import { runDrill, type DrillReport } from '../../lambda/core/drill';
+import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
+import { stopAllLocalClustersSync } from '../../lambda/core/local-cluster';
+import { isTier, TIERS, type Tier } from '../../lambda/core/tiers';
+import { makeS3Client, isNotFound } from '../../lambda/core/s3';
+import { redact, SSL_MODES, type SslMode } from '../../lambda/core/secrets';
+import type { Manifest } from '../../lambda/core/manifest';
+import { connectionFromUrl, type CliConnection } from './connection';
+import { formatBytes, formatSeconds, Progress, table } from './output';
+import { runDemo } from './demo';
+import { runInterruptHandlers } from './cleanup';
+
+/** Messages shown to the operator are scrubbed of every secret we hold. */
+const secrets: string[] = [];
+
+class UsageError extends Error {}
+class Failure extends Error {}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+interface StoreOptions {
+  db: string;
+  bucket?: string;
+  stack?: string;
+  region?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+interface Store {
+  s3: S3Client;
+  bucket: string;
+  replicaBucket?: string;
+  replicaRegion?: string;
+}
+
+/** The bucket from `--bucket`, or from the deployed BackupStack's outputs with `--stack`. */
+async function resolveStore(o: StoreOptions & { replicaBucket?: string; replicaRegion?: string }): Promise<Store> {
+  let bucket = o.bucket;
+  let replicaBucket = o.replicaBucket;
+  let replicaRegion = o.replicaRegion;
+  if (!bucket && o.stack) {
+    const cfn = new CloudFormationClient(o.region ? { region: o.region } : {});
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: o.stack }));
+    const outputs = new Map((out.Stacks?.[0]?.Outputs ?? []).map((x) => [x.OutputKey, x.OutputValue]));
+    bucket = outputs.get('BackupBucketName');
+    replicaBucket ??= outputs.get('ReplicaBucketName');
+    replicaRegion ??= outputs.get('ReplicaRegion');
+    if (!bucket) throw new Failure(`stack ${o.stack} has no BackupBucketName output`);
+  }
+  if (!bucket) throw new UsageError('give --bucket <name> or --stack <name>');
+  const s3 = makeS3Client(o.region);
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch (e) {
+    const where = process.env.AWS_ENDPOINT_URL_S3 ?? `S3 (${await s3.config.region()})`;
+    if (isNotFound(e)) throw new Failure(`bucket ${bucket} does not exist at ${where}`);
+    throw new Failure(`bucket ${bucket} is not reachable at ${where}: ${(e as Error).name}: ${(e as Error).message}`);
+  }
+  return { s3, bucket, replicaBucket, replicaRegion };
+}
+
+async function findBackup(store: Store, db: string, backup: string): Promise<BackupEntry> {
+  if (backup === 'latest') {
+    const latest = await latestValidBackup(store.s3, store.bucket, db);
+    if (!latest) throw new Failure(`no valid backup of ${db} in bucket ${store.bucket}`);
+    return latest;
+  }
+  const all = await listBackups(store.s3, store.bucket, db, { includeInvalid: true });
+  const found = all.find((b) => b.backupId === backup);
+  if (!found) throw new Failure(`backup ${backup} not found for database ${db} in bucket ${store.bucket}`);
+  if (!found.valid) throw new Failure(`backup ${backup} is not valid: ${found.problem}`);
+  return found;
+}
+
+function parseTier(value: string): Tier | 'auto' {
+  if (value === 'auto' || isTier(value)) return value;
+  throw new UsageError(`--tier must be auto or one of ${TIERS.join(', ')} (got ${value})`);
+}
+
+function parseSslMode(value: string): SslMode {
+  if ((SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
+  throw new UsageError(`--sslmode must be one of ${SSL_MODES.join(', ')} (got ${value})`);
+}
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer (got ${value})`);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function targetConnection(url: string, sslMode: SslMode | undefined): CliConnection {
+  // An explicit --sslmode wins, then the URL's sslmode, then verify-full (never a silent downgrade).
+  const conn = connectionFromUrl(url, 'verify-full');
+  if (conn.password) secrets.push(conn.password);
+  return sslMode ? { ...conn, sslMode } : conn;
+}
+
+function showProgress(o: { progress?: boolean }): boolean {
+  return o.progress ?? Boolean(process.stderr.isTTY);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+async function cmdList(o: StoreOptions & { tier?: string }, io: Io): Promise<number> {
+  const tier = o.tier === undefined ? undefined : parseTier(o.tier);
+  if (tier === 'auto') throw new UsageError('--tier for list must be one of ' + TIERS.join(', '));
+  const store = await resolveStore(o);
+  const entries = await listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
+  const shown = entries;
+  if (o.json) {
+    io.out(
+      JSON.stringify(
+        shown.map((b) => ({
+          backupId: b.backupId,
+          tier: b.tier,
+          period: b.period,
+          createdAt: b.createdAt.toISOString(),
+          lastModified: b.lastModified?.toISOString(),
+          bytes: b.bytes,
+          valid: b.valid,
+          problem: b.problem,
+          manifestKey: b.manifestKey,
+          rowCountsExact: b.manifest?.rowCounts.exact,
+        })),
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  if (shown.length === 0) {
+    io.out(`no backups of ${o.db} in bucket ${store.bucket}${tier ? ` (tier ${tier})` : ''}`);
+    return 0;
+  }
+  io.out(
+    table(
+      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STATUS'],
+      shown.map((b) => [
+        b.backupId,
+        b.tier,
+        b.period,
+        b.bytes === undefined ? '-' : formatBytes(b.bytes),
+        b.manifest ? b.manifest.tables.length : '-',
+        b.createdAt.toISOString().replace('.000Z', 'Z'),
+        b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`,
+      ]),
+    ),
+  );
+  return 0;
+}
+
+function printVerify(result: VerifyResult, o: { json?: boolean }, io: Io): number {
+  if (o.json) io.out(JSON.stringify(result, null, 2));
+  else {
+    io.out(`backup ${result.backupId ?? '?'}: ${result.ok ? 'OK' : result.pending ? 'PENDING' : 'FAILED'}`);
+    io.out(
+      table(
+        ['CHECK', 'RESULT', 'DETAIL'],
+        result.checks.map((c) => [c.name, c.code ? `${c.status} (${c.code})` : c.status, c.detail]),
+      ),
+    );
+  }
+  return result.ok ? 0 : 1;
+}
+
+async function cmdVerify(
+  o: StoreOptions & { backup: string; replicaBucket?: string; replicaRegion?: string },
+  io: Io,
+): Promise<number> {
+  if (Boolean(o.replicaBucket) !== Boolean(o.replicaRegion) && !o.stack) {
+    throw new UsageError('--replica-bucket and --replica-region go together');
+  }
+  const store = await resolveStore(o);
+  const entry = await findBackup(store, o.db, o.backup);
+  const replica =
+    store.replicaBucket && store.replicaRegion
+      ? { s3: makeS3Client(store.replicaRegion), bucket: store.replicaBucket, region: store.replicaRegion }
+      : undefined;
+  const result = await verifyBackup({ s3: store.s3, bucket: store.bucket, manifestKey: entry.manifestKey, replica });
+  return printVerify(result, o, io);
+}
+
+async function cmdBackup(
+  o: StoreOptions & {
+    url: string;
+    tier: string;
+    sslmode?: string;
+    caBundle?: string;
+    kmsKeyId?: string;
+    objectLockMode: string;
+    schema?: string[];
+    excludeSchema?: string[];
+  },
+  io: Io,
+): Promise<number> {
+  const tier = parseTier(o.tier);
+  const lock = o.objectLockMode.toUpperCase();
+  if (!['GOVERNANCE', 'COMPLIANCE', 'NONE'].includes(lock)) {
+    throw new UsageError(`--object-lock-mode must be GOVERNANCE, COMPLIANCE or NONE (got ${o.objectLockMode})`);
+  }
+  const conn = targetConnection(o.url, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
+  const store = await resolveStore(o);
+  const progress = new Progress(showProgress(o));
+  progress.update(`dumping ${o.db} from ${conn.host}:${conn.port}/${conn.database}...`);
+  const manifest = await dumpDatabase({
+    databaseId: o.db,
+    connection: conn,
+    sslMode: conn.sslMode,
+    caBundlePath: o.caBundle,
+    s3: store.s3,
+    bucket: store.bucket,
+    kmsKeyId: o.kmsKeyId,
+    objectLockMode: lock as 'GOVERNANCE' | 'COMPLIANCE' | 'NONE',
+    tier,
+    schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
+  });
+  progress.done();
+  if (o.json) io.out(JSON.stringify(manifest, null, 2));
+  else printManifestSummary(manifest, io);
+  return 0;
+}
+
+function printManifestSummary(m: Manifest, io: Io): void {
+  const rows = m.tables.reduce((sum, t) => sum + (t.kind === 'r' ? t.rows : 0), 0);
+  io.out(
+    `backup ${m.backupId} written: ${m.tier} ${m.period}, ${formatBytes(m.object.bytes)}, ` +
+      `${m.tables.length} tables, ${rows} rows${m.rowCounts.exact ? '' : ' (some estimated)'}, ` +
+      `${formatSeconds(m.durationSeconds)}`,
+  );
+  io.out(`  archive  ${m.object.key}`);
+  io.out(`  sha256   ${m.object.sha256}`);
+  io.out(`  roles    ${m.globals.present ? m.globals.key : `absent (${m.globals.reason})`}`);
+  io.out(`  retain   until ${m.retainUntil}`);
+}
+
+function describeRestoreProgress(p: RestoreProgress): string {
+  switch (p.phase) {
+    case 'download':
+      return `downloading ${formatBytes(p.bytes)} / ${formatBytes(p.totalBytes)}`;
+    case 'roles':
+      return `roles: ${p.applied} applied, ${p.failed} failed`;
+    case 'restore':
+      return `restoring: ${p.entriesDone}/${p.entriesTotal} TOC entries${p.item ? ` (${p.item})` : ''}`;
+    case 'count':
+      return `counting rows of ${p.tables} tables`;
+  }
+}
+
+async function cmdRestore(
+  o: StoreOptions & {
+    backup: string;
+    targetUrl: string;
+    table?: string[];
+    jobs?: number;
+    force?: boolean;
+    sslmode?: string;
+    caBundle?: string;
+    roles: boolean;
+  },
+  io: Io,
+): Promise<number> {
+  const conn = targetConnection(o.targetUrl, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
+  const store = await resolveStore(o);
+  const entry = await findBackup(store, o.db, o.backup);
+  const progress = new Progress(showProgress(o));
+  const result = await restoreBackup(
+    { s3: store.s3, bucket: store.bucket, manifest: entry.manifest, manifestKey: entry.manifestKey },
+    { ...conn, caBundlePath: o.caBundle },
+    {
+      jobs: o.jobs,
+      tables: o.table,
+      force: o.force,
+      restoreRoles: o.roles,
+      onProgress: (p) => progress.update(describeRestoreProgress(p)),
+    },
+  );
+  progress.done();
+  const mismatched = result.tables.filter(
+    (t) => t.expectedExact && t.expected !== null && t.restored !== t.expected,
+  );
+  if (o.json) io.out(JSON.stringify({ ...result, mismatches: mismatched.length }, null, 2));
+  else printRestore(result, mismatched.length, io);
+  return mismatched.length === 0 ? 0 : 1;
+}
+
+function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
+  io.out(
+    `restored ${r.backupId} (${r.mode === 'tables' ? `${r.tables.length} table(s)` : 'whole database'}) into ` +
+      `${r.target} in ${formatSeconds(r.restoreSeconds)} with ${r.jobs} job(s); roles: ` +
+      (r.roles.attempted ? `${r.roles.applied} applied, ${r.roles.failed.length} failed` : `skipped (${r.roles.reason})`),
+  );
+  io.out(
+    table(
+      ['TABLE', 'MANIFEST', 'RESTORED', ''],
+      r.tables.map((t) => [
+        `${t.schema}.${t.name}`,
+        t.expected === null ? '-' : `${t.expected}${t.expectedExact ? '' : '~'}`,
+        t.restored === null ? '-' : t.restored,
+        t.expected !== null && t.expectedExact && t.restored !== t.expected ? 'MISMATCH' : 'ok',
+      ]),
+    ),
+  );
+  for (const w of r.warnings) io.err(`warning: ${w}`);
+  io.out(mismatches === 0 ? 'row counts match the manifest' : `${mismatches} table(s) differ from the manifest`);
+}
+
+async function cmdDrill(
+  o: StoreOptions & { local?: boolean; replicaBucket?: string; checks?: string; rtoMinutes?: number },
+  io: Io,
+): Promise<number> {
+  if (!o.local) {
+    throw new UsageError('only --local drills run from the CLI; deployed drills run from their Step Functions workflow');
+  }
+  const store = await resolveStore(o);
+  let checks: unknown[] = [];
+  if (o.checks) {
+    const fs = await import('node:fs');
+    try {
+      checks = JSON.parse(fs.readFileSync(o.checks, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`--checks ${o.checks}: ${(e as Error).message}`);
+    }
+  }
+  const progress = new Progress(showProgress(o));
+  progress.update(`drilling ${o.db}: selecting a backup, starting an ephemeral cluster...`);
+  const { report, reportKey } = await runDrill({
+    databaseId: o.db,
+    source: o.replicaBucket
+      ? { s3: store.s3, bucket: o.replicaBucket, kind: 'replica' }
+      : { s3: store.s3, bucket: store.bucket, kind: 'primary' },
+    reportS3: store.s3,
+    reportBucket: store.bucket,
+    provider: new LocalDatabaseProvider(),
+    settings: {
+      checks: checks as never,
+      ...(o.rtoMinutes ? { rtoTargetMinutes: o.rtoMinutes } : {}),
+    },
+  });
+  progress.done();
+  if (o.json) io.out(JSON.stringify({ ...report, reportKey }, null, 2));
+  else printDrillReport(report, reportKey, io);
+  return report.status === 'PASSED' ? 0 : 1;
+}
+
+export function printDrillReport(r: DrillReport, reportKey: string | undefined, io: Io): void {
+  io.out(`drill ${r.drillId}: ${r.status}${r.failure ? ` at ${r.failure.step}: ${r.failure.reason}` : ''}`);
+  io.out(`  backup     ${r.backupId ?? 'none'} (${r.source.kind} bucket ${r.source.bucket})`);
+  if (r.skippedBackups.length > 0) {
+    io.out(`  skipped    ${r.skippedBackups.map((s) => `${s.backupId} (${s.reason})`).join(', ')}`);
+  }
+  io.out(
+    `  RTO        ${r.rtoSeconds === null ? '-' : formatSeconds(r.rtoSeconds)} ` +
+      `(target ${formatSeconds(r.rtoTargetSeconds)}); restore ${r.restoreSeconds === null ? '-' : formatSeconds(r.restoreSeconds)}`,
+  );
+  if (r.checks) {
+    io.out(`  checks     ${r.checks.passed} passed, ${r.checks.failed} failed`);
+    for (const f of r.checks.results.filter((c) => !c.ok)) io.out(`    FAILED ${f.name}: ${f.detail ?? ''}`);
+  }
+  io.out(
+    `  ephemeral  ${r.ephemeral.id ?? '-'} ${r.ephemeral.released ? 'released' : `NOT RELEASED ${r.ephemeral.releaseError ?? ''}`}`,
+  );
+  if (reportKey) io.out(`  report     ${reportKey}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Program
+// ---------------------------------------------------------------------------------------------
+
+function storeOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--db <id>', 'database id (as in the config)')
+    .option('--bucket <name>', 'backup bucket')
+    .option('--stack <name>', 'read the bucket names from this deployed BackupStack')
+    .option('--region <region>', 'AWS region of the bucket (default: AWS_REGION)')
+    .option('--json', 'machine-readable output')
+    .option('--progress', 'show progress on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never show progress');
+}
+
+export function buildProgram(io: Io, run: (code: number) => void): Command {
+  const program = new Command('restorable')
+    .description('PostgreSQL backups you have proven you can restore: list, verify, back up, restore, drill.')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .exitOverride();
+
+  const wrap =
+    <T>(fn: (o: T, io: Io) => Promise<number>) =>
+    async (o: T) =>
+      run(await fn(o, io));
+
+  storeOptions(program.command('list').description('list the backups of a database, newest first'))
+    .option('--tier <tier>', `only this tier (${TIERS.join(', ')})`)
+    .action(wrap(cmdList));
+
+  storeOptions(program.command('verify').description('re-check a backup: checksum, size, archive TOC, replica'))
+    .option('--backup <id>', 'backup id, or latest', 'latest')
+    .option('--replica-bucket <name>', 'also check the copy in this replica bucket')
+    .option('--replica-region <region>', 'region of the replica bucket')
+    .action(wrap(cmdVerify));
+
+  storeOptions(program.command('backup').description('dump a database into the bucket now'))
+    .requiredOption('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
+    .option('--tier <tier>', 'auto (grandfather-father-son by first success) or a tier', 'auto')
+    .option('--sslmode <mode>', `TLS mode (${SSL_MODES.join(', ')}; default: the URL's, else verify-full)`)
+    .option('--ca-bundle <file>', 'CA bundle for verify-full (default: the RDS bundle)')
+    .option('--kms-key-id <key>', 'KMS key for SSE-KMS (default: the bucket default)')
+    .option('--object-lock-mode <mode>', 'GOVERNANCE, COMPLIANCE or NONE', 'GOVERNANCE')
+    .option('--schema <name>', 'only this schema (repeatable)', collect)
+    .option('--exclude-schema <name>', 'leave this schema out (repeatable)', collect)
+    .action(wrap(cmdBackup));
+
+  storeOptions(
+    program
+      .command('restore')
+      .description('restore a backup into a database: checksum first, roles then data, row counts after'),
+  )
+    .requiredOption('--backup <id>', 'backup id, or latest')
+    .requiredOption('--target-url <postgres-url>', 'database to restore into (password: prefer PGPASSWORD)')
+    .option('--table <schema.name>', 'restore only this table (repeatable)', collect)
+    .addOption(new Option('--jobs <n>', 'pg_restore parallel jobs').argParser(positiveInt('--jobs')))
+    .option('--force', 'restore into a target that is not empty')
+    .option('--no-roles', 'do not create the roles from the backup first')
+    .option('--sslmode <mode>', `TLS mode for the target (${SSL_MODES.join(', ')})`)
+    .option('--ca-bundle <file>', 'CA bundle for verify-full')
+    .action(wrap(cmdRestore));
+
+  storeOptions(program.command('drill').description('restore drill into an ephemeral local cluster, with checks'))
+    .option('--local', 'run the drill here, into a throwaway local PostgreSQL cluster')
+    .option('--replica-bucket <name>', 'read the backup from this replica bucket instead')
+    .option('--checks <file>', 'JSON file with operator checks [{name, sql, expect}]')
+    .addOption(new Option('--rto-minutes <n>', 'RTO target').argParser(positiveInt('--rto-minutes')))
+    .action(wrap(cmdDrill));
+
+  program
+    .command('demo')
+    .description('the whole cycle on this machine: seeded PostgreSQL, local S3, backup, verify, drill')
+    .option('--small', 'a small dataset (seconds instead of about a minute)')
+    .option('--keep', 'leave the cluster and S3 server running until Ctrl-C')
+    .action(async (o: { small?: boolean; keep?: boolean }) => run(await runDemo(o, io)));
+
+  return program;
+}
+
+function errorMessage(e: unknown): string {
+  const err = e as Error & { reason?: string; code?: string };
+  const prefix = err?.reason ?? (typeof err?.code === 'string' && /^[A-Z_]+$/.test(err.code) ? err.code : undefined);
+  const text = (err?.message ?? String(e)).split('\n')[0];
+  return prefix && !text.includes(prefix) ? `${text} [${prefix}]` : text;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  let code = 0;
+  const interrupted = (signal: NodeJS.Signals) => {
+    io.err(`\nrestorable: ${signal}: cleaning up`);
+    stopAllLocalClustersSync();
+    runInterruptHandlers();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; bad flags are usage errors.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    io.err(`restorable: error: ${redact(errorMessage(e), secrets)}`);
+    return e instanceof UsageError ? 2 : 1;
+  } finally {
+    process.removeListener('SIGINT', interrupted);
+    process.removeListener('SIGTERM', interrupted);
+  }
+}
