@@ -1,9 +1,11 @@
 /** Two projects: fast unit tests (CDK assertions, pure core) and integration tests that start
  * their own PostgreSQL clusters and a local S3 server. `npm test` runs both. */
 // The AWS SDK warns about Node 20 on every client; tests run on 20, Lambda on 22.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
 module.exports = {
+  // Integration tests start PostgreSQL clusters and run real pg_dump/pg_restore.
+  testTimeout: 180000,
   projects: [
     {
       displayName: 'unit',
@@ -16,7 +18,6 @@ module.exports = {
       testEnvironment: 'node',
       roots: ['<rootDir>/test/integration'],
       transform: { '^.+\\.ts$': tsJest },
-      testTimeout: 180000,
     },
   ],
 };
