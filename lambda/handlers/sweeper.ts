@@ -19,9 +19,32 @@
  * db:restorable-drill-* with resource tag restorable:drill=true.
  */
 import { RDSClient } from '@aws-sdk/client-rds';
-import { MetricNames } from '../core/metric-names';
+import { METRIC_NAMESPACE, MetricNames } from '../core/metric-names';
 import { sweepDrillInstances, type SweepResult } from '../core/sweeper';
-import { logger, metrics, MetricUnit, startInvocation, type LambdaContext } from './powertools';
+import { logger, startInvocation, type LambdaContext } from './powertools';
+
+/**
+ * Publishes OrphanedDrillInstances without dimensions, as the alarm expects. Written by hand
+ * because Powertools serialises "no dimensions" as `Dimensions: []` (no dimension set at all),
+ * while the EMF way to say "one set, empty" is `[[]]`.
+ * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+ */
+function publishOrphaned(count: number): void {
+  const doc = {
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [
+        {
+          Namespace: METRIC_NAMESPACE,
+          Dimensions: [[]],
+          Metrics: [{ Name: MetricNames.orphanedDrillInstances, Unit: 'Count' }],
+        },
+      ],
+    },
+    [MetricNames.orphanedDrillInstances]: count,
+  };
+  process.stdout.write(`${JSON.stringify(doc)}\n`);
+}
 
 let rds: RDSClient | undefined;
 
@@ -30,8 +53,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   rds ??= new RDSClient({});
   const dryRun = (event as { dryRun?: unknown } | undefined)?.dryRun === true;
   const result = await sweepDrillInstances({ rds, dryRun, logger });
-  metrics.addMetric(MetricNames.orphanedDrillInstances, MetricUnit.Count, result.found);
-  metrics.publishStoredMetrics();
+  publishOrphaned(result.found);
   const log = result.found > 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
   log('sweep finished', {
     found: result.found,

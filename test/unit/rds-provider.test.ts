@@ -55,7 +55,12 @@ describe('drillInstanceIdentifier', () => {
   });
 
   it('stays a valid RDS identifier of at most 63 characters for the longest and oddest database ids', () => {
-    for (const db of ['a'.repeat(40), 'billing--eu-west-1-prod-replica-0123456', 'x', 'a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t']) {
+    for (const db of [
+      'a'.repeat(40),
+      'billing--eu-west-1-prod-replica-0123456',
+      'x',
+      'a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t',
+    ]) {
       const id = drillInstanceIdentifier(db, startedAt);
       expect(id.length).toBeLessThanOrEqual(63);
       expect(id).toMatch(DB_INSTANCE_IDENTIFIER);
@@ -78,8 +83,15 @@ describe('allocatedStorageFor', () => {
 describe('RdsDatabaseProvider.provision', () => {
   it('creates a private, encrypted, single-AZ, unbacked-up instance of the backup major with a managed password and drill tags', async () => {
     rds.on(CreateDBInstanceCommand).resolves({});
-    const handle = await provider({ instanceClass: 'db.r6g.large', kmsKeyId: 'arn:aws:kms:eu-west-1:1:key/k' }).provision(request);
-    expect(handle).toEqual({ provider: 'rds', id: 'restorable-drill-orders-20261127030007', region: 'eu-west-1' });
+    const handle = await provider({
+      instanceClass: 'db.r6g.large',
+      kmsKeyId: 'arn:aws:kms:eu-west-1:1:key/k',
+    }).provision(request);
+    expect(handle).toEqual({
+      provider: 'rds',
+      id: 'restorable-drill-orders-20261127030007',
+      region: 'eu-west-1',
+    });
 
     const calls = rds.commandCalls(CreateDBInstanceCommand);
     expect(calls).toHaveLength(1);
@@ -130,7 +142,9 @@ describe('RdsDatabaseProvider.status and the wait', () => {
       {
         DBInstanceIdentifier: handle.id,
         DBInstanceStatus: status,
-        ...(secretStatus ? { MasterUserSecret: { SecretArn: 'arn:secret', SecretStatus: secretStatus } } : {}),
+        ...(secretStatus
+          ? { MasterUserSecret: { SecretArn: 'arn:secret', SecretStatus: secretStatus } }
+          : {}),
       },
     ],
   });
@@ -151,7 +165,12 @@ describe('RdsDatabaseProvider.status and the wait', () => {
       },
       onStatus: (s) => seen.push(`${s.status}/${s.detail}`),
     });
-    expect(seen).toEqual(['creating/creating', 'creating/backing-up', 'creating/available', 'available/available']);
+    expect(seen).toEqual([
+      'creating/creating',
+      'creating/backing-up',
+      'creating/available',
+      'available/available',
+    ]);
     expect(sleeps).toEqual([30_000, 30_000, 30_000]);
   });
 
@@ -161,14 +180,20 @@ describe('RdsDatabaseProvider.status and the wait', () => {
       /is failed \(incompatible-parameters\)/,
     );
     rds.reset();
-    rds.on(DescribeDBInstancesCommand).rejects(new DBInstanceNotFoundFault({ message: 'gone', $metadata: {} }));
+    rds
+      .on(DescribeDBInstancesCommand)
+      .rejects(new DBInstanceNotFoundFault({ message: 'gone', $metadata: {} }));
     expect(await provider().status(handle)).toEqual({ status: 'deleted', detail: 'not found' });
   });
 
   it('gives up after the timeout', async () => {
     rds.on(DescribeDBInstancesCommand).resolves(described('creating'));
     await expect(
-      waitUntilAvailable(provider(), handle, { timeoutMs: 50, intervalMs: 30, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }),
+      waitUntilAvailable(provider(), handle, {
+        timeoutMs: 50,
+        intervalMs: 30,
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      }),
     ).rejects.toThrow(/not available after 0s \(creating\)/);
   });
 });
@@ -181,7 +206,10 @@ describe('RdsDatabaseProvider.connection', () => {
           DBInstanceIdentifier: 'restorable-drill-orders-20261127030007',
           DBInstanceStatus: 'available',
           Endpoint: { Address: 'restorable-drill-orders.abc.eu-west-1.rds.amazonaws.com', Port: 5432 },
-          MasterUserSecret: { SecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-1', SecretStatus: 'active' },
+          MasterUserSecret: {
+            SecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:rds!db-1',
+            SecretStatus: 'active',
+          },
         },
       ],
     });
@@ -218,22 +246,34 @@ describe('RdsDatabaseProvider.release', () => {
   });
 
   it('is idempotent: an instance already gone or already deleting counts as released', async () => {
-    rds.on(DeleteDBInstanceCommand).rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} }));
+    rds
+      .on(DeleteDBInstanceCommand)
+      .rejects(new DBInstanceNotFoundFault({ message: 'not found', $metadata: {} }));
     expect(await provider().release(handle)).toEqual({ released: true, alreadyGone: true });
     rds.reset();
-    rds.on(DeleteDBInstanceCommand).rejects(new InvalidDBInstanceStateFault({ message: 'already being deleted', $metadata: {} }));
-    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: handle.id, DBInstanceStatus: 'deleting' }] });
+    rds
+      .on(DeleteDBInstanceCommand)
+      .rejects(new InvalidDBInstanceStateFault({ message: 'already being deleted', $metadata: {} }));
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [{ DBInstanceIdentifier: handle.id, DBInstanceStatus: 'deleting' }] });
     expect(await provider().release(handle)).toEqual({ released: true, alreadyGone: true });
   });
 
   it('rethrows other errors so the caller can retry', async () => {
-    rds.on(DeleteDBInstanceCommand).rejects(new InvalidDBInstanceStateFault({ message: 'is modifying', $metadata: {} }));
-    rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: [{ DBInstanceIdentifier: handle.id, DBInstanceStatus: 'modifying' }] });
+    rds
+      .on(DeleteDBInstanceCommand)
+      .rejects(new InvalidDBInstanceStateFault({ message: 'is modifying', $metadata: {} }));
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolves({ DBInstances: [{ DBInstanceIdentifier: handle.id, DBInstanceStatus: 'modifying' }] });
     await expect(provider().release(handle)).rejects.toThrow(/is modifying/);
   });
 
   it('never deletes an instance that is not a drill instance', async () => {
-    await expect(provider().release({ provider: 'rds', id: 'orders-prod' })).rejects.toThrow(/not a drill instance/);
+    await expect(provider().release({ provider: 'rds', id: 'orders-prod' })).rejects.toThrow(
+      /not a drill instance/,
+    );
     expect(rds.commandCalls(DeleteDBInstanceCommand)).toHaveLength(0);
   });
 });

@@ -59,8 +59,16 @@ describe('sweepDrillInstances', () => {
     const result = await sweepDrillInstances({ rds: new RDSClient({}), now: () => now });
     const deleted = rds.commandCalls(DeleteDBInstanceCommand).map((c) => c.args[0].input);
     expect(deleted).toEqual([
-      { DBInstanceIdentifier: 'restorable-drill-orders-20261127030000', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
-      { DBInstanceIdentifier: 'restorable-drill-billing-20261123030000', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
+      {
+        DBInstanceIdentifier: 'restorable-drill-orders-20261127030000',
+        SkipFinalSnapshot: true,
+        DeleteAutomatedBackups: true,
+      },
+      {
+        DBInstanceIdentifier: 'restorable-drill-billing-20261123030000',
+        SkipFinalSnapshot: true,
+        DeleteAutomatedBackups: true,
+      },
     ]);
     expect(result.found).toBe(3);
     expect(result.deleted).toBe(2);
@@ -97,7 +105,9 @@ describe('sweepDrillInstances', () => {
       id: 'restorable-drill-orders-20261127030000',
       error: 'AccessDenied: not authorized',
     });
-    expect(result.instances.find((i) => i.id === 'restorable-drill-billing-20261123030000')!.action).toBe('already-deleting');
+    expect(result.instances.find((i) => i.id === 'restorable-drill-billing-20261123030000')!.action).toBe(
+      'already-deleting',
+    );
   });
 });
 
@@ -110,7 +120,10 @@ describe('sweeper handler', () => {
       out.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
       return true;
     };
-    spies = [jest.spyOn(process.stdout, 'write').mockImplementation(capture), jest.spyOn(process.stderr, 'write').mockImplementation(capture)];
+    spies = [
+      jest.spyOn(process.stdout, 'write').mockImplementation(capture),
+      jest.spyOn(process.stderr, 'write').mockImplementation(capture),
+    ];
   });
   afterEach(() => spies.forEach((s) => s.mockRestore()));
 
@@ -119,7 +132,12 @@ describe('sweeper handler', () => {
       .join('')
       .split('\n')
       .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] } })
+      .map(
+        (l) =>
+          JSON.parse(l) as Record<string, unknown> & {
+            _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] };
+          },
+      )
       .find((d) => 'OrphanedDrillInstances' in d)!;
     return { value: doc.OrphanedDrillInstances, dimensions: doc._aws.CloudWatchMetrics[0].Dimensions };
   };
@@ -133,6 +151,14 @@ describe('sweeper handler', () => {
       jest.useRealTimers();
     }
     expect(orphanedMetric()).toEqual({ value: 3, dimensions: [[]] });
+    const doc = out
+      .join('')
+      .split('\n')
+      .find((l) => l.includes('OrphanedDrillInstances'))!;
+    expect(JSON.parse(doc)._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'Restorable',
+      Metrics: [{ Name: 'OrphanedDrillInstances', Unit: 'Count' }],
+    });
   });
 
   it('publishes 0 when there is nothing to sweep', async () => {
