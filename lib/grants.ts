@@ -27,7 +27,11 @@ export function objectArns(bucket: s3.IBucket, prefixes: readonly string[]): str
 }
 
 /** The statement for `actions` on the objects under `prefixes`. */
-export function objectStatement(bucket: s3.IBucket, prefixes: readonly string[], actions: string[]): iam.PolicyStatement {
+export function objectStatement(
+  bucket: s3.IBucket,
+  prefixes: readonly string[],
+  actions: string[],
+): iam.PolicyStatement {
   return new iam.PolicyStatement({ actions, resources: objectArns(bucket, prefixes) });
 }
 
@@ -97,7 +101,8 @@ export function keyStatement(
   const stack = Stack.of(scope);
   const region = options.region ?? stack.region;
   const conditions: Record<string, Record<string, string>> = {};
-  if (options.viaS3 ?? true) conditions.StringEquals = { 'kms:ViaService': `s3.${region}.${stack.urlSuffix}` };
+  if (options.viaS3 ?? true)
+    conditions.StringEquals = { 'kms:ViaService': `s3.${region}.${stack.urlSuffix}` };
   if (ref.alias) conditions['ForAnyValue:StringEquals'] = { 'kms:ResourceAliases': ref.alias };
   return new iam.PolicyStatement({ actions, resources: [keyArn(scope, ref, region)], conditions });
 }
@@ -108,7 +113,13 @@ export function keyStatement(
  */
 function keyArn(scope: IConstruct, ref: KeyReference, region: string): string {
   if (ref.key) return ref.key.keyArn;
-  return Stack.of(scope).formatArn({ service: 'kms', region, account: ref.account, resource: 'key', resourceName: '*' });
+  return Stack.of(scope).formatArn({
+    service: 'kms',
+    region,
+    account: ref.account,
+    resource: 'key',
+    resourceName: '*',
+  });
 }
 
 /** A key id the KMS API accepts (key ARN or alias ARN), e.g. for `DescribeKey`. */

@@ -19,7 +19,10 @@ export interface RestorableMetricOptions extends cloudwatch.MetricOptions {
  * One of Restorable's own metrics.
  * @default - sum over 5 minutes, like the CDK's own `metricXxx()` helpers
  */
-export function restorableMetric(metricName: MetricName, options: RestorableMetricOptions = {}): cloudwatch.Metric {
+export function restorableMetric(
+  metricName: MetricName,
+  options: RestorableMetricOptions = {},
+): cloudwatch.Metric {
   const { databaseId, dimensionsMap, ...rest } = options;
   return new cloudwatch.Metric({
     namespace: METRIC_NAMESPACE,

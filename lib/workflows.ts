@@ -81,7 +81,9 @@ export function workflowLogGroup(scope: Construct, id: string, props: WorkflowLo
 }
 
 /** Logging and tracing every Restorable state machine uses. */
-export function workflowObservability(logGroup: logs.ILogGroup): Pick<sfn.StateMachineProps, 'logs' | 'tracingEnabled'> {
+export function workflowObservability(
+  logGroup: logs.ILogGroup,
+): Pick<sfn.StateMachineProps, 'logs' | 'tracingEnabled'> {
   return {
     // ALL events, but no input/output data: payloads stay out of the logs by construction.
     logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
@@ -115,11 +117,13 @@ export function suppressSchedulerRoleFindings(role: iam.Role): void {
     [
       {
         id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-        reason: 'One statement (start one state machine or invoke one function) for one role, sharing its lifecycle.',
+        reason:
+          'One statement (start one state machine or invoke one function) for one role, sharing its lifecycle.',
       },
       {
         id: 'AwsSolutions-IAM5',
-        reason: 'lambda:InvokeFunction on `<function arn>:*` covers the versions and aliases of the one scheduled function.',
+        reason:
+          'lambda:InvokeFunction on `<function arn>:*` covers the versions and aliases of the one scheduled function.',
         appliesTo: [{ regex: '/^Resource::<.*\\.Arn>:\\*$/' }],
       },
     ],
@@ -144,7 +148,8 @@ export function suppressStateMachineRoleFindings(stateMachine: sfn.StateMachine)
       },
       {
         id: 'AwsSolutions-IAM5',
-        reason: 'lambda:InvokeFunction on `<function arn>:*` covers the versions and aliases of our own functions only.',
+        reason:
+          'lambda:InvokeFunction on `<function arn>:*` covers the versions and aliases of our own functions only.',
         appliesTo: [{ regex: '/^Resource::<.*\\.Arn>:\\*$/' }],
       },
       {
@@ -162,4 +167,3 @@ export function suppressStateMachineRoleFindings(stateMachine: sfn.StateMachine)
     true,
   );
 }
-

@@ -165,7 +165,9 @@ export async function listBackups(
   options: ListBackupsOptions = {},
 ): Promise<BackupEntry[]> {
   const tiers = options.tier ? [options.tier] : TIERS;
-  const prefixes = tiers.map((t) => `${t}/${databaseId}/${options.period && options.tier ? `${options.period}/` : ''}`);
+  const prefixes = tiers.map(
+    (t) => `${t}/${databaseId}/${options.period && options.tier ? `${options.period}/` : ''}`,
+  );
   const objects = (await Promise.all(prefixes.map((p) => listAll(s3, bucket, p)))).flat();
 
   const manifests: { obj: _Object; parsed: NonNullable<ReturnType<typeof parseManifestKey>> }[] = [];

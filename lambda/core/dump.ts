@@ -180,7 +180,20 @@ export async function dumpDatabase(options: DumpOptions): Promise<Manifest> {
   const deadlineAt = effectiveDeadline(options);
 
   try {
-    return await runDump({ options, conn, tls, dirs, scope, deadlineAt, startedAt, startedMono, now, log, fail, clean });
+    return await runDump({
+      options,
+      conn,
+      tls,
+      dirs,
+      scope,
+      deadlineAt,
+      startedAt,
+      startedMono,
+      now,
+      log,
+      fail,
+      clean,
+    });
   } catch (e) {
     // Whatever went wrong, the caller gets a BackupError whose message holds no secret.
     if (e instanceof BackupError) {
@@ -230,7 +243,14 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
       const env = libpqEnv(conn, tls, passFile);
       const placement = await claimPlacement(options, ctx.startedAt, log);
       try {
-        return await dumpInSnapshot({ ...ctx, client, pre, placement, lock: lockParams(options, placement), env });
+        return await dumpInSnapshot({
+          ...ctx,
+          client,
+          pre,
+          placement,
+          lock: lockParams(options, placement),
+          env,
+        });
       } catch (e) {
         await releaseClaim(options, placement, log);
         throw e;
@@ -350,16 +370,26 @@ async function claimPlacement(options: DumpOptions, startedAt: Date, log: CoreLo
           ...encryptionParams(options),
         }),
       );
-      log.info('backup placed', { backupId: placement.backupId, tier: placement.tier, period: placement.period });
+      log.info('backup placed', {
+        backupId: placement.backupId,
+        tier: placement.tier,
+        period: placement.period,
+      });
       return placement;
     } catch (e) {
       if (!isPreconditionFailed(e)) {
-        throw new BackupError('UPLOAD_FAILED', `cannot claim backup id ${placement.backupId}: ${(e as Error).message}`);
+        throw new BackupError(
+          'UPLOAD_FAILED',
+          `cannot claim backup id ${placement.backupId}: ${(e as Error).message}`,
+        );
       }
       log.info('backup id taken by another run; trying the next second', { backupId: placement.backupId });
     }
   }
-  throw new BackupError('ID_CONFLICT', `no free backup id for ${options.databaseId} within ${attempts} seconds`);
+  throw new BackupError(
+    'ID_CONFLICT',
+    `no free backup id for ${options.databaseId} within ${attempts} seconds`,
+  );
 }
 
 async function releaseClaim(options: DumpOptions, placement: Placement, log: CoreLogger): Promise<void> {
@@ -525,7 +555,8 @@ class ArchiveTap extends Transform {
     this.verdict().then(
       (err) => {
         if (err) return callback(err);
-        if (this.bytes === 0) return callback(this.makeError('EMPTY_OUTPUT', 'pg_dump exited 0 but wrote nothing'));
+        if (this.bytes === 0)
+          return callback(this.makeError('EMPTY_OUTPUT', 'pg_dump exited 0 but wrote nothing'));
         if (this.bytes < this.minBytes) {
           return callback(
             this.makeError(
@@ -589,8 +620,13 @@ async function streamDump(run: SnapshotRun, args: string[]): Promise<{ bytes: nu
       const { code, signal } = await exited;
       if (failure) return failure;
       if (spawnError) return makeError('PG_DUMP_FAILED', `cannot run pg_dump: ${spawnError.message}`);
-      if (signal) return makeError('PG_DUMP_SIGNALED', `pg_dump was killed by ${signal}: ${clean(stderr()) || '(no stderr)'}`);
-      if (code !== 0) return makeError('PG_DUMP_FAILED', `pg_dump exited ${code}: ${clean(stderr()) || '(no stderr)'}`);
+      if (signal)
+        return makeError(
+          'PG_DUMP_SIGNALED',
+          `pg_dump was killed by ${signal}: ${clean(stderr()) || '(no stderr)'}`,
+        );
+      if (code !== 0)
+        return makeError('PG_DUMP_FAILED', `pg_dump exited ${code}: ${clean(stderr()) || '(no stderr)'}`);
       return undefined;
     },
     options.minBytes ?? 512,
@@ -602,7 +638,9 @@ async function streamDump(run: SnapshotRun, args: string[]): Promise<{ bytes: nu
     child.kill('SIGKILL');
     tap.destroy(err);
   };
-  child.stdout.on('error', (e) => abortWith(makeError('STREAM_ERROR', `reading pg_dump output failed: ${e.message}`)));
+  child.stdout.on('error', (e) =>
+    abortWith(makeError('STREAM_ERROR', `reading pg_dump output failed: ${e.message}`)),
+  );
   child.stdout.pipe(tap);
 
   const timer = run.deadlineAt
@@ -652,7 +690,10 @@ async function streamDump(run: SnapshotRun, args: string[]): Promise<{ bytes: nu
     const left = await abortUploads(options.s3, options.bucket, key, uploadIds, log);
     log.error('dump failed', { backupId, reason: err.reason, error: err.message, uploadsLeft: left });
     throw left > 0
-      ? makeError(err.reason, `${err.message} (and ${left} multipart upload(s) for ${key} could not be aborted)`)
+      ? makeError(
+          err.reason,
+          `${err.message} (and ${left} multipart upload(s) for ${key} could not be aborted)`,
+        )
       : err;
   } finally {
     if (timer) clearInterval(timer);
@@ -710,7 +751,8 @@ async function abortUploads(
         log.info('multipart upload aborted', { key, uploadId: id });
       } catch (e) {
         const name = (e as { name?: string }).name;
-        if (name !== 'NoSuchUpload') log.warn('abort failed', { key, uploadId: id, error: (e as Error).message });
+        if (name !== 'NoSuchUpload')
+          log.warn('abort failed', { key, uploadId: id, error: (e as Error).message });
       }
       aborted.add(id);
     }
@@ -735,7 +777,11 @@ async function storeGlobals(run: SnapshotRun): Promise<Manifest['globals']> {
   const { code, signal } = await exitOf(child);
   clearTimeout(killer);
   if (code !== 0 || signal) {
-    const reason = clean(stderr().split('\n').find((l) => /error|fatal|denied/i.test(l)) ?? stderr()).slice(0, 500);
+    const reason = clean(
+      stderr()
+        .split('\n')
+        .find((l) => /error|fatal|denied/i.test(l)) ?? stderr(),
+    ).slice(0, 500);
     log.warn('roles not saved: pg_dumpall refused', { backupId: placement.backupId, reason });
     return { present: false, reason: reason || `pg_dumpall exited ${code ?? signal}` };
   }

@@ -123,16 +123,22 @@ export function parseConnectionUrl(url: string): DbConnection & { sslMode?: SslM
   try {
     u = new URL(url);
   } catch {
-    throw new ConnectionConfigError('connection URL is not a valid URL (expected postgres://user:password@host:port/db)');
+    throw new ConnectionConfigError(
+      'connection URL is not a valid URL (expected postgres://user:password@host:port/db)',
+    );
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new ConnectionConfigError(`connection URL scheme must be postgres:// or postgresql://, got ${u.protocol}//`);
+    throw new ConnectionConfigError(
+      `connection URL scheme must be postgres:// or postgresql://, got ${u.protocol}//`,
+    );
   }
   if (!u.hostname) throw new ConnectionConfigError('connection URL has no host');
   if (!u.username) throw new ConnectionConfigError('connection URL has no user name');
   const sslmode = u.searchParams.get('sslmode') ?? undefined;
   if (sslmode !== undefined && !(SSL_MODES as readonly string[]).includes(sslmode)) {
-    throw new ConnectionConfigError(`connection URL sslmode "${sslmode}" is not one of ${SSL_MODES.join(', ')}`);
+    throw new ConnectionConfigError(
+      `connection URL sslmode "${sslmode}" is not one of ${SSL_MODES.join(', ')}`,
+    );
   }
   const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres';
   return {
@@ -153,8 +159,8 @@ let defaultSecretsClient: SecretsManagerClient | undefined;
 /** Resolves any connection source to concrete parameters (fetching the secret when needed). */
 export async function resolveConnection(source: ConnectionSource): Promise<DbConnection> {
   if (isUrlSource(source)) {
-    const { sslMode: _ignored, ...conn } = parseConnectionUrl(source.url);
-    return conn;
+    const { host, port, user, password, database } = parseConnectionUrl(source.url);
+    return { host, port, user, password, database };
   }
   if (!isSecretSource(source)) return source;
   const client = source.client ?? (defaultSecretsClient ??= new SecretsManagerClient({}));
@@ -176,7 +182,8 @@ export async function resolveConnection(source: ConnectionSource): Promise<DbCon
 
 /** Escapes one `.pgpass` field: backslash and colon are backslash-escaped. */
 export function escapePgpass(value: string): string {
-  if (/[\r\n]/.test(value)) throw new ConnectionConfigError('credentials containing line breaks cannot be passed to libpq');
+  if (/[\r\n]/.test(value))
+    throw new ConnectionConfigError('credentials containing line breaks cannot be passed to libpq');
   return value.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 }
 
@@ -214,7 +221,9 @@ function readCaBundle(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConnectionConfigError(`cannot read CA bundle ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new ConnectionConfigError(
+      `cannot read CA bundle ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+    );
   }
 }
 
@@ -223,7 +232,11 @@ function readCaBundle(file: string): string {
  * verify-full checks the chain and the host name, verify-ca only the chain, require encrypts
  * without verifying, disable is plaintext. Never downgrades.
  */
-export function pgClientConfig(conn: DbConnection, tls: TlsOptions = {}, extra: ClientConfig = {}): ClientConfig {
+export function pgClientConfig(
+  conn: DbConnection,
+  tls: TlsOptions = {},
+  extra: ClientConfig = {},
+): ClientConfig {
   const mode = tls.sslMode ?? 'verify-full';
   let ssl: ClientConfig['ssl'];
   switch (mode) {
@@ -234,7 +247,11 @@ export function pgClientConfig(conn: DbConnection, tls: TlsOptions = {}, extra: 
       ssl = { rejectUnauthorized: false };
       break;
     case 'verify-ca':
-      ssl = { ca: readCaBundle(resolveCaBundle(tls)), rejectUnauthorized: true, checkServerIdentity: () => undefined };
+      ssl = {
+        ca: readCaBundle(resolveCaBundle(tls)),
+        rejectUnauthorized: true,
+        checkServerIdentity: () => undefined,
+      };
       break;
     case 'verify-full':
       ssl = { ca: readCaBundle(resolveCaBundle(tls)), rejectUnauthorized: true, servername: conn.host };

@@ -19,7 +19,12 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { silentLogger, type CoreLogger } from './logger';
 import { parseManifest, tableLabel, type Manifest } from './manifest';
 import { pgBinDirs as defaultPgBinDirs, pgToolForServer } from './pg-bin';
@@ -102,7 +107,12 @@ const failed = (name: CheckName, code: VerifyCode, detail: string): VerifyCheck 
   code,
   detail,
 });
-const skipped = (name: CheckName, detail: string): VerifyCheck => ({ name, status: 'skipped', ok: true, detail });
+const skipped = (name: CheckName, detail: string): VerifyCheck => ({
+  name,
+  status: 'skipped',
+  ok: true,
+  detail,
+});
 
 function result(
   checks: VerifyCheck[],
@@ -152,7 +162,11 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
       ? undefined
       : (() => {
           try {
-            return pgToolForServer('pg_restore', manifest.pgDump.major, options.pgBinDirs ?? defaultPgBinDirs());
+            return pgToolForServer(
+              'pg_restore',
+              manifest.pgDump.major,
+              options.pgBinDirs ?? defaultPgBinDirs(),
+            );
           } catch (e) {
             throw new VerifyInfraError(`cannot check the archive TOC: ${(e as Error).message}`);
           }
@@ -232,7 +246,10 @@ async function readArchive(
   let bytes = 0;
 
   const child = pgRestorePath
-    ? spawn(pgRestorePath, ['--list'], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } })
+    ? spawn(pgRestorePath, ['--list'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '' },
+      })
     : undefined;
   let stdinOpen = !!child;
   let listing = '';
@@ -278,7 +295,8 @@ async function readArchive(
   if (child && exited) {
     const { code, spawnError } = await exited;
     if (spawnError) throw new VerifyInfraError(`cannot run pg_restore: ${spawnError.message}`);
-    toc = code === 0 ? { ok: true, listing } : { ok: false, error: stderr.trim() || `pg_restore exited ${code}` };
+    toc =
+      code === 0 ? { ok: true, listing } : { ok: false, error: stderr.trim() || `pg_restore exited ${code}` };
   }
   return { bytes, sha256: hash.digest('hex'), toc };
 }
@@ -330,14 +348,21 @@ export function tocMissing(entries: readonly TocEntry[], wanted: readonly TocTab
     const best = prefixes.find((p) => line.startsWith(p));
     if (best) seen.set(best, (seen.get(best) ?? 0) + 1);
   }
-  return [...groups.entries()].flatMap(([p, members]) => ((seen.get(p) ?? 0) >= members.length ? [] : members));
+  return [...groups.entries()].flatMap(([p, members]) =>
+    (seen.get(p) ?? 0) >= members.length ? [] : members,
+  );
 }
 
 /**
  * Whether one table/table-data entry is in the TOC. On its own it cannot tell `Audit` from a line of
  * `Audit Log`; pass every expected table to tocMissing for that (verifyBackup does).
  */
-export function tocHas(entries: readonly TocEntry[], desc: TocTable['desc'], schema: string, name: string): boolean {
+export function tocHas(
+  entries: readonly TocEntry[],
+  desc: TocTable['desc'],
+  schema: string,
+  name: string,
+): boolean {
   return tocMissing(entries, [{ desc, schema, name }]).length === 0;
 }
 
@@ -368,7 +393,11 @@ async function globalsCheck(s3: S3Client, bucket: string, manifest: Manifest): P
   }
   const sha = createHash('sha256').update(body).digest('hex');
   if (body.length !== g.bytes || sha !== g.sha256) {
-    return failed('globals', 'GLOBALS_MISMATCH', `roles file is ${body.length} bytes sha256 ${sha}, manifest says ${g.bytes} / ${g.sha256}`);
+    return failed(
+      'globals',
+      'GLOBALS_MISMATCH',
+      `roles file is ${body.length} bytes sha256 ${sha}, manifest says ${g.bytes} / ${g.sha256}`,
+    );
   }
   return pass('globals', `${body.length} bytes`);
 }
@@ -387,7 +416,11 @@ async function head(s3: S3Client, bucket: string, key: string): Promise<HeadObje
  * S3 reports replication on the source object: PENDING → not there yet (retry), FAILED → alarm.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html
  */
-async function replicaCheck(options: VerifyOptions, manifest: Manifest, manifestKey: string): Promise<VerifyCheck> {
+async function replicaCheck(
+  options: VerifyOptions,
+  manifest: Manifest,
+  manifestKey: string,
+): Promise<VerifyCheck> {
   const replica = options.replica!;
   const where = `replica bucket ${replica.bucket} in ${replica.region}`;
   // Expected sizes come from the manifest where it records them, so a replica is judged against
@@ -439,6 +472,13 @@ async function replicaCheck(options: VerifyOptions, manifest: Manifest, manifest
   if (failedReplication) return failed('replica', 'REPLICA_FAILED', problems.join('; '));
   if (missing) return failed('replica', 'REPLICA_MISSING', problems.join('; '));
   if (sizeMismatch) return failed('replica', 'REPLICA_SIZE_MISMATCH', problems.join('; '));
-  if (pending) return { name: 'replica', status: 'pending', ok: false, code: 'REPLICA_PENDING', detail: problems.join('; ') };
+  if (pending)
+    return {
+      name: 'replica',
+      status: 'pending',
+      ok: false,
+      code: 'REPLICA_PENDING',
+      detail: problems.join('; '),
+    };
   return pass('replica', `${keys.length} objects present with the same sizes in ${where}`);
 }

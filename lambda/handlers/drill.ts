@@ -76,9 +76,15 @@
  * bucket's key), s3:PutObject on drills/* of the report bucket (kms:GenerateDataKey);
  * rds:CreateDBInstance + rds:AddTagsToResource (request tag restorable:drill=true, identifier
  * restorable-drill-*), rds:DescribeDBInstances, rds:DeleteDBInstance (resource tag
- * restorable:drill=true); secretsmanager:GetSecretValue on the RDS-managed secrets
- * (rds!db-*); kms:CreateGrant/DescribeKey on DRILL_KMS_KEY_ARN when set; the VPC access the
- * function needs to reach the instance on 5432.
+ * restorable:drill=true); for the managed master password, on secrets rds!*:
+ * secretsmanager:CreateSecret, TagResource and DeleteSecret (RDS acts with the caller's
+ * permissions when it creates and removes the secret) and GetSecretValue, plus kms:Decrypt and
+ * kms:GenerateDataKey on the secret's key (aws/secretsmanager by default); kms:CreateGrant and
+ * kms:DescribeKey on DRILL_KMS_KEY_ARN when set.
+ * @see https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html#rds-secrets-manager-permissions
+ * Network: the function runs in the VPC of DRILL_SUBNET_GROUP and reaches the instance on 5432,
+ * S3 (replica region) and Secrets Manager (endpoints or NAT). Ephemeral storage (/tmp) must hold
+ * the archive; a restore must fit the 15-minute Lambda limit (larger databases: the Fargate runner).
  */
 import { z } from 'zod';
 import {

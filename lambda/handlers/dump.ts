@@ -108,7 +108,9 @@ function readConfig() {
     bucket: requireEnv('BACKUP_BUCKET'),
     kmsKeyId: requireEnv('BACKUP_KMS_KEY_ARN'),
     objectLockMode: lockMode as ObjectLockMode,
-    retentionDays: jsonEnv<RetentionDays>('RETENTION_DAYS', RetentionSchema, { fallback: DEFAULT_RETENTION_DAYS }),
+    retentionDays: jsonEnv<RetentionDays>('RETENTION_DAYS', RetentionSchema, {
+      fallback: DEFAULT_RETENTION_DAYS,
+    }),
     pgBinDirs: pathListEnv('PG_BIN_DIRS'),
     caBundlePath: optionalEnv('PG_CA_BUNDLE'),
     countBudgetMs: numberEnv('COUNT_BUDGET_SECONDS', 300) * 1000,
@@ -160,7 +162,8 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     return {
       databaseId: manifest.databaseId,
       backupId: manifest.backupId,
-      manifestKey: backupKeys(manifest.tier, manifest.databaseId, manifest.period, manifest.backupId).manifest,
+      manifestKey: backupKeys(manifest.tier, manifest.databaseId, manifest.period, manifest.backupId)
+        .manifest,
       tier: manifest.tier,
       period: manifest.period,
       bytes: manifest.object.bytes,

@@ -50,7 +50,8 @@ export function numberEnv(name: string, fallback: number, env: NodeJS.ProcessEnv
   const raw = optionalEnv(name, env);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`environment variable ${name} must be a non-negative number`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new ConfigError(`environment variable ${name} must be a non-negative number`);
   return n;
 }
 

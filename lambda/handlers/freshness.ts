@@ -32,7 +32,14 @@ import { MetricNames } from '../core/metric-names';
 import { makeS3Client } from '../core/s3';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
 import { ConfigError, jsonEnv, optionalEnv, requireEnv } from './env';
-import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext, type Unit } from './powertools';
+import {
+  emitForDatabase,
+  logger,
+  MetricUnit,
+  startInvocation,
+  type LambdaContext,
+  type Unit,
+} from './powertools';
 
 export interface FreshnessHandlerResult {
   readonly databases: readonly {
@@ -89,6 +96,12 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
       sizeRatio: d.sizeRatio,
       referenceSource: d.reference.source,
     })),
-    keys: report.keys.map((k) => ({ label: k.label, keyId: k.keyId, usable: k.usable, state: k.state, detail: k.detail })),
+    keys: report.keys.map((k) => ({
+      label: k.label,
+      keyId: k.keyId,
+      usable: k.usable,
+      state: k.state,
+      detail: k.detail,
+    })),
   };
 };

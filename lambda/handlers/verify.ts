@@ -89,13 +89,16 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     s3: s3For(),
     bucket,
     manifestKey: ev.manifestKey,
-    replica: replicaBucket && replicaRegion ? { s3: s3For(replicaRegion), bucket: replicaBucket, region: replicaRegion } : undefined,
+    replica:
+      replicaBucket && replicaRegion
+        ? { s3: s3For(replicaRegion), bucket: replicaBucket, region: replicaRegion }
+        : undefined,
     pgBinDirs: pathListEnv('PG_BIN_DIRS'),
     logger,
   });
   const failedChecks = result.checks.filter((c) => c.status === 'fail');
   const replica = result.checks.find((c) => c.name === 'replica');
-  const values: [typeof MetricNames[keyof typeof MetricNames], typeof MetricUnit.Count, number][] = [];
+  const values: [(typeof MetricNames)[keyof typeof MetricNames], typeof MetricUnit.Count, number][] = [];
   if (!result.pending) {
     values.push([MetricNames.verifySuccess, MetricUnit.Count, result.ok ? 1 : 0]);
     values.push([MetricNames.verifyFailure, MetricUnit.Count, result.ok ? 0 : 1]);
@@ -108,7 +111,9 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   if (failedChecks.length > 0) {
     const summary = failedChecks.map((c) => `${c.code}: ${c.detail}`).join(' | ');
     logger.error('verification failed', { checks: result.checks });
-    throw new VerificationFailed(`backup ${result.backupId ?? ev.manifestKey} failed verification: ${summary}`);
+    throw new VerificationFailed(
+      `backup ${result.backupId ?? ev.manifestKey} failed verification: ${summary}`,
+    );
   }
   if (result.pending) {
     logger.info('replication pending', { checks: result.checks });

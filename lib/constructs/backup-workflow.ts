@@ -283,7 +283,9 @@ export class BackupWorkflow extends Construct {
   }
 
   /** The input every scheduled execution gets: no secrets, only the secret's ARN. */
-  public executionInput(props: Pick<BackupWorkflowProps, 'secret' | 'schemas' | 'sslMode'>): Record<string, unknown> {
+  public executionInput(
+    props: Pick<BackupWorkflowProps, 'secret' | 'schemas' | 'sslMode'>,
+  ): Record<string, unknown> {
     return {
       databaseId: this.databaseId,
       secretArn: props.secret.secretArn,
@@ -319,7 +321,9 @@ export class BackupWorkflow extends Construct {
     add(listStatement(bucket, prefixes));
     // The dump checks that no incomplete upload is left for its key. This action has no prefix
     // condition key, so it is bucket-wide; it lists upload keys and ids only.
-    add(new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }));
+    add(
+      new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
+    );
     // SSE-KMS writes need a data key; multipart uploads and reading manifests need Decrypt.
     // (No kms:Encrypt: S3 encrypts with the data key, it never calls Encrypt for the caller.)
     add(keyStatement(this, { key: props.key }, ['kms:GenerateDataKey', 'kms:Decrypt']));
@@ -338,16 +342,18 @@ export class BackupWorkflow extends Construct {
     const add = (statement: iam.PolicyStatement) => role.addToPrincipalPolicy(statement);
     add(objectStatement(bucket, prefixes, ['s3:GetObject']));
     add(objectStatement(replicaBucket, prefixes, ['s3:GetObject']));
-    add(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn, replicaBucket.bucketArn] }));
+    add(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn, replicaBucket.bucketArn],
+      }),
+    );
     add(keyStatement(this, { key: props.key }, ['kms:Decrypt']));
     add(keyStatement(this, props.replicaKey, ['kms:Decrypt'], { region: replicaBucket.env.region }));
 
     NagSuppressions.addResourceSuppressions(
       role,
-      [
-        tierPrefixSuppression(props.databaseId),
-        ...replicaKeySuppressions(props.replicaKey),
-      ],
+      [tierPrefixSuppression(props.databaseId), ...replicaKeySuppressions(props.replicaKey)],
       true,
     );
   }
@@ -400,7 +406,12 @@ export class BackupWorkflow extends Construct {
       ),
       resultPath: sfn.JsonPath.DISCARD,
     });
-    notify.addRetry({ errors: [sfn.Errors.ALL], interval: Duration.seconds(5), maxAttempts: 3, backoffRate: 2 });
+    notify.addRetry({
+      errors: [sfn.Errors.ALL],
+      interval: Duration.seconds(5),
+      maxAttempts: 3,
+      backoffRate: 2,
+    });
     const failed = new sfn.Fail(this, 'BackupFailed', {
       stateName: 'BackupFailed',
       errorPath: '$.error.Error',
@@ -442,10 +453,15 @@ export class BackupWorkflow extends Construct {
   }
 
   private buildSchedule(props: BackupWorkflowProps): scheduler.Schedule {
-    const role = schedulerRole(this, 'ScheduleRole', `EventBridge Scheduler: start the backup of ${props.databaseId}`);
+    const role = schedulerRole(
+      this,
+      'ScheduleRole',
+      `EventBridge Scheduler: start the backup of ${props.databaseId}`,
+    );
     const schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `Restorable: back up ${props.databaseId}`,
-      schedule: props.schedule ?? scheduler.ScheduleExpression.expression(DEFAULT_BACKUP_SCHEDULE, TimeZone.ETC_UTC),
+      schedule:
+        props.schedule ?? scheduler.ScheduleExpression.expression(DEFAULT_BACKUP_SCHEDULE, TimeZone.ETC_UTC),
       target: new targets.StepFunctionsStartExecution(this.stateMachine, {
         role,
         input: scheduler.ScheduleTargetInput.fromObject(this.executionInput(props)),
@@ -487,9 +503,14 @@ function validate(props: BackupWorkflowProps): void {
   if (!Token.isUnresolved(props.databaseId)) assertDatabaseId(props.databaseId);
   const timeout = props.dumpTimeout;
   if (timeout && !timeout.isUnresolved() && (timeout.toSeconds() < 60 || timeout.toSeconds() > 900)) {
-    throw new Error(`dumpTimeout (${timeout.toHumanString()}) must be between 1 and 15 minutes (the Lambda maximum)`);
+    throw new Error(
+      `dumpTimeout (${timeout.toHumanString()}) must be between 1 and 15 minutes (the Lambda maximum)`,
+    );
   }
-  if (!Token.isUnresolved(props.replicaBucket.env.region) && props.replicaBucket.env.region === Stack.of(props.bucket).region) {
+  if (
+    !Token.isUnresolved(props.replicaBucket.env.region) &&
+    props.replicaBucket.env.region === Stack.of(props.bucket).region
+  ) {
     throw new Error(
       `replicaBucket is in ${props.replicaBucket.env.region}, the primary region: import it with the replica region`,
     );

@@ -8,7 +8,12 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { MetricNames } from '../../lambda/core/metric-names';
-import { DRILL_INSTANCE_PREFIX, deleteDrillInstanceStatement, deleteDrillSecretStatement, rdsArn } from '../drill-iam';
+import {
+  DRILL_INSTANCE_PREFIX,
+  deleteDrillInstanceStatement,
+  deleteDrillSecretStatement,
+  rdsArn,
+} from '../drill-iam';
 import { restorableMetric } from '../metrics';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import { RunnerFunction } from './runner-function';
@@ -67,7 +72,9 @@ export class DrillSweeper extends Construct {
     if (!interval.isUnresolved()) {
       const minutes = interval.toMinutes({ integral: false });
       if (!Number.isInteger(minutes) || minutes < 5 || minutes > 24 * 60) {
-        throw new Error(`interval (${interval.toHumanString()}) must be whole minutes between 5 minutes and 1 day`);
+        throw new Error(
+          `interval (${interval.toHumanString()}) must be whole minutes between 5 minutes and 1 day`,
+        );
       }
     }
 
@@ -108,14 +115,18 @@ export class DrillSweeper extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'RDS names managed master secrets rds!db-<uuid>; deletion is limited to drill instances\' secrets and to requests RDS makes on the role\'s behalf.',
+            "RDS names managed master secrets rds!db-<uuid>; deletion is limited to drill instances' secrets and to requests RDS makes on the role's behalf.",
           appliesTo: [{ regex: '/^Resource::arn:.*:secretsmanager:.*:secret:rds!db-\\*$/' }],
         },
       ],
       true,
     );
 
-    const scheduleRole = schedulerRole(this, 'ScheduleRole', 'EventBridge Scheduler: run the Restorable drill sweeper');
+    const scheduleRole = schedulerRole(
+      this,
+      'ScheduleRole',
+      'EventBridge Scheduler: run the Restorable drill sweeper',
+    );
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'Restorable: delete expired restore-drill instances',
       schedule: scheduler.ScheduleExpression.rate(interval),

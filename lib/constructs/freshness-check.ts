@@ -115,13 +115,18 @@ export class FreshnessCheck extends Construct {
     // otherwise, which would fail the whole check instead of marking that backup invalid).
     // Listing reveals key names (database ids, timestamps), never contents.
     // @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+    );
     // Manifests are SSE-KMS: reading them decrypts through S3.
     role.addToPrincipalPolicy(keyStatement(this, { key: props.key }, ['kms:Decrypt']));
     role.addToPrincipalPolicy(keyStatement(this, { key: props.key }, ['kms:DescribeKey'], { viaS3: false }));
     if (props.replicaKey) {
       role.addToPrincipalPolicy(
-        keyStatement(this, props.replicaKey, ['kms:DescribeKey'], { region: props.replicaRegion, viaS3: false }),
+        keyStatement(this, props.replicaKey, ['kms:DescribeKey'], {
+          region: props.replicaRegion,
+          viaS3: false,
+        }),
       );
     }
     NagSuppressions.addResourceSuppressions(
@@ -147,11 +152,16 @@ export class FreshnessCheck extends Construct {
       true,
     );
 
-    const scheduleRole = schedulerRole(this, 'ScheduleRole', 'EventBridge Scheduler: run the Restorable freshness check');
+    const scheduleRole = schedulerRole(
+      this,
+      'ScheduleRole',
+      'EventBridge Scheduler: run the Restorable freshness check',
+    );
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'Restorable: hourly backup freshness check',
       schedule:
-        props.schedule ?? scheduler.ScheduleExpression.expression(DEFAULT_FRESHNESS_SCHEDULE, TimeZone.ETC_UTC),
+        props.schedule ??
+        scheduler.ScheduleExpression.expression(DEFAULT_FRESHNESS_SCHEDULE, TimeZone.ETC_UTC),
       target: new targets.LambdaInvoke(this.function.function, {
         role: scheduleRole,
         input: scheduler.ScheduleTargetInput.fromObject({}),

@@ -81,6 +81,13 @@ export interface DatabaseMonitoringProps {
    * @default - only `DrillFailure` counts
    */
   readonly drillStateMachine?: sfn.IStateMachine;
+
+  /**
+   * Whether the database has restore drills. Without drills there is nothing to alarm on, and a
+   * drill-stale alarm (missing data breaching) would page forever.
+   * @default true
+   */
+  readonly drills?: boolean;
 }
 
 export interface ReplicationMonitoringProps {
@@ -107,9 +114,12 @@ export interface DatabaseAlarms {
   readonly sizeAnomaly: cloudwatch.Alarm;
   readonly verifyFailed: cloudwatch.Alarm;
   readonly replicaMissing: cloudwatch.Alarm;
-  readonly drillFailed: cloudwatch.Alarm;
-  readonly drillStale: cloudwatch.Alarm;
-  readonly drillRtoExceeded: cloudwatch.Alarm;
+  /** Absent when the database has no drills. */
+  readonly drillFailed?: cloudwatch.Alarm;
+  /** Absent when the database has no drills. */
+  readonly drillStale?: cloudwatch.Alarm;
+  /** Absent when the database has no drills. */
+  readonly drillRtoExceeded?: cloudwatch.Alarm;
 }
 
 interface AlarmSpec {
@@ -232,8 +242,14 @@ export class Monitoring extends Construct {
     const metrics = {
       backupFailure: restorableMetric(MetricNames.backupFailure, hourly),
       // The freshness check runs at minute 5 of every hour, so every hourly period holds one point.
-      backupAgeHours: restorableMetric(MetricNames.backupAgeHours, { ...hourly, statistic: cloudwatch.Stats.MAXIMUM }),
-      backupSizeRatio: restorableMetric(MetricNames.backupSizeRatio, { ...hourly, statistic: cloudwatch.Stats.AVERAGE }),
+      backupAgeHours: restorableMetric(MetricNames.backupAgeHours, {
+        ...hourly,
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      backupSizeRatio: restorableMetric(MetricNames.backupSizeRatio, {
+        ...hourly,
+        statistic: cloudwatch.Stats.AVERAGE,
+      }),
       backupBytes: restorableMetric(MetricNames.backupBytes, {
         databaseId,
         period: Duration.days(1),
@@ -248,7 +264,10 @@ export class Monitoring extends Construct {
         period: Duration.hours(6),
         statistic: cloudwatch.Stats.MAXIMUM,
       }),
-      drillRtoSeconds: restorableMetric(MetricNames.drillRtoSeconds, { ...hourly, statistic: cloudwatch.Stats.MAXIMUM }),
+      drillRtoSeconds: restorableMetric(MetricNames.drillRtoSeconds, {
+        ...hourly,
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
     };
     // The ratio is newest / median of the last 7: distance from 1 is the relative change either way.
     const sizeChange = new cloudwatch.MathExpression({
@@ -272,6 +291,7 @@ export class Monitoring extends Construct {
     const scope = new Construct(this, `Database${pascalCase(databaseId)}`);
     const alarm = (id: string, spec: Omit<AlarmSpec, 'runbook'>) =>
       this.createAlarm(scope, id, `${databaseId}-${kebab(id)}`, { ...spec, runbook: kebab(id) });
+    const drills = props.drills ?? true;
     const alarms: DatabaseAlarms = {
       backupFailed: alarm('BackupFailed', {
         metric: metrics.backupFailure,
@@ -312,27 +332,31 @@ export class Monitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         description: `A verified backup of ${databaseId} has no matching copy in the replica region.`,
       }),
-      drillFailed: alarm('DrillFailed', {
-        metric: drillFailures,
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `A restore drill of ${databaseId} failed: the backup could not be proven restorable.`,
-      }),
-      drillStale: alarm('DrillStale', {
-        metric: metrics.drillAgeDays,
-        threshold: maxDrillAgeDays,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        description: `No restore drill of ${databaseId} has passed in ${maxDrillAgeDays} days, or no drill age was reported.`,
-      }),
-      drillRtoExceeded: alarm('DrillRtoExceeded', {
-        metric: metrics.drillRtoSeconds,
-        threshold: maxRtoSeconds,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `A restore drill of ${databaseId} took longer than the ${maxRtoSeconds} s RTO target.`,
-      }),
+      ...(drills
+        ? {
+            drillFailed: alarm('DrillFailed', {
+              metric: drillFailures,
+              threshold: FAILURE_THRESHOLD,
+              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+              treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+              description: `A restore drill of ${databaseId} failed: the backup could not be proven restorable.`,
+            }),
+            drillStale: alarm('DrillStale', {
+              metric: metrics.drillAgeDays,
+              threshold: maxDrillAgeDays,
+              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+              treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+              description: `No restore drill of ${databaseId} has passed in ${maxDrillAgeDays} days, or no drill age was reported.`,
+            }),
+            drillRtoExceeded: alarm('DrillRtoExceeded', {
+              metric: metrics.drillRtoSeconds,
+              threshold: maxRtoSeconds,
+              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+              treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+              description: `A restore drill of ${databaseId} took longer than the ${maxRtoSeconds} s RTO target.`,
+            }),
+          }
+        : {}),
     };
 
     this.dashboard.addWidgets(
@@ -367,7 +391,10 @@ export class Monitoring extends Construct {
   }
 
   /** Replication failed and replication late, from S3's replication metrics for one rule. */
-  public addReplication(props: ReplicationMonitoringProps): { failed: cloudwatch.Alarm; late: cloudwatch.Alarm } {
+  public addReplication(props: ReplicationMonitoringProps): {
+    failed: cloudwatch.Alarm;
+    late: cloudwatch.Alarm;
+  } {
     const maxLatency = props.maxLatency ?? DEFAULT_MAX_REPLICATION_LATENCY;
     const dimensionsMap = {
       SourceBucket: props.sourceBucket.bucketName,
@@ -397,7 +424,8 @@ export class Monitoring extends Construct {
         threshold: FAILURE_THRESHOLD,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: 'Objects failed to replicate to the replica region (check the replication role and replica key).',
+        description:
+          'Objects failed to replicate to the replica region (check the replication role and replica key).',
         runbook: 'replication-failed',
       }),
       late: this.createAlarm(scope, 'Late', 'replication-late', {
@@ -425,14 +453,20 @@ export class Monitoring extends Construct {
 
   /** Pages when the sweeper found an expired drill instance (a drill did not clean up). */
   public addDrillSweeper(sweeper: DrillSweeper): cloudwatch.Alarm {
-    return this.createAlarm(new Construct(this, 'DrillSweeper'), 'OrphanedInstances', 'orphaned-drill-instances', {
-      metric: sweeper.metricOrphanedInstances(),
-      threshold: FAILURE_THRESHOLD,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      description: 'The sweeper found an expired restore-drill instance: a drill did not delete its database.',
-      runbook: 'orphaned-drill-instances',
-    });
+    return this.createAlarm(
+      new Construct(this, 'DrillSweeper'),
+      'OrphanedInstances',
+      'orphaned-drill-instances',
+      {
+        metric: sweeper.metricOrphanedInstances(),
+        threshold: FAILURE_THRESHOLD,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        description:
+          'The sweeper found an expired restore-drill instance: a drill did not delete its database.',
+        runbook: 'orphaned-drill-instances',
+      },
+    );
   }
 
   /**
@@ -452,7 +486,8 @@ export class Monitoring extends Construct {
       threshold: FAILURE_THRESHOLD,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      description: 'A backup KMS key is disabled or pending deletion: new backups fail and existing ones cannot be read.',
+      description:
+        'A backup KMS key is disabled or pending deletion: new backups fail and existing ones cannot be read.',
       runbook: 'backup-key-unusable',
     });
   }

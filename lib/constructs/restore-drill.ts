@@ -55,7 +55,10 @@ export interface DrillCheck {
   /** One read-only statement. */
   readonly sql: string;
   /** `{ rows: n }`, `{ equals: value }` or `{ min: n }`. */
-  readonly expect: { readonly rows: number } | { readonly equals: string | number | boolean | null } | { readonly min: number };
+  readonly expect:
+    | { readonly rows: number }
+    | { readonly equals: string | number | boolean | null }
+    | { readonly min: number };
   /**
    * Statement timeout of this check.
    * @default - 30 seconds
@@ -313,7 +316,12 @@ export class RestoreDrill extends Construct {
     return this.stateMachine.grantStartExecution(grantee);
   }
 
-  private grantDrill(role: iam.Role, props: RestoreDrillProps, source: 'replica' | 'primary', instanceClass: string): void {
+  private grantDrill(
+    role: iam.Role,
+    props: RestoreDrillProps,
+    source: 'replica' | 'primary',
+    instanceClass: string,
+  ): void {
     const { databaseId } = props;
     const add = (statement: iam.PolicyStatement) => role.addToPrincipalPolicy(statement);
     const prefixes = tierPrefixes(databaseId);
@@ -454,7 +462,7 @@ export class RestoreDrill extends Construct {
           id: 'AwsSolutions-IAM5',
           reason:
             'RDS names managed master secrets rds!db-<uuid>; reading is limited to secrets tagged with a drill instance ARN, ' +
-            'creating and deleting to requests RDS makes on the role\'s behalf.',
+            "creating and deleting to requests RDS makes on the role's behalf.",
           appliesTo: [{ regex: '/^Resource::arn:.*:secretsmanager:.*:secret:rds!db-\\*$/' }],
         },
         ...(props.replicaKey.alias && source === 'replica'
@@ -558,7 +566,10 @@ export class RestoreDrill extends Construct {
     notReady.next(cleanupOnError);
 
     const passed = new sfn.Choice(this, 'DidTheDrillPass', { stateName: 'DidTheDrillPass' })
-      .when(sfn.Condition.stringEquals('$.report.status', 'PASSED'), new sfn.Succeed(this, 'DrillPassed', { stateName: 'DrillPassed' }))
+      .when(
+        sfn.Condition.stringEquals('$.report.status', 'PASSED'),
+        new sfn.Succeed(this, 'DrillPassed', { stateName: 'DrillPassed' }),
+      )
       .otherwise(
         new sfn.Fail(this, 'DrillReportedFailure', {
           stateName: 'DrillReportedFailure',
@@ -598,11 +609,20 @@ export class RestoreDrill extends Construct {
     return stateMachine;
   }
 
-  private buildSchedule(props: RestoreDrillProps, source: 'replica' | 'primary', instanceClass: string): scheduler.Schedule {
-    const role = schedulerRole(this, 'ScheduleRole', `EventBridge Scheduler: start the restore drill of ${props.databaseId}`);
+  private buildSchedule(
+    props: RestoreDrillProps,
+    source: 'replica' | 'primary',
+    instanceClass: string,
+  ): scheduler.Schedule {
+    const role = schedulerRole(
+      this,
+      'ScheduleRole',
+      `EventBridge Scheduler: start the restore drill of ${props.databaseId}`,
+    );
     const schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `Restorable: restore drill of ${props.databaseId}`,
-      schedule: props.schedule ?? scheduler.ScheduleExpression.expression(DEFAULT_DRILL_SCHEDULE, TimeZone.ETC_UTC),
+      schedule:
+        props.schedule ?? scheduler.ScheduleExpression.expression(DEFAULT_DRILL_SCHEDULE, TimeZone.ETC_UTC),
       enabled: props.enabled ?? true,
       target: new targets.StepFunctionsStartExecution(this.stateMachine, {
         role,
@@ -634,14 +654,20 @@ function validate(props: RestoreDrillProps): void {
     throw new Error(`instanceClass "${cls}" is not an RDS instance class such as db.t4g.medium`);
   }
   const wait = props.maxWaitForInstance;
-  if (wait && !wait.isUnresolved() && (wait.toMinutes({ integral: false }) < 1 || wait.toHours({ integral: false }) > 6)) {
+  if (
+    wait &&
+    !wait.isUnresolved() &&
+    (wait.toMinutes({ integral: false }) < 1 || wait.toHours({ integral: false }) > 6)
+  ) {
     throw new Error(`maxWaitForInstance (${wait.toHumanString()}) must be between 1 minute and 6 hours`);
   }
   const lifetime = props.maxInstanceLifetime;
   if (lifetime && !lifetime.isUnresolved()) {
     const hours = lifetime.toHours({ integral: false });
     if (!Number.isInteger(hours) || hours < 2) {
-      throw new Error(`maxInstanceLifetime (${lifetime.toHumanString()}) must be a whole number of hours, at least 2`);
+      throw new Error(
+        `maxInstanceLifetime (${lifetime.toHumanString()}) must be a whole number of hours, at least 2`,
+      );
     }
   }
   const names = new Set<string>();

@@ -289,4 +289,3 @@ function validate(props: RunnerFunctionProps): void {
     throw new Error('vpcSubnets and securityGroups need a vpc: pass vpc as well, or neither');
   }
 }
-

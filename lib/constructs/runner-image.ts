@@ -10,13 +10,13 @@ export type RunnerHandler = 'dump' | 'verify' | 'freshness' | 'drill' | 'sweeper
 /** Every handler the image carries, in the order the docs list them. */
 export const RUNNER_HANDLERS: readonly RunnerHandler[] = ['dump', 'verify', 'freshness', 'drill', 'sweeper'];
 
-/** The repository root: the image's build context (it needs package.json, lambda/ and the lock file). */
+/** The repository root: the image's build context (see lambda/Dockerfile and .dockerignore). */
 export const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 
 /**
- * Paths left out of the build context. Besides keeping the context small, leaving out the CDK code
- * (`lib/`, `bin/`) means an infrastructure-only change does not change the image hash, so it does
- * not rebuild the image or update every function. A `.dockerignore` at the root adds to this list.
+ * Paths never needed in the build context, on top of the repository's `.dockerignore` (which
+ * lists what the image does need). Keeping `node_modules`, `cdk.out` and `.git` out keeps synth
+ * fast: it fingerprints and stages the context, it never builds it.
  */
 export const RUNNER_IMAGE_EXCLUDES: readonly string[] = [
   'node_modules',
@@ -26,10 +26,6 @@ export const RUNNER_IMAGE_EXCLUDES: readonly string[] = [
   'test',
   'bench',
   'docs',
-  'lib',
-  'bin',
-  'cdk.json',
-  'cdk.context.json',
   '.restorable-demo',
 ];
 

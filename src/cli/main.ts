@@ -6,19 +6,29 @@
  * Exit codes: 0 success; 1 the operation failed (a verify found a problem, a restore was refused,
  * a drill FAILED, an error); 2 the command line was wrong.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Client } from 'pg';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { listBackups, latestValidBackup, type BackupEntry } from '../../lambda/core/catalog';
-import { dumpDatabase } from '../../lambda/core/dump';
+import { BackupError, dumpDatabase } from '../../lambda/core/dump';
 import { verifyBackup, type VerifyResult } from '../../lambda/core/verify';
-import { restoreBackup, type RestoreProgress, type RestoreResult } from '../../lambda/core/restore';
+import {
+  describeTarget,
+  restoreBackup,
+  RestoreError,
+  type RestoreProgress,
+  type RestoreResult,
+} from '../../lambda/core/restore';
 import { runDrill, type DrillReport } from '../../lambda/core/drill';
 import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 import { stopAllLocalClustersSync } from '../../lambda/core/local-cluster';
 import { isTier, TIERS, type Tier } from '../../lambda/core/tiers';
 import { makeS3Client, isNotFound } from '../../lambda/core/s3';
-import { redact, SSL_MODES, type SslMode } from '../../lambda/core/secrets';
+import type { CoreLogger } from '../../lambda/core/logger';
+import { pgClientConfig, redact, SSL_MODES, type SslMode } from '../../lambda/core/secrets';
 import type { Manifest } from '../../lambda/core/manifest';
 import { connectionFromUrl, type CliConnection } from './connection';
 import { formatBytes, formatSeconds, Progress, table } from './output';
@@ -30,6 +40,20 @@ const secrets: string[] = [];
 
 class UsageError extends Error {}
 class Failure extends Error {}
+/** The operator pressed Ctrl-C and the command stopped cleanly. */
+class Interrupted extends Error {}
+
+/**
+ * Backup and restore hold a PGPASSFILE and temporary files, and backup holds an open multipart
+ * upload: on the first Ctrl-C they are asked to stop through this signal so their own cleanup runs
+ * (a process.exit from the signal handler would skip it). A second Ctrl-C exits at once.
+ */
+let interruption: AbortController | undefined;
+
+function interruptible(): AbortSignal {
+  interruption = new AbortController();
+  return interruption.signal;
+}
 
 interface Io {
   out: (text: string) => void;
@@ -96,6 +120,25 @@ async function findBackup(store: Store, db: string, backup: string): Promise<Bac
   return found;
 }
 
+/**
+ * The backup to verify. Unlike restore, verify also takes a backup the listing already marks
+ * invalid (a dump whose size changed, say): finding out exactly what is wrong with it is the point.
+ * `latest` is the newest backup with a readable manifest, valid or not, so a damaged newest backup
+ * is reported rather than silently passed over for an older good one.
+ */
+async function findBackupToVerify(store: Store, db: string, backup: string): Promise<BackupEntry> {
+  const all = await listBackups(store.s3, store.bucket, db, { includeInvalid: true });
+  const withManifest = all.filter((b) => b.manifest !== undefined);
+  if (backup === 'latest') {
+    if (withManifest.length === 0) throw new Failure(`no backups of ${db} in bucket ${store.bucket}`);
+    return withManifest[0];
+  }
+  const found = all.find((b) => b.backupId === backup);
+  if (!found) throw new Failure(`backup ${backup} not found for database ${db} in bucket ${store.bucket}`);
+  if (!found.manifest) throw new Failure(`backup ${backup} cannot be verified: ${found.problem}`);
+  return found;
+}
+
 function parseTier(value: string): Tier | 'auto' {
   if (value === 'auto' || isTier(value)) return value;
   throw new UsageError(`--tier must be auto or one of ${TIERS.join(', ')} (got ${value})`);
@@ -121,6 +164,35 @@ function targetConnection(url: string, sslMode: SslMode | undefined): CliConnect
   const conn = connectionFromUrl(url, 'verify-full');
   if (conn.password) secrets.push(conn.password);
   return sslMode ? { ...conn, sslMode } : conn;
+}
+
+/**
+ * Connects once before any work, so an unreachable database, a wrong password or a TLS problem is
+ * one clear line naming the database (without its password) rather than a bare socket error from
+ * deep inside a restore.
+ */
+async function probeConnection(conn: CliConnection, caBundlePath: string | undefined, what: string): Promise<void> {
+  const where = describeTarget(conn);
+  let client: Client;
+  try {
+    client = new Client(pgClientConfig(conn, { sslMode: conn.sslMode, caBundlePath }, { connectionTimeoutMillis: 15_000 }));
+  } catch (e) {
+    throw new Failure(
+      `${what} ${where}: ${(e as Error).message} (pass --ca-bundle <file>, or --sslmode for a server without TLS)`,
+    );
+  }
+  try {
+    await client.connect();
+  } catch (e) {
+    const message = (e as Error).message;
+    // node-postgres' words when the server asks for a password and none was given.
+    const hint = /client password must be a string|no password/i.test(message)
+      ? 'the server wants a password and none was given: set PGPASSWORD, add it to ~/.pgpass, or put it in the URL'
+      : message;
+    throw new Failure(`cannot connect to ${what} ${where}: ${hint}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 function showProgress(o: { progress?: boolean }): boolean {
@@ -201,7 +273,7 @@ async function cmdVerify(
     throw new UsageError('--replica-bucket and --replica-region go together');
   }
   const store = await resolveStore(o);
-  const entry = await findBackup(store, o.db, o.backup);
+  const entry = await findBackupToVerify(store, o.db, o.backup);
   const replica =
     store.replicaBucket && store.replicaRegion
       ? { s3: makeS3Client(store.replicaRegion), bucket: store.replicaBucket, region: store.replicaRegion }
@@ -230,21 +302,37 @@ async function cmdBackup(
   }
   const conn = targetConnection(o.url, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
   const store = await resolveStore(o);
+  await probeConnection(conn, o.caBundle, 'database');
   const progress = new Progress(showProgress(o));
-  progress.update(`dumping ${o.db} from ${conn.host}:${conn.port}/${conn.database}...`);
-  const manifest = await dumpDatabase({
-    databaseId: o.db,
-    connection: conn,
-    sslMode: conn.sslMode,
-    caBundlePath: o.caBundle,
-    s3: store.s3,
-    bucket: store.bucket,
-    kmsKeyId: o.kmsKeyId,
-    objectLockMode: lock as 'GOVERNANCE' | 'COMPLIANCE' | 'NONE',
-    tier,
-    schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
-  });
-  progress.done();
+  progress.update(`dumping ${o.db} from ${describeTarget(conn)}...`);
+  const signal = interruptible();
+  let manifest: Manifest;
+  try {
+    manifest = await dumpDatabase({
+      databaseId: o.db,
+      connection: conn,
+      sslMode: conn.sslMode,
+      caBundlePath: o.caBundle,
+      s3: store.s3,
+      bucket: store.bucket,
+      kmsKeyId: o.kmsKeyId,
+      objectLockMode: lock as 'GOVERNANCE' | 'COMPLIANCE' | 'NONE',
+      tier,
+      schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
+      logger: progressLogger(progress, io),
+      // The dump's deadline machinery is how it stops cleanly (pg_dump killed, multipart upload
+      // aborted, no manifest): Ctrl-C makes the time run out.
+      remainingTimeMs: () => (signal.aborted ? 0 : Number.MAX_SAFE_INTEGER),
+      safetyMarginMs: 0,
+    });
+  } catch (e) {
+    if (signal.aborted && e instanceof BackupError) {
+      throw new Interrupted(`backup interrupted: ${e.backupId ?? o.db} not written (upload aborted, no manifest)`);
+    }
+    throw e;
+  } finally {
+    progress.done();
+  }
   if (o.json) io.out(JSON.stringify(manifest, null, 2));
   else printManifestSummary(manifest, io);
   return 0;
@@ -261,6 +349,22 @@ function printManifestSummary(m: Manifest, io: Io): void {
   io.out(`  sha256   ${m.object.sha256}`);
   io.out(`  roles    ${m.globals.present ? m.globals.key : `absent (${m.globals.reason})`}`);
   io.out(`  retain   until ${m.retainUntil}`);
+}
+
+/** Core log lines as progress (info) and warnings (always shown); core never logs credentials. */
+function progressLogger(progress: Progress, io: Io): CoreLogger {
+  const describe = (message: string, extra: Record<string, unknown>[]) => {
+    const fields = Object.entries(Object.assign({}, ...extra) as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined && (typeof v !== 'object' || v === null))
+      .map(([k, v]) => `${k}=${String(v)}`);
+    return fields.length > 0 ? `${message} (${fields.join(', ')})` : message;
+  };
+  return {
+    debug: () => undefined,
+    info: (message, ...extra) => progress.update(describe(message, extra), message),
+    warn: (message, ...extra) => io.err(`warning: ${redact(describe(message, extra), secrets)}`),
+    error: () => undefined, // failures reach the operator as the command's error
+  };
 }
 
 function describeRestoreProgress(p: RestoreProgress): string {
@@ -283,34 +387,82 @@ async function cmdRestore(
     table?: string[];
     jobs?: number;
     force?: boolean;
+    clean?: boolean;
     sslmode?: string;
     caBundle?: string;
     roles: boolean;
   },
   io: Io,
 ): Promise<number> {
+  if (o.clean && !o.force) throw new UsageError('--clean replaces what the target holds: add --force to confirm');
+  if (o.clean && o.table) throw new UsageError('--clean is for a whole-database restore; --table --force replaces tables');
   const conn = targetConnection(o.targetUrl, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
   const store = await resolveStore(o);
   const entry = await findBackup(store, o.db, o.backup);
+  await probeConnection(conn, o.caBundle, 'target');
   const progress = new Progress(showProgress(o));
-  const result = await restoreBackup(
-    { s3: store.s3, bucket: store.bucket, manifest: entry.manifest, manifestKey: entry.manifestKey },
-    { ...conn, caBundlePath: o.caBundle },
-    {
-      jobs: o.jobs,
-      tables: o.table,
-      force: o.force,
-      restoreRoles: o.roles,
-      onProgress: (p) => progress.update(describeRestoreProgress(p)),
-    },
-  );
-  progress.done();
+  const signal = interruptible();
+  let result: RestoreResult;
+  try {
+    result = await restoreBackup(
+      { s3: store.s3, bucket: store.bucket, manifest: entry.manifest, manifestKey: entry.manifestKey },
+      { ...conn, caBundlePath: o.caBundle },
+      {
+        jobs: o.jobs,
+        tables: o.table,
+        force: o.force,
+        clean: o.clean,
+        restoreRoles: o.roles,
+        signal,
+        onProgress: (p) => progress.update(describeRestoreProgress(p), progressKey(p)),
+      },
+    );
+  } catch (e) {
+    throw restoreFailure(e, signal, o);
+  } finally {
+    progress.done();
+  }
   const mismatched = result.tables.filter(
     (t) => t.expectedExact && t.expected !== null && t.restored !== t.expected,
   );
   if (o.json) io.out(JSON.stringify({ ...result, mismatches: mismatched.length }, null, 2));
   else printRestore(result, mismatched.length, io);
   return mismatched.length === 0 ? 0 : 1;
+}
+
+/** Each phase, and the end of each phase, is shown even when it comes right after the last line. */
+function progressKey(p: RestoreProgress): string {
+  if (p.phase === 'download') return p.bytes === p.totalBytes ? 'download-done' : 'download';
+  if (p.phase === 'restore') return p.entriesDone === p.entriesTotal ? 'restore-done' : 'restore';
+  return p.phase;
+}
+
+/** Core restore errors, worded for the command line (flags rather than option names, next steps). */
+function restoreFailure(e: unknown, signal: AbortSignal, o: { force?: boolean; clean?: boolean }): unknown {
+  if (!(e instanceof RestoreError)) return e;
+  if (signal.aborted) return new Interrupted(`restore interrupted: ${e.message}`);
+  const message = e.message.replace(/\bpass force\b/, 'pass --force');
+  switch (e.code) {
+    case 'CHECKSUM_MISMATCH':
+    case 'SIZE_MISMATCH':
+      return new RestoreError(
+        e.code,
+        `${message}; the target was not touched (pick another backup from \`restorable list\`)`,
+      );
+    case 'PG_RESTORE_FAILED':
+      if (o.force && !o.clean && /already exists/.test(message)) {
+        return new RestoreError(e.code, `${message} (add --clean to drop and re-create what the backup holds)`);
+      }
+      return new RestoreError(e.code, message);
+    default:
+      return new RestoreError(e.code, message);
+  }
+}
+
+/** `shop.orders`, or `"Mixed Case"."Audit Log"`: a name the operator can paste into --table. */
+function qualifiedName(schema: string, name: string): string {
+  const q = (id: string) => (/^[a-z_][a-z0-9_$]*$/.test(id) ? id : `"${id.replace(/"/g, '""')}"`);
+  return `${q(schema)}.${q(name)}`;
 }
 
 function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
@@ -323,7 +475,7 @@ function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
     table(
       ['TABLE', 'MANIFEST', 'RESTORED', ''],
       r.tables.map((t) => [
-        `${t.schema}.${t.name}`,
+        qualifiedName(t.schema, t.name),
         t.expected === null ? '-' : `${t.expected}${t.expectedExact ? '' : '~'}`,
         t.restored === null ? '-' : t.restored,
         t.expected !== null && t.expectedExact && t.restored !== t.expected ? 'MISMATCH' : 'ok',
@@ -365,6 +517,7 @@ async function cmdDrill(
       checks: checks as never,
       ...(o.rtoMinutes ? { rtoTargetMinutes: o.rtoMinutes } : {}),
     },
+    logger: progressLogger(progress, io),
   });
   progress.done();
   if (o.json) io.out(JSON.stringify({ ...report, reportKey }, null, 2));
@@ -410,8 +563,14 @@ function storeOptions(cmd: Command): Command {
 export function buildProgram(io: Io, run: (code: number) => void): Command {
   const program = new Command('restorable')
     .description('PostgreSQL backups you have proven you can restore: list, verify, back up, restore, drill.')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .version(packageVersion(), '-V, --version')
+    .configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => io.err(s),
+      // Commander's "error: unknown option '--x'" becomes the same single line as every other error.
+      outputError: (s, write) =>
+        write(`restorable: error: ${s.trim().replace(/^error: /, '')} (see --help)\n`),
+    })
     .exitOverride();
 
   const wrap =
@@ -449,7 +608,8 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .requiredOption('--target-url <postgres-url>', 'database to restore into (password: prefer PGPASSWORD)')
     .option('--table <schema.name>', 'restore only this table (repeatable)', collect)
     .addOption(new Option('--jobs <n>', 'pg_restore parallel jobs').argParser(positiveInt('--jobs')))
-    .option('--force', 'restore into a target that is not empty')
+    .option('--force', 'restore into a target that is not empty (with --table: replace tables that exist)')
+    .option('--clean', 'with --force: drop each object the backup holds before re-creating it')
     .option('--no-roles', 'do not create the roles from the backup first')
     .option('--sslmode <mode>', `TLS mode for the target (${SSL_MODES.join(', ')})`)
     .option('--ca-bundle <file>', 'CA bundle for verify-full')
@@ -472,6 +632,15 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
   return program;
 }
 
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function errorMessage(e: unknown): string {
   const err = e as Error & { reason?: string; code?: string };
   const prefix = err?.reason ?? (typeof err?.code === 'string' && /^[A-Z_]+$/.test(err.code) ? err.code : undefined);
@@ -483,13 +652,19 @@ function errorMessage(e: unknown): string {
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   let code = 0;
   const interrupted = (signal: NodeJS.Signals) => {
+    if (interruption && !interruption.signal.aborted) {
+      // First Ctrl-C during a backup or restore: let it stop and clean up after itself.
+      io.err(`\nrestorable: ${signal}: stopping (again to quit at once)`);
+      interruption.abort();
+      return;
+    }
     io.err(`\nrestorable: ${signal}: cleaning up`);
     stopAllLocalClustersSync();
     runInterruptHandlers();
     process.exit(130);
   };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  process.on('SIGINT', interrupted);
+  process.on('SIGTERM', interrupted);
   const program = buildProgram(io, (c) => {
     code = c;
   });
@@ -502,8 +677,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return e.exitCode === 0 ? 0 : 2;
     }
     io.err(`restorable: error: ${redact(errorMessage(e), secrets)}`);
-    return e instanceof UsageError ? 2 : 1;
+    return e instanceof UsageError ? 2 : e instanceof Interrupted ? 130 : 1;
   } finally {
+    interruption = undefined;
     process.removeListener('SIGINT', interrupted);
     process.removeListener('SIGTERM', interrupted);
   }

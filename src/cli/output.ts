@@ -34,20 +34,26 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
-/** A progress reporter writing one updating line to stderr, at most a few times a second. */
+/**
+ * A progress reporter writing one updating line to stderr, at most a few times a second within a
+ * phase. A new phase (`key`) is always shown, so a fast step (a download that takes 50 ms) is not
+ * swallowed by the throttle and the operator sees every phase the work went through.
+ */
 export class Progress {
   private last = 0;
+  private lastKey: string | undefined;
   private shown = false;
   constructor(
     private readonly enabled: boolean,
     private readonly stream: NodeJS.WriteStream = process.stderr,
   ) {}
 
-  update(text: string): void {
+  update(text: string, key?: string): void {
     if (!this.enabled) return;
     const now = Date.now();
-    if (now - this.last < 200) return;
+    if (key === this.lastKey && now - this.last < 200) return;
     this.last = now;
+    this.lastKey = key;
     this.shown = true;
     if (this.stream.isTTY) this.stream.write(`\r\x1b[2K${text}`);
     else this.stream.write(`${text}\n`);

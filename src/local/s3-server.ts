@@ -160,7 +160,8 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     },
     createBuckets,
     objectPath: (bucket, key) => objectFile(directory, bucket, key),
-    pendingUploads: (bucket) => listUploads(directory, bucket).map(({ key, uploadId }) => ({ key, uploadId })),
+    pendingUploads: (bucket) =>
+      listUploads(directory, bucket).map(({ key, uploadId }) => ({ key, uploadId })),
     stop: async () => {
       await server.close();
       if (ownsDirectory) fs.rmSync(directory, { recursive: true, force: true });

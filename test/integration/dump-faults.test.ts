@@ -12,7 +12,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { BackupError, dumpDatabase } from '../../lambda/core/dump';
 import { handler as dumpHandler } from '../../lambda/handlers/dump';
-import { makeStandInBinDir, startHarness, TEST_KMS_KEY, type Harness, type StandIn } from '../support/harness';
+import {
+  makeStandInBinDir,
+  startHarness,
+  TEST_KMS_KEY,
+  type Harness,
+  type StandIn,
+} from '../support/harness';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 
@@ -118,7 +124,11 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
     let error: Error | undefined;
     try {
       await dumpHandler(
-        { databaseId: 'app', secretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:app', sslMode: 'disable' },
+        {
+          databaseId: 'app',
+          secretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:app',
+          sslMode: 'disable',
+        },
         { getRemainingTimeInMillis: () => 900_000 },
       ).catch((e: Error) => (error = e));
     } finally {
@@ -163,7 +173,10 @@ describe('pg_dump "succeeds" with unusable output (TESTING 2)', () => {
 
 describe('version preflight (TESTING 7)', () => {
   test('refuses before any upload when the server is newer than every pg_dump, naming both versions', async () => {
-    const old = makeStandInBinDir({ kind: 'exit', bytes: 0, code: 0 }, { realBinDir: h.realBinDir, major: 11 });
+    const old = makeStandInBinDir(
+      { kind: 'exit', bytes: 0, code: 0 },
+      { realBinDir: h.realBinDir, major: 11 },
+    );
     const rec2 = recordCommands();
     let err2: unknown;
     try {
@@ -200,9 +213,9 @@ describe('Lambda deadline (TESTING 8)', () => {
     expect(finished).toBeLessThan(deadline);
     const created = rec.sent.filter((c) => c.name === CreateMultipartUploadCommand.name);
     expect(created).toHaveLength(1);
-    expect(rec.sent.filter((c) => c.name === AbortMultipartUploadCommand.name).map((c) => c.input.UploadId)).toContain(
-      created[0].output!.UploadId,
-    );
+    expect(
+      rec.sent.filter((c) => c.name === AbortMultipartUploadCommand.name).map((c) => c.input.UploadId),
+    ).toContain(created[0].output!.UploadId);
     await expectNothingCommitted();
   });
 

@@ -60,7 +60,9 @@ async function restoreInto(database: string, archive: string): Promise<void> {
   const pgRestore = findPgBinary('pg_restore', [h.realBinDir]).path;
   await withPgPassFile(h.cluster.connection(database), async (passFile) => {
     const env = libpqEnv(h.cluster.connection(database), { sslMode: 'disable' }, passFile);
-    await execFileAsync(pgRestore, ['--exit-on-error', '--no-password', `--dbname=${database}`, archive], { env });
+    await execFileAsync(pgRestore, ['--exit-on-error', '--no-password', `--dbname=${database}`, archive], {
+      env,
+    });
   });
 }
 
@@ -68,7 +70,10 @@ describe('dumpDatabase', () => {
   test('manifest counts equal the dump snapshot while writes continue; the restore equals the manifest', async () => {
     // pg_dump starts 1.5 s after the snapshot was exported: without --snapshot it would see the
     // rows the writer adds meanwhile, and the restore would not match the manifest.
-    const slowStart = makeStandInBinDir({ kind: 'delay-then-real', seconds: 1.5 }, { realBinDir: h.realBinDir });
+    const slowStart = makeStandInBinDir(
+      { kind: 'delay-then-real', seconds: 1.5 },
+      { realBinDir: h.realBinDir },
+    );
     const writer = new Client(h.cluster.connection(h.database));
     await writer.connect();
     let stop = false;
@@ -76,7 +81,9 @@ describe('dumpDatabase', () => {
     const writes = (async () => {
       while (!stop) {
         await writer.query(`INSERT INTO shop.orders (customer_id, status) VALUES (1, 'paid')`);
-        await writer.query(`INSERT INTO shop.events (occurred_at, kind) VALUES ('2026-11-05', 'during-dump')`);
+        await writer.query(
+          `INSERT INTO shop.events (occurred_at, kind) VALUES ('2026-11-05', 'during-dump')`,
+        );
         await writer.query(`INSERT INTO "Mixed Case"."Audit Log" ("Message") VALUES ('during dump')`);
         inserted++;
       }
@@ -113,7 +120,9 @@ describe('dumpDatabase', () => {
     expect(byLabel['shop.customers'].rowSecurity).toBe(true);
     expect(byLabel['shop.events'].kind).toBe('p');
     expect(byLabel['shop.events'].rows).toBe(
-      byLabel['shop.events_2026_10'].rows + byLabel['shop.events_2026_11'].rows + byLabel['shop.events_default'].rows,
+      byLabel['shop.events_2026_10'].rows +
+        byLabel['shop.events_2026_11'].rows +
+        byLabel['shop.events_default'].rows,
     );
     expect(manifest.catalog).toMatchObject({ views: 1, functions: 2, triggers: 2, policies: 1, types: 1 });
     expect(manifest.catalog.sequences).toBeGreaterThanOrEqual(5);
@@ -139,13 +148,18 @@ describe('dumpDatabase', () => {
       await restoreInto('restored', archive);
       const restored = await liveCounts(h.cluster, 'restored');
       for (const t of manifest.tables.filter((t) => t.kind === 'r')) {
-        expect({ table: tableLabel(t), rows: restored[tableLabel(t)] }).toEqual({ table: tableLabel(t), rows: t.rows });
+        expect({ table: tableLabel(t), rows: restored[tableLabel(t)] }).toEqual({
+          table: tableLabel(t),
+          rows: t.rows,
+        });
       }
       const c = new Client(h.cluster.connection('restored'));
       await c.connect();
       try {
         expect(await catalogCounts(c)).toEqual(manifest.catalog);
-        const rls = await c.query(`SELECT relrowsecurity FROM pg_class WHERE oid = 'shop.customers'::regclass`);
+        const rls = await c.query(
+          `SELECT relrowsecurity FROM pg_class WHERE oid = 'shop.customers'::regclass`,
+        );
         expect(rls.rows[0].relrowsecurity).toBe(true);
       } finally {
         await c.end();
@@ -191,8 +205,12 @@ interface Sample {
   passFileMode?: number;
 }
 
-/** Samples every process's argv and environment while a dump runs (we are root, so /proc shows all). */
-function startProcessSampler(): { stop: () => Sample[]; all: () => string[] } {
+/**
+ * Samples every process's argv and environment while a dump runs (we are root, so /proc shows
+ * all). Every process goes into the password scan; pg_dump/pg_dumpall processes talking to our
+ * cluster (other test files run in parallel with their own) are kept for closer inspection.
+ */
+function startProcessSampler(port: number): { stop: () => Sample[]; all: () => string[] } {
   const samples: Sample[] = [];
   const everything: string[] = [];
   const tick = () => {
@@ -202,7 +220,7 @@ function startProcessSampler(): { stop: () => Sample[]; all: () => string[] } {
         const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
         const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').join('\n');
         everything.push(argv, environ);
-        if (!/pg_dump|pg_dumpall/.test(argv)) continue;
+        if (!/pg_dump|pg_dumpall/.test(argv) || !new RegExp(`^PGPORT=${port}$`, 'm').test(environ)) continue;
         const passFile = /^PGPASSFILE=(.*)$/m.exec(environ)?.[1];
         let passFileMode: number | undefined;
         if (passFile) {
@@ -229,7 +247,11 @@ function startProcessSampler(): { stop: () => Sample[]; all: () => string[] } {
 }
 
 describe('secrets (TESTING 9)', () => {
-  const forms = [PASSWORD, encodeURIComponent(PASSWORD), PASSWORD.replace(/\\/g, '\\\\').replace(/:/g, '\\:')];
+  const forms = [
+    PASSWORD,
+    encodeURIComponent(PASSWORD),
+    PASSWORD.replace(/\\/g, '\\\\').replace(/:/g, '\\:'),
+  ];
   const assertClean = (what: string, text: string) => {
     for (const form of forms) {
       if (text.includes(form)) throw new Error(`the password appears in ${what}`);
@@ -247,7 +269,9 @@ describe('secrets (TESTING 9)', () => {
       dbname: h.database,
     });
     secrets.on(GetSecretValueCommand, { SecretId: 'arn:good' }).resolves({ SecretString: secretJson });
-    secrets.on(GetSecretValueCommand, { SecretId: 'arn:broken' }).resolves({ SecretString: secretJson.slice(0, -3) });
+    secrets
+      .on(GetSecretValueCommand, { SecretId: 'arn:broken' })
+      .resolves({ SecretString: secretJson.slice(0, -3) });
 
     // Powertools writes INFO and EMF to stdout, WARN and ERROR to stderr.
     const stdout: string[] = [];
@@ -264,10 +288,13 @@ describe('secrets (TESTING 9)', () => {
       OBJECT_LOCK_MODE: 'COMPLIANCE',
       RETENTION_DAYS: JSON.stringify({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 }),
     });
-    const slowStart = makeStandInBinDir({ kind: 'delay-then-real', seconds: 0.5 }, { realBinDir: h.realBinDir });
+    const slowStart = makeStandInBinDir(
+      { kind: 'delay-then-real', seconds: 0.5 },
+      { realBinDir: h.realBinDir },
+    );
     const failing = makeStandInBinDir({ kind: 'exit', bytes: 1000, code: 1 }, { realBinDir: h.realBinDir });
     const context = { getRemainingTimeInMillis: () => 600_000, awsRequestId: 'req-1' };
-    const sampler = startProcessSampler();
+    const sampler = startProcessSampler(h.connection.port);
     const errors: string[] = [];
     const outputs: string[] = [];
     const log = recordingLogger();
@@ -339,7 +366,9 @@ describe('secrets (TESTING 9)', () => {
     const listed = await h.s3.send(new ListObjectsV2Command({ Bucket: h.bucket }));
     for (const o of listed.Contents ?? []) {
       if (!/\.(manifest\.json|globals\.sql|claim)$/.test(o.Key!)) continue;
-      const body = await (await h.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: o.Key! }))).Body!.transformToString();
+      const body = await (
+        await h.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: o.Key! }))
+      ).Body!.transformToString();
       assertClean(o.Key!, body);
     }
     // The handler's logs really were captured (so the scan above was not vacuous).
@@ -348,9 +377,9 @@ describe('secrets (TESTING 9)', () => {
   });
 
   test('errors from the core are BackupErrors with a reason code', async () => {
-    const err = await dumpDatabase(h.dumpOptions({ connection: { ...h.connection, password: 'wrong' } })).catch(
-      (e: unknown) => e,
-    );
+    const err = await dumpDatabase(
+      h.dumpOptions({ connection: { ...h.connection, password: 'wrong' } }),
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackupError);
     expect((err as BackupError).reason).toBe('CONNECT');
   });

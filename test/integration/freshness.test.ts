@@ -31,8 +31,15 @@ beforeAll(async () => {
   const sizes = [90_000, 4_000, 4_000, 4_200, 3_800, 4_000, 4_100, 3_900, 6_000]; // oldest first
   for (let i = 0; i < sizes.length; i++) {
     const age = (sizes.length - i) * DAY + 2 * HOUR;
-    const m = await putFakeBackup(h.s3, h.bucket, { databaseId: 'orders', at: new Date(now - age), bytes: sizes[i] });
-    backdate(backupKeys(m.tier, m.databaseId, m.period, m.backupId).manifest, new Date(now - age + 0.5 * HOUR));
+    const m = await putFakeBackup(h.s3, h.bucket, {
+      databaseId: 'orders',
+      at: new Date(now - age),
+      bytes: sizes[i],
+    });
+    backdate(
+      backupKeys(m.tier, m.databaseId, m.period, m.backupId).manifest,
+      new Date(now - age + 0.5 * HOUR),
+    );
   }
 });
 
@@ -93,7 +100,12 @@ describe('freshness handler', () => {
       KeyMetadata: { KeyId: 'primary', Enabled: true, KeyState: 'Enabled' },
     });
     kms.on(DescribeKeyCommand, { KeyId: 'arn:replica' }).resolves({
-      KeyMetadata: { KeyId: 'replica', Enabled: false, KeyState: 'PendingDeletion', DeletionDate: new Date('2026-12-01') },
+      KeyMetadata: {
+        KeyId: 'replica',
+        Enabled: false,
+        KeyState: 'PendingDeletion',
+        DeletionDate: new Date('2026-12-01'),
+      },
     });
     const saved = { ...process.env };
     Object.assign(process.env, {

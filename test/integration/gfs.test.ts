@@ -30,7 +30,9 @@ async function run(day: string): Promise<Manifest> {
 }
 
 async function fail(day: string): Promise<void> {
-  const err = await dumpDatabase(h.dumpOptions({ now: () => at(day), pgBinDirs: [broken] })).catch((e: unknown) => e);
+  const err = await dumpDatabase(h.dumpOptions({ now: () => at(day), pgBinDirs: [broken] })).catch(
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(BackupError);
 }
 

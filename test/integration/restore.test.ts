@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
+import { readArchiveToc } from '../../lambda/core/archive-toc';
 import { dumpDatabase } from '../../lambda/core/dump';
 import type { Manifest } from '../../lambda/core/manifest';
 import {
@@ -180,6 +182,33 @@ describe('full restore', () => {
     }).catch((e: unknown) => e);
     expect((err2 as RestoreError).code).toBe('SIZE_MISMATCH');
     expect(await fingerprint('tampered')).toBe(before);
+  });
+});
+
+describe('archive table of contents', () => {
+  it('reads the same entries, descriptors and dependencies as pg_restore --list, with exact names', () => {
+    const file = h.s3server.objectPath(h.bucket, manifest.object.key);
+    const toc = readArchiveToc(file);
+    const listing = execFileSync(path.join(h.realBinDir, 'pg_restore'), ['--list', '--verbose', file], {
+      encoding: 'utf8',
+    });
+    const listed: { id: number; text: string; deps: number[] }[] = [];
+    for (const line of listing.split('\n')) {
+      const m = /^(\d+); \d+ \d+ (.*)$/.exec(line);
+      if (m) listed.push({ id: Number(m[1]), text: m[2], deps: [] });
+      const d = /^;\s+depends on: ([\d ]+)$/.exec(line);
+      if (d) listed[listed.length - 1].deps = d[1].trim().split(' ').map(Number);
+    }
+    expect(toc.entries.map((e) => e.dumpId)).toEqual(listed.map((l) => l.id));
+    toc.entries.forEach((e, i) => {
+      // pg_restore prints "<desc> <schema or -> <tag> <owner>" unquoted; ours has the fields apart.
+      expect(listed[i].text.trimEnd()).toBe(`${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? ''}`.trimEnd());
+      expect(e.dependencies).toEqual(listed[i].deps);
+    });
+    expect(toc.entries.find((e) => e.desc === 'TABLE' && e.tag.startsWith('x"'))).toMatchObject({
+      namespace: 'Mixed Case',
+      tag: 'x"; DROP TABLE shop.products;--',
+    });
   });
 });
 

@@ -4,7 +4,12 @@
  * (5), a missing replica copy (6), and what "latest good backup" means after each.
  */
 import * as fs from 'node:fs';
-import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { latestValidBackup, listBackups, occupiedPeriods } from '../../lambda/core/catalog';
 import { dumpDatabase } from '../../lambda/core/dump';
 import type { Manifest } from '../../lambda/core/manifest';
@@ -84,7 +89,12 @@ describe('verifyBackup', () => {
       ['globals', 'pass'],
       ['replica', 'pass'],
     ]);
-    expect(r).toMatchObject({ ok: true, pending: false, bytes: newest().object.bytes, sha256: newest().object.sha256 });
+    expect(r).toMatchObject({
+      ok: true,
+      pending: false,
+      bytes: newest().object.bytes,
+      sha256: newest().object.sha256,
+    });
   });
 
   test('one flipped byte is a checksum mismatch, not a size error; the latest good backup skips it (TESTING 3)', async () => {
@@ -100,7 +110,9 @@ describe('verifyBackup', () => {
         const r = await verify(m);
         expect(r.ok).toBe(false);
         expect(codes(r)).toEqual(['CHECKSUM_MISMATCH']);
-        expect(r.checks.find((c) => c.name === 'checksum')!.detail).toMatch(/corruption found: sha256 is [0-9a-f]{64}/);
+        expect(r.checks.find((c) => c.name === 'checksum')!.detail).toMatch(
+          /corruption found: sha256 is [0-9a-f]{64}/,
+        );
         expect(r.checks.find((c) => c.name === 'size')!.status).toBe('pass');
 
         // Its size still matches, so it is listed; the verified "latest good" skips it.
@@ -120,23 +132,29 @@ describe('verifyBackup', () => {
   test.each([
     ['appended', (b: Buffer) => Buffer.concat([b, Buffer.from([0xde, 0xad, 0xbe, 0xef])]), /bytes appended/],
     ['truncated', (b: Buffer) => b.subarray(0, b.length - 4), /truncated/],
-  ])('four bytes %s are a size mismatch, distinct from the checksum error (TESTING 4)', async (_what, change, detail) => {
-    const m = newest();
-    await withStoredBytes(m.object.key, change, async () => {
-      const r = await verify(m);
-      expect(r.ok).toBe(false);
-      expect(codes(r)).toEqual(['SIZE_MISMATCH']);
-      const size = r.checks.find((c) => c.name === 'size')!;
-      expect(size.detail).toMatch(/invalid size: object is \d+ bytes, manifest says \d+/);
-      expect(size.detail).toMatch(detail);
-      expect(r.checks.find((c) => c.name === 'checksum')!.status).toBe('skipped');
+  ])(
+    'four bytes %s are a size mismatch, distinct from the checksum error (TESTING 4)',
+    async (_what, change, detail) => {
+      const m = newest();
+      await withStoredBytes(m.object.key, change, async () => {
+        const r = await verify(m);
+        expect(r.ok).toBe(false);
+        expect(codes(r)).toEqual(['SIZE_MISMATCH']);
+        const size = r.checks.find((c) => c.name === 'size')!;
+        expect(size.detail).toMatch(/invalid size: object is \d+ bytes, manifest says \d+/);
+        expect(size.detail).toMatch(detail);
+        expect(r.checks.find((c) => c.name === 'checksum')!.status).toBe('skipped');
 
-      // A size that disagrees with the manifest makes the backup invalid in the catalog.
-      const all = await listBackups(h.s3, h.bucket, 'app', { includeInvalid: true });
-      expect(all.find((e) => e.backupId === m.backupId)).toMatchObject({ valid: false, problem: expect.stringMatching(/dump is \d+ bytes, manifest says/) });
-      expect((await latestValidBackup(h.s3, h.bucket, 'app'))?.backupId).toBe(previous().backupId);
-    });
-  });
+        // A size that disagrees with the manifest makes the backup invalid in the catalog.
+        const all = await listBackups(h.s3, h.bucket, 'app', { includeInvalid: true });
+        expect(all.find((e) => e.backupId === m.backupId)).toMatchObject({
+          valid: false,
+          problem: expect.stringMatching(/dump is \d+ bytes, manifest says/),
+        });
+        expect((await latestValidBackup(h.s3, h.bucket, 'app'))?.backupId).toBe(previous().backupId);
+      });
+    },
+  );
 
   test('a table missing from the archive TOC fails the TOC check, naming it', async () => {
     const m = newest();
@@ -148,7 +166,12 @@ describe('verifyBackup', () => {
         { ...m.tables[0], schema: 'shop', name: 'ghost_parent', kind: 'p' },
       ],
     };
-    const r = await verifyBackup({ s3: h.s3, bucket: h.bucket, manifest: doctored, pgBinDirs: [h.realBinDir] });
+    const r = await verifyBackup({
+      s3: h.s3,
+      bucket: h.bucket,
+      manifest: doctored,
+      pgBinDirs: [h.realBinDir],
+    });
     expect(codes(r)).toEqual(['TOC_MISSING_TABLES']);
     const detail = r.checks.find((c) => c.name === 'toc')!.detail;
     expect(detail).toContain('Mixed Case.not "there" (TABLE)');
@@ -164,7 +187,9 @@ describe('verifyBackup', () => {
       const r = await verify(m);
       expect(r.ok).toBe(false);
       expect(codes(r)).toEqual(['REPLICA_MISSING']);
-      expect(r.checks.find((c) => c.name === 'replica')!.detail).toContain(`replica copy missing in replica bucket replica in ${REPLICA_REGION}`);
+      expect(r.checks.find((c) => c.name === 'replica')!.detail).toContain(
+        `replica copy missing in replica bucket replica in ${REPLICA_REGION}`,
+      );
     } finally {
       await replicateAll();
     }
@@ -174,28 +199,55 @@ describe('verifyBackup', () => {
 describe('catalog with a missing or unreadable manifest (TESTING 5)', () => {
   test.each([
     ['deleted', undefined, /manifest missing/, 'MANIFEST_MISSING'],
-    ['garbage', 'this is {not json', /manifest unreadable: manifest is not valid JSON/, 'MANIFEST_UNREADABLE'],
-    ['valid JSON of the wrong shape', '{"formatVersion":1}', /manifest unreadable: manifest is invalid/, 'MANIFEST_UNREADABLE'],
-  ])('a %s manifest is not a valid backup; the previous one is the latest', async (_what, body, problem, code) => {
-    const m = newest();
-    const key = manifestKey(m);
-    const file = h.s3server.objectPath(h.bucket, key);
-    const original = fs.readFileSync(file, 'utf8');
-    if (body === undefined) await h.s3.send(new DeleteObjectCommand({ Bucket: h.bucket, Key: key }));
-    else await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: body }));
-    try {
-      const valid = await listBackups(h.s3, h.bucket, 'app');
-      expect(valid.map((e) => e.backupId)).toEqual([...backups].reverse().slice(1).map((b) => b.backupId));
-      const all = await listBackups(h.s3, h.bucket, 'app', { includeInvalid: true });
-      expect(all[0]).toMatchObject({ backupId: m.backupId, valid: false, problem: expect.stringMatching(problem) });
-      expect((await latestValidBackup(h.s3, h.bucket, 'app'))?.backupId).toBe(previous().backupId);
-      const r = await verifyBackup({ s3: h.s3, bucket: h.bucket, manifestKey: key, pgBinDirs: [h.realBinDir] });
-      expect(r.ok).toBe(false);
-      expect(codes(r)).toEqual([code]);
-    } finally {
-      await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: original }));
-    }
-  });
+    [
+      'garbage',
+      'this is {not json',
+      /manifest unreadable: manifest is not valid JSON/,
+      'MANIFEST_UNREADABLE',
+    ],
+    [
+      'valid JSON of the wrong shape',
+      '{"formatVersion":1}',
+      /manifest unreadable: manifest is invalid/,
+      'MANIFEST_UNREADABLE',
+    ],
+  ])(
+    'a %s manifest is not a valid backup; the previous one is the latest',
+    async (_what, body, problem, code) => {
+      const m = newest();
+      const key = manifestKey(m);
+      const file = h.s3server.objectPath(h.bucket, key);
+      const original = fs.readFileSync(file, 'utf8');
+      if (body === undefined) await h.s3.send(new DeleteObjectCommand({ Bucket: h.bucket, Key: key }));
+      else await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: body }));
+      try {
+        const valid = await listBackups(h.s3, h.bucket, 'app');
+        expect(valid.map((e) => e.backupId)).toEqual(
+          [...backups]
+            .reverse()
+            .slice(1)
+            .map((b) => b.backupId),
+        );
+        const all = await listBackups(h.s3, h.bucket, 'app', { includeInvalid: true });
+        expect(all[0]).toMatchObject({
+          backupId: m.backupId,
+          valid: false,
+          problem: expect.stringMatching(problem),
+        });
+        expect((await latestValidBackup(h.s3, h.bucket, 'app'))?.backupId).toBe(previous().backupId);
+        const r = await verifyBackup({
+          s3: h.s3,
+          bucket: h.bucket,
+          manifestKey: key,
+          pgBinDirs: [h.realBinDir],
+        });
+        expect(r.ok).toBe(false);
+        expect(codes(r)).toEqual([code]);
+      } finally {
+        await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: original }));
+      }
+    },
+  );
 
   test('a period whose only manifest is unreadable counts as free for placement', async () => {
     const weekly = backups[2];
@@ -207,7 +259,9 @@ describe('catalog with a missing or unreadable manifest (TESTING 5)', () => {
     );
     await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: 'garbage' }));
     try {
-      expect(await occupiedPeriods(h.s3, h.bucket, 'app', at)).toEqual(new Set(['yearly/2026', 'monthly/2026-03']));
+      expect(await occupiedPeriods(h.s3, h.bucket, 'app', at)).toEqual(
+        new Set(['yearly/2026', 'monthly/2026-03']),
+      );
     } finally {
       await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: original }));
     }
@@ -237,7 +291,12 @@ describe('verify handler', () => {
   const saved = { ...process.env };
   let lines: string[] = [];
   beforeEach(() => {
-    Object.assign(process.env, { BACKUP_BUCKET: h.bucket, REPLICA_BUCKET: h.replicaBucket, REPLICA_REGION, PG_BIN_DIRS: h.realBinDir });
+    Object.assign(process.env, {
+      BACKUP_BUCKET: h.bucket,
+      REPLICA_BUCKET: h.replicaBucket,
+      REPLICA_REGION,
+      PG_BIN_DIRS: h.realBinDir,
+    });
     lines = [];
     const capture = (c: string | Uint8Array) => (lines.push(String(c)), true);
     jest.spyOn(process.stdout, 'write').mockImplementation(capture);
@@ -256,24 +315,32 @@ describe('verify handler', () => {
   test('returns the passed checks for a good backup and emits VerifySuccess', async () => {
     const out = await verifyHandler({ databaseId: 'app', manifestKey: manifestKey(newest()) });
     expect(out).toMatchObject({ ok: true, backupId: newest().backupId, sha256: newest().object.sha256 });
-    expect(emf()).toEqual([expect.objectContaining({ DatabaseId: 'app', VerifySuccess: 1, VerifyFailure: 0, ReplicaMissing: 0 })]);
+    expect(emf()).toEqual([
+      expect.objectContaining({ DatabaseId: 'app', VerifySuccess: 1, VerifyFailure: 0, ReplicaMissing: 0 }),
+    ]);
   });
 
   test('throws VerificationFailed naming the replica region, and emits VerifyFailure and ReplicaMissing', async () => {
     const m = newest();
     await h.s3.send(new DeleteObjectCommand({ Bucket: h.replicaBucket, Key: m.object.key }));
     try {
-      const err = await verifyHandler({ databaseId: 'app', manifestKey: manifestKey(m) }).catch((e: Error) => e);
+      const err = await verifyHandler({ databaseId: 'app', manifestKey: manifestKey(m) }).catch(
+        (e: Error) => e,
+      );
       expect((err as Error).name).toBe('VerificationFailed');
       expect((err as Error).message).toMatch(new RegExp(`REPLICA_MISSING: .*${REPLICA_REGION}`));
-      expect(emf()).toEqual([expect.objectContaining({ DatabaseId: 'app', VerifySuccess: 0, VerifyFailure: 1, ReplicaMissing: 1 })]);
+      expect(emf()).toEqual([
+        expect.objectContaining({ DatabaseId: 'app', VerifySuccess: 0, VerifyFailure: 1, ReplicaMissing: 1 }),
+      ]);
     } finally {
       await replicateAll();
     }
   });
 
   test('rejects a manifest key of another database', async () => {
-    const err = await verifyHandler({ databaseId: 'billing', manifestKey: manifestKey(newest()) }).catch((e: Error) => e);
+    const err = await verifyHandler({ databaseId: 'billing', manifestKey: manifestKey(newest()) }).catch(
+      (e: Error) => e,
+    );
     expect((err as Error).name).toBe('EventError');
   });
 });

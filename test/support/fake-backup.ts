@@ -30,7 +30,12 @@ export async function putFakeBackup(s3: S3Client, bucket: string, o: FakeBackupO
     durationSeconds: 1,
     retainUntil: p.retainUntil.toISOString(),
     source: { database: 'app', serverVersion: '15.0', serverVersionNum: 150000, serverMajor: 15 },
-    pgDump: { version: 'pg_dump (PostgreSQL) 15.0', major: 15, format: 'custom', options: ['--format=custom'] },
+    pgDump: {
+      version: 'pg_dump (PostgreSQL) 15.0',
+      major: 15,
+      format: 'custom',
+      options: ['--format=custom'],
+    },
     object: { key: p.keys.dump, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') },
     globals: { present: false, reason: 'fake backup' },
     rowCounts: { exact: true, budgetSeconds: 300 },
@@ -51,6 +56,8 @@ export async function putFakeBackup(s3: S3Client, bucket: string, o: FakeBackupO
     encryption: {},
   });
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: p.keys.dump, Body: body }));
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: p.keys.manifest, Body: JSON.stringify(manifest) }));
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: p.keys.manifest, Body: JSON.stringify(manifest) }),
+  );
   return manifest;
 }

@@ -35,7 +35,10 @@ export interface Harness {
   /** Directory of the real pg_dump / pg_dumpall / pg_restore of the cluster's major. */
   readonly realBinDir: string;
   /** A `pg` client on `database` (opened on demand, closed by stop()). */
-  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T extends Record<string, unknown> = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<T[]>;
   /** Defaults for dumpDatabase against this harness (plaintext connection, test KMS key). */
   dumpOptions(extra?: Partial<DumpOptions>): DumpOptions;
   stop(): Promise<void>;
@@ -166,10 +169,15 @@ export function makeStandInBinDir(behaviour: StandIn, options: StandInOptions): 
       break;
     case 'short':
       body =
-        behaviour.bytes === 0 ? 'exit 0\n' : `printf PGDMP\n${random(Math.max(0, behaviour.bytes - 5))}exit 0\n`;
+        behaviour.bytes === 0
+          ? 'exit 0\n'
+          : `printf PGDMP\n${random(Math.max(0, behaviour.bytes - 5))}exit 0\n`;
       break;
     case 'not-archive':
-      body = `echo "this is not a pg_dump archive, just some text that is long enough to pass the floor"\n`.repeat(20) + 'exit 0\n';
+      body =
+        `echo "this is not a pg_dump archive, just some text that is long enough to pass the floor"\n`.repeat(
+          20,
+        ) + 'exit 0\n';
       break;
     case 'stall':
       body = `printf PGDMP\n${random(behaviour.bytes)}exec sleep ${behaviour.seconds}\n`;
@@ -211,7 +219,9 @@ export async function liveCounts(cluster: LocalCluster, database: string): Promi
     const out: Record<string, number> = {};
     for (const r of rows) {
       const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
-      const res = await c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${q(r.schema)}.${q(r.name)}`);
+      const res = await c.query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM ONLY ${q(r.schema)}.${q(r.name)}`,
+      );
       out[`${r.schema}.${r.name}`] = Number(res.rows[0].n);
     }
     return out;

@@ -100,7 +100,9 @@ describe('BackupWorkflow state machine', () => {
     const { stack, workflow, template } = build();
     const asl = definitionOf(stack, workflow.stateMachine);
     for (const name of ['Dump', 'Verify']) {
-      expect(asl.States[name].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' }]);
+      expect(asl.States[name].Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' },
+      ]);
     }
     expect(asl.States.NotifyFailure).toMatchObject({
       Type: 'Task',
@@ -111,7 +113,11 @@ describe('BackupWorkflow state machine', () => {
       TopicArn: 'arn:aws:sns:eu-west-1:123456789012:on-call',
       Subject: 'Restorable: backup of orders failed',
     });
-    expect(asl.States.BackupFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+    expect(asl.States.BackupFailed).toMatchObject({
+      Type: 'Fail',
+      ErrorPath: '$.error.Error',
+      CausePath: '$.error.Cause',
+    });
     // The state machine may publish to the topic.
     const sm = statementsOf(template, stack, workflow.stateMachine.role);
     expect(sm.some((s) => actionsOf(s).includes('sns:Publish'))).toBe(true);
@@ -131,7 +137,13 @@ describe('BackupWorkflow state machine', () => {
       LoggingConfiguration: {
         Level: 'ALL',
         IncludeExecutionData: false,
-        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OrdersBackupLogGroup'), 'Arn'] } } }],
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: {
+              LogGroupArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OrdersBackupLogGroup'), 'Arn'] },
+            },
+          },
+        ],
       },
       TracingConfiguration: { Enabled: true },
     });
@@ -152,7 +164,12 @@ describe('BackupWorkflow schedule', () => {
       Target: {
         Arn: { Ref: Match.stringLikeRegexp('^OrdersBackup') },
         RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^OrdersBackupScheduleRole'), 'Arn'] },
-        Input: JSON.stringify({ databaseId: 'orders', secretArn: SECRET_ARN, schemas: {}, sslMode: 'verify-full' }),
+        Input: JSON.stringify({
+          databaseId: 'orders',
+          secretArn: SECRET_ARN,
+          schemas: {},
+          sslMode: 'verify-full',
+        }),
       },
     });
   });
@@ -213,9 +230,13 @@ describe('BackupWorkflow dump role', () => {
 
   test('lists the bucket only under its own prefixes', () => {
     const { stack, workflow, template } = build();
-    const list = statementsOf(template, stack, workflow.dumpFunction.role).find((s) => actionsOf(s).includes('s3:ListBucket'))!;
+    const list = statementsOf(template, stack, workflow.dumpFunction.role).find((s) =>
+      actionsOf(s).includes('s3:ListBucket'),
+    )!;
     expect(list.Condition).toEqual({
-      StringLike: { 's3:prefix': ['yearly/orders/*', 'monthly/orders/*', 'weekly/orders/*', 'daily/orders/*'] },
+      StringLike: {
+        's3:prefix': ['yearly/orders/*', 'monthly/orders/*', 'weekly/orders/*', 'daily/orders/*'],
+      },
     });
   });
 
@@ -241,7 +262,9 @@ describe('BackupWorkflow dump role', () => {
     const kms = statements.find((s) => actionsOf(s).some((a) => a.startsWith('kms:')))!;
     expect(actionsOf(kms).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
     expect(kms.Resource).toBe('arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555');
-    expect(kms.Condition?.StringEquals).toEqual({ 'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-west-1.', { Ref: 'AWS::URLSuffix' }]] } });
+    expect(kms.Condition?.StringEquals).toEqual({
+      'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-west-1.', { Ref: 'AWS::URLSuffix' }]] },
+    });
   });
 
   test('gets the bucket, key ARN, lock mode and retention the dump handler reads', () => {
@@ -282,7 +305,9 @@ describe('BackupWorkflow verify role', () => {
     expect(actionsOf(replicaKey)).toEqual(['kms:Decrypt']);
     expect(resourcesOf(replicaKey)).toEqual(['arn:aws:kms:eu-central-1:123456789012:key/*']);
     expect(replicaKey.Condition).toEqual({
-      StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] } },
+      StringEquals: {
+        'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] },
+      },
       'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/restorable/backups' },
     });
   });
@@ -337,7 +362,9 @@ describe('BackupWorkflow functions', () => {
 
   test('use the configured log retention', () => {
     const { template } = build(() => ({ logRetention: logs.RetentionDays.ONE_YEAR }));
-    expect(Object.keys(template.findResources('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 365 } }))).toHaveLength(3);
+    expect(
+      Object.keys(template.findResources('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 365 } })),
+    ).toHaveLength(3);
   });
 });
 
@@ -360,13 +387,18 @@ describe('BackupWorkflow validation', () => {
   });
 
   test('rejects a dump timeout beyond the Lambda maximum', () => {
-    expect(() => build(() => ({ dumpTimeout: Duration.minutes(20) }))).toThrow(/dumpTimeout \(20 minutes\) must be between 1 and 15 minutes/);
+    expect(() => build(() => ({ dumpTimeout: Duration.minutes(20) }))).toThrow(
+      /dumpTimeout \(20 minutes\) must be between 1 and 15 minutes/,
+    );
   });
 
   test('rejects a replica bucket in the primary region', () => {
     expect(() =>
       build((f) => ({
-        replicaBucket: s3.Bucket.fromBucketAttributes(f.stack, 'Same', { bucketName: 'same-region-bucket', region: 'eu-west-1' }),
+        replicaBucket: s3.Bucket.fromBucketAttributes(f.stack, 'Same', {
+          bucketName: 'same-region-bucket',
+          region: 'eu-west-1',
+        }),
       })),
     ).toThrow(/replicaBucket is in eu-west-1, the primary region/);
   });

@@ -10,7 +10,9 @@ describe('keyStatus (KMS DescribeKey)', () => {
   afterAll(() => kmsMock.restore());
 
   test('an enabled key is usable', async () => {
-    kmsMock.on(DescribeKeyCommand).resolves({ KeyMetadata: { KeyId: 'k', Enabled: true, KeyState: 'Enabled' } });
+    kmsMock
+      .on(DescribeKeyCommand)
+      .resolves({ KeyMetadata: { KeyId: 'k', Enabled: true, KeyState: 'Enabled' } });
     await expect(keyStatus({ label: 'primary', keyId: 'arn:k', kms })).resolves.toEqual({
       label: 'primary',
       keyId: 'arn:k',
@@ -21,7 +23,9 @@ describe('keyStatus (KMS DescribeKey)', () => {
   });
 
   test('a disabled key is not usable', async () => {
-    kmsMock.on(DescribeKeyCommand).resolves({ KeyMetadata: { KeyId: 'k', Enabled: false, KeyState: 'Disabled' } });
+    kmsMock
+      .on(DescribeKeyCommand)
+      .resolves({ KeyMetadata: { KeyId: 'k', Enabled: false, KeyState: 'Disabled' } });
     await expect(keyStatus({ label: 'replica', keyId: 'arn:k', kms })).resolves.toMatchObject({
       usable: false,
       state: 'Disabled',
@@ -31,7 +35,12 @@ describe('keyStatus (KMS DescribeKey)', () => {
 
   test('a key pending deletion is not usable and says when it goes', async () => {
     kmsMock.on(DescribeKeyCommand).resolves({
-      KeyMetadata: { KeyId: 'k', Enabled: false, KeyState: 'PendingDeletion', DeletionDate: new Date('2026-12-22T00:00:00Z') },
+      KeyMetadata: {
+        KeyId: 'k',
+        Enabled: false,
+        KeyState: 'PendingDeletion',
+        DeletionDate: new Date('2026-12-22T00:00:00Z'),
+      },
     });
     await expect(keyStatus({ label: 'primary', keyId: 'arn:k', kms })).resolves.toMatchObject({
       usable: false,
@@ -41,7 +50,9 @@ describe('keyStatus (KMS DescribeKey)', () => {
   });
 
   test('a key that cannot be described counts as unusable', async () => {
-    kmsMock.on(DescribeKeyCommand).rejects(new NotFoundException({ message: 'Key not found', $metadata: {} }));
+    kmsMock
+      .on(DescribeKeyCommand)
+      .rejects(new NotFoundException({ message: 'Key not found', $metadata: {} }));
     await expect(keyStatus({ label: 'primary', keyId: 'arn:gone', kms })).resolves.toMatchObject({
       usable: false,
       state: 'Unknown',
@@ -71,7 +82,9 @@ describe('reference time', () => {
     try {
       s3Mock.on(ListObjectsV2Command).resolves({ Contents: [] });
       const now = new Date('2026-11-22T10:00:00Z');
-      const f = await databaseFreshness(new S3Client({ region: 'us-east-1' }), 'b', 'orders', { now: () => now });
+      const f = await databaseFreshness(new S3Client({ region: 'us-east-1' }), 'b', 'orders', {
+        now: () => now,
+      });
       expect(f.reference).toEqual({ time: now, source: 'local' });
       expect(f.ageHours).toBeUndefined();
     } finally {

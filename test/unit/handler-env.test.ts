@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { ConfigError, jsonEnv, numberEnv, optionalEnv, pathListEnv, requireEnv } from '../../lambda/handlers/env';
+import {
+  ConfigError,
+  jsonEnv,
+  numberEnv,
+  optionalEnv,
+  pathListEnv,
+  requireEnv,
+} from '../../lambda/handlers/env';
 import { DumpEventSchema } from '../../lambda/handlers/dump';
 import { VerifyEventSchema } from '../../lambda/handlers/verify';
 
@@ -8,7 +15,9 @@ describe('environment helpers', () => {
 
   test('requireEnv names the missing variable', () => {
     expect(requireEnv('A', env)).toBe('x');
-    expect(() => requireEnv('MISSING', env)).toThrow(new ConfigError('environment variable MISSING is required but not set'));
+    expect(() => requireEnv('MISSING', env)).toThrow(
+      new ConfigError('environment variable MISSING is required but not set'),
+    );
     expect(() => requireEnv('EMPTY', env)).toThrow(/EMPTY is required/);
   });
 
@@ -33,15 +42,26 @@ describe('environment helpers', () => {
 
 describe('handler events', () => {
   test('dump event', () => {
-    expect(DumpEventSchema.parse({ databaseId: 'orders', secretArn: 'arn:x', tier: 'weekly', sslMode: 'verify-ca' })).toEqual({
+    expect(
+      DumpEventSchema.parse({
+        databaseId: 'orders',
+        secretArn: 'arn:x',
+        tier: 'weekly',
+        sslMode: 'verify-ca',
+      }),
+    ).toEqual({
       databaseId: 'orders',
       secretArn: 'arn:x',
       tier: 'weekly',
       sslMode: 'verify-ca',
     });
     expect(DumpEventSchema.safeParse({ databaseId: 'Orders', secretArn: 'arn:x' }).success).toBe(false);
-    expect(DumpEventSchema.safeParse({ databaseId: 'orders', secretArn: 'arn:x', sslMode: 'prefer' }).success).toBe(false);
-    expect(DumpEventSchema.safeParse({ databaseId: 'orders', secretArn: 'arn:x', password: 'nope' }).success).toBe(false);
+    expect(
+      DumpEventSchema.safeParse({ databaseId: 'orders', secretArn: 'arn:x', sslMode: 'prefer' }).success,
+    ).toBe(false);
+    expect(
+      DumpEventSchema.safeParse({ databaseId: 'orders', secretArn: 'arn:x', password: 'nope' }).success,
+    ).toBe(false);
   });
 
   test('verify event accepts the dump output as is', () => {
@@ -54,6 +74,9 @@ describe('handler events', () => {
       bytes: 1,
       sha256: '0'.repeat(64),
     };
-    expect(VerifyEventSchema.parse(dumpOutput)).toEqual({ databaseId: 'orders', manifestKey: dumpOutput.manifestKey });
+    expect(VerifyEventSchema.parse(dumpOutput)).toEqual({
+      databaseId: 'orders',
+      manifestKey: dumpOutput.manifestKey,
+    });
   });
 });

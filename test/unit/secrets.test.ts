@@ -22,7 +22,9 @@ describe('pgpass', () => {
   test('escapes backslash and colon in every field', () => {
     expect(escapePgpass('a:b\\c')).toBe('a\\:b\\\\c');
     expect(pgpassLine(conn)).toBe('db.example.internal:5432:*:backup:p@ss\\:w\\\\rd-"SECRET"-42\n');
-    expect(pgpassLine({ ...conn, host: '::1', user: 'u:x' })).toBe('\\:\\:1:5432:*:u\\:x:p@ss\\:w\\\\rd-"SECRET"-42\n');
+    expect(pgpassLine({ ...conn, host: '::1', user: 'u:x' })).toBe(
+      '\\:\\:1:5432:*:u\\:x:p@ss\\:w\\\\rd-"SECRET"-42\n',
+    );
   });
 
   test('refuses line breaks, which would split the entry', () => {
@@ -77,8 +79,12 @@ describe('client environment and TLS', () => {
   });
 
   test('verify-full without a readable CA bundle fails instead of downgrading', () => {
-    expect(() => libpqEnv(conn, { caBundlePath: '/nonexistent/ca.pem' }, '/tmp/p')).toThrow(/cannot read CA bundle/);
-    expect(() => pgClientConfig(conn, { caBundlePath: '/nonexistent/ca.pem' })).toThrow(/cannot read CA bundle/);
+    expect(() => libpqEnv(conn, { caBundlePath: '/nonexistent/ca.pem' }, '/tmp/p')).toThrow(
+      /cannot read CA bundle/,
+    );
+    expect(() => pgClientConfig(conn, { caBundlePath: '/nonexistent/ca.pem' })).toThrow(
+      /cannot read CA bundle/,
+    );
   });
 
   test('node-postgres TLS mirrors sslmode', () => {
@@ -89,7 +95,10 @@ describe('client environment and TLS', () => {
       rejectUnauthorized: true,
       servername: 'db.example.internal',
     });
-    const verifyCa = pgClientConfig(conn, { sslMode: 'verify-ca', caBundlePath: ca }).ssl as Record<string, unknown>;
+    const verifyCa = pgClientConfig(conn, { sslMode: 'verify-ca', caBundlePath: ca }).ssl as Record<
+      string,
+      unknown
+    >;
     expect(verifyCa).toMatchObject({ ca: 'PEM', rejectUnauthorized: true });
     expect(pgClientConfig(conn, { sslMode: 'require' }).ssl).toEqual({ rejectUnauthorized: false });
     expect(pgClientConfig(conn, { sslMode: 'disable' }).ssl).toBe(false);
@@ -99,8 +108,21 @@ describe('client environment and TLS', () => {
 
 describe('secrets and URLs', () => {
   test('parses the standard RDS secret shape, with explicit fields filling gaps', () => {
-    const secret = JSON.stringify({ engine: 'postgres', host: 'h', port: 6543, username: 'u', password: PASSWORD, dbname: 'd' });
-    expect(parseRdsSecret(secret)).toEqual({ host: 'h', port: 6543, user: 'u', password: PASSWORD, database: 'd' });
+    const secret = JSON.stringify({
+      engine: 'postgres',
+      host: 'h',
+      port: 6543,
+      username: 'u',
+      password: PASSWORD,
+      dbname: 'd',
+    });
+    expect(parseRdsSecret(secret)).toEqual({
+      host: 'h',
+      port: 6543,
+      user: 'u',
+      password: PASSWORD,
+      database: 'd',
+    });
     // RDS-managed master secrets carry only username and password.
     const managed = JSON.stringify({ username: 'u', password: PASSWORD });
     expect(parseRdsSecret(managed, { host: 'x', database: 'app' })).toEqual({
@@ -111,35 +133,37 @@ describe('secrets and URLs', () => {
       database: 'app',
     });
     expect(() => parseRdsSecret(managed)).toThrow(/no "host"/);
-    expect(() => parseRdsSecret(JSON.stringify({ engine: 'mysql', username: 'u', password: 'p', host: 'h' }))).toThrow(
-      /not PostgreSQL/,
-    );
+    expect(() =>
+      parseRdsSecret(JSON.stringify({ engine: 'mysql', username: 'u', password: 'p', host: 'h' })),
+    ).toThrow(/not PostgreSQL/);
   });
 
   test('errors about a malformed secret or URL never echo it', () => {
     const broken = `{"username":"u","password":"${PASSWORD}"`;
-    const e1 = (() => {
+    const caught = (fn: () => unknown): Error => {
       try {
-        parseRdsSecret(broken);
+        fn();
       } catch (e) {
         return e as Error;
       }
-    })()!;
+      throw new Error('expected an error');
+    };
+    const e1 = caught(() => parseRdsSecret(broken));
     expect(e1.message).toBe('database secret is not valid JSON');
-    expect(JSON.stringify({ m: e1.message, s: e1.stack, c: (e1 as { cause?: unknown }).cause })).not.toContain('SECRET');
-    const e2 = (() => {
-      try {
-        parseConnectionUrl(`postgres://u:${PASSWORD}@[bad`);
-      } catch (e) {
-        return e as Error;
-      }
-    })()!;
+    expect(
+      JSON.stringify({ m: e1.message, s: e1.stack, c: (e1 as { cause?: unknown }).cause }),
+    ).not.toContain('SECRET');
+    const e2 = caught(() => parseConnectionUrl(`postgres://u:${PASSWORD}@[bad`));
     expect(e2.message).toMatch(/not a valid URL/);
     expect(JSON.stringify({ m: e2.message, s: e2.stack, ...e2 })).not.toContain('SECRET');
   });
 
   test('parses postgres URLs with encoded credentials and sslmode', () => {
-    expect(parseConnectionUrl(`postgresql://back%3Aup:${encodeURIComponent(PASSWORD)}@db:6432/my%20db?sslmode=require`)).toEqual({
+    expect(
+      parseConnectionUrl(
+        `postgresql://back%3Aup:${encodeURIComponent(PASSWORD)}@db:6432/my%20db?sslmode=require`,
+      ),
+    ).toEqual({
       host: 'db',
       port: 6432,
       user: 'back:up',
@@ -161,14 +185,21 @@ describe('secrets and URLs', () => {
         Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }),
       );
       const client = new SecretsManagerClient({ region: 'us-east-1' });
-      await expect(resolveConnection({ secretArn: 'arn:ok', client })).resolves.toMatchObject({ user: 'u', password: PASSWORD });
-      await expect(resolveConnection({ secretArn: 'arn:ok', client, database: 'other' })).resolves.toMatchObject({
+      await expect(resolveConnection({ secretArn: 'arn:ok', client })).resolves.toMatchObject({
+        user: 'u',
+        password: PASSWORD,
+      });
+      await expect(
+        resolveConnection({ secretArn: 'arn:ok', client, database: 'other' }),
+      ).resolves.toMatchObject({
         database: 'other',
       });
       await expect(resolveConnection({ secretArn: 'arn:denied', client })).rejects.toThrow(
         /could not read database secret arn:denied: AccessDeniedException/,
       );
-      await expect(resolveConnection({ url: `postgres://u:${encodeURIComponent(PASSWORD)}@h/d` })).resolves.toEqual({
+      await expect(
+        resolveConnection({ url: `postgres://u:${encodeURIComponent(PASSWORD)}@h/d` }),
+      ).resolves.toEqual({
         host: 'h',
         port: 5432,
         user: 'u',

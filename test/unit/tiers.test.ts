@@ -118,8 +118,12 @@ describe('placeBackup (grandfather-father-son by first success)', () => {
       backupId: 'orders-20261122T020304Z',
     });
     expect(parseManifestKey(p.keys.dump)).toBeUndefined();
-    expect(parseManifestKey('daily/orders/2026-11-22/billing-20261122T020304Z.manifest.json')).toBeUndefined();
-    expect(backupKeys('daily', 'a', '2026-11-22', backupIdFor('a', d('2026-11-22'))).prefix).toBe('daily/a/2026-11-22/');
+    expect(
+      parseManifestKey('daily/orders/2026-11-22/billing-20261122T020304Z.manifest.json'),
+    ).toBeUndefined();
+    expect(backupKeys('daily', 'a', '2026-11-22', backupIdFor('a', d('2026-11-22'))).prefix).toBe(
+      'daily/a/2026-11-22/',
+    );
   });
 
   test('rejects database ids that would make unsafe prefixes', () => {

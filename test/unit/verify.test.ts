@@ -50,7 +50,9 @@ describe('pg_restore --list parsing', () => {
       { desc: 'TABLE' as const, schema: 'Mixed Case', name: 'Audit Log' },
     ];
     expect(tocMissing(entries, wanted)).toEqual([wanted[0]]);
-    const both = parseTocListing('1; 1259 1 TABLE Mixed Case Audit postgres\n2; 1259 2 TABLE Mixed Case Audit Log postgres\n');
+    const both = parseTocListing(
+      '1; 1259 1 TABLE Mixed Case Audit postgres\n2; 1259 2 TABLE Mixed Case Audit Log postgres\n',
+    );
     expect(tocMissing(both, wanted)).toEqual([]);
   });
 
@@ -61,16 +63,21 @@ describe('pg_restore --list parsing', () => {
       { desc: 'TABLE' as const, schema: 'Mixed Case', name: 'Audit Log' },
     ];
     expect(tocMissing(entries, wanted)).toEqual(wanted);
-    const two = parseTocListing('1; 1259 1 TABLE Mixed Case Audit Log postgres\n2; 1259 2 TABLE Mixed Case Audit Log postgres\n');
+    const two = parseTocListing(
+      '1; 1259 1 TABLE Mixed Case Audit Log postgres\n2; 1259 2 TABLE Mixed Case Audit Log postgres\n',
+    );
     expect(tocMissing(two, wanted)).toEqual([]);
   });
 
   test('a schema called DATA does not confuse TABLE with TABLE DATA', () => {
     const e = parseTocListing('1; 0 5 TABLE DATA shop t postgres\n');
     expect(tocMissing(e, [{ desc: 'TABLE DATA', schema: 'shop', name: 't' }])).toEqual([]);
-    expect(tocMissing(e, [{ desc: 'TABLE DATA', schema: 'shop', name: 't' }, { desc: 'TABLE', schema: 'DATA', name: 'shop' }])).toEqual([
-      { desc: 'TABLE', schema: 'DATA', name: 'shop' },
-    ]);
+    expect(
+      tocMissing(e, [
+        { desc: 'TABLE DATA', schema: 'shop', name: 't' },
+        { desc: 'TABLE', schema: 'DATA', name: 'shop' },
+      ]),
+    ).toEqual([{ desc: 'TABLE', schema: 'DATA', name: 'shop' }]);
   });
 
   test('TABLE does not match TABLE ATTACH or TABLE DATA lines', () => {
@@ -114,12 +121,25 @@ describe('replica check against S3 replication status', () => {
   afterAll(() => s3Mock.restore());
 
   const run = () =>
-    verifyBackup({ s3, bucket: 'primary', manifest, toc: false, replica: { s3: replicaS3, bucket: 'replica', region: 'eu-west-1' } });
-  const notFound = Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+    verifyBackup({
+      s3,
+      bucket: 'primary',
+      manifest,
+      toc: false,
+      replica: { s3: replicaS3, bucket: 'replica', region: 'eu-west-1' },
+    });
+  const notFound = Object.assign(new Error('NotFound'), {
+    name: 'NotFound',
+    $metadata: { httpStatusCode: 404 },
+  });
 
   test('COMPLETED at the source and REPLICA at the destination passes', async () => {
-    s3Mock.on(HeadObjectCommand, { Bucket: 'primary' }).resolves({ ContentLength: body.length, ReplicationStatus: 'COMPLETED' });
-    s3Mock.on(HeadObjectCommand, { Bucket: 'replica' }).resolves({ ContentLength: body.length, ReplicationStatus: 'REPLICA' });
+    s3Mock
+      .on(HeadObjectCommand, { Bucket: 'primary' })
+      .resolves({ ContentLength: body.length, ReplicationStatus: 'COMPLETED' });
+    s3Mock
+      .on(HeadObjectCommand, { Bucket: 'replica' })
+      .resolves({ ContentLength: body.length, ReplicationStatus: 'REPLICA' });
     s3Mock.on(HeadObjectCommand, { Bucket: 'primary', Key: manifestKey }).resolves({ ContentLength: 10 });
     s3Mock.on(HeadObjectCommand, { Bucket: 'replica', Key: manifestKey }).resolves({ ContentLength: 10 });
     const r = await run();
@@ -127,7 +147,9 @@ describe('replica check against S3 replication status', () => {
   });
 
   test('PENDING with no copy yet is "replication pending", not a failure', async () => {
-    s3Mock.on(HeadObjectCommand, { Bucket: 'primary' }).resolves({ ContentLength: body.length, ReplicationStatus: 'PENDING' });
+    s3Mock
+      .on(HeadObjectCommand, { Bucket: 'primary' })
+      .resolves({ ContentLength: body.length, ReplicationStatus: 'PENDING' });
     s3Mock.on(HeadObjectCommand, { Bucket: 'replica' }).rejects(notFound);
     const r = await run();
     expect(r).toMatchObject({ ok: false, pending: true });
@@ -137,11 +159,16 @@ describe('replica check against S3 replication status', () => {
   });
 
   test('FAILED fails the check', async () => {
-    s3Mock.on(HeadObjectCommand, { Bucket: 'primary' }).resolves({ ContentLength: body.length, ReplicationStatus: 'FAILED' });
+    s3Mock
+      .on(HeadObjectCommand, { Bucket: 'primary' })
+      .resolves({ ContentLength: body.length, ReplicationStatus: 'FAILED' });
     s3Mock.on(HeadObjectCommand, { Bucket: 'replica' }).rejects(notFound);
     const r = await run();
     expect(r).toMatchObject({ ok: false, pending: false });
-    expect(r.checks.find((c) => c.name === 'replica')).toMatchObject({ status: 'fail', code: 'REPLICA_FAILED' });
+    expect(r.checks.find((c) => c.name === 'replica')).toMatchObject({
+      status: 'fail',
+      code: 'REPLICA_FAILED',
+    });
   });
 
   test('a replica of a different size fails, naming the region', async () => {

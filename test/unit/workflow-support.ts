@@ -41,11 +41,18 @@ export const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:
 /** What every workflow test needs: a stack in eu-west-1 with the buckets, keys, topic and image. */
 export function workflowFixture() {
   const stack = newStack('eu-west-1');
-  const key = kms.Key.fromKeyArn(stack, 'BackupKey', `arn:aws:kms:eu-west-1:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`);
+  const key = kms.Key.fromKeyArn(
+    stack,
+    'BackupKey',
+    `arn:aws:kms:eu-west-1:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`,
+  );
   return {
     stack,
     key,
-    bucket: s3.Bucket.fromBucketAttributes(stack, 'Backups', { bucketName: PRIMARY_BUCKET, encryptionKey: key }),
+    bucket: s3.Bucket.fromBucketAttributes(stack, 'Backups', {
+      bucketName: PRIMARY_BUCKET,
+      encryptionKey: key,
+    }),
     replicaBucket: s3.Bucket.fromBucketAttributes(stack, 'Replica', {
       bucketName: REPLICA_BUCKET,
       account: ACCOUNT,
@@ -77,7 +84,12 @@ export interface AslState {
   readonly End?: boolean;
   readonly Resource?: string;
   readonly Parameters?: Record<string, unknown>;
-  readonly Retry?: { ErrorEquals: string[]; MaxAttempts?: number; IntervalSeconds?: number; BackoffRate?: number }[];
+  readonly Retry?: {
+    ErrorEquals: string[];
+    MaxAttempts?: number;
+    IntervalSeconds?: number;
+    BackoffRate?: number;
+  }[];
   readonly Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
   readonly Choices?: Record<string, unknown>[];
   readonly Default?: string;
