@@ -42,6 +42,7 @@ import { silentLogger, type CoreLogger } from './logger';
 import { ManifestSchema, type Manifest, type TableEntry } from './manifest';
 import { majorFromVersionNum, pgBinDirs as defaultPgBinDirs, pgToolForServer, type PgBinary } from './pg-bin';
 import {
+  ConnectionConfigError,
   libpqEnv,
   pgClientConfig,
   redact,
@@ -199,6 +200,7 @@ export async function dumpDatabase(options: DumpOptions): Promise<Manifest> {
     if (e instanceof BackupError) {
       throw e.message === clean(e.message) ? e : new BackupError(e.reason, clean(e.message), e.backupId);
     }
+    if (e instanceof ConnectionConfigError) throw fail('CONFIG', e.message);
     throw fail('INTERNAL', `backup failed: ${(e as Error).message ?? String(e)}`);
   }
 }
@@ -220,10 +222,12 @@ interface RunContext {
 
 async function runDump(ctx: RunContext): Promise<Manifest> {
   const { options, conn, tls, log, fail, clean } = ctx;
-  const client = new Client(pgClientConfig(conn, tls));
+  let client: Client;
   try {
+    client = new Client(pgClientConfig(conn, tls));
     await client.connect();
   } catch (e) {
+    if (e instanceof ConnectionConfigError) throw fail('CONFIG', e.message);
     throw fail('CONNECT', `cannot connect to database ${conn.database}: ${(e as Error).message}`);
   }
   // An error event on an idle client (server restart) must not crash the process; the next query fails.

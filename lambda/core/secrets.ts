@@ -10,8 +10,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ClientConfig } from 'pg';
 
@@ -254,7 +256,15 @@ export function pgClientConfig(
       };
       break;
     case 'verify-full':
-      ssl = { ca: readCaBundle(resolveCaBundle(tls)), rejectUnauthorized: true, servername: conn.host };
+      ssl = {
+        ca: readCaBundle(resolveCaBundle(tls)),
+        rejectUnauthorized: true,
+        // SNI must not carry an IP address (RFC 6066), and node-postgres then falls back to
+        // checking the certificate against "localhost"; check IP hosts against the IP SANs.
+        ...(isIP(conn.host)
+          ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(conn.host, cert) }
+          : { servername: conn.host }),
+      };
       break;
   }
   return {

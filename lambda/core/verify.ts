@@ -240,6 +240,12 @@ async function readArchive(
     body = out.Body as Readable;
   } catch (e) {
     if (isNotFound(e)) return undefined;
+    if ((e as { name?: string }).name === 'InvalidObjectState') {
+      // Yearly backups move to Deep Archive after 90 days; reading them needs a restore first.
+      throw new VerifyInfraError(
+        `${key} is archived (Deep Archive); restore it with RestoreObject before verifying`,
+      );
+    }
     throw new VerifyInfraError(`cannot read ${key}: ${(e as Error).message}`);
   }
   const hash = createHash('sha256');

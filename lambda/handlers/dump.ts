@@ -51,7 +51,7 @@ import {
   type Tier,
 } from '../core/tiers';
 import { makeS3Client } from '../core/s3';
-import { jsonEnv, numberEnv, optionalEnv, pathListEnv, requireEnv, ConfigError } from './env';
+import { ConfigError, EventError, jsonEnv, numberEnv, optionalEnv, pathListEnv, requireEnv } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
 
 export const DumpEventSchema = z.strictObject({
@@ -76,10 +76,6 @@ export interface DumpResult {
   readonly period: string;
   readonly bytes: number;
   readonly sha256: string;
-}
-
-export class EventError extends Error {
-  override readonly name = 'EventError';
 }
 
 const RetentionSchema = z.strictObject({

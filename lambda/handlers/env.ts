@@ -8,6 +8,11 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** The invocation's event does not match the handler's contract. */
+export class EventError extends Error {
+  override readonly name = 'EventError';
+}
+
 /** The variable's value; throws naming it when unset or empty. */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];

@@ -31,9 +31,8 @@ import { MetricNames } from '../core/metric-names';
 import { makeS3Client } from '../core/s3';
 import { DATABASE_ID_PATTERN, parseManifestKey } from '../core/tiers';
 import { verifyBackup, type VerifyCheck } from '../core/verify';
-import { ConfigError, optionalEnv, pathListEnv, requireEnv } from './env';
+import { ConfigError, EventError, optionalEnv, pathListEnv, requireEnv } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
-import { EventError } from './dump';
 
 export const VerifyEventSchema = z.object({
   databaseId: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),

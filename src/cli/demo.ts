@@ -36,7 +36,11 @@ export const DEMO_CHECKS = [
     sql: 'SELECT count(*) FROM shop.order_items i LEFT JOIN shop.orders o ON o.id = i.order_id WHERE o.id IS NULL',
     expect: { equals: 0 },
   },
-  { name: 'there are paid orders', sql: "SELECT count(*) FROM shop.orders WHERE status = 'paid'", expect: { min: 1 } },
+  {
+    name: 'there are paid orders',
+    sql: "SELECT count(*) FROM shop.orders WHERE status = 'paid'",
+    expect: { min: 1 },
+  },
   { name: 'four order states', sql: 'SELECT DISTINCT status FROM shop.orders', expect: { rows: 4 } },
 ];
 
@@ -105,7 +109,9 @@ export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): P
     );
 
     const copied = await replicateLocally(s3, PRIMARY, REPLICA);
-    step(`replicated ${copied.length} objects to ${REPLICA} (local stand-in for S3 cross-region replication)`);
+    step(
+      `replicated ${copied.length} objects to ${REPLICA} (local stand-in for S3 cross-region replication)`,
+    );
 
     const verification = await verifyBackup({
       s3,
@@ -139,7 +145,12 @@ export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): P
       io.out(
         table(
           ['CHECK', 'EXPECTED', 'ACTUAL', 'RESULT'],
-          report.checks.results.map((c) => [c.name, compact(c.expected), compact(c.actual), c.ok ? 'pass' : 'FAIL']),
+          report.checks.results.map((c) => [
+            c.name,
+            compact(c.expected),
+            compact(c.actual),
+            c.ok ? 'pass' : 'FAIL',
+          ]),
         ),
       );
       io.out(
@@ -148,7 +159,9 @@ export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): P
       );
     }
     if (o.keep) {
-      io.out(`\nkept running: source ${source.url('shop').replace(/:[^:@/]+@/, ':***@')}; Ctrl-C to clean up`);
+      io.out(
+        `\nkept running: source ${source.url('shop').replace(/:[^:@/]+@/, ':***@')}; Ctrl-C to clean up`,
+      );
       await new Promise<void>(() => undefined);
     }
     return report.status === 'PASSED' ? 0 : 1;

@@ -11,7 +11,6 @@ import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { listBackups, latestValidBackup, type BackupEntry } from '../../lambda/core/catalog';
 import { BackupError, dumpDatabase } from '../../lambda/core/dump';
 import { verifyBackup, type VerifyResult } from '../../lambda/core/verify';
@@ -32,7 +31,6 @@ import { pgClientConfig, redact, SSL_MODES, type SslMode } from '../../lambda/co
 import type { Manifest } from '../../lambda/core/manifest';
 import { connectionFromUrl, type CliConnection } from './connection';
 import { formatBytes, formatSeconds, Progress, table } from './output';
-import { runDemo } from './demo';
 import { runInterruptHandlers } from './cleanup';
 
 /** Messages shown to the operator are scrubbed of every secret we hold. */
@@ -82,11 +80,16 @@ interface Store {
 }
 
 /** The bucket from `--bucket`, or from the deployed BackupStack's outputs with `--stack`. */
-async function resolveStore(o: StoreOptions & { replicaBucket?: string; replicaRegion?: string }): Promise<Store> {
+async function resolveStore(
+  o: StoreOptions & { replicaBucket?: string; replicaRegion?: string },
+): Promise<Store> {
   let bucket = o.bucket;
   let replicaBucket = o.replicaBucket;
   let replicaRegion = o.replicaRegion;
   if (!bucket && o.stack) {
+    // Loaded on use: most runs name --bucket, and the demo's S3 server and CloudFormation's client
+    // are a large part of the CLI's start-up time.
+    const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
     const cfn = new CloudFormationClient(o.region ? { region: o.region } : {});
     const out = await cfn.send(new DescribeStacksCommand({ StackName: o.stack }));
     const outputs = new Map((out.Stacks?.[0]?.Outputs ?? []).map((x) => [x.OutputKey, x.OutputValue]));
@@ -102,7 +105,9 @@ async function resolveStore(o: StoreOptions & { replicaBucket?: string; replicaR
   } catch (e) {
     const where = process.env.AWS_ENDPOINT_URL_S3 ?? `S3 (${await s3.config.region()})`;
     if (isNotFound(e)) throw new Failure(`bucket ${bucket} does not exist at ${where}`);
-    throw new Failure(`bucket ${bucket} is not reachable at ${where}: ${(e as Error).name}: ${(e as Error).message}`);
+    throw new Failure(
+      `bucket ${bucket} is not reachable at ${where}: ${(e as Error).name}: ${(e as Error).message}`,
+    );
   }
   return { s3, bucket, replicaBucket, replicaRegion };
 }
@@ -152,7 +157,8 @@ function parseSslMode(value: string): SslMode {
 function positiveInt(flag: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer (got ${value})`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError(`${flag} must be a positive integer (got ${value})`);
     return n;
   };
 }
@@ -171,11 +177,17 @@ function targetConnection(url: string, sslMode: SslMode | undefined): CliConnect
  * one clear line naming the database (without its password) rather than a bare socket error from
  * deep inside a restore.
  */
-async function probeConnection(conn: CliConnection, caBundlePath: string | undefined, what: string): Promise<void> {
+async function probeConnection(
+  conn: CliConnection,
+  caBundlePath: string | undefined,
+  what: string,
+): Promise<void> {
   const where = describeTarget(conn);
   let client: Client;
   try {
-    client = new Client(pgClientConfig(conn, { sslMode: conn.sslMode, caBundlePath }, { connectionTimeoutMillis: 15_000 }));
+    client = new Client(
+      pgClientConfig(conn, { sslMode: conn.sslMode, caBundlePath }, { connectionTimeoutMillis: 15_000 }),
+    );
   } catch (e) {
     throw new Failure(
       `${what} ${where}: ${(e as Error).message} (pass --ca-bundle <file>, or --sslmode for a server without TLS)`,
@@ -204,8 +216,10 @@ function showProgress(o: { progress?: boolean }): boolean {
 // ---------------------------------------------------------------------------------------------
 
 async function cmdList(o: StoreOptions & { tier?: string }, io: Io): Promise<number> {
-  const tier = o.tier === undefined ? undefined : parseTier(o.tier);
-  if (tier === 'auto') throw new UsageError('--tier for list must be one of ' + TIERS.join(', '));
+  if (o.tier !== undefined && !isTier(o.tier)) {
+    throw new UsageError(`--tier must be one of ${TIERS.join(', ')} (got ${o.tier})`);
+  }
+  const tier = o.tier as Tier | undefined;
   const store = await resolveStore(o);
   const entries = await listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
   const shown = entries;
@@ -278,7 +292,12 @@ async function cmdVerify(
     store.replicaBucket && store.replicaRegion
       ? { s3: makeS3Client(store.replicaRegion), bucket: store.replicaBucket, region: store.replicaRegion }
       : undefined;
-  const result = await verifyBackup({ s3: store.s3, bucket: store.bucket, manifestKey: entry.manifestKey, replica });
+  const result = await verifyBackup({
+    s3: store.s3,
+    bucket: store.bucket,
+    manifestKey: entry.manifestKey,
+    replica,
+  });
   return printVerify(result, o, io);
 }
 
@@ -298,7 +317,9 @@ async function cmdBackup(
   const tier = parseTier(o.tier);
   const lock = o.objectLockMode.toUpperCase();
   if (!['GOVERNANCE', 'COMPLIANCE', 'NONE'].includes(lock)) {
-    throw new UsageError(`--object-lock-mode must be GOVERNANCE, COMPLIANCE or NONE (got ${o.objectLockMode})`);
+    throw new UsageError(
+      `--object-lock-mode must be GOVERNANCE, COMPLIANCE or NONE (got ${o.objectLockMode})`,
+    );
   }
   const conn = targetConnection(o.url, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
   const store = await resolveStore(o);
@@ -327,7 +348,9 @@ async function cmdBackup(
     });
   } catch (e) {
     if (signal.aborted && e instanceof BackupError) {
-      throw new Interrupted(`backup interrupted: ${e.backupId ?? o.db} not written (upload aborted, no manifest)`);
+      throw new Interrupted(
+        `backup interrupted: ${e.backupId ?? o.db} not written (upload aborted, no manifest)`,
+      );
     }
     throw e;
   } finally {
@@ -394,8 +417,10 @@ async function cmdRestore(
   },
   io: Io,
 ): Promise<number> {
-  if (o.clean && !o.force) throw new UsageError('--clean replaces what the target holds: add --force to confirm');
-  if (o.clean && o.table) throw new UsageError('--clean is for a whole-database restore; --table --force replaces tables');
+  if (o.clean && !o.force)
+    throw new UsageError('--clean replaces what the target holds: add --force to confirm');
+  if (o.clean && o.table)
+    throw new UsageError('--clean is for a whole-database restore; --table --force replaces tables');
   const conn = targetConnection(o.targetUrl, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
   const store = await resolveStore(o);
   const entry = await findBackup(store, o.db, o.backup);
@@ -451,7 +476,10 @@ function restoreFailure(e: unknown, signal: AbortSignal, o: { force?: boolean; c
       );
     case 'PG_RESTORE_FAILED':
       if (o.force && !o.clean && /already exists/.test(message)) {
-        return new RestoreError(e.code, `${message} (add --clean to drop and re-create what the backup holds)`);
+        return new RestoreError(
+          e.code,
+          `${message} (add --clean to drop and re-create what the backup holds)`,
+        );
       }
       return new RestoreError(e.code, message);
     default:
@@ -469,7 +497,9 @@ function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
   io.out(
     `restored ${r.backupId} (${r.mode === 'tables' ? `${r.tables.length} table(s)` : 'whole database'}) into ` +
       `${r.target} in ${formatSeconds(r.restoreSeconds)} with ${r.jobs} job(s); roles: ` +
-      (r.roles.attempted ? `${r.roles.applied} applied, ${r.roles.failed.length} failed` : `skipped (${r.roles.reason})`),
+      (r.roles.attempted
+        ? `${r.roles.applied} applied, ${r.roles.failed.length} failed`
+        : `skipped (${r.roles.reason})`),
   );
   io.out(
     table(
@@ -483,7 +513,9 @@ function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
     ),
   );
   for (const w of r.warnings) io.err(`warning: ${w}`);
-  io.out(mismatches === 0 ? 'row counts match the manifest' : `${mismatches} table(s) differ from the manifest`);
+  io.out(
+    mismatches === 0 ? 'row counts match the manifest' : `${mismatches} table(s) differ from the manifest`,
+  );
 }
 
 async function cmdDrill(
@@ -491,7 +523,9 @@ async function cmdDrill(
   io: Io,
 ): Promise<number> {
   if (!o.local) {
-    throw new UsageError('only --local drills run from the CLI; deployed drills run from their Step Functions workflow');
+    throw new UsageError(
+      'only --local drills run from the CLI; deployed drills run from their Step Functions workflow',
+    );
   }
   const store = await resolveStore(o);
   let checks: unknown[] = [];
@@ -582,7 +616,9 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .option('--tier <tier>', `only this tier (${TIERS.join(', ')})`)
     .action(wrap(cmdList));
 
-  storeOptions(program.command('verify').description('re-check a backup: checksum, size, archive TOC, replica'))
+  storeOptions(
+    program.command('verify').description('re-check a backup: checksum, size, archive TOC, replica'),
+  )
     .option('--backup <id>', 'backup id, or latest', 'latest')
     .option('--replica-bucket <name>', 'also check the copy in this replica bucket')
     .option('--replica-region <region>', 'region of the replica bucket')
@@ -615,7 +651,9 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .option('--ca-bundle <file>', 'CA bundle for verify-full')
     .action(wrap(cmdRestore));
 
-  storeOptions(program.command('drill').description('restore drill into an ephemeral local cluster, with checks'))
+  storeOptions(
+    program.command('drill').description('restore drill into an ephemeral local cluster, with checks'),
+  )
     .option('--local', 'run the drill here, into a throwaway local PostgreSQL cluster')
     .option('--replica-bucket <name>', 'read the backup from this replica bucket instead')
     .option('--checks <file>', 'JSON file with operator checks [{name, sql, expect}]')
@@ -627,15 +665,20 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .description('the whole cycle on this machine: seeded PostgreSQL, local S3, backup, verify, drill')
     .option('--small', 'a small dataset (seconds instead of about a minute)')
     .option('--keep', 'leave the cluster and S3 server running until Ctrl-C')
-    .action(async (o: { small?: boolean; keep?: boolean }) => run(await runDemo(o, io)));
+    .action(async (o: { small?: boolean; keep?: boolean }) =>
+      run(await (await import('./demo')).runDemo(o, io)),
+    );
 
   return program;
 }
 
 function packageVersion(): string {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string })
-      .version;
+    return (
+      JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return 'unknown';
   }
@@ -643,7 +686,8 @@ function packageVersion(): string {
 
 function errorMessage(e: unknown): string {
   const err = e as Error & { reason?: string; code?: string };
-  const prefix = err?.reason ?? (typeof err?.code === 'string' && /^[A-Z_]+$/.test(err.code) ? err.code : undefined);
+  const prefix =
+    err?.reason ?? (typeof err?.code === 'string' && /^[A-Z_]+$/.test(err.code) ? err.code : undefined);
   const text = (err?.message ?? String(e)).split('\n')[0];
   return prefix && !text.includes(prefix) ? `${text} [${prefix}]` : text;
 }

@@ -202,7 +202,9 @@ describe('archive table of contents', () => {
     expect(toc.entries.map((e) => e.dumpId)).toEqual(listed.map((l) => l.id));
     toc.entries.forEach((e, i) => {
       // pg_restore prints "<desc> <schema or -> <tag> <owner>" unquoted; ours has the fields apart.
-      expect(listed[i].text.trimEnd()).toBe(`${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? ''}`.trimEnd());
+      expect(listed[i].text.trimEnd()).toBe(
+        `${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? ''}`.trimEnd(),
+      );
       expect(e.dependencies).toEqual(listed[i].deps);
     });
     expect(toc.entries.find((e) => e.desc === 'TABLE' && e.tag.startsWith('x"'))).toMatchObject({

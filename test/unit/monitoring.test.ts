@@ -238,6 +238,15 @@ describe('Monitoring database alarms', () => {
     }
   });
 
+  test('has no drill alarms for a database without drills (drill-stale would page forever)', () => {
+    const { template, alarms } = withDatabase({ drills: false });
+    expect(alarms.drillStale).toBeUndefined();
+    expect(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'DrillAgeDays' } }),
+    ).toEqual({});
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  });
+
   test('names alarms after the stack and database', () => {
     const { template } = withDatabase();
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'TestStack-orders-backup-stale' });
