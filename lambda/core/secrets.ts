@@ -262,7 +262,10 @@ export function pgClientConfig(
         // SNI must not carry an IP address (RFC 6066), and node-postgres then falls back to
         // checking the certificate against "localhost"; check IP hosts against the IP SANs.
         ...(isIP(conn.host)
-          ? { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(conn.host, cert) }
+          ? {
+              checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+                checkServerIdentity(conn.host, cert),
+            }
           : { servername: conn.host }),
       };
       break;

@@ -9,7 +9,14 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { assertDatabaseId } from '../../lambda/core/tiers';
-import { keyIdentifier, keyStatement, objectStatement, tierPrefixes, type KeyReference } from '../grants';
+import {
+  drillReportPrefix,
+  keyIdentifier,
+  keyStatement,
+  objectStatement,
+  tierPrefixes,
+  type KeyReference,
+} from '../grants';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import { RunnerFunction } from './runner-function';
 import type { RunnerImage } from './runner-image';
@@ -110,6 +117,10 @@ export class FreshnessCheck extends Construct {
     const role = this.function.role;
     const prefixes = props.databaseIds.flatMap(tierPrefixes);
     role.addToPrincipalPolicy(objectStatement(props.bucket, prefixes, ['s3:GetObject']));
+    // Drill reports, for the age of the newest passing drill (the drill-stale alarm's DrillAgeDays).
+    role.addToPrincipalPolicy(
+      objectStatement(props.bucket, props.databaseIds.map(drillReportPrefix), ['s3:GetObject']),
+    );
     // No prefix condition: the catalog checks that each manifest's dump exists (HeadObject), and
     // S3 answers a missing object with 404 only to callers allowed to list the bucket (403
     // otherwise, which would fail the whole check instead of marking that backup invalid).
@@ -135,8 +146,11 @@ export class FreshnessCheck extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            "Reads manifests under each configured database's tier prefixes (<tier>/<db>/*); object ARNs need the trailing wildcard.",
-          appliesTo: [{ regex: '/^Resource::.*\\/(yearly|monthly|weekly|daily)\\/[a-z0-9-]+\\/\\*$/' }],
+            "Reads manifests under each configured database's tier prefixes (<tier>/<db>/*) and its drill reports " +
+            '(drills/<db>/*); object ARNs need the trailing wildcard.',
+          appliesTo: [
+            { regex: '/^Resource::.*\\/(yearly|monthly|weekly|daily|drills)\\/[a-z0-9-]+\\/\\*$/' },
+          ],
         },
         ...(props.replicaKey?.alias
           ? [

@@ -9,32 +9,41 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Client } from 'pg';
-import { listBackups, latestValidBackup, type BackupEntry } from '../../lambda/core/catalog';
-import { BackupError, dumpDatabase } from '../../lambda/core/dump';
-import { verifyBackup, type VerifyResult } from '../../lambda/core/verify';
-import {
-  describeTarget,
-  restoreBackup,
-  RestoreError,
-  type RestoreProgress,
-  type RestoreResult,
-} from '../../lambda/core/restore';
-import { runDrill, type DrillReport } from '../../lambda/core/drill';
-import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { BackupEntry } from '../../lambda/core/catalog';
+import type { VerifyResult } from '../../lambda/core/verify';
+import type { RestoreProgress, RestoreResult } from '../../lambda/core/restore';
+import type { DrillReport } from '../../lambda/core/drill';
 import { stopAllLocalClustersSync } from '../../lambda/core/local-cluster';
 import { isTier, TIERS, type Tier } from '../../lambda/core/tiers';
-import { makeS3Client, isNotFound } from '../../lambda/core/s3';
 import type { CoreLogger } from '../../lambda/core/logger';
-import { pgClientConfig, redact, SSL_MODES, type SslMode } from '../../lambda/core/secrets';
+import type { SslMode } from '../../lambda/core/secrets';
 import type { Manifest } from '../../lambda/core/manifest';
-import { connectionFromUrl, type CliConnection } from './connection';
+import type { CliConnection } from './connection';
 import { formatBytes, formatSeconds, Progress, table } from './output';
 import { runInterruptHandlers } from './cleanup';
 
+/**
+ * The core, pg and the AWS SDK, loaded when a command first needs them (see core.ts). require
+ * rather than import(): under tsx's CommonJS hook a dynamic import() of a .ts file bypasses it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const core = (): typeof import('./core') => require('./core');
+
+/** libpq sslmodes, for help text (parsing checks against the core's SSL_MODES). */
+const SSL_MODE_NAMES = 'disable, require, verify-ca, verify-full';
+
 /** Messages shown to the operator are scrubbed of every secret we hold. */
 const secrets: string[] = [];
+
+/**
+ * Every secret we hold, and the password of anything that looks like a URL (a mistyped flag can
+ * echo its value in commander's error), replaced by `***`.
+ */
+function scrub(text: string): string {
+  const redacted = secrets.length > 0 ? core().redact(text, secrets) : text;
+  return redacted.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
+}
 
 class UsageError extends Error {}
 class Failure extends Error {}
@@ -87,18 +96,36 @@ async function resolveStore(
   let replicaBucket = o.replicaBucket;
   let replicaRegion = o.replicaRegion;
   if (!bucket && o.stack) {
-    // Loaded on use: most runs name --bucket, and the demo's S3 server and CloudFormation's client
-    // are a large part of the CLI's start-up time.
+    // Loaded on use: most runs name --bucket, and loading this client costs start-up time.
     const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
     const cfn = new CloudFormationClient(o.region ? { region: o.region } : {});
-    const out = await cfn.send(new DescribeStacksCommand({ StackName: o.stack }));
+    let out;
+    try {
+      out = await cfn.send(new DescribeStacksCommand({ StackName: o.stack }));
+    } catch (e) {
+      throw new Failure(`cannot read stack ${o.stack}: ${(e as Error).name}: ${(e as Error).message}`);
+    }
     const outputs = new Map((out.Stacks?.[0]?.Outputs ?? []).map((x) => [x.OutputKey, x.OutputValue]));
     bucket = outputs.get('BackupBucketName');
     replicaBucket ??= outputs.get('ReplicaBucketName');
     replicaRegion ??= outputs.get('ReplicaRegion');
     if (!bucket) throw new Failure(`stack ${o.stack} has no BackupBucketName output`);
+    if (replicaBucket && !replicaRegion) {
+      // The stack names the replica bucket but not its region: ask S3 where the bucket lives.
+      const located = await core()
+        .makeS3Client(o.region)
+        .send(new (core().GetBucketLocationCommand)({ Bucket: replicaBucket }))
+        .catch((e: Error) => {
+          throw new Failure(
+            `cannot find the region of replica bucket ${replicaBucket}: ${e.name}: ${e.message}`,
+          );
+        });
+      // us-east-1 buckets report no LocationConstraint.
+      replicaRegion = located.LocationConstraint || 'us-east-1';
+    }
   }
   if (!bucket) throw new UsageError('give --bucket <name> or --stack <name>');
+  const { makeS3Client, HeadBucketCommand, isNotFound } = core();
   const s3 = makeS3Client(o.region);
   try {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
@@ -114,11 +141,11 @@ async function resolveStore(
 
 async function findBackup(store: Store, db: string, backup: string): Promise<BackupEntry> {
   if (backup === 'latest') {
-    const latest = await latestValidBackup(store.s3, store.bucket, db);
+    const latest = await core().latestValidBackup(store.s3, store.bucket, db);
     if (!latest) throw new Failure(`no valid backup of ${db} in bucket ${store.bucket}`);
     return latest;
   }
-  const all = await listBackups(store.s3, store.bucket, db, { includeInvalid: true });
+  const all = await core().listBackups(store.s3, store.bucket, db, { includeInvalid: true });
   const found = all.find((b) => b.backupId === backup);
   if (!found) throw new Failure(`backup ${backup} not found for database ${db} in bucket ${store.bucket}`);
   if (!found.valid) throw new Failure(`backup ${backup} is not valid: ${found.problem}`);
@@ -132,7 +159,7 @@ async function findBackup(store: Store, db: string, backup: string): Promise<Bac
  * is reported rather than silently passed over for an older good one.
  */
 async function findBackupToVerify(store: Store, db: string, backup: string): Promise<BackupEntry> {
-  const all = await listBackups(store.s3, store.bucket, db, { includeInvalid: true });
+  const all = await core().listBackups(store.s3, store.bucket, db, { includeInvalid: true });
   const withManifest = all.filter((b) => b.manifest !== undefined);
   if (backup === 'latest') {
     if (withManifest.length === 0) throw new Failure(`no backups of ${db} in bucket ${store.bucket}`);
@@ -150,8 +177,8 @@ function parseTier(value: string): Tier | 'auto' {
 }
 
 function parseSslMode(value: string): SslMode {
-  if ((SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
-  throw new UsageError(`--sslmode must be one of ${SSL_MODES.join(', ')} (got ${value})`);
+  if ((core().SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
+  throw new UsageError(`--sslmode must be one of ${SSL_MODE_NAMES} (got ${value})`);
 }
 
 function positiveInt(flag: string) {
@@ -167,7 +194,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 function targetConnection(url: string, sslMode: SslMode | undefined): CliConnection {
   // An explicit --sslmode wins, then the URL's sslmode, then verify-full (never a silent downgrade).
-  const conn = connectionFromUrl(url, 'verify-full');
+  const conn = core().connectionFromUrl(url, 'verify-full');
   if (conn.password) secrets.push(conn.password);
   return sslMode ? { ...conn, sslMode } : conn;
 }
@@ -182,8 +209,9 @@ async function probeConnection(
   caBundlePath: string | undefined,
   what: string,
 ): Promise<void> {
+  const { Client, describeTarget, pgClientConfig } = core();
   const where = describeTarget(conn);
-  let client: Client;
+  let client: InstanceType<typeof Client>;
   try {
     client = new Client(
       pgClientConfig(conn, { sslMode: conn.sslMode, caBundlePath }, { connectionTimeoutMillis: 15_000 }),
@@ -221,7 +249,7 @@ async function cmdList(o: StoreOptions & { tier?: string }, io: Io): Promise<num
   }
   const tier = o.tier as Tier | undefined;
   const store = await resolveStore(o);
-  const entries = await listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
+  const entries = await core().listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
   const shown = entries;
   if (o.json) {
     io.out(
@@ -290,9 +318,13 @@ async function cmdVerify(
   const entry = await findBackupToVerify(store, o.db, o.backup);
   const replica =
     store.replicaBucket && store.replicaRegion
-      ? { s3: makeS3Client(store.replicaRegion), bucket: store.replicaBucket, region: store.replicaRegion }
+      ? {
+          s3: core().makeS3Client(store.replicaRegion),
+          bucket: store.replicaBucket,
+          region: store.replicaRegion,
+        }
       : undefined;
-  const result = await verifyBackup({
+  const result = await core().verifyBackup({
     s3: store.s3,
     bucket: store.bucket,
     manifestKey: entry.manifestKey,
@@ -325,11 +357,11 @@ async function cmdBackup(
   const store = await resolveStore(o);
   await probeConnection(conn, o.caBundle, 'database');
   const progress = new Progress(showProgress(o));
-  progress.update(`dumping ${o.db} from ${describeTarget(conn)}...`);
+  progress.update(`dumping ${o.db} from ${core().describeTarget(conn)}...`);
   const signal = interruptible();
   let manifest: Manifest;
   try {
-    manifest = await dumpDatabase({
+    manifest = await core().dumpDatabase({
       databaseId: o.db,
       connection: conn,
       sslMode: conn.sslMode,
@@ -347,7 +379,7 @@ async function cmdBackup(
       safetyMarginMs: 0,
     });
   } catch (e) {
-    if (signal.aborted && e instanceof BackupError) {
+    if (signal.aborted && e instanceof core().BackupError) {
       throw new Interrupted(
         `backup interrupted: ${e.backupId ?? o.db} not written (upload aborted, no manifest)`,
       );
@@ -385,7 +417,7 @@ function progressLogger(progress: Progress, io: Io): CoreLogger {
   return {
     debug: () => undefined,
     info: (message, ...extra) => progress.update(describe(message, extra), message),
-    warn: (message, ...extra) => io.err(`warning: ${redact(describe(message, extra), secrets)}`),
+    warn: (message, ...extra) => io.err(`warning: ${scrub(describe(message, extra))}`),
     error: () => undefined, // failures reach the operator as the command's error
   };
 }
@@ -429,7 +461,7 @@ async function cmdRestore(
   const signal = interruptible();
   let result: RestoreResult;
   try {
-    result = await restoreBackup(
+    result = await core().restoreBackup(
       { s3: store.s3, bucket: store.bucket, manifest: entry.manifest, manifestKey: entry.manifestKey },
       { ...conn, caBundlePath: o.caBundle },
       {
@@ -464,6 +496,7 @@ function progressKey(p: RestoreProgress): string {
 
 /** Core restore errors, worded for the command line (flags rather than option names, next steps). */
 function restoreFailure(e: unknown, signal: AbortSignal, o: { force?: boolean; clean?: boolean }): unknown {
+  const { RestoreError } = core();
   if (!(e instanceof RestoreError)) return e;
   if (signal.aborted) return new Interrupted(`restore interrupted: ${e.message}`);
   const message = e.message.replace(/\bpass force\b/, 'pass --force');
@@ -539,6 +572,7 @@ async function cmdDrill(
   }
   const progress = new Progress(showProgress(o));
   progress.update(`drilling ${o.db}: selecting a backup, starting an ephemeral cluster...`);
+  const { LocalDatabaseProvider, runDrill } = core();
   const { report, reportKey } = await runDrill({
     databaseId: o.db,
     source: o.replicaBucket
@@ -603,7 +637,7 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
       writeErr: (s) => io.err(s),
       // Commander's "error: unknown option '--x'" becomes the same single line as every other error.
       outputError: (s, write) =>
-        write(`restorable: error: ${s.trim().replace(/^error: /, '')} (see --help)\n`),
+        write(`restorable: error: ${scrub(s.trim().replace(/^error: /, ''))} (see --help)\n`),
     })
     .exitOverride();
 
@@ -627,7 +661,7 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
   storeOptions(program.command('backup').description('dump a database into the bucket now'))
     .requiredOption('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
     .option('--tier <tier>', 'auto (grandfather-father-son by first success) or a tier', 'auto')
-    .option('--sslmode <mode>', `TLS mode (${SSL_MODES.join(', ')}; default: the URL's, else verify-full)`)
+    .option('--sslmode <mode>', `TLS mode (${SSL_MODE_NAMES}; default: the URL's, else verify-full)`)
     .option('--ca-bundle <file>', 'CA bundle for verify-full (default: the RDS bundle)')
     .option('--kms-key-id <key>', 'KMS key for SSE-KMS (default: the bucket default)')
     .option('--object-lock-mode <mode>', 'GOVERNANCE, COMPLIANCE or NONE', 'GOVERNANCE')
@@ -647,7 +681,7 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .option('--force', 'restore into a target that is not empty (with --table: replace tables that exist)')
     .option('--clean', 'with --force: drop each object the backup holds before re-creating it')
     .option('--no-roles', 'do not create the roles from the backup first')
-    .option('--sslmode <mode>', `TLS mode for the target (${SSL_MODES.join(', ')})`)
+    .option('--sslmode <mode>', `TLS mode for the target (${SSL_MODE_NAMES})`)
     .option('--ca-bundle <file>', 'CA bundle for verify-full')
     .action(wrap(cmdRestore));
 
@@ -665,9 +699,13 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .description('the whole cycle on this machine: seeded PostgreSQL, local S3, backup, verify, drill')
     .option('--small', 'a small dataset (seconds instead of about a minute)')
     .option('--keep', 'leave the cluster and S3 server running until Ctrl-C')
-    .action(async (o: { small?: boolean; keep?: boolean }) =>
-      run(await (await import('./demo')).runDemo(o, io)),
-    );
+    .action(async (o: { small?: boolean; keep?: boolean }) => {
+      // Loaded on use: the demo's S3 server is a large part of the CLI's start-up time. require,
+      // not import(): under tsx's CommonJS hook a dynamic import() of a .ts file bypasses the hook.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { runDemo } = require('./demo') as typeof import('./demo');
+      run(await runDemo(o, io));
+    });
 
   return program;
 }
@@ -720,7 +758,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       // --help and --version exit 0; bad flags are usage errors.
       return e.exitCode === 0 ? 0 : 2;
     }
-    io.err(`restorable: error: ${redact(errorMessage(e), secrets)}`);
+    io.err(`restorable: error: ${scrub(errorMessage(e))}`);
     return e instanceof UsageError ? 2 : e instanceof Interrupted ? 130 : 1;
   } finally {
     interruption = undefined;

@@ -50,6 +50,12 @@ interface CliProcess {
 function privateTmp(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-test-tmp-'));
   fs.chmodSync(dir, 0o755);
+  // tsx keeps its compile cache in $TMPDIR/tsx-<uid>: share the usual one, so that each CLI run
+  // does not compile every source file again (a speed-up only; a cold cache works too).
+  const id = process.geteuid?.() ?? os.userInfo().username;
+  const shared = path.join(os.tmpdir(), `tsx-${id}`);
+  fs.mkdirSync(shared, { recursive: true });
+  fs.symlinkSync(shared, path.join(dir, `tsx-${id}`));
   return dir;
 }
 

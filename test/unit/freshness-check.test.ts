@@ -50,17 +50,18 @@ describe('FreshnessCheck', () => {
     });
   });
 
-  test('only reads: lists the bucket, reads the databases’ objects, describes the keys', () => {
+  test('only reads: lists the bucket, reads the databases’ backups and drill reports, describes the keys', () => {
     const { statements } = build();
     const work = allowedActions(statements).filter((a) => !/^(logs|xray):/.test(a));
     expect(new Set(work)).toEqual(
       new Set(['s3:GetObject', 's3:ListBucket', 'kms:Decrypt', 'kms:DescribeKey']),
     );
     const objects = statements.filter((s) => actionsOf(s).includes('s3:GetObject')).flatMap(resourcesOf);
-    expect(objects).toHaveLength(8);
-    expect(objects.every((r) => /\/(yearly|monthly|weekly|daily)\/(orders|analytics)\/\*$/.test(r))).toBe(
-      true,
-    );
+    expect(objects).toHaveLength(10);
+    expect(
+      objects.every((r) => /\/(yearly|monthly|weekly|daily|drills)\/(orders|analytics)\/\*$/.test(r)),
+    ).toBe(true);
+    expect(objects.filter((r) => r.includes('/drills/'))).toHaveLength(2);
   });
 
   test('describes the replica key by alias in the replica region', () => {

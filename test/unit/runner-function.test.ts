@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { RunnerFunction, type RunnerFunctionProps } from '../../lib/constructs/runner-function';
@@ -138,6 +138,23 @@ describe('RunnerFunction', () => {
     const images = stack.node.findAll().filter((c) => c instanceof RunnerImage);
     expect(images).toHaveLength(1);
     expect(images[0].node.path).toBe('TestStack/RunnerImage');
+  });
+
+  test('stages a build context that still holds lambda/Dockerfile (cdk deploy builds from the staged copy)', () => {
+    if (!existsSync(join(REPOSITORY_ROOT, 'lambda', 'Dockerfile'))) return; // the image is not written yet
+    const stack = newStack('eu-west-1');
+    new RunnerFunction(stack, 'Dump', { handler: 'dump' });
+    const assembly = App.of(stack)!.synth() as unknown as { directory: string };
+    const manifest = JSON.parse(readFileSync(join(assembly.directory, 'TestStack.assets.json'), 'utf8')) as {
+      dockerImages: Record<string, { source: { directory: string; dockerFile: string } }>;
+    };
+    const images = Object.values(manifest.dockerImages);
+    expect(images).toHaveLength(1);
+    expect(images[0].source.dockerFile).toBe('lambda/Dockerfile');
+    expect(existsSync(join(assembly.directory, images[0].source.directory, 'lambda', 'Dockerfile'))).toBe(
+      true,
+    );
+    expect(existsSync(join(assembly.directory, images[0].source.directory, 'node_modules'))).toBe(false);
   });
 
   test('rejects memory, timeout and concurrency Lambda cannot have', () => {
