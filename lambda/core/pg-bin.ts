@@ -11,14 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export type PgTool =
-  | 'pg_dump'
-  | 'pg_dumpall'
-  | 'pg_restore'
-  | 'psql'
-  | 'initdb'
-  | 'pg_ctl'
-  | 'postgres'
-  | 'pg_isready';
+  'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'initdb' | 'pg_ctl' | 'postgres' | 'pg_isready';
 
 export interface PgBinary {
   readonly path: string;

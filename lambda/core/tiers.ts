@@ -98,7 +98,8 @@ export function backupKeys(tier: Tier, databaseId: string, period: string, backu
   };
 }
 
-const MANIFEST_KEY = /^(yearly|monthly|weekly|daily)\/([a-z0-9-]+)\/([0-9W-]+)\/([a-z0-9-]+-\d{8}T\d{6}Z)\.manifest\.json$/;
+const MANIFEST_KEY =
+  /^(yearly|monthly|weekly|daily)\/([a-z0-9-]+)\/([0-9W-]+)\/([a-z0-9-]+-\d{8}T\d{6}Z)\.manifest\.json$/;
 
 /** Parses `<tier>/<db>/<period>/<backupId>.manifest.json`; undefined for any other key. */
 export function parseManifestKey(

@@ -42,7 +42,7 @@ const secrets: string[] = [];
  */
 function scrub(text: string): string {
   const redacted = secrets.length > 0 ? core().redact(text, secrets) : text;
-  return redacted.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@');
+  return redacted.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)(?!password@)[^@\s]*@/gi, '$1***@');
 }
 
 class UsageError extends Error {}
@@ -192,9 +192,15 @@ function positiveInt(flag: string) {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-function targetConnection(url: string, sslMode: SslMode | undefined): CliConnection {
+function targetConnection(flag: string, url: string, sslMode: SslMode | undefined): CliConnection {
   // An explicit --sslmode wins, then the URL's sslmode, then verify-full (never a silent downgrade).
-  const conn = core().connectionFromUrl(url, 'verify-full');
+  let conn: CliConnection;
+  try {
+    conn = core().connectionFromUrl(url, 'verify-full');
+  } catch (e) {
+    // The core's URL errors never echo the URL (it may hold a password).
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
   if (conn.password) secrets.push(conn.password);
   return sslMode ? { ...conn, sslMode } : conn;
 }
@@ -353,7 +359,11 @@ async function cmdBackup(
       `--object-lock-mode must be GOVERNANCE, COMPLIANCE or NONE (got ${o.objectLockMode})`,
     );
   }
-  const conn = targetConnection(o.url, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
+  const conn = targetConnection(
+    '--url',
+    o.url,
+    o.sslmode === undefined ? undefined : parseSslMode(o.sslmode),
+  );
   const store = await resolveStore(o);
   await probeConnection(conn, o.caBundle, 'database');
   const progress = new Progress(showProgress(o));
@@ -453,7 +463,11 @@ async function cmdRestore(
     throw new UsageError('--clean replaces what the target holds: add --force to confirm');
   if (o.clean && o.table)
     throw new UsageError('--clean is for a whole-database restore; --table --force replaces tables');
-  const conn = targetConnection(o.targetUrl, o.sslmode === undefined ? undefined : parseSslMode(o.sslmode));
+  const conn = targetConnection(
+    '--target-url',
+    o.targetUrl,
+    o.sslmode === undefined ? undefined : parseSslMode(o.sslmode),
+  );
   const store = await resolveStore(o);
   const entry = await findBackup(store, o.db, o.backup);
   await probeConnection(conn, o.caBundle, 'target');

@@ -688,6 +688,19 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       ],
       [['list', ...store, '--frobnicate'], 2, /unknown option '--frobnicate'/],
       [['list', '--bucket', BUCKET], 2, /required option '--db <id>' not specified/],
+      [['frobnicate'], 2, /unknown command 'frobnicate'/],
+      [['drill', ...store], 2, /only --local drills run from the CLI/],
+      [
+        // A mistyped flag carrying a URL with a password: commander echoes the flag, we hide the password.
+        ['backup', ...store, `--urll=postgres://postgres:${encodeURIComponent(PASSWORD)}@127.0.0.1/app`],
+        2,
+        /unknown option '--urll=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1\/app'/,
+      ],
+      [
+        ['backup', ...store, '--url', 'mysql://127.0.0.1/app'],
+        2,
+        /--url: connection URL scheme must be postgres:\/\//,
+      ],
       [
         ['backup', ...store, '--url', emptyUrl, '--tier', 'hourly'],
         2,
