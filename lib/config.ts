@@ -142,6 +142,29 @@ const DrillCheckSchema = z.strictObject({
   expect: CheckExpectSchema,
 });
 
+const VpcSchema = z.strictObject({
+  vpcId: regexField(VPC_ID, 'a VPC id such as vpc-0123456789abcdef0'),
+  subnetIds: z
+    .array(regexField(SUBNET_ID, 'a subnet id such as subnet-0123456789abcdef0'))
+    .min(1)
+    .describe('Private subnets from which the runner reaches the database.'),
+  securityGroupIds: z
+    .array(regexField(SECURITY_GROUP_ID, 'a security group id such as sg-0123456789abcdef0'))
+    .min(1)
+    .describe('Security groups the database accepts the runner from.'),
+});
+
+/** A drill's own network: the drill creates its security groups, so only placement is needed. */
+const DrillVpcSchema = z.strictObject({
+  vpcId: regexField(VPC_ID, 'a VPC id such as vpc-0123456789abcdef0'),
+  subnetIds: z
+    .array(regexField(SUBNET_ID, 'a subnet id such as subnet-0123456789abcdef0'))
+    .min(2)
+    .describe(
+      'Private subnets in at least two AZs (an RDS subnet group needs two), with NAT to reach S3 in the replica region.',
+    ),
+});
+
 const DrillSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Run scheduled restore drills for this database.'),
   schedule: scheduleExpression(
@@ -168,18 +191,10 @@ const DrillSchema = z.strictObject({
     .default('db.t4g.medium')
     .describe('Instance class of the ephemeral drill database.'),
   checks: z.array(DrillCheckSchema).default([]).describe('Operator SQL checks run after the restore.'),
-});
-
-const VpcSchema = z.strictObject({
-  vpcId: regexField(VPC_ID, 'a VPC id such as vpc-0123456789abcdef0'),
-  subnetIds: z
-    .array(regexField(SUBNET_ID, 'a subnet id such as subnet-0123456789abcdef0'))
-    .min(1)
-    .describe('Private subnets from which the runner reaches the database.'),
-  securityGroupIds: z
-    .array(regexField(SECURITY_GROUP_ID, 'a security group id such as sg-0123456789abcdef0'))
-    .min(1)
-    .describe('Security groups the database accepts the runner from.'),
+  vpc: DrillVpcSchema.optional().describe(
+    "Network for the ephemeral drill instance and the drill function; default: the database's vpc. " +
+      'Databases outside any VPC (e.g. Supabase) need one to be drilled.',
+  ),
 });
 
 const DatabaseSchema = z.strictObject({

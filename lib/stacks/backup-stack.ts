@@ -91,6 +91,8 @@ export class BackupStack extends Stack {
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });
     new CfnOutput(this, 'ReplicaBucketName', { value: this.replicaBucket.bucketName });
+    // The CLI's --stack reads these three to find both copies.
+    new CfnOutput(this, 'ReplicaRegion', { value: this.replicaRegion });
     new CfnOutput(this, 'OnCallTopicArn', { value: this.monitoring.topic.topicArn });
   }
 
@@ -137,18 +139,22 @@ export class BackupStack extends Stack {
       });
       this.workflows.set(database.id, workflow);
 
-      // A drill needs a VPC for its throwaway RDS instance; databases outside any VPC (e.g.
-      // Supabase) have none in the config yet, so they get no drill and a synth warning.
+      // A drill needs a VPC for its throwaway RDS instance: its own (drill.vpc), else the
+      // database's. A database outside any VPC (e.g. Supabase) without drill.vpc gets no drill and a
+      // synth warning.
+      const drillNetwork = database.drill.vpc
+        ? importNetwork(new Construct(scope, 'DrillNetwork'), { ...database.drill.vpc, securityGroupIds: [] })
+        : network;
       let drill: RestoreDrill | undefined;
-      if (database.drill.enabled && network) {
+      if (database.drill.enabled && drillNetwork) {
         drill = new RestoreDrill(scope, 'Drill', {
           databaseId: database.id,
           bucket: this.backups.bucket,
           key: this.key.key,
           replicaBucket: this.replicaBucket,
           replicaKey,
-          vpc: network.vpc,
-          vpcSubnets: network.subnets,
+          vpc: drillNetwork.vpc,
+          vpcSubnets: drillNetwork.subnets,
           schedule: scheduler.ScheduleExpression.expression(database.drill.schedule, TimeZone.ETC_UTC),
           source: database.drill.source,
           selection: database.drill.selection,
@@ -163,7 +169,7 @@ export class BackupStack extends Stack {
         Annotations.of(scope).addWarningV2(
           'restorable:drillNeedsVpc',
           `databases "${database.id}": restore drills need a VPC for the ephemeral RDS instance and this database has none; ` +
-            'no drill is deployed for it (set databases[].vpc, or disable drills with drill.enabled=false)',
+            'no drill is deployed for it (set databases[].drill.vpc, or disable drills with drill.enabled=false)',
         );
       }
 

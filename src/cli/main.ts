@@ -4,7 +4,8 @@
  * credentials).
  *
  * Exit codes: 0 success; 1 the operation failed (a verify found a problem, a restore was refused,
- * a drill FAILED, an error); 2 the command line was wrong.
+ * a drill FAILED, an error); 2 the command line was wrong; 130 interrupted (Ctrl-C). Errors are one
+ * line on stderr, `restorable: error: ...`, scrubbed of passwords.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -692,7 +692,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       [['drill', ...store], 2, /only --local drills run from the CLI/],
       [
         // A mistyped flag carrying a URL with a password: commander echoes the flag, we hide the password.
-        ['backup', ...store, `--urll=postgres://postgres:${encodeURIComponent(PASSWORD)}@127.0.0.1/app`],
+        ['list', ...store, `--urll=postgres://postgres:${encodeURIComponent(PASSWORD)}@127.0.0.1/app`],
         2,
         /unknown option '--urll=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1\/app'/,
       ],

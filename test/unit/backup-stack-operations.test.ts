@@ -3,7 +3,10 @@ import type { RestorableConfig } from '../../lib/config';
 import { BackupStack } from '../../lib/stacks/backup-stack';
 import { exampleConfig, newApp } from './cdk-support';
 
-/** The cdk.json example: "orders" (RDS in a VPC, drills on) and "analytics" (external, no VPC). */
+/**
+ * The cdk.json example: "orders" (RDS in a VPC, drills on) and "analytics" (external, no VPC for
+ * the backup, a drill.vpc for its drills).
+ */
 function synth(config: RestorableConfig = exampleConfig()) {
   const stack = new BackupStack(newApp(), 'RestorableBackup', { config });
   return { stack, template: Template.fromStack(stack) };
@@ -58,11 +61,34 @@ describe('BackupStack operations', () => {
     });
   });
 
-  test('drills a database that has a VPC, and warns (deploying no drill) for one that has none', () => {
+  /** The example without analytics' drill.vpc: a database outside any VPC with nowhere to drill. */
+  const withoutDrillVpc = () =>
+    exampleConfig((c) => {
+      delete (c.databases[1].drill as Record<string, unknown>).vpc;
+    });
+
+  test('drills a database in its own VPC, or in drill.vpc when it has none', () => {
     const { stack, template } = synth();
+    expect([...stack.drills.keys()]).toEqual(['orders', 'analytics']);
+    template.resourceCountIs('AWS::RDS::DBSubnetGroup', 2);
+    template.hasResourceProperties('AWS::RDS::DBSubnetGroup', {
+      DBSubnetGroupName: 'restorable-drill-analytics',
+      SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 3 ? * 6L *)' });
+    // The drill's network does not move the backup: analytics' dump function stays outside any VPC.
+    const analytics = stack.workflows.get('analytics')!;
+    const dump =
+      template.toJSON().Resources[
+        stack.getLogicalId(analytics.dumpFunction.function.node.defaultChild as never)
+      ];
+    expect(dump.Properties.VpcConfig).toBeUndefined();
+  });
+
+  test('warns, deploying no drill, for a database with no VPC and no drill.vpc', () => {
+    const { stack, template } = synth(withoutDrillVpc());
     expect([...stack.drills.keys()]).toEqual(['orders']);
     template.resourceCountIs('AWS::RDS::DBSubnetGroup', 1);
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 3 ? * 6L *)' });
     Annotations.fromStack(stack).hasWarning(
       '/RestorableBackup/DatabaseAnalytics',
       Match.stringLikeRegexp('databases "analytics": restore drills need a VPC'),
@@ -70,7 +96,7 @@ describe('BackupStack operations', () => {
   });
 
   test('alarms on drills only where there are drills', () => {
-    const { template } = synth();
+    const { template } = synth(withoutDrillVpc());
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'RestorableBackup-orders-drill-stale',
     });
