@@ -9,8 +9,8 @@
  * says so.
  */
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { listBackups } from './catalog';
+import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
+import { listBackups, readText } from './catalog';
 import type { Tier } from './tiers';
 
 export interface ReferenceTime {
@@ -37,6 +37,14 @@ export interface DatabaseFreshness {
   /** How many previous backups the median used (at most 7). */
   readonly previousCount: number;
   readonly validBackups: number;
+  /**
+   * Days the backups have gone without a PASSED restore drill: since the newest PASSED report, or,
+   * before the first one, since the oldest valid backup (a database is unproven from its first
+   * backup on). Undefined when there is neither.
+   */
+  readonly drillAgeDays?: number;
+  /** The newest PASSED drill report, when there is one. */
+  readonly lastPassedDrill?: { readonly key: string; readonly lastModified: Date };
   readonly reference: ReferenceTime;
 }
 
@@ -122,9 +130,18 @@ export async function databaseFreshness(
   const reference: ReferenceTime = server
     ? { time: server, source: 'server' }
     : { time: (options.now ?? (() => new Date()))(), source: 'local' };
+  const lastPassedDrill = await newestPassedDrill(s3, bucket, databaseId);
+  const oldest = valid.at(-1)?.lastModified;
+  const provenSince = lastPassedDrill?.lastModified ?? oldest;
+  const drill = {
+    ...(lastPassedDrill ? { lastPassedDrill } : {}),
+    ...(provenSince
+      ? { drillAgeDays: Math.max(0, reference.time.getTime() - provenSince.getTime()) / 86_400_000 }
+      : {}),
+  };
   const [newest, ...previous] = valid;
   if (!newest || !newest.lastModified || newest.bytes === undefined) {
-    return { databaseId, previousCount: 0, validBackups: valid.length, reference };
+    return { databaseId, previousCount: 0, validBackups: valid.length, reference, ...drill };
   }
   const previousBytes = previous.slice(0, SIZE_WINDOW).map((e) => e.bytes ?? 0);
   const ageMs = Math.max(0, reference.time.getTime() - newest.lastModified.getTime());
@@ -143,7 +160,38 @@ export async function databaseFreshness(
     previousCount: previousBytes.length,
     validBackups: valid.length,
     reference,
+    ...drill,
   };
+}
+
+/**
+ * The newest drill report under `drills/<db>/` whose status is PASSED (reports are small and few:
+ * one a month, expired by lifecycle). Age uses the report's S3 LastModified, like backup age.
+ */
+export async function newestPassedDrill(
+  s3: S3Client,
+  bucket: string,
+  databaseId: string,
+): Promise<{ key: string; lastModified: Date } | undefined> {
+  const reports: _Object[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `drills/${databaseId}/`, ContinuationToken: token }),
+    );
+    reports.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  reports.sort((a, b) => b.LastModified!.getTime() - a.LastModified!.getTime());
+  for (const r of reports) {
+    try {
+      const report = JSON.parse(await readText(s3, bucket, r.Key!)) as { status?: unknown };
+      if (report.status === 'PASSED') return { key: r.Key!, lastModified: r.LastModified! };
+    } catch {
+      // An unreadable report proves nothing; look at the next one.
+    }
+  }
+  return undefined;
 }
 
 /**

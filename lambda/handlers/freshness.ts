@@ -47,6 +47,7 @@ export interface FreshnessHandlerResult {
     readonly newestBackupId?: string;
     readonly ageHours?: number;
     readonly sizeRatio?: number;
+    readonly drillAgeDays?: number;
     readonly referenceSource: 'server' | 'local';
   }[];
   readonly keys: readonly { label: string; keyId: string; usable: boolean; state: string; detail: string }[];
@@ -84,6 +85,8 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
     ];
     if (d.ageHours !== undefined) values.push([MetricNames.backupAgeHours, MetricUnit.NoUnit, d.ageHours]);
     if (d.sizeRatio !== undefined) values.push([MetricNames.backupSizeRatio, MetricUnit.NoUnit, d.sizeRatio]);
+    if (d.drillAgeDays !== undefined)
+      values.push([MetricNames.drillAgeDays, MetricUnit.NoUnit, d.drillAgeDays]);
     emitForDatabase(d.databaseId, values);
     if (!d.newest) logger.warn('no valid backup', { databaseId: d.databaseId });
   }
@@ -94,6 +97,7 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
       newestBackupId: d.newest?.backupId,
       ageHours: d.ageHours,
       sizeRatio: d.sizeRatio,
+      drillAgeDays: d.drillAgeDays,
       referenceSource: d.reference.source,
     })),
     keys: report.keys.map((k) => ({

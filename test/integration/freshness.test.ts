@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { databaseFreshness, s3ServerTime } from '../../lambda/core/freshness';
 import { backupKeys } from '../../lambda/core/tiers';
 import { handler as freshnessHandler } from '../../lambda/handlers/freshness';
@@ -93,6 +94,51 @@ describe('databaseFreshness', () => {
   });
 });
 
+describe('drill age (the drill-stale alarm)', () => {
+  const putReport = async (key: string, status: string, age: number) => {
+    await h.s3.send(
+      new PutObjectCommand({
+        Bucket: h.bucket,
+        Key: key,
+        Body: JSON.stringify({ formatVersion: 1, status }),
+      }),
+    );
+    backdate(key, new Date(Date.now() - age));
+  };
+
+  test('counts from the oldest valid backup until a drill has passed, then from the newest PASSED report', async () => {
+    const now = Date.now();
+    for (const age of [20 * DAY, 10 * DAY, 1 * DAY]) {
+      const m = await putFakeBackup(h.s3, h.bucket, {
+        databaseId: 'drilled',
+        at: new Date(now - age),
+        bytes: 5_000,
+      });
+      backdate(backupKeys(m.tier, m.databaseId, m.period, m.backupId).manifest, new Date(now - age));
+    }
+    const unproven = await databaseFreshness(h.s3, h.bucket, 'drilled');
+    expect(unproven.lastPassedDrill).toBeUndefined();
+    expect(unproven.drillAgeDays).toBeGreaterThan(19.9);
+    expect(unproven.drillAgeDays).toBeLessThan(20.1);
+
+    // A FAILED report, however new, proves nothing; an unreadable one is skipped.
+    await putReport('drills/drilled/2026-11/drilled-drill-a.json', 'PASSED', 12 * DAY);
+    await putReport('drills/drilled/2026-11/drilled-drill-b.json', 'FAILED', 2 * DAY);
+    await h.s3.send(
+      new PutObjectCommand({ Bucket: h.bucket, Key: 'drills/drilled/2026-11/junk.json', Body: '{' }),
+    );
+    backdate('drills/drilled/2026-11/junk.json', new Date(now - DAY));
+    const proven = await databaseFreshness(h.s3, h.bucket, 'drilled');
+    expect(proven.lastPassedDrill?.key).toBe('drills/drilled/2026-11/drilled-drill-a.json');
+    expect(proven.drillAgeDays).toBeGreaterThan(11.9);
+    expect(proven.drillAgeDays).toBeLessThan(12.1);
+  });
+
+  test('a database with neither backups nor drills has no drill age', async () => {
+    expect((await databaseFreshness(h.s3, h.bucket, 'never-backed-up')).drillAgeDays).toBeUndefined();
+  });
+});
+
 describe('freshness handler', () => {
   test('emits age and size ratio per database and flags an unusable replica key', async () => {
     const kms = mockClient(KMSClient);
@@ -140,9 +186,12 @@ describe('freshness handler', () => {
     expect(orders.BackupKeyUnusable).toBe(1);
     expect(orders.BackupAgeHours as number).toBeGreaterThan(25.4);
     expect(orders.BackupSizeRatio as number).toBeCloseTo(1.5, 5);
+    // No drill has passed for orders: unproven since its oldest backup (about 9 days).
+    expect(orders.DrillAgeDays as number).toBeGreaterThan(9);
     const never = emf.find((e) => e.DatabaseId === 'never-backed-up')!;
     expect(never).not.toHaveProperty('BackupAgeHours');
     expect(never).not.toHaveProperty('BackupSizeRatio');
+    expect(never).not.toHaveProperty('DrillAgeDays');
     expect(never.BackupKeyUnusable).toBe(1);
     expect(lines.join('')).toMatch(/"message":"backup key unusable".*pending deletion/);
   });
