@@ -3,7 +3,6 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -25,8 +24,7 @@ import {
   workflowLogGroup,
   workflowObservability,
 } from '../workflows';
-import { RunnerFunction } from './runner-function';
-import type { RunnerImage } from './runner-image';
+import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
 export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
@@ -62,7 +60,7 @@ export interface RunnerPlacement {
   readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
-export interface BackupWorkflowProps {
+export interface BackupWorkflowProps extends RunnerCommonProps {
   /** The database id from the config: the `<tier>/<id>/` key prefixes and the metric dimension. */
   readonly databaseId: string;
 
@@ -131,24 +129,6 @@ export interface BackupWorkflowProps {
    * @default 2048
    */
   readonly dumpMemorySize?: number;
-
-  /**
-   * The runner image.
-   * @default - the stack's shared `RunnerImage`
-   */
-  readonly image?: RunnerImage;
-
-  /**
-   * Key for the functions' and the state machine's log groups.
-   * @default - CloudWatch Logs' own encryption
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * How long function and workflow logs are kept.
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /** The error the verify handler throws while the replica copy is still being replicated. */

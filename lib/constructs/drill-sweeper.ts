@@ -1,8 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { NagSuppressions } from 'cdk-nag';
@@ -16,8 +14,7 @@ import {
 } from '../drill-iam';
 import { restorableMetric } from '../metrics';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
-import { RunnerFunction } from './runner-function';
-import type { RunnerImage } from './runner-image';
+import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /**
  * Hourly: a leaked instance (a drill that crashed past every Catch) costs at most an hour beyond
@@ -25,30 +22,12 @@ import type { RunnerImage } from './runner-image';
  */
 export const DEFAULT_SWEEPER_INTERVAL = Duration.hours(1);
 
-export interface DrillSweeperProps {
+export interface DrillSweeperProps extends RunnerCommonProps {
   /**
    * How often the sweeper runs.
    * @default Duration.hours(1)
    */
   readonly interval?: Duration;
-
-  /**
-   * The runner image.
-   * @default - the stack's shared `RunnerImage`
-   */
-  readonly image?: RunnerImage;
-
-  /**
-   * Key for the function's log group.
-   * @default - CloudWatch Logs' own encryption
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * How long the function's logs are kept.
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

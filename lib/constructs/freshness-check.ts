@@ -2,7 +2,6 @@ import { Duration, TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -18,8 +17,7 @@ import {
   type KeyReference,
 } from '../grants';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
-import { RunnerFunction } from './runner-function';
-import type { RunnerImage } from './runner-image';
+import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /**
  * Minute 5 of every hour: each hourly alarm period then holds exactly one data point, well clear
@@ -27,7 +25,7 @@ import type { RunnerImage } from './runner-image';
  */
 export const DEFAULT_FRESHNESS_SCHEDULE = 'cron(5 * * * ? *)';
 
-export interface FreshnessCheckProps {
+export interface FreshnessCheckProps extends RunnerCommonProps {
   /** The primary backup bucket. */
   readonly bucket: s3.IBucket;
 
@@ -54,24 +52,6 @@ export interface FreshnessCheckProps {
    * @default - hourly at minute 5, `cron(5 * * * ? *)` (UTC)
    */
   readonly schedule?: scheduler.ScheduleExpression;
-
-  /**
-   * The runner image.
-   * @default - the stack's shared `RunnerImage`
-   */
-  readonly image?: RunnerImage;
-
-  /**
-   * Key for the function's log group.
-   * @default - CloudWatch Logs' own encryption
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * How long the function's logs are kept.
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

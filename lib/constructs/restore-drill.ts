@@ -3,7 +3,6 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -36,8 +35,7 @@ import {
   workflowLogGroup,
   workflowObservability,
 } from '../workflows';
-import { RunnerFunction } from './runner-function';
-import type { RunnerImage } from './runner-image';
+import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** PostgreSQL's port: the only way into a drill instance. */
 export const POSTGRES_PORT = 5432;
@@ -66,7 +64,7 @@ export interface DrillCheck {
   readonly timeoutSeconds?: number;
 }
 
-export interface RestoreDrillProps {
+export interface RestoreDrillProps extends RunnerCommonProps {
   /** The database id from the config. */
   readonly databaseId: string;
 
@@ -157,24 +155,6 @@ export interface RestoreDrillProps {
    * @default Size.gibibytes(10) - the Lambda maximum
    */
   readonly ephemeralStorageSize?: Size;
-
-  /**
-   * The runner image.
-   * @default - the stack's shared `RunnerImage`
-   */
-  readonly image?: RunnerImage;
-
-  /**
-   * Key for the function's and the state machine's log groups.
-   * @default - CloudWatch Logs' own encryption
-   */
-  readonly logEncryptionKey?: kms.IKey;
-
-  /**
-   * How long function and workflow logs are kept.
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /** Every Lambda task of the drill: a state name and the handler action it runs. */

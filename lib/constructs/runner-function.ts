@@ -27,6 +27,31 @@ const MIN_MEMORY_MB = 128;
 const MAX_MEMORY_MB = 10240;
 const MAX_TIMEOUT = Duration.minutes(15);
 
+/**
+ * The settings every construct that runs runner functions passes on to them: which image, and how
+ * their logs are kept.
+ */
+export interface RunnerCommonProps {
+  /**
+   * The runner image.
+   * @default - the stack's shared `RunnerImage` (one asset for every function)
+   */
+  readonly image?: RunnerImage;
+
+  /**
+   * Customer-managed key for the log groups (functions, and the state machine where there is
+   * one). Its key policy must allow the CloudWatch Logs service principal of this region.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
+
+  /**
+   * How long the logs are kept.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
 export interface RunnerFunctionProps {
   /** Which entry point of the runner image this function runs. */
   readonly handler: RunnerHandler;
