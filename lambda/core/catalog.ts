@@ -14,15 +14,9 @@
  * reads the whole object anyway, so checking it first costs one extra read and trusts nothing
  * stale.
  */
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type S3Client,
-  type _Object,
-} from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { parseManifest, type Manifest } from './manifest';
-import { isNotFound } from './s3';
+import { isNotFound, readText } from './s3';
 import { candidatePeriods, parseManifestKey, TIERS, type Tier } from './tiers';
 import { verifyBackup, type VerifyOptions, type VerifyResult } from './verify';
 
@@ -92,13 +86,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
-}
-
-/** Reads a small object as text. */
-export async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
-  return out.Body.transformToString('utf8');
 }
 
 async function inspectManifest(

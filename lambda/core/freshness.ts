@@ -10,7 +10,8 @@
  */
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
-import { listBackups, readText } from './catalog';
+import { listBackups } from './catalog';
+import { readText } from './s3';
 import type { Tier } from './tiers';
 
 export interface ReferenceTime {

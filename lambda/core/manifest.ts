@@ -4,6 +4,7 @@
  * listing, freshness and drills are concerned.
  */
 import { z } from 'zod';
+import { backupKeys, type BackupKeys } from './tiers';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
 const isoDate = z.iso.datetime({ offset: true });
@@ -101,3 +102,8 @@ export function parseManifest(body: string): Manifest {
 
 /** Fully qualified, display-only table name (`schema.name`); never used to build SQL. */
 export const tableLabel = (t: { schema: string; name: string }): string => `${t.schema}.${t.name}`;
+
+/** The keys of the backup a manifest describes (its dump, roles file and the manifest itself). */
+export const keysOfManifest = (
+  m: Pick<Manifest, 'tier' | 'databaseId' | 'period' | 'backupId'>,
+): BackupKeys => backupKeys(m.tier, m.databaseId, m.period, m.backupId);

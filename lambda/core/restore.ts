@@ -36,6 +36,7 @@ import {
   type TableRef,
   type TargetCatalog,
 } from './restore-plan';
+import { readText } from './s3';
 import { libpqEnv, pgClientConfig, withPgPassFile, type DbConnection, type TlsOptions } from './secrets';
 
 export type { TableRef } from './restore-plan';
@@ -201,8 +202,7 @@ const seconds = (from: number) => Math.round((Date.now() - from) / 10) / 100;
 export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest> {
   let body: string;
   try {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    body = await res.Body!.transformToString('utf8');
+    body = await readText(s3, bucket, key);
   } catch (e) {
     throw new RestoreError(
       'MANIFEST_UNREADABLE',

@@ -3,7 +3,7 @@
  * the same way: AWS by default, or any S3-compatible server through the standard
  * `AWS_ENDPOINT_URL_S3` variable (the local demo and the integration tests).
  */
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
 export function s3Endpoint(): string | undefined {
   return process.env.AWS_ENDPOINT_URL_S3 || undefined;
@@ -26,6 +26,29 @@ export function makeS3Client(region?: string, extra: S3ClientConfig = {}): S3Cli
       : {}),
     ...extra,
   });
+}
+
+const shared = new Map<string, S3Client>();
+
+/**
+ * One client per region for the life of the process, so a warm Lambda reuses its connections
+ * across invocations.
+ */
+export function sharedS3Client(region?: string): S3Client {
+  const key = region ?? '';
+  let client = shared.get(key);
+  if (!client) {
+    client = makeS3Client(region);
+    shared.set(key, client);
+  }
+  return client;
+}
+
+/** Reads a small object (a manifest, a report) as text. */
+export async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (!out.Body) throw new Error(`s3://${bucket}/${key} has no body`);
+  return out.Body.transformToString('utf8');
 }
 
 /** True when an S3 error means "no such key" (servers differ between NotFound and NoSuchKey). */

@@ -186,8 +186,11 @@ export async function resolveConnection(source: ConnectionSource): Promise<DbCon
 export function escapePgpass(value: string): string {
   if (/[\r\n]/.test(value))
     throw new ConnectionConfigError('credentials containing line breaks cannot be passed to libpq');
-  return value.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  return escapePgpassField(value);
 }
+
+/** The escaping alone; `redact` uses it on any text without the line-break check. */
+const escapePgpassField = (value: string): string => value.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
 
 /**
  * The `.pgpass` line for a connection. The database field is `*` so pg_dumpall (which connects to
@@ -310,16 +313,14 @@ export function libpqEnv(conn: DbConnection, tls: TlsOptions, passFile: string):
   return env;
 }
 
-/** Replaces every occurrence of the given secrets (and their URL-encoded forms) in `text`. */
+/** Replaces every occurrence of the given secrets (and their URL-encoded and .pgpass-escaped forms) in `text`. */
 export function redact(text: string, secrets: readonly (string | undefined)[]): string {
   let out = text;
   for (const s of secrets) {
     if (!s || s.length < 3) continue;
-    for (const form of new Set([s, encodeURIComponent(s), escapePgpassSafe(s)])) {
+    for (const form of new Set([s, encodeURIComponent(s), escapePgpassField(s)])) {
       out = out.split(form).join('***');
     }
   }
   return out;
 }
-
-const escapePgpassSafe = (s: string): string => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');

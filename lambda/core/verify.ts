@@ -26,10 +26,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { silentLogger, type CoreLogger } from './logger';
-import { parseManifest, tableLabel, type Manifest } from './manifest';
+import { keysOfManifest, parseManifest, tableLabel, type Manifest } from './manifest';
 import { pgBinDirs as defaultPgBinDirs, pgToolForServer } from './pg-bin';
-import { isNotFound } from './s3';
-import { backupKeys } from './tiers';
+import { isNotFound, readText } from './s3';
 
 export type VerifyCode =
   | 'MANIFEST_MISSING'
@@ -140,8 +139,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   if (!manifest) {
     if (!manifestKey) throw new VerifyInfraError('verifyBackup needs manifestKey or manifest');
     try {
-      const out = await options.s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: manifestKey }));
-      manifest = parseManifest(await out.Body!.transformToString('utf8'));
+      manifest = parseManifest(await readText(options.s3, options.bucket, manifestKey));
       checks.push(pass('manifest', `manifest ${manifestKey} parsed`));
     } catch (e) {
       if (isNotFound(e)) {
@@ -154,7 +152,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
       return result(checks, started, { manifestKey });
     }
   }
-  manifestKey ??= backupKeys(manifest.tier, manifest.databaseId, manifest.period, manifest.backupId).manifest;
+  manifestKey ??= keysOfManifest(manifest).manifest;
   const ids = { backupId: manifest.backupId, databaseId: manifest.databaseId, manifestKey };
 
   const pgRestore =

@@ -104,15 +104,11 @@ import {
   type DrillStep,
 } from '../core/drill';
 import { RdsDatabaseProvider } from '../core/providers/rds';
-import { makeS3Client } from '../core/s3';
+import { sharedS3Client } from '../core/s3';
 import { SSL_MODES, type SslMode } from '../core/secrets';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
-import { ConfigError, numberEnv, optionalEnv, pathListEnv, requireEnv } from './env';
+import { ConfigError, EventError, numberEnv, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
-
-export class EventError extends Error {
-  override readonly name = 'EventError';
-}
 
 export class DrillCleanupError extends Error {
   override readonly name = 'DrillCleanupError';
@@ -145,36 +141,19 @@ const EventSchema = z.discriminatedUnion('action', [
 ]);
 export type DrillEvent = z.infer<typeof EventSchema>;
 
-function parseEvent(event: unknown): DrillEvent {
-  const parsed = EventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new EventError(
-      `invalid drill event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Configuration and clients (created once per execution environment)
 // ---------------------------------------------------------------------------------------------
 
-const s3Clients = new Map<string, ReturnType<typeof makeS3Client>>();
-const s3For = (region?: string) => {
-  const k = region ?? '';
-  if (!s3Clients.has(k)) s3Clients.set(k, makeS3Client(region));
-  return s3Clients.get(k)!;
-};
-
 function sourceFor(kind: 'replica' | 'primary'): DrillSource {
-  if (kind === 'primary') return { s3: s3For(), bucket: requireEnv('BACKUP_BUCKET'), kind };
+  if (kind === 'primary') return { s3: sharedS3Client(), bucket: requireEnv('BACKUP_BUCKET'), kind };
   const region = requireEnv('REPLICA_REGION');
-  return { s3: s3For(region), bucket: requireEnv('REPLICA_BUCKET'), region, kind };
+  return { s3: sharedS3Client(region), bucket: requireEnv('REPLICA_BUCKET'), region, kind };
 }
 
 function sourceOf(state: DrillState): DrillSource {
   return {
-    s3: s3For(state.source.region),
+    s3: sharedS3Client(state.source.region),
     bucket: state.source.bucket,
     ...(state.source.region ? { region: state.source.region } : {}),
     kind: state.source.kind,
@@ -209,7 +188,7 @@ function provider(options: { forCreate?: boolean; instanceClass?: string } = {})
 }
 
 function reportTarget() {
-  return { s3: s3For(), bucket: optionalEnv('DRILL_REPORT_BUCKET') ?? requireEnv('BACKUP_BUCKET') };
+  return { s3: sharedS3Client(), bucket: optionalEnv('DRILL_REPORT_BUCKET') ?? requireEnv('BACKUP_BUCKET') };
 }
 
 const asState = (s: unknown) => s as DrillState;
@@ -282,7 +261,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   const dbId =
     stateDb ?? (typeof claimed === 'string' && DATABASE_ID_PATTERN.test(claimed) ? claimed : undefined);
   startInvocation(context, { action, databaseId: dbId });
-  const ev = parseEvent(event);
+  const ev = parseEvent(EventSchema, event, 'drill');
   try {
     switch (ev.action) {
       case 'select': {

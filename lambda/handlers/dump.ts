@@ -40,18 +40,18 @@
  */
 import { z } from 'zod';
 import { BackupError, dumpDatabase, type ObjectLockMode } from '../core/dump';
+import { keysOfManifest } from '../core/manifest';
 import { MetricNames } from '../core/metric-names';
 import { SSL_MODES, type SslMode } from '../core/secrets';
 import {
-  backupKeys,
   DATABASE_ID_PATTERN,
   DEFAULT_RETENTION_DAYS,
   TIERS,
   type RetentionDays,
   type Tier,
 } from '../core/tiers';
-import { makeS3Client } from '../core/s3';
-import { ConfigError, EventError, jsonEnv, numberEnv, optionalEnv, pathListEnv, requireEnv } from './env';
+import { sharedS3Client } from '../core/s3';
+import { ConfigError, jsonEnv, numberEnv, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
 
 export const DumpEventSchema = z.strictObject({
@@ -85,16 +85,6 @@ const RetentionSchema = z.strictObject({
   yearly: z.number().int().positive(),
 });
 
-function parseEvent(event: unknown): DumpEvent {
-  const parsed = DumpEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new EventError(
-      `invalid dump event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
-}
-
 function readConfig() {
   const lockMode = optionalEnv('OBJECT_LOCK_MODE') ?? 'COMPLIANCE';
   if (!['COMPLIANCE', 'GOVERNANCE', 'NONE'].includes(lockMode)) {
@@ -115,17 +105,14 @@ function readConfig() {
   };
 }
 
-let s3: ReturnType<typeof makeS3Client> | undefined;
-
 export const handler = async (event: unknown, context?: LambdaContext): Promise<DumpResult> => {
   const claimed = (event as { databaseId?: unknown } | undefined)?.databaseId;
   const databaseId = typeof claimed === 'string' && DATABASE_ID_PATTERN.test(claimed) ? claimed : undefined;
   startInvocation(context, { databaseId });
   const started = Date.now();
   try {
-    const ev = parseEvent(event);
+    const ev = parseEvent(DumpEventSchema, event, 'dump');
     const config = readConfig();
-    s3 ??= makeS3Client();
     logger.info('backup starting', { tier: ev.tier ?? 'auto', sslMode: ev.sslMode ?? 'verify-full' });
     if (ev.sslMode === 'disable' || ev.sslMode === 'require') {
       logger.warn('TLS verification is off for this database by configuration', { sslMode: ev.sslMode });
@@ -133,7 +120,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     const manifest = await dumpDatabase({
       databaseId: ev.databaseId,
       connection: { secretArn: ev.secretArn, host: ev.host, port: ev.port, database: ev.database },
-      s3,
+      s3: sharedS3Client(),
       bucket: config.bucket,
       kmsKeyId: config.kmsKeyId,
       objectLockMode: config.objectLockMode,
@@ -158,8 +145,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     return {
       databaseId: manifest.databaseId,
       backupId: manifest.backupId,
-      manifestKey: backupKeys(manifest.tier, manifest.databaseId, manifest.period, manifest.backupId)
-        .manifest,
+      manifestKey: keysOfManifest(manifest).manifest,
       tier: manifest.tier,
       period: manifest.period,
       bytes: manifest.object.bytes,

@@ -13,6 +13,16 @@ export class EventError extends Error {
   override readonly name = 'EventError';
 }
 
+/** Validates an invocation's event; throws an EventError listing every problem. */
+export function parseEvent<T>(schema: z.ZodType<T>, event: unknown, what: string): T {
+  const parsed = schema.safeParse(event);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`);
+    throw new EventError(`invalid ${what} event: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
 /** The variable's value; throws naming it when unset or empty. */
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];

@@ -29,7 +29,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { z } from 'zod';
 import { checkFreshness, type KeyToCheck } from '../core/freshness';
 import { MetricNames } from '../core/metric-names';
-import { makeS3Client } from '../core/s3';
+import { sharedS3Client } from '../core/s3';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
 import { ConfigError, jsonEnv, optionalEnv, requireEnv } from './env';
 import {
@@ -53,7 +53,6 @@ export interface FreshnessHandlerResult {
   readonly keys: readonly { label: string; keyId: string; usable: boolean; state: string; detail: string }[];
 }
 
-let s3: ReturnType<typeof makeS3Client> | undefined;
 const kmsClients = new Map<string, KMSClient>();
 const kmsFor = (region?: string) => {
   const k = region ?? '';
@@ -72,9 +71,7 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
     if (!region) throw new ConfigError('REPLICA_KMS_KEY_ARN needs REPLICA_REGION');
     keys.push({ label: 'replica', keyId: replicaKey, kms: kmsFor(region) });
   }
-  s3 ??= makeS3Client();
-
-  const report = await checkFreshness({ s3, bucket, databaseIds, keys });
+  const report = await checkFreshness({ s3: sharedS3Client(), bucket, databaseIds, keys });
   const keyUnusable = report.keys.some((k) => !k.usable) ? 1 : 0;
   for (const k of report.keys.filter((k) => !k.usable)) {
     logger.error('backup key unusable', { label: k.label, keyId: k.keyId, state: k.state, detail: k.detail });

@@ -28,10 +28,10 @@
  */
 import { z } from 'zod';
 import { MetricNames } from '../core/metric-names';
-import { makeS3Client } from '../core/s3';
+import { sharedS3Client } from '../core/s3';
 import { DATABASE_ID_PATTERN, parseManifestKey } from '../core/tiers';
 import { verifyBackup, type VerifyCheck } from '../core/verify';
-import { ConfigError, EventError, optionalEnv, pathListEnv, requireEnv } from './env';
+import { ConfigError, EventError, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
 
 export const VerifyEventSchema = z.object({
@@ -57,21 +57,8 @@ export class ReplicationPending extends Error {
   override readonly name = 'ReplicationPending';
 }
 
-const clients = new Map<string, ReturnType<typeof makeS3Client>>();
-const s3For = (region?: string) => {
-  const k = region ?? '';
-  if (!clients.has(k)) clients.set(k, makeS3Client(region));
-  return clients.get(k)!;
-};
-
 export const handler = async (event: unknown, context?: LambdaContext): Promise<VerifyHandlerResult> => {
-  const parsed = VerifyEventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new EventError(
-      `invalid verify event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}`,
-    );
-  }
-  const ev = parsed.data;
+  const ev = parseEvent(VerifyEventSchema, event, 'verify');
   startInvocation(context, { databaseId: ev.databaseId, manifestKey: ev.manifestKey });
   const key = parseManifestKey(ev.manifestKey);
   if (!key || key.databaseId !== ev.databaseId) {
@@ -85,12 +72,12 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   }
 
   const result = await verifyBackup({
-    s3: s3For(),
+    s3: sharedS3Client(),
     bucket,
     manifestKey: ev.manifestKey,
     replica:
       replicaBucket && replicaRegion
-        ? { s3: s3For(replicaRegion), bucket: replicaBucket, region: replicaRegion }
+        ? { s3: sharedS3Client(replicaRegion), bucket: replicaBucket, region: replicaRegion }
         : undefined,
     pgBinDirs: pathListEnv('PG_BIN_DIRS'),
     logger,

@@ -26,6 +26,7 @@ import { startLocalCluster, type LocalCluster } from '../../lambda/core/local-cl
 import { RdsDatabaseProvider } from '../../lambda/core/providers/rds';
 import { handler } from '../../lambda/handlers/drill';
 import { replicateLocally } from '../../src/local/replicate';
+import { captureOutput, setEnv, type CapturedOutput } from '../support/handler-io';
 import { startHarness, type Harness } from '../support/harness';
 
 const rds = mockClient(RDSClient);
@@ -38,9 +39,8 @@ const instances = new Map<
   { cluster: LocalCluster; describes: number; deleted: boolean; password: string }
 >();
 let wrongPassword = false;
-const output: string[] = [];
-let restoreOutput: (() => void) | undefined;
-const env: Record<string, string> = {};
+let output: CapturedOutput | undefined;
+let restoreEnv: (() => void) | undefined;
 
 const secretArn = (id: string) => `arn:aws:secretsmanager:us-east-1:111122223333:secret:rds!db-${id}-AbCdEf`;
 
@@ -125,18 +125,13 @@ async function readReport(key: string): Promise<DrillReport> {
   return JSON.parse(await out.Body!.transformToString()) as DrillReport;
 }
 
-const emf = () =>
-  output
-    .filter((l) => l.includes('"_aws"'))
-    .flatMap((l) => l.split('\n'))
-    .filter((l) => l.includes('"_aws"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const emf = () => output!.emf();
 
 beforeAll(async () => {
   h = await startHarness();
   const m = await dumpDatabase(h.dumpOptions({ databaseId: 'orders' }));
   await replicateLocally(h.s3, h.bucket, h.replicaBucket, `${m.tier}/orders/`);
-  Object.assign(env, {
+  restoreEnv = setEnv({
     BACKUP_BUCKET: h.bucket,
     REPLICA_BUCKET: h.replicaBucket,
     REPLICA_REGION: process.env.AWS_REGION ?? 'us-east-1',
@@ -145,22 +140,12 @@ beforeAll(async () => {
     DRILL_SSL_MODE: 'disable', // the mock's "RDS" is a local cluster without TLS
     PG_BIN_DIRS: h.realBinDir,
   });
-  Object.assign(process.env, env);
-  const capture = (chunk: string | Uint8Array) => {
-    output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-    return true;
-  };
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
-  restoreOutput = () => {
-    out.mockRestore();
-    err.mockRestore();
-  };
+  output = captureOutput();
 });
 
 afterAll(async () => {
-  restoreOutput?.();
-  for (const k of Object.keys(env)) delete process.env[k];
+  output?.restore();
+  restoreEnv?.();
   for (const i of instances.values()) await i.cluster.stop();
   await h?.stop();
 });
@@ -168,12 +153,12 @@ afterAll(async () => {
 beforeEach(() => {
   mockRds();
   wrongPassword = false;
-  output.length = 0;
+  output!.lines.length = 0;
 });
 
 afterEach(() => {
   // TESTING 9: no instance password in anything the handler printed.
-  const printed = output.join('');
+  const printed = output!.lines.join('');
   for (const i of instances.values()) expect(printed).not.toContain(i.password);
 });
 

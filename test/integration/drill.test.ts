@@ -16,7 +16,7 @@ import {
   type DrillSource,
 } from '../../lambda/core/drill';
 import { dumpDatabase } from '../../lambda/core/dump';
-import type { Manifest } from '../../lambda/core/manifest';
+import { keysOfManifest, type Manifest } from '../../lambda/core/manifest';
 import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 import type {
   EphemeralDatabaseProvider,
@@ -25,7 +25,6 @@ import type {
   StatusResult,
 } from '../../lambda/core/providers/provider';
 import type { RestoreTarget } from '../../lambda/core/restore';
-import { backupKeys } from '../../lambda/core/tiers';
 import { replicateLocally } from '../../src/local/replicate';
 import { startHarness, type Harness } from '../support/harness';
 
@@ -123,8 +122,6 @@ async function backup(databaseId: string): Promise<Manifest> {
   await replicateLocally(h.s3, h.bucket, h.replicaBucket, `${m.tier}/${databaseId}/`);
   return m;
 }
-
-const keysOf = (m: Manifest) => backupKeys(m.tier, m.databaseId, m.period, m.backupId);
 
 /** Flips bytes of the replica copy on disk (S3 metadata untouched, like bit rot). */
 function corruptReplicaObject(m: Manifest, at: number): void {
@@ -281,7 +278,7 @@ describe('drill faults: FAILED with the reason, ephemeral database released', ()
     await h.s3.send(
       new PutObjectCommand({
         Bucket: h.replicaBucket,
-        Key: keysOf(m).manifest,
+        Key: keysOfManifest(m).manifest,
         Body: JSON.stringify({ ...m, object: { ...m.object, sha256 } }),
       }),
     );

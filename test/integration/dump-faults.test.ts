@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { BackupError, dumpDatabase } from '../../lambda/core/dump';
 import { handler as dumpHandler } from '../../lambda/handlers/dump';
+import { captureOutput, setEnv } from '../support/handler-io';
 import {
   makeStandInBinDir,
   startHarness,
@@ -111,16 +112,12 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
       }),
     });
     const dir = makeStandInBinDir({ kind: 'exit', bytes: 7 * MIB, code: 1 }, { realBinDir: h.realBinDir });
-    const saved = { ...process.env };
-    Object.assign(process.env, {
+    const restoreEnv = setEnv({
       BACKUP_BUCKET: h.bucket,
       BACKUP_KMS_KEY_ARN: TEST_KMS_KEY,
       PG_BIN_DIRS: dir,
     });
-    const lines: string[] = [];
-    const capture = (chunk: string | Uint8Array) => (lines.push(String(chunk)), true);
-    const out = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-    const errOut = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
+    const output = captureOutput();
     let error: Error | undefined;
     try {
       await dumpHandler(
@@ -132,17 +129,13 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
         { getRemainingTimeInMillis: () => 900_000 },
       ).catch((e: Error) => (error = e));
     } finally {
-      out.mockRestore();
-      errOut.mockRestore();
+      output.restore();
       secrets.restore();
-      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      restoreEnv();
     }
     expect(error?.name).toBe('BackupError');
     expect(error?.message).toMatch(/^PG_DUMP_FAILED: pg_dump exited 1/);
-    const emf = lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const emf = output.emf();
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({ DatabaseId: 'app', BackupFailure: 1, BackupSuccess: 0 });
     expect(emf[0]._aws).toMatchObject({

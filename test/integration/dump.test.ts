@@ -22,6 +22,7 @@ import { findPgBinary } from '../../lambda/core/pg-bin';
 import { libpqEnv, withPgPassFile } from '../../lambda/core/secrets';
 import { verifyBackup } from '../../lambda/core/verify';
 import { handler as dumpHandler } from '../../lambda/handlers/dump';
+import { captureOutput, setEnv } from '../support/handler-io';
 import {
   liveCounts,
   makeStandInBinDir,
@@ -273,25 +274,18 @@ describe('secrets (TESTING 9)', () => {
       .on(GetSecretValueCommand, { SecretId: 'arn:broken' })
       .resolves({ SecretString: secretJson.slice(0, -3) });
 
-    // Powertools writes INFO and EMF to stdout, WARN and ERROR to stderr.
-    const stdout: string[] = [];
-    const capture = (chunk: string | Uint8Array) => {
-      stdout.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-      return true;
-    };
-    const writeOut = jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-    const writeErr = jest.spyOn(process.stderr, 'write').mockImplementation(capture);
-    const envBefore = { ...process.env };
-    Object.assign(process.env, {
-      BACKUP_BUCKET: h.bucket,
-      BACKUP_KMS_KEY_ARN: TEST_KMS_KEY,
-      OBJECT_LOCK_MODE: 'COMPLIANCE',
-      RETENTION_DAYS: JSON.stringify({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 }),
-    });
     const slowStart = makeStandInBinDir(
       { kind: 'delay-then-real', seconds: 0.5 },
       { realBinDir: h.realBinDir },
     );
+    const output = captureOutput();
+    const restoreEnv = setEnv({
+      BACKUP_BUCKET: h.bucket,
+      BACKUP_KMS_KEY_ARN: TEST_KMS_KEY,
+      OBJECT_LOCK_MODE: 'COMPLIANCE',
+      RETENTION_DAYS: JSON.stringify({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 }),
+      PG_BIN_DIRS: slowStart,
+    });
     const failing = makeStandInBinDir({ kind: 'exit', bytes: 1000, code: 1 }, { realBinDir: h.realBinDir });
     const context = { getRemainingTimeInMillis: () => 600_000, awsRequestId: 'req-1' };
     const sampler = startProcessSampler(h.connection.port);
@@ -301,7 +295,6 @@ describe('secrets (TESTING 9)', () => {
     let direct: Manifest;
     try {
       // A real dump through the handler (secret from Secrets Manager)...
-      process.env.PG_BIN_DIRS = slowStart;
       const result = await dumpHandler(
         { databaseId: 'app', secretArn: 'arn:good', sslMode: 'disable', tier: 'daily' },
         context,
@@ -325,11 +318,9 @@ describe('secrets (TESTING 9)', () => {
         errors.push(`${e.name}: ${e.message}\n${e.stack}`),
       );
     } finally {
-      writeOut.mockRestore();
-      writeErr.mockRestore();
+      output.restore();
       secrets.restore();
-      for (const k of Object.keys(process.env)) if (!(k in envBefore)) delete process.env[k];
-      Object.assign(process.env, envBefore);
+      restoreEnv();
     }
     const samples = sampler.stop();
 
@@ -358,7 +349,7 @@ describe('secrets (TESTING 9)', () => {
     // Nothing anywhere holds the password.
     sampler.all().forEach((t, i) => assertClean(`process sample ${i}`, t));
     assertClean('this process environment', JSON.stringify(process.env));
-    assertClean('handler stdout/stderr (logs and EMF)', stdout.join(''));
+    assertClean('handler stdout/stderr (logs and EMF)', output.lines.join(''));
     assertClean('core log lines', log.lines.join('\n'));
     assertClean('handler outputs', outputs.join('\n'));
     errors.forEach((e, i) => assertClean(`error ${i}`, e));
@@ -372,8 +363,8 @@ describe('secrets (TESTING 9)', () => {
       assertClean(o.Key!, body);
     }
     // The handler's logs really were captured (so the scan above was not vacuous).
-    expect(stdout.join('')).toMatch(/"message":"backup failed"/);
-    expect(stdout.join('')).toMatch(/"BackupSuccess"/);
+    expect(output.lines.join('')).toMatch(/"message":"backup failed"/);
+    expect(output.lines.join('')).toMatch(/"BackupSuccess"/);
   });
 
   test('errors from the core are BackupErrors with a reason code', async () => {

@@ -8,9 +8,10 @@ import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { databaseFreshness, s3ServerTime } from '../../lambda/core/freshness';
-import { backupKeys } from '../../lambda/core/tiers';
+import { keysOfManifest } from '../../lambda/core/manifest';
 import { handler as freshnessHandler } from '../../lambda/handlers/freshness';
 import { putFakeBackup } from '../support/fake-backup';
+import { captureOutput, setEnv } from '../support/handler-io';
 import { startS3Harness, type S3Harness } from '../support/harness';
 
 jest.setTimeout(60_000);
@@ -37,10 +38,7 @@ beforeAll(async () => {
       at: new Date(now - age),
       bytes: sizes[i],
     });
-    backdate(
-      backupKeys(m.tier, m.databaseId, m.period, m.backupId).manifest,
-      new Date(now - age + 0.5 * HOUR),
-    );
+    backdate(keysOfManifest(m).manifest, new Date(now - age + 0.5 * HOUR));
   }
 });
 
@@ -114,7 +112,7 @@ describe('drill age (the drill-stale alarm)', () => {
         at: new Date(now - age),
         bytes: 5_000,
       });
-      backdate(backupKeys(m.tier, m.databaseId, m.period, m.backupId).manifest, new Date(now - age));
+      backdate(keysOfManifest(m).manifest, new Date(now - age));
     }
     const unproven = await databaseFreshness(h.s3, h.bucket, 'drilled');
     expect(unproven.lastPassedDrill).toBeUndefined();
@@ -153,34 +151,27 @@ describe('freshness handler', () => {
         DeletionDate: new Date('2026-12-01'),
       },
     });
-    const saved = { ...process.env };
-    Object.assign(process.env, {
+    const restoreEnv = setEnv({
       BACKUP_BUCKET: h.bucket,
       DATABASE_IDS: JSON.stringify(['orders', 'never-backed-up']),
       BACKUP_KMS_KEY_ARN: 'arn:primary',
       REPLICA_KMS_KEY_ARN: 'arn:replica',
       REPLICA_REGION: 'eu-west-1',
     });
-    const lines: string[] = [];
-    const capture = (c: string | Uint8Array) => (lines.push(String(c)), true);
-    jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-    jest.spyOn(process.stderr, 'write').mockImplementation(capture);
+    const output = captureOutput();
     let out;
     try {
       out = await freshnessHandler({}, { getRemainingTimeInMillis: () => 60_000 });
     } finally {
-      jest.restoreAllMocks();
+      output.restore();
       kms.restore();
-      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      restoreEnv();
     }
     expect(out.keys).toEqual([
       expect.objectContaining({ label: 'primary', usable: true, state: 'Enabled' }),
       expect.objectContaining({ label: 'replica', usable: false, state: 'PendingDeletion' }),
     ]);
-    const emf = lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const emf = output.emf();
     expect(emf).toHaveLength(2);
     const orders = emf.find((e) => e.DatabaseId === 'orders')!;
     expect(orders.BackupKeyUnusable).toBe(1);
@@ -193,6 +184,6 @@ describe('freshness handler', () => {
     expect(never).not.toHaveProperty('BackupSizeRatio');
     expect(never).not.toHaveProperty('DrillAgeDays');
     expect(never.BackupKeyUnusable).toBe(1);
-    expect(lines.join('')).toMatch(/"message":"backup key unusable".*pending deletion/);
+    expect(output.lines.join('')).toMatch(/"message":"backup key unusable".*pending deletion/);
   });
 });

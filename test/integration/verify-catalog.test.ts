@@ -4,19 +4,15 @@
  * (5), a missing replica copy (6), and what "latest good backup" means after each.
  */
 import * as fs from 'node:fs';
-import {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { latestValidBackup, listBackups, occupiedPeriods } from '../../lambda/core/catalog';
 import { dumpDatabase } from '../../lambda/core/dump';
-import type { Manifest } from '../../lambda/core/manifest';
+import { keysOfManifest, type Manifest } from '../../lambda/core/manifest';
 import { makeS3Client } from '../../lambda/core/s3';
-import { backupKeys } from '../../lambda/core/tiers';
 import { verifyBackup, type VerifyResult } from '../../lambda/core/verify';
 import { handler as verifyHandler } from '../../lambda/handlers/verify';
+import { replicateLocally } from '../../src/local/replicate';
+import { captureOutput, setEnv, type CapturedOutput } from '../support/handler-io';
 import { startHarness, type Harness } from '../support/harness';
 
 jest.setTimeout(120_000);
@@ -27,19 +23,13 @@ let replicaS3: ReturnType<typeof makeS3Client>;
 /** Oldest first: yearly, monthly, weekly, daily. */
 const backups: Manifest[] = [];
 
-const manifestKey = (m: Manifest) => backupKeys(m.tier, m.databaseId, m.period, m.backupId).manifest;
+const manifestKey = (m: Manifest) => keysOfManifest(m).manifest;
 const newest = () => backups[backups.length - 1];
 const previous = () => backups[backups.length - 2];
 const codes = (r: VerifyResult) => r.checks.filter((c) => c.code).map((c) => c.code);
 
-async function replicateAll(): Promise<void> {
-  const out = await h.s3.send(new ListObjectsV2Command({ Bucket: h.bucket }));
-  for (const o of out.Contents ?? []) {
-    await h.s3.send(
-      new CopyObjectCommand({ Bucket: h.replicaBucket, Key: o.Key!, CopySource: `${h.bucket}/${o.Key!}` }),
-    );
-  }
-}
+/** Copies to the replica bucket whatever it lacks (the tests only ever delete replica objects). */
+const replicateAll = () => replicateLocally(h.s3, h.bucket, h.replicaBucket);
 
 const verify = (m: Manifest, extra: { manifestKey?: string } = {}) =>
   verifyBackup({
@@ -288,29 +278,22 @@ describe('catalog with a missing or unreadable manifest (TESTING 5)', () => {
 });
 
 describe('verify handler', () => {
-  const saved = { ...process.env };
-  let lines: string[] = [];
+  let output: CapturedOutput;
+  let restoreEnv: () => void;
   beforeEach(() => {
-    Object.assign(process.env, {
+    restoreEnv = setEnv({
       BACKUP_BUCKET: h.bucket,
       REPLICA_BUCKET: h.replicaBucket,
       REPLICA_REGION,
       PG_BIN_DIRS: h.realBinDir,
     });
-    lines = [];
-    const capture = (c: string | Uint8Array) => (lines.push(String(c)), true);
-    jest.spyOn(process.stdout, 'write').mockImplementation(capture);
-    jest.spyOn(process.stderr, 'write').mockImplementation(capture);
+    output = captureOutput();
   });
   afterEach(() => {
-    jest.restoreAllMocks();
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    output.restore();
+    restoreEnv();
   });
-  const emf = () =>
-    lines
-      .flatMap((l) => l.split('\n'))
-      .filter((l) => l.includes('"_aws"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const emf = () => output.emf();
 
   test('returns the passed checks for a good backup and emits VerifySuccess', async () => {
     const out = await verifyHandler({ databaseId: 'app', manifestKey: manifestKey(newest()) });

@@ -1,16 +1,11 @@
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import type { RestorableConfig } from '../../lib/config';
-import { BackupStack } from '../../lib/stacks/backup-stack';
-import { exampleConfig, newApp } from './cdk-support';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { exampleConfig, synthBackupStack } from './cdk-support';
 
 /**
  * The cdk.json example: "orders" (RDS in a VPC, drills on) and "analytics" (external, no VPC for
  * the backup, a drill.vpc for its drills).
  */
-function synth(config: RestorableConfig = exampleConfig()) {
-  const stack = new BackupStack(newApp(), 'RestorableBackup', { config });
-  return { stack, template: Template.fromStack(stack) };
-}
+const synth = synthBackupStack;
 
 describe('BackupStack operations', () => {
   test('creates a backup workflow and schedule per database, with the configured schedule', () => {

@@ -1,13 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { RestorableConfig } from '../../lib/config';
 import { BackupStack } from '../../lib/stacks/backup-stack';
-import { exampleConfig, newApp } from './cdk-support';
-
-function synth(config: RestorableConfig = exampleConfig()): { stack: BackupStack; template: Template } {
-  const stack = new BackupStack(newApp(), 'RestorableBackup', { config });
-  return { stack, template: Template.fromStack(stack) };
-}
+import { exampleConfig, newApp, synthBackupStack as synth } from './cdk-support';
 
 function replicationPolicyStatements(template: Template): Record<string, unknown>[] {
   const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));

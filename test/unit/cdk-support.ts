@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { CONFIG_CONTEXT_KEY, parseConfig, type RestorableConfig } from '../../lib/config';
+import { BackupStack } from '../../lib/stacks/backup-stack';
 
 const cdkJson = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
   context: Record<string, unknown>;
@@ -40,4 +42,13 @@ export function newApp(context: Record<string, unknown> = {}): App {
 /** A fresh stack in a fixed environment (account and region are never tokens in these tests). */
 export function newStack(region = 'eu-west-1'): Stack {
   return new Stack(newApp(), 'TestStack', { env: { account: '123456789012', region } });
+}
+
+/** A BackupStack of `config` (the cdk.json example unless given) in its own app, and its template. */
+export function synthBackupStack(config: RestorableConfig = exampleConfig()): {
+  stack: BackupStack;
+  template: Template;
+} {
+  const stack = new BackupStack(newApp(), 'RestorableBackup', { config });
+  return { stack, template: Template.fromStack(stack) };
 }
