@@ -1,11 +1,15 @@
 /**
- * Pieces the backup and drill workflows share: which Lambda errors are worth retrying, the state
- * machine log group, and the role EventBridge Scheduler starts executions with.
+ * Pieces the backup and drill workflows and the scheduled checks share: which Lambda errors are
+ * worth retrying, the state machine log group, and the role and schedule EventBridge Scheduler
+ * starts executions and invocations with.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
@@ -57,7 +61,15 @@ export function addLambdaRetries(task: sfn.TaskStateBase): void {
 export interface WorkflowLogGroupProps {
   /** Name suffix, e.g. `orders-backup`. */
   readonly name: string;
+  /**
+   * How long execution events are kept.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
   readonly retention?: logs.RetentionDays;
+  /**
+   * Customer-managed key for the log group.
+   * @default - CloudWatch Logs' own encryption
+   */
   readonly encryptionKey?: kms.IKey;
 }
 
@@ -105,6 +117,39 @@ export function schedulerRole(scope: Construct, id: string, description: string)
     description,
   });
   return role;
+}
+
+export interface ScheduledInvokeProps {
+  /** When the function runs. */
+  readonly schedule: scheduler.ScheduleExpression;
+  /** Description of the schedule. */
+  readonly description: string;
+  /** Description of the role the schedule invokes the function with. */
+  readonly roleDescription: string;
+}
+
+/**
+ * A schedule (`Schedule`) invoking `fn` with an empty event through its own role (`ScheduleRole`).
+ * A run that could not start within 30 minutes is dropped: the next scheduled run supersedes it.
+ */
+export function scheduledInvoke(
+  scope: Construct,
+  fn: lambda.IFunction,
+  props: ScheduledInvokeProps,
+): scheduler.Schedule {
+  const role = schedulerRole(scope, 'ScheduleRole', props.roleDescription);
+  const schedule = new scheduler.Schedule(scope, 'Schedule', {
+    description: props.description,
+    schedule: props.schedule,
+    target: new targets.LambdaInvoke(fn, {
+      role,
+      input: scheduler.ScheduleTargetInput.fromObject({}),
+      maxEventAge: Duration.minutes(30),
+      retryAttempts: 3,
+    }),
+  });
+  suppressSchedulerRoleFindings(role);
+  return schedule;
 }
 
 /**

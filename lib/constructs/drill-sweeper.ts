@@ -2,7 +2,6 @@ import { Duration } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { MetricNames } from '../../lambda/core/metric-names';
@@ -13,7 +12,7 @@ import {
   rdsArn,
 } from '../drill-iam';
 import { restorableMetric } from '../metrics';
-import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
+import { scheduledInvoke } from '../workflows';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /**
@@ -101,22 +100,11 @@ export class DrillSweeper extends Construct {
       true,
     );
 
-    const scheduleRole = schedulerRole(
-      this,
-      'ScheduleRole',
-      'EventBridge Scheduler: run the Restorable drill sweeper',
-    );
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+    this.schedule = scheduledInvoke(this, this.function.function, {
       description: 'Restorable: delete expired restore-drill instances',
+      roleDescription: 'EventBridge Scheduler: run the Restorable drill sweeper',
       schedule: scheduler.ScheduleExpression.rate(interval),
-      target: new targets.LambdaInvoke(this.function.function, {
-        role: scheduleRole,
-        input: scheduler.ScheduleTargetInput.fromObject({}),
-        maxEventAge: Duration.minutes(30),
-        retryAttempts: 3,
-      }),
     });
-    suppressSchedulerRoleFindings(scheduleRole);
   }
 
   /**

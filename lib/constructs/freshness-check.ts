@@ -1,10 +1,9 @@
-import { Duration, TimeZone, Token } from 'aws-cdk-lib';
+import { TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { assertDatabaseId } from '../../lambda/core/tiers';
@@ -16,7 +15,7 @@ import {
   tierPrefixes,
   type KeyReference,
 } from '../grants';
-import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
+import { scheduledInvoke } from '../workflows';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /**
@@ -146,25 +145,13 @@ export class FreshnessCheck extends Construct {
       true,
     );
 
-    const scheduleRole = schedulerRole(
-      this,
-      'ScheduleRole',
-      'EventBridge Scheduler: run the Restorable freshness check',
-    );
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+    this.schedule = scheduledInvoke(this, this.function.function, {
       description: 'Restorable: hourly backup freshness check',
+      roleDescription: 'EventBridge Scheduler: run the Restorable freshness check',
       schedule:
         props.schedule ??
         scheduler.ScheduleExpression.expression(DEFAULT_FRESHNESS_SCHEDULE, TimeZone.ETC_UTC),
-      target: new targets.LambdaInvoke(this.function.function, {
-        role: scheduleRole,
-        input: scheduler.ScheduleTargetInput.fromObject({}),
-        // A check that could not start within 30 minutes is superseded by the next one.
-        maxEventAge: Duration.minutes(30),
-        retryAttempts: 3,
-      }),
     });
-    suppressSchedulerRoleFindings(scheduleRole);
   }
 
   /** Lambda `Errors` of the check. @default - sum over 5 minutes */

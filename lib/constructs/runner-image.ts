@@ -7,9 +7,6 @@ import { Construct } from 'constructs';
 /** The Lambda entry points baked into the runner image; the image's CMD is `<name>.handler`. */
 export type RunnerHandler = 'dump' | 'verify' | 'freshness' | 'drill' | 'sweeper';
 
-/** Every handler the image carries, in the order the docs list them. */
-export const RUNNER_HANDLERS: readonly RunnerHandler[] = ['dump', 'verify', 'freshness', 'drill', 'sweeper'];
-
 /** The repository root: the image's build context (see lambda/Dockerfile and .dockerignore). */
 export const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 

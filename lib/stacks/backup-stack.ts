@@ -24,7 +24,8 @@ export interface BackupStackProps extends Omit<StackProps, 'env'> {
 
 /**
  * The primary region: the backup key, the primary bucket replicating to the replica region, and
- * (in later issues) everything per database — backup workflow, restore drill, monitoring.
+ * everything per database (backup workflow, restore drill, alarms) plus the stack-wide on-call
+ * topic, freshness check and drill sweeper.
  *
  * Deploy {@link ReplicaStack} first: S3 checks that the replication destination exists.
  */

@@ -560,7 +560,7 @@ function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
       ]),
     ),
   );
-  for (const w of r.warnings) io.err(`warning: ${w}`);
+  for (const w of r.warnings) io.err(`warning: ${scrub(w)}`);
   io.out(
     mismatches === 0 ? 'row counts match the manifest' : `${mismatches} table(s) differ from the manifest`,
   );
