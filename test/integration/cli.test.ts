@@ -19,7 +19,13 @@ import { listBackups } from '../../lambda/core/catalog';
 import { freePort } from '../../lambda/core/local-cluster';
 import type { Manifest } from '../../lambda/core/manifest';
 import { replicateLocally } from '../../src/local/replicate';
-import { liveCounts, makeStandInBinDir, startHarness, type Harness } from '../support/harness';
+import {
+  liveCounts,
+  makeStandInBinDir,
+  onDatabase as withDatabase,
+  startHarness,
+  type Harness,
+} from '../support/harness';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'restorable.js');
 /** Distinctive, and full of characters that URLs and .pgpass files must escape. */
@@ -156,15 +162,8 @@ async function createDatabase(name: string): Promise<string> {
   return `${urlWithoutPassword(name)}?sslmode=disable`;
 }
 
-async function onDatabase<T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client(h.cluster.connection(database));
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const onDatabase = <T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> =>
+  withDatabase(h.cluster, database, fn);
 
 /** Everything a refused restore must leave as it was: objects, roles, row counts, the orders' content. */
 async function snapshot(database: string) {

@@ -17,7 +17,7 @@ import {
   type RestoreProgress,
   type RestoreTarget,
 } from '../../lambda/core/restore';
-import { liveCounts, startHarness, type Harness } from '../support/harness';
+import { liveCounts, onDatabase as withDatabase, startHarness, type Harness } from '../support/harness';
 
 const PASSWORD = 'restore-test-Secr3t-pw-7f3a';
 
@@ -35,15 +35,8 @@ async function createDatabase(name: string, sql?: string): Promise<void> {
   if (sql) await onDatabase(name, (c) => c.query(sql));
 }
 
-async function onDatabase<T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client(h.cluster.connection(database));
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const onDatabase = <T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> =>
+  withDatabase(h.cluster, database, fn);
 
 /** Everything a refusal must leave untouched: relations, schemas, roles. */
 async function fingerprint(database: string): Promise<string> {

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import type { DumpOptions } from '../../lambda/core/dump';
+import { quoteIdent } from '../../lambda/core/inventory';
 import { startLocalCluster, type LocalCluster } from '../../lambda/core/local-cluster';
 import type { CoreLogger } from '../../lambda/core/logger';
 import { findPgBinary } from '../../lambda/core/pg-bin';
@@ -207,25 +208,35 @@ export function recordingLogger(): CoreLogger & { lines: string[] } {
   return { lines, debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') };
 }
 
-/** Table label → count(*), for every ordinary table and partition in the given database. */
-export async function liveCounts(cluster: LocalCluster, database: string): Promise<Record<string, number>> {
+/** Runs `fn` with a client connected to `database` on the cluster, always closing it. */
+export async function onDatabase<T>(
+  cluster: LocalCluster,
+  database: string,
+  fn: (c: Client) => Promise<T>,
+): Promise<T> {
   const c = new Client(cluster.connection(database));
   await c.connect();
   try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Table label → count(*), for every ordinary table and partition in the given database. */
+export async function liveCounts(cluster: LocalCluster, database: string): Promise<Record<string, number>> {
+  return onDatabase(cluster, database, async (c) => {
     const { rows } = await c.query<{ schema: string; name: string }>(
       `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
     );
     const out: Record<string, number> = {};
     for (const r of rows) {
-      const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
       const res = await c.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM ONLY ${q(r.schema)}.${q(r.name)}`,
+        `SELECT count(*)::text AS n FROM ONLY ${quoteIdent(r.schema)}.${quoteIdent(r.name)}`,
       );
       out[`${r.schema}.${r.name}`] = Number(res.rows[0].n);
     }
     return out;
-  } finally {
-    await c.end();
-  }
+  });
 }
