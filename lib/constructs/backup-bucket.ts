@@ -617,14 +617,14 @@ export class BackupBucket extends Construct {
           sid: 'DecryptSource',
           actions: ['kms:Decrypt'],
           resources: [this.encryptionKey.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}` } },
         }),
         new iam.PolicyStatement({
           sid: 'EncryptReplica',
           actions: ['kms:Encrypt'],
           resources: [plan.replicaKeyGrant.resource],
           conditions: {
-            StringEquals: { 'kms:ViaService': `s3.${plan.destinationRegion}.amazonaws.com` },
+            StringEquals: { 'kms:ViaService': `s3.${plan.destinationRegion}.${stack.urlSuffix}` },
             ...plan.replicaKeyGrant.conditions,
           },
         }),

@@ -237,7 +237,7 @@ export class BackupStack extends Stack {
           this.formatArn({ service: 'kms', region: this.replicaRegion, resource: 'key', resourceName: '*' }),
         ],
         conditions: {
-          StringEquals: { 'kms:ViaService': `s3.${this.replicaRegion}.amazonaws.com` },
+          StringEquals: { 'kms:ViaService': `s3.${this.replicaRegion}.${this.urlSuffix}` },
           'ForAnyValue:StringEquals': { 'kms:ResourceAliases': BACKUP_KEY_ALIAS },
         },
       }),

@@ -552,7 +552,11 @@ describe('BackupBucket', () => {
               Effect: 'Allow',
               Action: 'kms:Encrypt',
               Resource: keyArn,
-              Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+              Condition: {
+                StringEquals: {
+                  'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-west-1.', { Ref: 'AWS::URLSuffix' }]] },
+                },
+              },
             },
           ]),
         },

@@ -113,7 +113,11 @@ describe('BackupStack', () => {
       Effect: 'Allow',
       Action: 'kms:Decrypt',
       Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'] },
-      Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-west-1.', { Ref: 'AWS::URLSuffix' }]] },
+        },
+      },
     });
   });
 
@@ -124,7 +128,9 @@ describe('BackupStack', () => {
       Action: 'kms:Encrypt',
       Resource: 'arn:aws:kms:eu-central-1:123456789012:key/*',
       Condition: {
-        StringEquals: { 'kms:ViaService': 's3.eu-central-1.amazonaws.com' },
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] },
+        },
         'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/restorable/backups' },
       },
     });
@@ -231,7 +237,9 @@ describe('BackupStack', () => {
             Action: 'kms:Decrypt',
             Resource: 'arn:aws:kms:eu-central-1:123456789012:key/*',
             Condition: {
-              StringEquals: { 'kms:ViaService': 's3.eu-central-1.amazonaws.com' },
+              StringEquals: {
+                'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] },
+              },
               'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/restorable/backups' },
             },
           },
