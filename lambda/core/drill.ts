@@ -679,6 +679,11 @@ export interface RunDrillOptions {
   readonly drillId?: string;
   /** Test seam: runs between the restore and the checks. */
   readonly afterRestore?: (target: RestoreTarget) => Promise<void>;
+  /**
+   * Stops the drill (the CLI's Ctrl-C): the current step ends as soon as it can, the drill FAILS
+   * with the step it was at, and the ephemeral database is released as always.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunDrillResult {
@@ -716,15 +721,22 @@ export async function runDrill(options: RunDrillOptions): Promise<RunDrillResult
     });
     state = { ...state, backup: selected.backup, skippedBackups: selected.skipped };
     log.info('backup selected', { backupId: selected.backup.backupId, skipped: selected.skipped.length });
+    const stopIfAborted = () => {
+      if (options.signal?.aborted) throw new DrillStepError(step, 'drill interrupted');
+    };
+    stopIfAborted();
     step = 'provision';
     state = await provisionStep(options.provider, state, { maxLifetimeHours: options.maxLifetimeHours });
+    stopIfAborted();
     step = 'wait';
     await waitUntilAvailable(options.provider, state.ephemeral!, {
       intervalMs: options.provider.name === 'local' ? 200 : undefined,
       ...options.wait,
     });
+    stopIfAborted();
     step = 'restore';
     state = await restoreAndCheckStep(state, {
+      signal: options.signal,
       source: options.source,
       provider: options.provider,
       now,

@@ -52,7 +52,8 @@ class Failure extends Error {}
 class Interrupted extends Error {}
 
 /**
- * Backup and restore hold a PGPASSFILE and temporary files, and backup holds an open multipart
+ * Backup, restore and drill hold a PGPASSFILE and temporary files (a drill also an ephemeral
+ * cluster), and backup holds an open multipart
  * upload: on the first Ctrl-C they are asked to stop through this signal so their own cleanup runs
  * (a process.exit from the signal handler would skip it). A second Ctrl-C exits at once.
  */
@@ -588,7 +589,9 @@ async function cmdDrill(
   const progress = new Progress(showProgress(o));
   progress.update(`drilling ${o.db}: selecting a backup, starting an ephemeral cluster...`);
   const { LocalDatabaseProvider, runDrill } = core();
+  const signal = interruptible();
   const { report, reportKey } = await runDrill({
+    signal,
     databaseId: o.db,
     source: o.replicaBucket
       ? { s3: store.s3, bucket: o.replicaBucket, kind: 'replica' }
@@ -605,6 +608,12 @@ async function cmdDrill(
   progress.done();
   if (o.json) io.out(JSON.stringify({ ...report, reportKey }, null, 2));
   else printDrillReport(report, reportKey, io);
+  if (signal.aborted) {
+    throw new Interrupted(
+      `drill interrupted at ${report.failure?.step ?? 'the end'}; ephemeral cluster ` +
+        (report.ephemeral.released ? 'released' : 'NOT released'),
+    );
+  }
   return report.status === 'PASSED' ? 0 : 1;
 }
 

@@ -403,6 +403,19 @@ describe('drill faults: FAILED with the reason, ephemeral database released', ()
     await expectGone(provider);
   });
 
+  it('stops when interrupted while provisioning (Ctrl-C), fails at provision and still releases', async () => {
+    const interrupt = new AbortController();
+    const provider = new TrackedProvider({
+      onProvision: async () => interrupt.abort(),
+    });
+    const report = await drill('app', provider, {}, { signal: interrupt.signal });
+    expect(report.status).toBe('FAILED');
+    expect(report.failure).toEqual({ step: 'provision', reason: 'drill interrupted' });
+    expect(report.restore).toBeNull();
+    expect(report.ephemeral.released).toBe(true);
+    await expectGone(provider);
+  });
+
   it('fails when the RTO exceeds the target, with the data verified', async () => {
     const provider = new TrackedProvider();
     const report = await drill('app', provider, { rtoTargetSeconds: 0.01 });
