@@ -6,6 +6,7 @@
  * a measured RTO. Everything it started is removed at the end, also on Ctrl-C.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Client } from 'pg';
 import { dumpDatabase } from '../../lambda/core/dump';
 import { verifyBackup } from '../../lambda/core/verify';
@@ -14,6 +15,7 @@ import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 import { startLocalCluster, type LocalCluster } from '../../lambda/core/local-cluster';
 import { findPgBinaries } from '../../lambda/core/pg-bin';
 import { makeS3Client } from '../../lambda/core/s3';
+import { pgpassLine } from '../../lambda/core/secrets';
 import { startLocalS3, type LocalS3Server } from '../local/s3-server';
 import { seedDatabase, DEMO_SEED, TEST_SEED } from '../local/seed';
 import { replicateLocally } from '../local/replicate';
@@ -159,8 +161,14 @@ export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): P
       );
     }
     if (o.keep) {
+      // The password goes into a 0600 pgpass file inside the cluster's own directory (removed with
+      // it), so psql can connect without the password ever being printed.
+      const pgpass = path.join(path.dirname(source.dataDir), 'demo.pgpass');
+      fs.writeFileSync(pgpass, pgpassLine(source.connection('shop')), { mode: 0o600 });
       io.out(
-        `\nkept running: source ${source.url('shop').replace(/:[^:@/]+@/, ':***@')}; Ctrl-C to clean up`,
+        `\nkept running: source ${source.url('shop').replace(/:[^:@/]+@/, ':***@')}; ` +
+          `connect with: PGPASSFILE=${pgpass} psql -h 127.0.0.1 -p ${source.port} -U ${source.user} shop; ` +
+          `S3 at ${s3server.endpoint}; Ctrl-C to clean up`,
       );
       await new Promise<void>(() => undefined);
     }

@@ -825,12 +825,29 @@ describe('restorable demo', () => {
       ]);
       expect(await canConnect(pgPort)).toBe(true);
       expect(await canConnect(s3Port)).toBe(true);
+      // The operator can connect through a 0600 pgpass file; the password itself is never printed.
+      const pgpass = /connect with: PGPASSFILE=(\S+) psql /.exec(stdout)![1];
+      expect(fs.statSync(pgpass).mode & 0o777).toBe(0o600);
+      const [host, port, , user, password] = fs.readFileSync(pgpass, 'utf8').trim().split(':');
+      expect({ host, port: Number(port), user }).toEqual({
+        host: '127.0.0.1',
+        port: pgPort,
+        user: 'postgres',
+      });
+      expect(stdout).not.toContain(password);
+      const client = new Client({ host, port: pgPort, user, password, database: 'shop' });
+      await client.connect();
+      expect((await client.query('SELECT count(*)::int AS n FROM shop.products')).rows[0].n).toBeGreaterThan(
+        0,
+      );
+      await client.end();
 
       p.child.kill('SIGINT');
       const run = await p.done;
       expect(run.code).toBe(130);
       expect(run.stderr).toContain('restorable: SIGINT: cleaning up');
       expect(leftovers(tmp)).toEqual([]);
+      expect(fs.existsSync(pgpass)).toBe(false);
       expect(await canConnect(pgPort)).toBe(false);
       expect(await canConnect(s3Port)).toBe(false);
     } finally {
