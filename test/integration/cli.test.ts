@@ -10,7 +10,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -20,8 +19,10 @@ import { freePort } from '../../lambda/core/local-cluster';
 import type { Manifest } from '../../lambda/core/manifest';
 import { replicateLocally } from '../../src/local/replicate';
 import {
+  acceptsConnections,
   liveCounts,
   makeStandInBinDir,
+  objectFingerprint,
   onDatabase as withDatabase,
   startHarness,
   type Harness,
@@ -167,36 +168,21 @@ const onDatabase = <T>(database: string, fn: (c: Client) => Promise<T>): Promise
 
 /** Everything a refused restore must leave as it was: objects, roles, row counts, the orders' content. */
 async function snapshot(database: string) {
-  const objects = await onDatabase(database, async (c) => {
-    const { rows } = await c.query<{ x: string }>(
-      `SELECT string_agg(x, ',' ORDER BY x) AS x FROM (
-         SELECT 'rel:' || n.nspname || '.' || c.relname AS x FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-         UNION ALL SELECT 'ns:' || nspname FROM pg_namespace
-         UNION ALL SELECT 'role:' || rolname FROM pg_roles) s`,
-    );
-    const orders = await c.query<{ md5: string | null }>(
+  const orders = await onDatabase(database, (c) =>
+    c.query<{ md5: string | null }>(
       `SELECT md5(string_agg(o::text, '|' ORDER BY o.id)) AS md5 FROM shop.orders o`,
-    );
-    return { objects: rows[0].x, orders: orders.rows[0].md5 };
-  });
-  return { ...objects, counts: await liveCounts(h.cluster, database) };
+    ),
+  );
+  return {
+    objects: await objectFingerprint(h.cluster, database),
+    orders: orders.rows[0].md5,
+    counts: await liveCounts(h.cluster, database),
+  };
 }
 
 async function readObject(key: string): Promise<string> {
   const res = await h.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
   return res.Body!.transformToString('utf8');
-}
-
-async function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 beforeAll(async () => {
@@ -823,8 +809,8 @@ describe('restorable demo', () => {
         expect.stringMatching(/^restorable-pg-/),
         expect.stringMatching(/^restorable-s3-/),
       ]);
-      expect(await canConnect(pgPort)).toBe(true);
-      expect(await canConnect(s3Port)).toBe(true);
+      expect(await acceptsConnections(pgPort)).toBe(true);
+      expect(await acceptsConnections(s3Port)).toBe(true);
       // The operator can connect through a 0600 pgpass file; the password itself is never printed.
       const pgpass = /connect with: PGPASSFILE=(\S+) psql /.exec(stdout)![1];
       expect(fs.statSync(pgpass).mode & 0o777).toBe(0o600);
@@ -848,8 +834,8 @@ describe('restorable demo', () => {
       expect(run.stderr).toContain('restorable: SIGINT: cleaning up');
       expect(leftovers(tmp)).toEqual([]);
       expect(fs.existsSync(pgpass)).toBe(false);
-      expect(await canConnect(pgPort)).toBe(false);
-      expect(await canConnect(s3Port)).toBe(false);
+      expect(await acceptsConnections(pgPort)).toBe(false);
+      expect(await acceptsConnections(s3Port)).toBe(false);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

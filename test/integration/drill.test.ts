@@ -5,7 +5,6 @@
  * the step and reason, and the ephemeral database is released (data directory gone, port closed).
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { readArchiveToc } from '../../lambda/core/archive-toc';
@@ -26,7 +25,7 @@ import type {
 } from '../../lambda/core/providers/provider';
 import type { RestoreTarget } from '../../lambda/core/restore';
 import { replicateLocally } from '../../src/local/replicate';
-import { startHarness, type Harness } from '../support/harness';
+import { acceptsConnections, startHarness, type Harness } from '../support/harness';
 
 let h: Harness;
 let appManifest: Manifest;
@@ -101,19 +100,8 @@ async function expectGone(provider: TrackedProvider): Promise<void> {
   for (const handle of provider.handles) {
     expect(provider.releasedIds).toContain(handle.id);
     expect(fs.existsSync(String(handle.details!.dataDir))).toBe(false);
-    await expect(connectRefused(Number(handle.details!.port))).resolves.toBe(true);
+    await expect(acceptsConnections(Number(handle.details!.port))).resolves.toBe(false);
   }
-}
-
-function connectRefused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
 }
 
 /** Dumps the harness database under another database id and replicates it. */

@@ -17,7 +17,13 @@ import {
   type RestoreProgress,
   type RestoreTarget,
 } from '../../lambda/core/restore';
-import { liveCounts, onDatabase as withDatabase, startHarness, type Harness } from '../support/harness';
+import {
+  liveCounts,
+  objectFingerprint,
+  onDatabase as withDatabase,
+  startHarness,
+  type Harness,
+} from '../support/harness';
 
 const PASSWORD = 'restore-test-Secr3t-pw-7f3a';
 
@@ -39,18 +45,7 @@ const onDatabase = <T>(database: string, fn: (c: Client) => Promise<T>): Promise
   withDatabase(h.cluster, database, fn);
 
 /** Everything a refusal must leave untouched: relations, schemas, roles. */
-async function fingerprint(database: string): Promise<string> {
-  return onDatabase(database, async (c) => {
-    const { rows } = await c.query<{ x: string }>(
-      `SELECT string_agg(x, ',' ORDER BY x) AS x FROM (
-         SELECT 'rel:' || n.nspname || '.' || c.relname AS x FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-         UNION ALL SELECT 'ns:' || nspname FROM pg_namespace
-         UNION ALL SELECT 'role:' || rolname FROM pg_roles) s`,
-    );
-    return rows[0].x;
-  });
-}
+const fingerprint = (database: string): Promise<string> => objectFingerprint(h.cluster, database);
 
 beforeAll(async () => {
   h = await startHarness({ password: PASSWORD });

@@ -8,6 +8,7 @@
  * test as its only `pgBinDirs`.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -238,5 +239,34 @@ export async function liveCounts(cluster: LocalCluster, database: string): Promi
       out[`${r.schema}.${r.name}`] = Number(res.rows[0].n);
     }
     return out;
+  });
+}
+
+/**
+ * Relations, schemas and roles of a database as one sorted string: whatever a refused restore must
+ * leave exactly as it was.
+ */
+export async function objectFingerprint(cluster: LocalCluster, database: string): Promise<string> {
+  return onDatabase(cluster, database, async (c) => {
+    const { rows } = await c.query<{ x: string }>(
+      `SELECT string_agg(x, ',' ORDER BY x) AS x FROM (
+         SELECT 'rel:' || n.nspname || '.' || c.relname AS x FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+         UNION ALL SELECT 'ns:' || nspname FROM pg_namespace
+         UNION ALL SELECT 'role:' || rolname FROM pg_roles) s`,
+    );
+    return rows[0].x;
+  });
+}
+
+/** Whether anything accepts TCP connections on a loopback port. */
+export function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }
