@@ -1,67 +1,69 @@
 /**
- * Connection settings from the command line. URLs may carry a password: it is taken out of the URL
- * at once, kept only in memory, handed to PostgreSQL tools through a 0600 PGPASSFILE by the core,
- * and scrubbed from anything we print. A password in PGPASSWORD or ~/.pgpass is preferred to one
- * typed on the command line (which shell history and `ps` can see).
+ * The database a command connects to: `--url` / `--target-url` with `--sslmode`, its password
+ * remembered for scrubbing, and one probe connection before any work. (Parsing the URL and finding
+ * the password in PGPASSWORD or ~/.pgpass is pgpass.ts, loaded with the core.)
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { parseConnectionUrl, type DbConnection, type SslMode } from '../../lambda/core/secrets';
+import type { SslMode } from '../../lambda/core/secrets';
+import { Failure, rememberSecret, UsageError } from './errors';
+import { core } from './load-core';
+import type { CliConnection } from './pgpass';
 
-export interface CliConnection extends DbConnection {
-  readonly sslMode: SslMode;
+export type { CliConnection } from './pgpass';
+
+/** libpq sslmodes, for help text (parsing checks against the core's SSL_MODES). */
+export const SSL_MODE_NAMES = 'disable, require, verify-ca, verify-full';
+
+export function parseSslMode(value: string): SslMode {
+  if ((core().SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
+  throw new UsageError(`--sslmode must be one of ${SSL_MODE_NAMES} (got ${value})`);
+}
+
+/** The connection a URL flag names; an explicit `--sslmode` (given as `sslMode`) wins. */
+export function targetConnection(flag: string, url: string, sslMode: SslMode | undefined): CliConnection {
+  // An explicit --sslmode wins, then the URL's sslmode, then verify-full (never a silent downgrade).
+  let conn: CliConnection;
+  try {
+    conn = core().connectionFromUrl(url, 'verify-full');
+  } catch (e) {
+    // The core's URL errors never echo the URL (it may hold a password).
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+  rememberSecret(conn.password);
+  return sslMode ? { ...conn, sslMode } : conn;
 }
 
 /**
- * Parses `postgres://user[:password]@host[:port]/db[?sslmode=...]`. Without a password in the URL
- * the password comes from PGPASSWORD, then PGPASSFILE / ~/.pgpass, as libpq would find it.
+ * Connects once before any work, so an unreachable database, a wrong password or a TLS problem is
+ * one clear line naming the database (without its password) rather than a bare socket error from
+ * deep inside a restore.
  */
-export function connectionFromUrl(
-  url: string,
-  defaultSslMode: SslMode,
-  env: NodeJS.ProcessEnv = process.env,
-): CliConnection {
-  const parsed = parseConnectionUrl(url);
-  const password =
-    parsed.password ||
-    env.PGPASSWORD ||
-    passwordFromPgpass(parsed.host, parsed.port, parsed.database, parsed.user, env) ||
-    '';
-  return { ...parsed, password, sslMode: parsed.sslMode ?? defaultSslMode };
-}
-
-/** Looks the password up in PGPASSFILE or ~/.pgpass the way libpq does (first match wins). */
-export function passwordFromPgpass(
-  host: string,
-  port: number,
-  database: string,
-  user: string,
-  env: NodeJS.ProcessEnv = process.env,
-): string | undefined {
-  const file = env.PGPASSFILE ?? path.join(os.homedir(), '.pgpass');
-  let text: string;
+export async function probeConnection(
+  conn: CliConnection,
+  caBundlePath: string | undefined,
+  what: string,
+): Promise<void> {
+  const { Client, describeTarget, pgClientConfig } = core();
+  const where = describeTarget(conn);
+  let client: InstanceType<typeof Client>;
   try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
+    client = new Client(
+      pgClientConfig(conn, { sslMode: conn.sslMode, caBundlePath }, { connectionTimeoutMillis: 15_000 }),
+    );
+  } catch (e) {
+    throw new Failure(
+      `${what} ${where}: ${(e as Error).message} (pass --ca-bundle <file>, or --sslmode for a server without TLS)`,
+    );
   }
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const fields: string[] = [];
-    let current = '';
-    for (let i = 0; i < line.length; i++) {
-      if (line[i] === '\\' && i + 1 < line.length) current += line[++i];
-      else if (line[i] === ':' && fields.length < 4) {
-        fields.push(current);
-        current = '';
-      } else current += line[i];
-    }
-    fields.push(current);
-    if (fields.length !== 5) continue;
-    const [h, p, d, u, pw] = fields;
-    const match = (pattern: string, value: string) => pattern === '*' || pattern === value;
-    if (match(h, host) && match(p, String(port)) && match(d, database) && match(u, user)) return pw;
+  try {
+    await client.connect();
+  } catch (e) {
+    const message = (e as Error).message;
+    // node-postgres' words when the server asks for a password and none was given.
+    const hint = /client password must be a string|no password/i.test(message)
+      ? 'the server wants a password and none was given: set PGPASSWORD, add it to ~/.pgpass, or put it in the URL'
+      : message;
+    throw new Failure(`cannot connect to ${what} ${where}: ${hint}`);
+  } finally {
+    await client.end().catch(() => undefined);
   }
-  return undefined;
 }

@@ -1,7 +1,7 @@
 /**
- * What the commands use from lambda/core, pg and the AWS SDK. main.ts loads this module when a
- * command runs rather than at start-up, so `--help` and command-line errors answer at once instead
- * of after loading the SDK.
+ * What the commands use from lambda/core, pg and the AWS SDK, in one module that load-core.ts
+ * loads when a command first needs it rather than at start-up, so `--help` and command-line errors
+ * answer at once instead of after loading the SDK.
  */
 export { GetBucketLocationCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 export { Client } from 'pg';
@@ -13,4 +13,4 @@ export { runDrill } from '../../lambda/core/drill';
 export { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 export { makeS3Client, isNotFound } from '../../lambda/core/s3';
 export { pgClientConfig, redact, SSL_MODES } from '../../lambda/core/secrets';
-export { connectionFromUrl } from './connection';
+export { connectionFromUrl } from './pgpass';

@@ -20,12 +20,7 @@ import { startLocalS3, type LocalS3Server } from '../local/s3-server';
 import { seedDatabase, DEMO_SEED, TEST_SEED } from '../local/seed';
 import { replicateLocally } from '../local/replicate';
 import { onInterrupt } from './cleanup';
-import { formatBytes, formatSeconds, table } from './output';
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+import { formatBytes, formatSeconds, table, type Io } from './output';
 
 export const DEMO_DATABASE_ID = 'demo-shop';
 const PRIMARY = 'restorable-demo-primary';

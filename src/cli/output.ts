@@ -1,7 +1,21 @@
 /**
- * Human output for the CLI: aligned tables, sizes, durations, and a throttled progress line on
- * stderr. Machine output (`--json`) bypasses all of this.
+ * Human output for the CLI: where it goes (`Io`), aligned tables, sizes, durations, and a
+ * throttled progress line on stderr that also shows the core's log lines. Machine output
+ * (`--json`) bypasses all but `Io`.
  */
+import type { CoreLogger } from '../../lambda/core/logger';
+import { scrub } from './errors';
+
+/** Where a command writes: stdout for results, stderr for errors, warnings and progress. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export const defaultIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -65,4 +79,25 @@ export class Progress {
     if (this.enabled && this.shown && this.stream.isTTY) this.stream.write('\r\x1b[2K');
     this.shown = false;
   }
+}
+
+/** `--progress` / `--no-progress`, else progress when stderr is a terminal. */
+export function showProgress(o: { progress?: boolean }): boolean {
+  return o.progress ?? Boolean(process.stderr.isTTY);
+}
+
+/** Core log lines as progress (info) and warnings (always shown); core never logs credentials. */
+export function progressLogger(progress: Progress, io: Io): CoreLogger {
+  const describe = (message: string, extra: Record<string, unknown>[]) => {
+    const fields = Object.entries(Object.assign({}, ...extra) as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined && (typeof v !== 'object' || v === null))
+      .map(([k, v]) => `${k}=${String(v)}`);
+    return fields.length > 0 ? `${message} (${fields.join(', ')})` : message;
+  };
+  return {
+    debug: () => undefined,
+    info: (message, ...extra) => progress.update(describe(message, extra), message),
+    warn: (message, ...extra) => io.err(`warning: ${scrub(describe(message, extra))}`),
+    error: () => undefined, // failures reach the operator as the command's error
+  };
 }

@@ -1,0 +1,109 @@
+/**
+ * `restorable backup`: dumps a database into the bucket now, the way the scheduled Lambda does,
+ * and prints the manifest it wrote. Ctrl-C aborts the upload and writes no manifest.
+ */
+import type { Command } from 'commander';
+import type { Manifest } from '../../../lambda/core/manifest';
+import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
+import { interruptible } from '../cleanup';
+import { parseSslMode, probeConnection, SSL_MODE_NAMES, targetConnection } from '../connection';
+import { Interrupted, UsageError } from '../errors';
+import { core } from '../load-core';
+import { formatBytes, formatSeconds, Progress, progressLogger, showProgress, type Io } from '../output';
+import { resolveStore, storeOptions, type StoreOptions } from '../store';
+import { collect, runs, type CliContext } from './command';
+
+export function register(program: Command, cli: CliContext): void {
+  storeOptions(program.command('backup').description('dump a database into the bucket now'))
+    .requiredOption('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
+    .option('--tier <tier>', 'auto (grandfather-father-son by first success) or a tier', 'auto')
+    .option('--sslmode <mode>', `TLS mode (${SSL_MODE_NAMES}; default: the URL's, else verify-full)`)
+    .option('--ca-bundle <file>', 'CA bundle for verify-full (default: the RDS bundle)')
+    .option('--kms-key-id <key>', 'KMS key for SSE-KMS (default: the bucket default)')
+    .option('--object-lock-mode <mode>', 'GOVERNANCE, COMPLIANCE or NONE', 'GOVERNANCE')
+    .option('--schema <name>', 'only this schema (repeatable)', collect)
+    .option('--exclude-schema <name>', 'leave this schema out (repeatable)', collect)
+    .action(runs(cli, backup));
+}
+
+function parseTier(value: string): Tier | 'auto' {
+  if (value === 'auto' || isTier(value)) return value;
+  throw new UsageError(`--tier must be auto or one of ${TIERS.join(', ')} (got ${value})`);
+}
+
+export async function backup(
+  o: StoreOptions & {
+    url: string;
+    tier: string;
+    sslmode?: string;
+    caBundle?: string;
+    kmsKeyId?: string;
+    objectLockMode: string;
+    schema?: string[];
+    excludeSchema?: string[];
+  },
+  io: Io,
+): Promise<number> {
+  const tier = parseTier(o.tier);
+  const lock = o.objectLockMode.toUpperCase();
+  if (!['GOVERNANCE', 'COMPLIANCE', 'NONE'].includes(lock)) {
+    throw new UsageError(
+      `--object-lock-mode must be GOVERNANCE, COMPLIANCE or NONE (got ${o.objectLockMode})`,
+    );
+  }
+  const conn = targetConnection(
+    '--url',
+    o.url,
+    o.sslmode === undefined ? undefined : parseSslMode(o.sslmode),
+  );
+  const store = await resolveStore(o);
+  await probeConnection(conn, o.caBundle, 'database');
+  const progress = new Progress(showProgress(o));
+  progress.update(`dumping ${o.db} from ${core().describeTarget(conn)}...`);
+  const signal = interruptible();
+  let manifest: Manifest;
+  try {
+    manifest = await core().dumpDatabase({
+      databaseId: o.db,
+      connection: conn,
+      sslMode: conn.sslMode,
+      caBundlePath: o.caBundle,
+      s3: store.s3,
+      bucket: store.bucket,
+      kmsKeyId: o.kmsKeyId,
+      objectLockMode: lock as 'GOVERNANCE' | 'COMPLIANCE' | 'NONE',
+      tier,
+      schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
+      logger: progressLogger(progress, io),
+      // The dump's deadline machinery is how it stops cleanly (pg_dump killed, multipart upload
+      // aborted, no manifest): Ctrl-C makes the time run out.
+      remainingTimeMs: () => (signal.aborted ? 0 : Number.MAX_SAFE_INTEGER),
+      safetyMarginMs: 0,
+    });
+  } catch (e) {
+    if (signal.aborted && e instanceof core().BackupError) {
+      throw new Interrupted(
+        `backup interrupted: ${e.backupId ?? o.db} not written (upload aborted, no manifest)`,
+      );
+    }
+    throw e;
+  } finally {
+    progress.done();
+  }
+  if (o.json) io.out(JSON.stringify(manifest, null, 2));
+  else printManifestSummary(manifest, io);
+  return 0;
+}
+
+function printManifestSummary(m: Manifest, io: Io): void {
+  const rows = m.tables.reduce((sum, t) => sum + (t.kind === 'r' ? t.rows : 0), 0);
+  io.out(
+    `backup ${m.backupId} written: ${m.tier} ${m.period}, ${formatBytes(m.object.bytes)}, ` +
+      `${m.tables.length} tables, ${rows} rows${m.rowCounts.exact ? '' : ' (some estimated)'}, ` +
+      `${formatSeconds(m.durationSeconds)}`,
+  );
+  io.out(`  archive  ${m.object.key}`);
+  io.out(`  sha256   ${m.object.sha256}`);
+  io.out(`  roles    ${m.globals.present ? m.globals.key : `absent (${m.globals.reason})`}`);
+  io.out(`  retain   until ${m.retainUntil}`);
+}
