@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { ArchiveToc } from './archive-toc';
 import type { PgBinary } from './pg-bin';
+import { PgRestoreLog } from './pg-restore-log';
 import type { RestoreProgress } from './restore';
 import { RestoreError } from './restore-error';
 import type { RestoreTarget } from './restore-target';
@@ -55,8 +56,7 @@ function spawnPgRestore(run: PgRestoreRun, env: Record<string, string>, args: st
     const child = spawn(run.bin.path, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const done = new Set<number>();
     let serialDone = 0;
-    const errors: string[] = [];
-    const tail: string[] = [];
+    const log = new PgRestoreLog();
     let partial = '';
     let lastReport = 0;
     const onAbort = () => child.kill('SIGTERM');
@@ -68,27 +68,20 @@ function spawnPgRestore(run: PgRestoreRun, env: Record<string, string>, args: st
     run.signal?.addEventListener('abort', onAbort, { once: true });
 
     const consume = (text: string) => {
-      // Parallel workers interleave their lines ("pg_restore:pg_restore:  finished ..."), so
-      // match item ids anywhere rather than per line.
+      // Parallel workers interleave their writes ("pg_restore:pg_restore:  finished ..."), so
+      // match item ids anywhere rather than per line (pg-restore-log.ts reads the messages).
       for (const m of text.matchAll(/(?:processing|finished) item (\d+)/g)) done.add(Number(m[1]));
       serialDone += (text.match(/pg_restore: (?:creating|processing data for table|executing) /g) ?? [])
         .length;
-      for (const line of text.split('\n')) {
-        if (!line.trim()) continue;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        if (/error|fatal|Command was|DETAIL|HINT/i.test(line) && errors.length < 30)
-          errors.push(line.slice(0, 1000));
-      }
+      for (const line of text.split('\n')) log.line(line);
       const now = Date.now();
       if (run.onProgress && now - lastReport > 250) {
         lastReport = now;
-        const lastLine = tail[tail.length - 1]?.replace(/^(pg_restore:\s*)+/, '');
         run.onProgress({
           phase: 'restore',
           entriesDone: processedSoFar(),
           entriesTotal: run.entriesTotal,
-          ...(lastLine ? { item: lastLine } : {}),
+          ...(log.lastProgress ? { item: log.lastProgress } : {}),
         });
       }
     };
@@ -116,7 +109,7 @@ function spawnPgRestore(run: PgRestoreRun, env: Record<string, string>, args: st
         reject(new RestoreError('ABORTED', 'restore aborted: pg_restore was stopped'));
         return;
       }
-      const detail = (errors.length > 0 ? errors : tail.slice(-5)).join(' | ');
+      const detail = log.summary();
       const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
       reject(
         new RestoreError(

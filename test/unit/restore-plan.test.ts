@@ -4,7 +4,7 @@
  * (splitSqlStatements, roleOfStatement).
  */
 import type { ArchiveToc, TocEntry } from '../../lambda/core/archive-toc';
-import { roleOfStatement, splitSqlStatements } from '../../lambda/core/restore';
+import { roleOfStatement, splitSqlStatements } from '../../lambda/core/restore-roles';
 import {
   catalogKey,
   planTableRestore,
