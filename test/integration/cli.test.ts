@@ -7,6 +7,10 @@
  *
  * Every CLI run gets a private TMPDIR, so "left nothing behind" (password files, downloaded
  * archives, throwaway clusters) is checked after each test without racing other test files.
+ *
+ * Tests do not depend on each other's order: the backups of `app` that list, verify, restore and
+ * drill read are made once in beforeAll (through the core, as a scheduled run would), tests that
+ * write backups use their own database ids, and every test creates the databases it restores into.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,8 +19,10 @@ import * as path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { listBackups } from '../../lambda/core/catalog';
+import { dumpDatabase } from '../../lambda/core/dump';
 import { freePort } from '../../lambda/core/local-cluster';
 import type { Manifest } from '../../lambda/core/manifest';
+import { restoreBackup } from '../../lambda/core/restore';
 import { replicateLocally } from '../../src/local/replicate';
 import {
   acceptsConnections,
@@ -37,6 +43,7 @@ let h: Harness;
 /** TMPDIR of every CLI run in this file (the demo tests use their own). */
 let cliTmp: string;
 let closedPort: number;
+/** The backups of `app` every reading test uses: the year's first, then the month's (latest). */
 let yearly: Manifest;
 let monthly: Manifest;
 
@@ -163,6 +170,17 @@ async function createDatabase(name: string): Promise<string> {
   return `${urlWithoutPassword(name)}?sslmode=disable`;
 }
 
+/** A new database holding `yearly` (whole, or only `tables`), restored through the core. */
+async function restoredDatabase(name: string, tables?: string[]): Promise<string> {
+  const url = await createDatabase(name);
+  await restoreBackup(
+    { s3: h.s3, bucket: BUCKET, manifest: yearly },
+    { ...h.cluster.connection(name), sslMode: 'disable' },
+    { tables },
+  );
+  return url;
+}
+
 const onDatabase = <T>(database: string, fn: (c: Client) => Promise<T>): Promise<T> =>
   withDatabase(h.cluster, database, fn);
 
@@ -189,6 +207,12 @@ beforeAll(async () => {
   h = await startHarness({ password: PASSWORD });
   cliTmp = privateTmp();
   closedPort = await freePort();
+  // Grandfather-father-son by first success: the first backup of the year, then of the month.
+  yearly = await dumpDatabase(h.dumpOptions({ databaseId: 'app' }));
+  // Backup ids are to the second: start the next one in a later second so the two ids differ.
+  await new Promise((r) => setTimeout(r, 1010 - (Date.now() % 1000)));
+  monthly = await dumpDatabase(h.dumpOptions({ databaseId: 'app' }));
+  expect([yearly.tier, monthly.tier]).toEqual(['yearly', 'monthly']);
 });
 
 afterAll(async () => {
@@ -255,7 +279,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       [
         'backup',
         '--db',
-        'app',
+        'cli-pgpassword',
         '--bucket',
         BUCKET,
         '--url',
@@ -266,37 +290,40 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       { env: { PGPASSWORD: PASSWORD } },
     );
     expect(run).toMatchObject({ code: 0, stderr: '' });
-    const m = /^backup (app-\d{8}T\d{6}Z) written: yearly \d{4}/m.exec(run.stdout);
+    // The first backup of this database id this year: auto tier makes it the yearly.
+    const m = /^backup (cli-pgpassword-\d{8}T\d{6}Z) written: yearly \d{4}/m.exec(run.stdout);
     expect(m).not.toBeNull();
     expect(run.stdout).toMatch(/11 tables, 5048 rows, /);
     const key = /^ {2}archive {2}(\S+)\.dump$/m.exec(run.stdout)![1];
     const manifestText = await readObject(`${key}.manifest.json`);
-    yearly = JSON.parse(manifestText) as Manifest;
-    expect(yearly).toMatchObject({ backupId: m![1], databaseId: 'app', tier: 'yearly' });
-    expect(yearly.rowCounts.exact).toBe(true);
+    const written = JSON.parse(manifestText) as Manifest;
+    expect(written).toMatchObject({ backupId: m![1], databaseId: 'cli-pgpassword', tier: 'yearly' });
+    expect(written.rowCounts.exact).toBe(true);
     expectNoPassword(run.stdout, run.stderr, manifestText);
   });
 
-  test('backup with the password in the URL (--json, --progress) never echoes it', async () => {
+  test('backup with the password in the URL (--json, --progress, --tier) never echoes it', async () => {
     const run = await cli([
       'backup',
       '--db',
-      'app',
+      'cli-url-password',
       '--bucket',
       BUCKET,
       '--url',
       `${h.cluster.url('app')}?sslmode=disable`,
+      '--tier',
+      'monthly',
       '--json',
       '--progress',
     ]);
     expect(run.code).toBe(0);
-    monthly = JSON.parse(run.stdout) as Manifest; // stdout is the manifest and nothing else
-    expect(monthly).toMatchObject({ databaseId: 'app', tier: 'monthly' });
+    const written = JSON.parse(run.stdout) as Manifest; // stdout is the manifest and nothing else
+    expect(written).toMatchObject({ databaseId: 'cli-url-password', tier: 'monthly' });
     // Progress went to stderr: each phase of the dump, with the stored size.
     expect(run.stderr).toMatch(/^preflight ok \(/m);
-    expect(run.stderr).toMatch(new RegExp(`^dump stored \\(.*bytes=${monthly.object.bytes}\\)$`, 'm'));
-    const stored = await readObject(monthly.object.key.replace(/\.dump$/, '.manifest.json'));
-    const globals = monthly.globals.present ? await readObject(monthly.globals.key) : '';
+    expect(run.stderr).toMatch(new RegExp(`^dump stored \\(.*bytes=${written.object.bytes}\\)$`, 'm'));
+    const stored = await readObject(written.object.key.replace(/\.dump$/, '.manifest.json'));
+    const globals = written.globals.present ? await readObject(written.globals.key) : '';
     expectNoPassword(run.stdout, run.stderr, stored, globals);
   });
 
@@ -337,7 +364,9 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
   });
 
   test('verify checks the replica copy: missing fails naming the region, present passes', async () => {
-    const args = ['verify', '--db', 'app', '--bucket', BUCKET, '--backup', yearly.backupId, '--json'];
+    // A backup of its own, so that no other test's replication can make the copy present early.
+    const m = await dumpDatabase(h.dumpOptions({ databaseId: 'cli-replica' }));
+    const args = ['verify', '--db', 'cli-replica', '--bucket', BUCKET, '--backup', m.backupId, '--json'];
     const replicaArgs = [...args, '--replica-bucket', h.replicaBucket, '--replica-region', 'eu-west-1'];
     const missing = await cli(replicaArgs);
     expect(missing.code).toBe(1);
@@ -350,7 +379,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       detail: expect.stringContaining('eu-west-1'),
     });
 
-    await replicateLocally(h.s3, BUCKET, h.replicaBucket);
+    await replicateLocally(h.s3, BUCKET, h.replicaBucket, `${m.tier}/cli-replica/`);
     const present = await cli(replicaArgs);
     expect(present.code).toBe(0);
     expect(replicaCheck(present)).toMatchObject({ status: 'pass' });
@@ -487,7 +516,8 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
   });
 
   test('restore refuses a non-empty target without --force and changes nothing (TESTING 18)', async () => {
-    const before = await snapshot('restored_full');
+    await restoredDatabase('refused_full');
+    const before = await snapshot('refused_full');
     const run = await cli(
       [
         'restore',
@@ -498,20 +528,21 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
         '--backup',
         'latest',
         '--target-url',
-        `${urlWithoutPassword('restored_full')}?sslmode=disable`,
+        `${urlWithoutPassword('refused_full')}?sslmode=disable`,
       ],
       { env: { PGPASSWORD: PASSWORD } },
     );
     expectOneLineError(
       run,
       1,
-      /target postgres:\/\/postgres@127\.0\.0\.1:\d+\/restored_full is not empty \(.*pass --force/,
+      /target postgres:\/\/postgres@127\.0\.0\.1:\d+\/refused_full is not empty \(.*pass --force/,
     );
-    expect(await snapshot('restored_full')).toEqual(before);
+    expect(await snapshot('refused_full')).toEqual(before);
 
     // A table restore refuses to replace a table that is there...
-    await onDatabase('restored_orders', (c) => c.query(`DELETE FROM shop.orders WHERE id > 500`));
-    const ordersBefore = await snapshot('restored_orders');
+    await restoredDatabase('refused_orders', ['shop.orders']);
+    await onDatabase('refused_orders', (c) => c.query(`DELETE FROM shop.orders WHERE id > 500`));
+    const ordersBefore = await snapshot('refused_orders');
     const tableArgs = [
       'restore',
       '--db',
@@ -521,18 +552,18 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       '--backup',
       yearly.backupId,
       '--target-url',
-      `${urlWithoutPassword('restored_orders')}?sslmode=disable`,
+      `${urlWithoutPassword('refused_orders')}?sslmode=disable`,
       '--table',
       'shop.orders',
     ];
     const refused = await cli(tableArgs, { env: { PGPASSWORD: PASSWORD } });
     expectOneLineError(refused, 1, /already has "shop"\."orders"; pass --force to replace it/);
-    expect(await snapshot('restored_orders')).toEqual(ordersBefore);
+    expect(await snapshot('refused_orders')).toEqual(ordersBefore);
 
     // ...and replaces it with --force.
     const forced = await cli([...tableArgs, '--force'], { env: { PGPASSWORD: PASSWORD } });
     expect(forced).toMatchObject({ code: 0, stderr: '' });
-    expect(await liveCounts(h.cluster, 'restored_orders')).toEqual({ 'shop.orders': 900 });
+    expect(await liveCounts(h.cluster, 'refused_orders')).toEqual({ 'shop.orders': 900 });
   });
 
   test('drill --local restores into a throwaway cluster, passes its checks and prints the report', async () => {
@@ -717,6 +748,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
   });
 
   test('a password-protected server with no password given says where to put one', async () => {
+    await createDatabase('restored_nopassword');
     const run = await cli([
       'restore',
       '--db',
@@ -726,7 +758,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       '--backup',
       'latest',
       '--target-url',
-      `${urlWithoutPassword('restored_never')}?sslmode=disable`,
+      `${urlWithoutPassword('restored_nopassword')}?sslmode=disable`,
     ]);
     expectOneLineError(
       run,
@@ -746,7 +778,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
         [
           'backup',
           '--db',
-          'app',
+          'cli-interrupted',
           '--bucket',
           BUCKET,
           '--url',
@@ -772,7 +804,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       );
       expect(h.s3server.pendingUploads(BUCKET)).toEqual([]);
       // Not even an invalid (manifest-less) entry: no dump object was completed either.
-      expect(await listBackups(h.s3, BUCKET, 'app', { tier: 'daily', includeInvalid: true })).toEqual([]);
+      expect(await listBackups(h.s3, BUCKET, 'cli-interrupted', { includeInvalid: true })).toEqual([]);
     } finally {
       fs.rmSync(standIn, { recursive: true, force: true });
     }
