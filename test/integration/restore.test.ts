@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { readArchiveToc } from '../../lambda/core/archive-toc';
 import { dumpDatabase } from '../../lambda/core/dump';
@@ -172,6 +174,47 @@ describe('full restore', () => {
     }).catch((e: unknown) => e);
     expect((err2 as RestoreError).code).toBe('SIZE_MISMATCH');
     expect(await fingerprint('tampered')).toBe(before);
+  });
+  it("names pg_restore's real error first when parallel workers hit damaged table data", async () => {
+    // Damage the compressed data of shop.orders but not the table of contents, and record the
+    // damaged bytes in the manifest: the archive passes verification and pg_restore fails inside
+    // a worker, whose error pieces interleave with the leader's on one stderr (pg-restore-log.ts).
+    const bytes = fs.readFileSync(h.s3server.objectPath(h.bucket, manifest.object.key));
+    const orders = readArchiveToc(h.s3server.objectPath(h.bucket, manifest.object.key)).entries.find(
+      (e) => e.desc === 'TABLE DATA' && e.tag === 'orders',
+    )!;
+    // pg_dump wrote to a pipe, so the TOC holds no data offsets: find the data block's header
+    // (block type 1, then the entry id as a sign byte plus 4 little-endian bytes).
+    const id = Buffer.alloc(4);
+    id.writeUInt32LE(orders.dumpId);
+    const block = bytes.indexOf(Buffer.concat([Buffer.from([1, 0]), id]));
+    expect(block).toBeGreaterThan(0);
+    for (let i = block + 30; i < block + 60; i++) bytes[i] ^= 0x5a;
+    const key = manifest.object.key.replace(/\.dump$/, '-damaged.dump');
+    await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: bytes }));
+    const damaged = {
+      ...manifest,
+      object: { ...manifest.object, key, sha256: createHash('sha256').update(bytes).digest('hex') },
+    };
+    // The interleaving varies from run to run: every run must name the worker's error first.
+    for (const n of [1, 2, 3]) {
+      await createDatabase(`damaged${n}`);
+      const err = await restoreBackup(
+        { s3: h.s3, bucket: h.bucket, manifest: damaged },
+        target(`damaged${n}`),
+        {
+          jobs: 2,
+          restoreRoles: false,
+          tempDir,
+        },
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RestoreError);
+      expect((err as RestoreError).code).toBe('PG_RESTORE_FAILED');
+      expect((err as Error).message).toMatch(
+        /^pg_restore exited with code 1: pg_restore: error: [^|]*(?:compress|corrupt)[^|]*( \| |$)/,
+      );
+      expect((err as Error).message).not.toMatch(/pg_restore:pg_restore:|error: (?:finished|launching) item/);
+    }
   });
 });
 
