@@ -72,34 +72,43 @@ export async function computeFingerprints(
   client: ClientBase,
   options: FingerprintOptions = {},
 ): Promise<Fingerprints> {
-  return withPinnedOutput(client, () => compute(client, options, undefined));
+  return withPinnedOutput(client, () =>
+    compute(client, options, new Budget(client, options.budgetMs, options.now, 'savepoint'), undefined),
+  );
 }
 
 /**
  * Recomputes `expected` on a restored database, with the same method, sample modulus and key per
- * table, in a REPEATABLE READ READ ONLY transaction of its own. Tables skipped at dump time are
- * skipped again; tables the budget does not reach here are recorded as skipped.
+ * table. Each table is hashed in a short transaction of its own (the copy has no writers; see
+ * fingerprint-budget.ts on locks), with the same pinned output settings, which are put back as
+ * they were before returning. Tables skipped at dump time are skipped again; tables the budget
+ * does not reach here are recorded as skipped.
  */
 export async function fingerprintRestored(
   client: ClientBase,
   expected: Fingerprints,
-  options: Pick<FingerprintOptions, 'budgetMs' | 'now'> & { readonly scope?: SchemaScope } = {},
+  options: Pick<FingerprintOptions, 'budgetMs' | 'now' | 'scope'> = {},
 ): Promise<Fingerprints> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  const saved: [string, string][] = [];
+  for (const [name] of OUTPUT_SETTINGS) {
+    const { rows } = await client.query<{ v: string }>('SELECT current_setting($1) AS v', [name]);
+    saved.push([name, rows[0].v]);
+  }
   try {
-    return await withPinnedOutput(client, () =>
-      compute(
-        client,
-        {
-          ...options,
-          fullRowLimit: expected.fullRowLimit,
-          sampleTargetRows: expected.sampleTargetRows,
-        },
-        expected,
-      ),
+    for (const [name, value] of OUTPUT_SETTINGS) {
+      await client.query('SELECT pg_catalog.set_config($1, $2, false)', [name, value]);
+    }
+    const budget = new Budget(client, options.budgetMs, options.now, 'transaction');
+    return await compute(
+      client,
+      { ...options, fullRowLimit: expected.fullRowLimit, sampleTargetRows: expected.sampleTargetRows },
+      budget,
+      expected,
     );
   } finally {
-    await client.query('COMMIT').catch(() => undefined);
+    for (const [name, value] of saved) {
+      await client.query('SELECT pg_catalog.set_config($1, $2, false)', [name, value]).catch(() => undefined);
+    }
   }
 }
 
@@ -133,6 +142,7 @@ const relKey = (t: { schema: string; name: string }) => `${t.schema}\u0000${t.na
 async function compute(
   client: ClientBase,
   options: FingerprintOptions,
+  budget: Budget,
   expected: Fingerprints | undefined,
 ): Promise<Fingerprints> {
   const now = options.now ?? Date.now;
@@ -140,7 +150,6 @@ async function compute(
   const scope = options.scope ?? {};
   const fullRowLimit = options.fullRowLimit ?? DEFAULT_FULL_ROW_LIMIT;
   const sampleTargetRows = options.sampleTargetRows ?? DEFAULT_SAMPLE_TARGET_ROWS;
-  const budget = new Budget(client, options.budgetMs, now);
 
   // Cheap catalog reads first: they never wait for the budget.
   const sequences = await readSequences(client, scope);
