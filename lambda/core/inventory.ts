@@ -36,13 +36,13 @@ export function schemaArgs(scope: SchemaScope): string[] {
 }
 
 /** SQL predicate on a `pg_namespace` alias `n`, with the scope passed as $1 (include) and $2 (exclude). */
-const IN_SCOPE = `
+export const IN_SCOPE = `
   n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
   AND (cardinality($1::text[]) = 0 OR n.nspname = ANY($1::text[]))
   AND NOT (n.nspname = ANY($2::text[]))`;
 
-const scopeParams = (scope: SchemaScope) => [scope.include ?? [], scope.exclude ?? []];
+export const scopeParams = (scope: SchemaScope) => [scope.include ?? [], scope.exclude ?? []];
 
 export interface TableInfo {
   readonly schema: string;
