@@ -18,6 +18,13 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  DRILL_INSTANCE_PREFIX,
+  TAG_DATABASE,
+  TAG_DRILL,
+  TAG_DRILL_ID,
+  TAG_EXPIRES_AT,
+} from '../drill-naming';
 import { compactTimestamp } from '../tiers';
 import type { RestoreTarget } from '../restore';
 import { resolveConnection, type SslMode } from '../secrets';
@@ -31,11 +38,7 @@ import type {
   StatusResult,
 } from './provider';
 
-export const DRILL_INSTANCE_PREFIX = 'restorable-drill-';
-export const TAG_DRILL = 'restorable:drill';
-export const TAG_EXPIRES_AT = 'restorable:expires-at';
-export const TAG_DATABASE = 'restorable:database';
-export const TAG_DRILL_ID = 'restorable:drill-id';
+export { DRILL_INSTANCE_PREFIX, TAG_DATABASE, TAG_DRILL, TAG_DRILL_ID, TAG_EXPIRES_AT };
 
 /** RDS instance identifiers: 1-63 letters, digits, hyphens; a letter first; no `--`; no trailing `-`. */
 export const DB_INSTANCE_IDENTIFIER = /^(?!.*--)[a-z][a-z0-9-]{0,62}(?<!-)$/;
