@@ -18,6 +18,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DEFAULT_SSL_MODE } from '../backup-settings';
 import {
   DRILL_INSTANCE_PREFIX,
   TAG_DATABASE,
@@ -25,6 +26,7 @@ import {
   TAG_DRILL_ID,
   TAG_EXPIRES_AT,
 } from '../drill-naming';
+import { DEFAULT_DRILL_INSTANCE_CLASS } from '../drill-settings';
 import { compactTimestamp } from '../tiers';
 import type { RestoreTarget } from '../restore';
 import { resolveConnection, type SslMode } from '../secrets';
@@ -140,7 +142,7 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
         Engine: 'postgres',
         // A major alone lets RDS pick that major's default minor version.
         EngineVersion: String(request.engineMajor),
-        DBInstanceClass: this.config.instanceClass ?? 'db.t4g.medium',
+        DBInstanceClass: this.config.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS,
         AllocatedStorage: request.allocatedStorageGb,
         StorageType: this.config.storageType ?? 'gp3',
         StorageEncrypted: true,
@@ -211,7 +213,7 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
     });
     return {
       ...conn,
-      sslMode: this.config.sslMode ?? 'verify-full',
+      sslMode: this.config.sslMode ?? DEFAULT_SSL_MODE,
       ...(this.config.caBundlePath ? { caBundlePath: this.config.caBundlePath } : {}),
     };
   }
