@@ -222,12 +222,12 @@ export class BackupWorkflow extends Construct {
     return restorableMetric(MetricNames.backupFailure, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupBytes` (archive size) for this database. @default - sum over 5 minutes */
+  /** `BackupBytes` (archive size) for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupBytes, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupDurationSeconds` for this database. @default - sum over 5 minutes */
+  /** `BackupDurationSeconds` for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupDurationSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupDurationSeconds, { ...props, databaseId: this.databaseId });
   }
@@ -242,12 +242,12 @@ export class BackupWorkflow extends Construct {
     return restorableMetric(MetricNames.replicaMissing, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupAgeHours` (from the freshness check) for this database. @default - sum over 5 minutes */
+  /** `BackupAgeHours` (from the freshness check) for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupAgeHours(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupAgeHours, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupSizeRatio` (from the freshness check) for this database. @default - sum over 5 minutes */
+  /** `BackupSizeRatio` (from the freshness check) for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupSizeRatio(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupSizeRatio, { ...props, databaseId: this.databaseId });
   }

@@ -200,12 +200,15 @@ export class RestoreDrill extends Construct {
   public readonly instanceSecurityGroup: ec2.SecurityGroup;
   /** The database this drill restores. */
   public readonly databaseId: string;
+  /** Drill start to verified data: a slower drill fails (and the RTO alarm pages). */
+  public readonly rtoTarget: Duration;
 
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
     super(scope, id);
     validate(props);
     const { databaseId } = props;
     this.databaseId = databaseId;
+    this.rtoTarget = props.rtoTarget ?? Duration.seconds(DEFAULT_RTO_TARGET_SECONDS);
     const source = props.source ?? DEFAULT_DRILL_SOURCE;
     const instanceClass = props.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS;
 
@@ -278,14 +281,27 @@ export class RestoreDrill extends Construct {
     return restorableMetric(MetricNames.drillFailure, { ...props, databaseId: this.databaseId });
   }
 
-  /** `DrillRtoSeconds` for this database. @default - sum over 5 minutes */
+  /** `DrillRtoSeconds` for this database. @default - maximum over 5 minutes (a gauge) */
   public metricDrillRtoSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.drillRtoSeconds, { ...props, databaseId: this.databaseId });
   }
 
-  /** `DrillRestoreSeconds` for this database. @default - sum over 5 minutes */
+  /** `DrillRestoreSeconds` for this database. @default - maximum over 5 minutes (a gauge) */
   public metricDrillRestoreSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.drillRestoreSeconds, { ...props, databaseId: this.databaseId });
+  }
+
+  /** `DrillMismatches` (failed checks of a drill) for this database. @default - maximum over 5 minutes (a gauge) */
+  public metricDrillMismatches(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return restorableMetric(MetricNames.drillMismatches, { ...props, databaseId: this.databaseId });
+  }
+
+  /**
+   * `DrillAgeDays` (from the freshness check): days since this database's newest passing drill.
+   * @default - maximum over 5 minutes (a gauge)
+   */
+  public metricDrillAgeDays(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return restorableMetric(MetricNames.drillAgeDays, { ...props, databaseId: this.databaseId });
   }
 
   /** Failed drill executions (including those that never reached the report). @default - sum over 5 minutes */
