@@ -12,6 +12,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Node } from 'constructs';
 import { z } from 'zod';
+import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, SslModeSchema } from '../lambda/core/backup-settings';
+import {
+  DEFAULT_DRILL_INSTANCE_CLASS,
+  DEFAULT_DRILL_REPORT_DAYS,
+  DEFAULT_DRILL_SCHEDULE,
+  DrillInstanceClassSchema,
+  DrillSettingFields,
+} from '../lambda/core/drill-settings';
 import {
   DATABASE_ID_PATTERN,
   type RetentionDays,
@@ -101,7 +109,6 @@ const IAM_PRINCIPAL_ARN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:(root|(role|user)\
 const VPC_ID = /^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/;
 const SUBNET_ID = /^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/;
 const SECURITY_GROUP_ID = /^sg-([0-9a-f]{8}|[0-9a-f]{17})$/;
-const INSTANCE_CLASS = /^db\.[a-z0-9]+\.[a-z0-9]+$/;
 
 const days = (what: string) => z.int().min(1).max(36500).describe(what);
 
@@ -119,28 +126,6 @@ const scheduleExpression = (fallback: string, what: string) =>
     })
     .default(fallback)
     .describe(what);
-
-const CheckExpectSchema = z.union(
-  [
-    z.strictObject({ rows: z.int().min(0).describe('The query returns exactly this many rows.') }),
-    z.strictObject({
-      equals: z
-        .union([z.string(), z.number(), z.boolean(), z.null()])
-        .describe('The query returns one row whose first column equals this value.'),
-    }),
-    z.strictObject({ min: z.number().describe('The first column of the single row is at least this.') }),
-  ],
-  { error: () => 'must be one of {"rows": <n>}, {"equals": <value>} or {"min": <n>}' },
-);
-
-const DrillCheckSchema = z.strictObject({
-  name: z.string().min(1).max(100).describe('Shown in the drill report and alarms.'),
-  sql: z
-    .string()
-    .min(1)
-    .describe('Read-only SQL run against the restored database with a statement timeout.'),
-  expect: CheckExpectSchema,
-});
 
 const VpcSchema = z.strictObject({
   vpcId: regexField(VPC_ID, 'a VPC id such as vpc-0123456789abcdef0'),
@@ -165,32 +150,21 @@ const DrillVpcSchema = z.strictObject({
     ),
 });
 
+/**
+ * `databases[].drill`: the drill's own settings, schemas and defaults (selection, window, source,
+ * RTO target, checks) come from the core (`lambda/core/drill-settings.ts`), which the construct and
+ * the drill itself use too; the config adds only what decides where and when a drill runs.
+ */
 const DrillSchema = z.strictObject({
   enabled: z.boolean().default(true).describe('Run scheduled restore drills for this database.'),
   schedule: scheduleExpression(
-    'cron(0 3 ? * 6L *)',
+    DEFAULT_DRILL_SCHEDULE,
     'When drills run (UTC); default: last Friday of the month 03:00.',
   ),
-  rtoTargetMinutes: z
-    .int()
-    .min(1)
-    .default(60)
-    .describe('A drill slower than this (start to verified data) fails.'),
-  selection: z
-    .enum(['latest', 'random'])
-    .default('latest')
-    .describe('Which verified backup a drill restores.'),
-  randomWindowDays: days('With selection "random": pick among backups from this many recent days.').default(
-    30,
+  ...DrillSettingFields,
+  instanceClass: DrillInstanceClassSchema.default(DEFAULT_DRILL_INSTANCE_CLASS).describe(
+    'Instance class of the ephemeral drill database.',
   ),
-  source: z
-    .enum(['replica', 'primary'])
-    .default('replica')
-    .describe('Restore from the replica bucket (proves the cross-region copy) or the primary one.'),
-  instanceClass: regexField(INSTANCE_CLASS, 'an RDS instance class such as db.t4g.medium')
-    .default('db.t4g.medium')
-    .describe('Instance class of the ephemeral drill database.'),
-  checks: z.array(DrillCheckSchema).default([]).describe('Operator SQL checks run after the restore.'),
   vpc: DrillVpcSchema.optional().describe(
     "Network for the ephemeral drill instance and the drill function; default: the database's vpc. " +
       'Databases outside any VPC (e.g. Supabase) need one to be drilled.',
@@ -213,7 +187,7 @@ const DatabaseSchema = z.strictObject({
   vpc: VpcSchema.optional().describe(
     'Run the backup inside this VPC; omit for hosts reachable from the internet.',
   ),
-  schedule: scheduleExpression('cron(0 2 * * ? *)', 'When backups run (UTC); default: daily 02:00.'),
+  schedule: scheduleExpression(DEFAULT_BACKUP_SCHEDULE, 'When backups run (UTC); default: daily 02:00.'),
   rpoHours: z
     .int()
     .min(1)
@@ -226,11 +200,9 @@ const DatabaseSchema = z.strictObject({
       exclude: z.array(z.string().min(1)).min(1).optional().describe('Leave these schemas out (pg_dump -N).'),
     })
     .prefault({}),
-  sslMode: z
-    .enum(['disable', 'require', 'verify-ca', 'verify-full'])
-    // `allow` and `prefer` are left out on purpose: they fall back to plaintext without telling anyone.
-    .default('verify-full')
-    .describe('libpq sslmode; verify-full checks the certificate and the host name.'),
+  sslMode: SslModeSchema.default(DEFAULT_SSL_MODE).describe(
+    'libpq sslmode; verify-full checks the certificate and the host name.',
+  ),
   drill: DrillSchema.prefault({}),
 });
 
@@ -239,7 +211,7 @@ const RetentionSchema = z.strictObject({
   weeklyDays: days('Weekly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.weekly),
   monthlyDays: days('Monthly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.monthly),
   yearlyDays: days('Yearly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.yearly),
-  drillReportDays: days('Drill reports expire after this many days.').default(400),
+  drillReportDays: days('Drill reports expire after this many days.').default(DEFAULT_DRILL_REPORT_DAYS),
 });
 
 /** Bucket-default Object Lock when the config names none (capped at the daily tier's expiry). */
@@ -322,19 +294,6 @@ function checkCrossFieldRules(value: unknown, ctx: z.core.$RefinementCtx): void 
         });
       }
     }
-    const checkNames = new Set<string>();
-    asArray(asRecord(database.drill).checks).forEach((check, j) => {
-      const name = asRecord(check).name;
-      if (typeof name !== 'string') return;
-      if (checkNames.has(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['databases', i, 'drill', 'checks', j, 'name'],
-          message: `${JSON.stringify(name)} is used by another check of this database: names must be unique`,
-        });
-      }
-      checkNames.add(name);
-    });
   });
 }
 

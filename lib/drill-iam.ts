@@ -1,8 +1,8 @@
 /**
  * IAM for ephemeral drill databases, shared by the drill and the sweeper: both may only touch RDS
  * instances named `restorable-drill-*` that carry the drill tag. The name prefix and tag keys come
- * from the RDS provider itself (`lambda/core/providers/rds.ts`), so the policy and the code that
- * creates the instances cannot disagree.
+ * from `lambda/core/drill-naming.ts`, which the RDS provider that creates the instances imports too,
+ * so the policy and that code cannot disagree; it has no dependencies, so synth loads no AWS SDK.
  *
  * @see https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html
  * @see https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/security_iam_id-based-policy-examples-create-and-modify-examples.html
@@ -12,16 +12,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import {
   DRILL_INSTANCE_PREFIX,
-  TAG_DATABASE,
+  DRILL_TAG_KEYS,
   TAG_DRILL,
-  TAG_DRILL_ID,
   TAG_EXPIRES_AT,
-} from '../lambda/core/providers/rds';
+} from '../lambda/core/drill-naming';
 
-export { DRILL_INSTANCE_PREFIX, TAG_DRILL, TAG_EXPIRES_AT };
-
-/** Every tag key a drill instance is created with; creating it with any other tag is denied. */
-export const DRILL_TAG_KEYS: readonly string[] = [TAG_DRILL, TAG_EXPIRES_AT, TAG_DATABASE, TAG_DRILL_ID];
+export { DRILL_INSTANCE_PREFIX, DRILL_TAG_KEYS, TAG_DRILL, TAG_EXPIRES_AT };
 
 /** `arn:<partition>:rds:<region>:<account>:<resource>:<name>` of this stack. */
 export function rdsArn(scope: IConstruct, resource: string, name: string): string {

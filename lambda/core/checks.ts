@@ -17,32 +17,19 @@
  * manifest, the config or any other input is spliced into SQL.
  */
 import type { ClientBase, QueryConfig } from 'pg';
-import { z } from 'zod';
+import { DEFAULT_CHECK_TIMEOUT_SECONDS, type CheckExpectation, type OperatorCheck } from './drill-settings';
 import { catalogCounts, countRows, listTables, type SchemaScope, type TableInfo } from './inventory';
 import { tableLabel, type CatalogCounts, type Manifest, type TableEntry } from './manifest';
 
-/** `expect` of an operator check. */
-export const CheckExpectationSchema = z.union([
-  /** The query returns exactly this many rows. */
-  z.strictObject({ rows: z.number().int().nonnegative() }),
-  /** The first column of the first row equals this value (numbers compare numerically). */
-  z.strictObject({ equals: z.union([z.string(), z.number(), z.boolean(), z.null()]) }),
-  /** The first column of the first row, read as a number, is at least this. */
-  z.strictObject({ min: z.number() }),
-]);
-export type CheckExpectation = z.infer<typeof CheckExpectationSchema>;
-
-/** An operator SQL check from the config. */
-export const OperatorCheckSchema = z.strictObject({
-  name: z.string().min(1).max(100),
-  sql: z.string().min(1),
-  expect: CheckExpectationSchema,
-  /** Statement timeout for this check. @default 30 */
-  timeoutSeconds: z.number().positive().max(3600).optional(),
-});
-export type OperatorCheck = z.infer<typeof OperatorCheckSchema>;
-
-export const DEFAULT_CHECK_TIMEOUT_SECONDS = 30;
+// The operator checks' schema is a drill setting: defined with the others in drill-settings.ts
+// (which synth loads) and re-exported here for the check runner's callers.
+export {
+  CheckExpectationSchema,
+  DEFAULT_CHECK_TIMEOUT_SECONDS,
+  OperatorCheckSchema,
+  type CheckExpectation,
+  type OperatorCheck,
+} from './drill-settings';
 
 export type CheckKind = 'rows' | 'catalog' | 'rls' | 'sql';
 export type CheckStatus = 'ok' | 'estimated' | 'mismatch' | 'missing' | 'unexpected' | 'error';

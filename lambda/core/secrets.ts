@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ClientConfig } from 'pg';
+import { SSL_MODES, type SslMode } from './backup-settings';
 
 /** What `pg` and libpq need to reach a database. Structurally the same as local-cluster's ConnectionParams. */
 export interface DbConnection {
@@ -26,13 +27,8 @@ export interface DbConnection {
   readonly database: string;
 }
 
-/**
- * libpq `sslmode`s we accept. `verify-full` (the default everywhere) checks the chain against the
- * CA bundle and the host name; `disable` exists for local clusters and must be asked for.
- * @see https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
- */
-export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
-export const SSL_MODES: readonly SslMode[] = ['disable', 'require', 'verify-ca', 'verify-full'];
+// The accepted sslmodes are defined once, in a module synth can load without the AWS SDK.
+export { SSL_MODES, type SslMode } from './backup-settings';
 
 /** Where the runner image keeps the RDS global CA bundle. */
 export const DEFAULT_CA_BUNDLE = '/opt/rds-ca/global-bundle.pem';

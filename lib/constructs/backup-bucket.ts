@@ -4,6 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
 import { DEFAULT_RETENTION_DAYS, type RetentionDays, type Tier, TIERS } from '../../lambda/core/tiers';
 import { BackupKey } from './backup-key';
 
@@ -279,7 +280,7 @@ export class BackupBucket extends Construct {
     this.retention = props.retention ?? RetentionTiers.standard();
     this.objectLockRetention =
       props.objectLockRetention ?? s3.ObjectLockRetention.governance(Duration.days(30));
-    const drillReportExpiration = props.drillReportExpiration ?? Duration.days(400);
+    const drillReportExpiration = props.drillReportExpiration ?? Duration.days(DEFAULT_DRILL_REPORT_DAYS);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.validateObjectLock(drillReportExpiration);
     if (props.bucketName !== undefined && !Token.isUnresolved(props.bucketName)) {

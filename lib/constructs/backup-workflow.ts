@@ -12,6 +12,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, type SslMode } from '../../lambda/core/backup-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId, DEFAULT_RETENTION_DAYS, type RetentionDays } from '../../lambda/core/tiers';
 import { keyStatement, listStatement, objectStatement, tierPrefixes, type KeyReference } from '../grants';
@@ -27,7 +28,7 @@ import {
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
-export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
+export type { SslMode };
 
 /** Object Lock mode the dump sets on each object it writes. */
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
@@ -134,8 +135,7 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
 /** The error the verify handler throws while the replica copy is still being replicated. */
 export const REPLICATION_PENDING_ERROR = 'ReplicationPending';
 
-/** The default backup schedule: daily at 02:00 UTC. */
-export const DEFAULT_BACKUP_SCHEDULE = 'cron(0 2 * * ? *)';
+export { DEFAULT_BACKUP_SCHEDULE };
 
 /**
  * The backup of one database: an EventBridge Scheduler schedule starts a Step Functions workflow
@@ -222,12 +222,12 @@ export class BackupWorkflow extends Construct {
     return restorableMetric(MetricNames.backupFailure, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupBytes` (archive size) for this database. @default - sum over 5 minutes */
+  /** `BackupBytes` (archive size) for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupBytes, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupDurationSeconds` for this database. @default - sum over 5 minutes */
+  /** `BackupDurationSeconds` for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupDurationSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupDurationSeconds, { ...props, databaseId: this.databaseId });
   }
@@ -242,12 +242,12 @@ export class BackupWorkflow extends Construct {
     return restorableMetric(MetricNames.replicaMissing, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupAgeHours` (from the freshness check) for this database. @default - sum over 5 minutes */
+  /** `BackupAgeHours` (from the freshness check) for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupAgeHours(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupAgeHours, { ...props, databaseId: this.databaseId });
   }
 
-  /** `BackupSizeRatio` (from the freshness check) for this database. @default - sum over 5 minutes */
+  /** `BackupSizeRatio` (from the freshness check) for this database. @default - maximum over 5 minutes (a gauge) */
   public metricBackupSizeRatio(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.backupSizeRatio, { ...props, databaseId: this.databaseId });
   }
@@ -274,7 +274,7 @@ export class BackupWorkflow extends Construct {
         ...(props.schemas?.include ? { include: props.schemas.include } : {}),
         ...(props.schemas?.exclude ? { exclude: props.schemas.exclude } : {}),
       },
-      sslMode: props.sslMode ?? 'verify-full',
+      sslMode: props.sslMode ?? DEFAULT_SSL_MODE,
     };
   }
 

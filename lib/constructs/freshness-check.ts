@@ -1,11 +1,12 @@
-import { TimeZone, Token } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Duration, TimeZone, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { DIMENSION_DATABASE, METRIC_NAMESPACE, MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import {
   drillReportPrefix,
@@ -151,6 +152,21 @@ export class FreshnessCheck extends Construct {
       schedule:
         props.schedule ??
         scheduler.ScheduleExpression.expression(DEFAULT_FRESHNESS_SCHEDULE, TimeZone.ETC_UTC),
+    });
+  }
+
+  /**
+   * `BackupKeyUnusable`: 1 when a backup KMS key is disabled or pending deletion. The check reports
+   * the same value under every database, so one Metrics Insights query takes the maximum across
+   * them: one series (not one per database) that keeps working as databases come and go.
+   * @default - maximum across databases over 1 hour (the check runs hourly)
+   * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-alarms.html
+   */
+  public metricBackupKeyUnusable(props: { readonly period?: Duration } = {}): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: `SELECT MAX(${MetricNames.backupKeyUnusable}) FROM SCHEMA("${METRIC_NAMESPACE}", ${DIMENSION_DATABASE})`,
+      period: props.period ?? Duration.hours(1),
+      label: 'backup key unusable (any database)',
     });
   }
 

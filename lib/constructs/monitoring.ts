@@ -3,16 +3,15 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
-import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DIMENSION_DATABASE, METRIC_NAMESPACE, MetricNames } from '../../lambda/core/metric-names';
-import { restorableMetric } from '../metrics';
 import { pascalCase } from '../naming';
+import type { BackupWorkflow } from './backup-workflow';
 import type { DrillSweeper } from './drill-sweeper';
+import type { FreshnessCheck } from './freshness-check';
+import type { RestoreDrill } from './restore-drill';
 
 /** A backup is stale once its age passes the RPO by this much (time for the dump and the next check). */
 export const STALE_BACKUP_GRACE = Duration.hours(1);
@@ -53,15 +52,48 @@ export interface MonitoringProps {
   readonly dashboardName?: string;
 }
 
-export interface DatabaseMonitoringProps {
-  /** The database id, as in the config (also the `DatabaseId` metric dimension). */
-  readonly databaseId: string;
+/** The metrics a database's backup alarms watch: {@link BackupWorkflow} provides them. */
+export type BackupMetrics = Pick<
+  BackupWorkflow,
+  | 'databaseId'
+  | 'metricBackupFailure'
+  | 'metricBackupAgeHours'
+  | 'metricBackupSizeRatio'
+  | 'metricBackupBytes'
+  | 'metricVerifyFailure'
+  | 'metricReplicaMissing'
+>;
+
+/** The metrics and target a database's drill alarms watch: {@link RestoreDrill} provides them. */
+export type DrillMetrics = Pick<
+  RestoreDrill,
+  | 'rtoTarget'
+  | 'metricDrillFailure'
+  | 'metricExecutionsFailed'
+  | 'metricDrillAgeDays'
+  | 'metricDrillRtoSeconds'
+>;
+
+/** Anything with Lambda-style `Errors` (a function, or a construct wrapping one). */
+export interface ErrorMetrics {
+  metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
+}
+
+export interface DatabaseAlarmsProps {
+  /** The database's backup workflow: the backup, verify, age and size alarms watch its metrics. */
+  readonly backup: BackupMetrics;
+
+  /**
+   * The database's restore drill: the drill failed, stale and RTO alarms watch its metrics. Its
+   * failed executions count as failed drills too, because a drill that dies before writing its
+   * report never emits `DrillFailure`.
+   * @default - no drill alarms: without drills a drill-stale alarm (missing data breaching) would
+   * page forever
+   */
+  readonly drill?: DrillMetrics;
 
   /** Recovery point objective: the backup-stale alarm fires when the newest backup is older than this plus one hour. */
   readonly rpo: Duration;
-
-  /** Recovery time objective: the drill-RTO alarm fires when a drill takes longer. */
-  readonly rtoTarget: Duration;
 
   /**
    * Largest tolerated relative change of a backup's size against the median of the last 7.
@@ -74,20 +106,6 @@ export interface DatabaseMonitoringProps {
    * @default Duration.days(35) - a monthly drill may slip by a few days
    */
   readonly maxDrillAge?: Duration;
-
-  /**
-   * The drill workflow: its failed executions count as failed drills too, because a drill that dies
-   * before writing its report never emits `DrillFailure`.
-   * @default - only `DrillFailure` counts
-   */
-  readonly drillStateMachine?: sfn.IStateMachine;
-
-  /**
-   * Whether the database has restore drills. Without drills there is nothing to alarm on, and a
-   * drill-stale alarm (missing data breaching) would page forever.
-   * @default true
-   */
-  readonly drills?: boolean;
 }
 
 export interface ReplicationMonitoringProps {
@@ -138,11 +156,14 @@ interface AlarmSpec {
  * page it (each with alarm and OK actions), and a dashboard with backup age, size trend and drill
  * RTO per database.
  *
- * Metrics come from `restorableMetric` (the shared names), built apart from the alarms; every
- * threshold is a named value. "Something did not happen" alarms (stale backup, stale drill) treat
- * missing data as breaching: silence is exactly the failure they exist to catch.
+ * Metrics come from the constructs that own them (`BackupWorkflow.metricBackupAgeHours()`,
+ * `RestoreDrill.metricDrillRtoSeconds()`, ...): Monitoring only sets the period an alarm evaluates,
+ * never the metric's identity or statistic, so a metric changed in its construct changes its alarm.
+ * Every threshold is a named value. "Something did not happen" alarms (stale backup, stale drill)
+ * treat missing data as breaching: silence is exactly the failure they exist to catch.
  *
- * Add alarms with `addDatabase`, `addReplication`, `addFunction` and `addDrillSweeper`/`addKeyCheck`.
+ * Add alarms with `addDatabaseAlarms`, `addReplicationAlarms`, `addErrorAlarm`,
+ * `addOrphanedInstancesAlarm` and `addBackupKeyAlarm`.
  */
 export class Monitoring extends Construct {
   /** The on-call topic. */
@@ -224,50 +245,29 @@ export class Monitoring extends Construct {
   }
 
   /** Alarms for one database, plus its dashboard row. */
-  public addDatabase(props: DatabaseMonitoringProps): DatabaseAlarms {
-    const { databaseId } = props;
+  public addDatabaseAlarms(props: DatabaseAlarmsProps): DatabaseAlarms {
+    const { backup, drill } = props;
+    const databaseId = backup.databaseId;
     if (this.databases.has(databaseId)) {
       throw new Error(`database "${databaseId}" is already monitored: database ids must be unique`);
     }
     this.databases.add(databaseId);
-    validateDatabase(props);
+    validateDatabase(databaseId, props);
 
     const maxBackupAgeHours = props.rpo.toHours({ integral: false }) + STALE_BACKUP_GRACE.toHours();
     const maxSizeChange = props.maxSizeChange ?? DEFAULT_MAX_SIZE_CHANGE;
     const maxDrillAgeDays = (props.maxDrillAge ?? DEFAULT_MAX_DRILL_AGE).toDays({ integral: false });
-    const maxRtoSeconds = props.rtoTarget.toSeconds();
 
-    // Metrics first, alarms second.
-    const hourly = { databaseId, period: Duration.hours(1) };
+    // Metrics first (from their constructs, only the period set here), alarms second.
+    const hourly = { period: Duration.hours(1) };
     const metrics = {
-      backupFailure: restorableMetric(MetricNames.backupFailure, hourly),
+      backupFailure: backup.metricBackupFailure(hourly),
       // The freshness check runs at minute 5 of every hour, so every hourly period holds one point.
-      backupAgeHours: restorableMetric(MetricNames.backupAgeHours, {
-        ...hourly,
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      backupSizeRatio: restorableMetric(MetricNames.backupSizeRatio, {
-        ...hourly,
-        statistic: cloudwatch.Stats.AVERAGE,
-      }),
-      backupBytes: restorableMetric(MetricNames.backupBytes, {
-        databaseId,
-        period: Duration.days(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      verifyFailure: restorableMetric(MetricNames.verifyFailure, hourly),
-      replicaMissing: restorableMetric(MetricNames.replicaMissing, hourly),
-      drillFailure: restorableMetric(MetricNames.drillFailure, hourly),
-      // Six-hour periods: drill staleness is measured in days, and one missed freshness run must not page.
-      drillAgeDays: restorableMetric(MetricNames.drillAgeDays, {
-        databaseId,
-        period: Duration.hours(6),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
-      drillRtoSeconds: restorableMetric(MetricNames.drillRtoSeconds, {
-        ...hourly,
-        statistic: cloudwatch.Stats.MAXIMUM,
-      }),
+      backupAgeHours: backup.metricBackupAgeHours(hourly),
+      backupSizeRatio: backup.metricBackupSizeRatio(hourly),
+      backupBytes: backup.metricBackupBytes({ period: Duration.days(1) }),
+      verifyFailure: backup.metricVerifyFailure(hourly),
+      replicaMissing: backup.metricReplicaMissing(hourly),
     };
     // The ratio is newest / median of the last 7: distance from 1 is the relative change either way.
     const sizeChange = new cloudwatch.MathExpression({
@@ -276,22 +276,9 @@ export class Monitoring extends Construct {
       period: Duration.hours(1),
       label: `${databaseId} size change vs median of last 7`,
     });
-    const drillFailures = props.drillStateMachine
-      ? new cloudwatch.MathExpression({
-          expression: 'FILL(failures, 0) + FILL(executionsFailed, 0)',
-          usingMetrics: {
-            failures: metrics.drillFailure,
-            executionsFailed: props.drillStateMachine.metricFailed({ period: Duration.hours(1) }),
-          },
-          period: Duration.hours(1),
-          label: `${databaseId} failed drills`,
-        })
-      : metrics.drillFailure;
-
     const scope = new Construct(this, `Database${pascalCase(databaseId)}`);
     const alarm = (id: string, spec: Omit<AlarmSpec, 'runbook'>) =>
       this.createAlarm(scope, id, `${databaseId}-${kebab(id)}`, { ...spec, runbook: kebab(id) });
-    const drills = props.drills ?? true;
     const alarms: DatabaseAlarms = {
       backupFailed: alarm('BackupFailed', {
         metric: metrics.backupFailure,
@@ -332,31 +319,7 @@ export class Monitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         description: `A verified backup of ${databaseId} has no matching copy in the replica region.`,
       }),
-      ...(drills
-        ? {
-            drillFailed: alarm('DrillFailed', {
-              metric: drillFailures,
-              threshold: FAILURE_THRESHOLD,
-              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-              treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-              description: `A restore drill of ${databaseId} failed: the backup could not be proven restorable.`,
-            }),
-            drillStale: alarm('DrillStale', {
-              metric: metrics.drillAgeDays,
-              threshold: maxDrillAgeDays,
-              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-              treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-              description: `No restore drill of ${databaseId} has passed in ${maxDrillAgeDays} days, or no drill age was reported.`,
-            }),
-            drillRtoExceeded: alarm('DrillRtoExceeded', {
-              metric: metrics.drillRtoSeconds,
-              threshold: maxRtoSeconds,
-              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-              treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-              description: `A restore drill of ${databaseId} took longer than the ${maxRtoSeconds} s RTO target.`,
-            }),
-          }
-        : {}),
+      ...(drill ? this.drillAlarms(databaseId, drill, maxDrillAgeDays, alarm) : {}),
     };
 
     this.dashboard.addWidgets(
@@ -379,19 +342,69 @@ export class Monitoring extends Construct {
         leftYAxis: { min: 0 },
         width: 8,
       }),
-      new cloudwatch.GraphWidget({
-        title: `${databaseId}: drill RTO (seconds)`,
-        left: [metrics.drillRtoSeconds.with({ period: Duration.days(1) })],
-        leftAnnotations: [{ value: maxRtoSeconds, label: 'RTO target', color: cloudwatch.Color.RED }],
-        leftYAxis: { min: 0, showUnits: false },
-        width: 8,
-      }),
+      ...(drill
+        ? [
+            new cloudwatch.GraphWidget({
+              title: `${databaseId}: drill RTO (seconds)`,
+              left: [drill.metricDrillRtoSeconds({ period: Duration.days(1) })],
+              leftAnnotations: [
+                { value: drill.rtoTarget.toSeconds(), label: 'RTO target', color: cloudwatch.Color.RED },
+              ],
+              leftYAxis: { min: 0, showUnits: false },
+              width: 8,
+            }),
+          ]
+        : []),
     );
     return alarms;
   }
 
+  /** Drill failed (reported or crashed), drill stale and drill RTO exceeded, for one database. */
+  private drillAlarms(
+    databaseId: string,
+    drill: DrillMetrics,
+    maxDrillAgeDays: number,
+    alarm: (id: string, spec: Omit<AlarmSpec, 'runbook'>) => cloudwatch.Alarm,
+  ): Required<Pick<DatabaseAlarms, 'drillFailed' | 'drillStale' | 'drillRtoExceeded'>> {
+    const hourly = { period: Duration.hours(1) };
+    const maxRtoSeconds = drill.rtoTarget.toSeconds();
+    const failures = new cloudwatch.MathExpression({
+      expression: 'FILL(failures, 0) + FILL(executionsFailed, 0)',
+      usingMetrics: {
+        failures: drill.metricDrillFailure(hourly),
+        executionsFailed: drill.metricExecutionsFailed(hourly),
+      },
+      period: Duration.hours(1),
+      label: `${databaseId} failed drills`,
+    });
+    return {
+      drillFailed: alarm('DrillFailed', {
+        metric: failures,
+        threshold: FAILURE_THRESHOLD,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        description: `A restore drill of ${databaseId} failed: the backup could not be proven restorable.`,
+      }),
+      // Six-hour periods: drill staleness is measured in days, and one missed freshness run must not page.
+      drillStale: alarm('DrillStale', {
+        metric: drill.metricDrillAgeDays({ period: Duration.hours(6) }),
+        threshold: maxDrillAgeDays,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        description: `No restore drill of ${databaseId} has passed in ${maxDrillAgeDays} days, or no drill age was reported.`,
+      }),
+      drillRtoExceeded: alarm('DrillRtoExceeded', {
+        metric: drill.metricDrillRtoSeconds(hourly),
+        threshold: maxRtoSeconds,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        description: `A restore drill of ${databaseId} took longer than the ${maxRtoSeconds} s RTO target.`,
+      }),
+    };
+  }
+
   /** Replication failed and replication late, from S3's replication metrics for one rule. */
-  public addReplication(props: ReplicationMonitoringProps): {
+  public addReplicationAlarms(props: ReplicationMonitoringProps): {
     failed: cloudwatch.Alarm;
     late: cloudwatch.Alarm;
   } {
@@ -439,10 +452,13 @@ export class Monitoring extends Construct {
     };
   }
 
-  /** Pages on any error of a function (the runner-errors alarm). */
-  public addFunction(id: string, fn: lambda.IFunction): cloudwatch.Alarm {
+  /**
+   * Pages on any error of a function (the runner-errors alarm): a Lambda function, or a construct
+   * that wraps one and offers `metricErrors()` (`FreshnessCheck`, `DrillSweeper`).
+   */
+  public addErrorAlarm(id: string, source: ErrorMetrics): cloudwatch.Alarm {
     return this.createAlarm(new Construct(this, `Function${id}`), 'Errors', `${kebab(id)}-errors`, {
-      metric: fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      metric: source.metricErrors({ period: Duration.minutes(5) }),
       threshold: FAILURE_THRESHOLD,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -452,7 +468,7 @@ export class Monitoring extends Construct {
   }
 
   /** Pages when the sweeper found an expired drill instance (a drill did not clean up). */
-  public addDrillSweeper(sweeper: DrillSweeper): cloudwatch.Alarm {
+  public addOrphanedInstancesAlarm(sweeper: Pick<DrillSweeper, 'metricOrphanedInstances'>): cloudwatch.Alarm {
     return this.createAlarm(
       new Construct(this, 'DrillSweeper'),
       'OrphanedInstances',
@@ -469,20 +485,10 @@ export class Monitoring extends Construct {
     );
   }
 
-  /**
-   * Pages when a backup key is disabled or pending deletion. The freshness check reports the same
-   * value under every database, so one Metrics Insights query takes the maximum across them: one
-   * alarm (not one per database) that keeps working as databases come and go.
-   * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-alarms.html
-   */
-  public addKeyCheck(): cloudwatch.Alarm {
-    const keyUnusable = new cloudwatch.MathExpression({
-      expression: `SELECT MAX(${MetricNames.backupKeyUnusable}) FROM SCHEMA("${METRIC_NAMESPACE}", ${DIMENSION_DATABASE})`,
-      period: Duration.hours(1),
-      label: 'backup key unusable (any database)',
-    });
+  /** Pages when a backup key is disabled or pending deletion (any database's, as the check reports it). */
+  public addBackupKeyAlarm(freshness: Pick<FreshnessCheck, 'metricBackupKeyUnusable'>): cloudwatch.Alarm {
     return this.createAlarm(new Construct(this, 'BackupKey'), 'Unusable', 'backup-key-unusable', {
-      metric: keyUnusable,
+      metric: freshness.metricBackupKeyUnusable({ period: Duration.hours(1) }),
       threshold: FAILURE_THRESHOLD,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -570,18 +576,19 @@ function validateSubscriptions(props: MonitoringProps): void {
   }
 }
 
-function validateDatabase(props: DatabaseMonitoringProps): void {
+function validateDatabase(databaseId: string, props: DatabaseAlarmsProps): void {
   if (!Token.isUnresolved(props.rpo.toSeconds()) && props.rpo.toSeconds() <= 0) {
-    throw new Error(`rpo (${props.rpo.toHumanString()}) for database "${props.databaseId}" must be positive`);
+    throw new Error(`rpo (${props.rpo.toHumanString()}) for database "${databaseId}" must be positive`);
   }
-  if (!Token.isUnresolved(props.rtoTarget.toSeconds()) && props.rtoTarget.toSeconds() <= 0) {
+  const rto = props.drill?.rtoTarget;
+  if (rto && !Token.isUnresolved(rto.toSeconds()) && rto.toSeconds() <= 0) {
     throw new Error(
-      `rtoTarget (${props.rtoTarget.toHumanString()}) for database "${props.databaseId}" must be positive`,
+      `the drill's rtoTarget (${rto.toHumanString()}) for database "${databaseId}" must be positive`,
     );
   }
   const change = props.maxSizeChange;
   if (change !== undefined && !Token.isUnresolved(change) && !(change > 0 && change < 1)) {
-    throw new Error(`maxSizeChange (${change}) for database "${props.databaseId}" must be between 0 and 1`);
+    throw new Error(`maxSizeChange (${change}) for database "${databaseId}" must be between 0 and 1`);
   }
 }
 

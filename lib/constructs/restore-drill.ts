@@ -11,6 +11,19 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import {
+  DEFAULT_DRILL_INSTANCE_CLASS,
+  DEFAULT_DRILL_SCHEDULE,
+  DEFAULT_DRILL_SELECTION,
+  DEFAULT_DRILL_SOURCE,
+  DEFAULT_RANDOM_WINDOW_DAYS,
+  DEFAULT_RTO_TARGET_SECONDS,
+  drillSettingsProblems,
+  type DrillSelection,
+  type DrillSettingsInput,
+  type DrillSourceKind,
+  type OperatorCheck,
+} from '../../lambda/core/drill-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import {
@@ -40,29 +53,18 @@ import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 /** PostgreSQL's port: the only way into a drill instance. */
 export const POSTGRES_PORT = 5432;
 
-/** The default drill schedule: the last Friday of every month at 03:00 UTC. */
-export const DEFAULT_DRILL_SCHEDULE = 'cron(0 3 ? * 6L *)';
+export { DEFAULT_DRILL_SCHEDULE };
 
 /** The error the drill handler throws when the instance could not be deleted yet (retry it). */
 export const DRILL_CLEANUP_ERROR = 'DrillCleanupError';
 
-/** An operator SQL check run read-only against the restored database. */
-export interface DrillCheck {
-  /** Shown in the drill report. */
-  readonly name: string;
-  /** One read-only statement. */
-  readonly sql: string;
-  /** `{ rows: n }`, `{ equals: value }` or `{ min: n }`. */
-  readonly expect:
-    | { readonly rows: number }
-    | { readonly equals: string | number | boolean | null }
-    | { readonly min: number };
-  /**
-   * Statement timeout of this check.
-   * @default - 30 seconds
-   */
-  readonly timeoutSeconds?: number;
-}
+/**
+ * An operator SQL check run read-only against the restored database: `name`, one `sql` statement,
+ * `expect` (`{ rows: n }`, `{ equals: value }` or `{ min: n }`) and an optional `timeoutSeconds`
+ * (default 30). The drill's own schema (`lambda/core/drill-settings.ts`), so the construct accepts
+ * exactly what the drill runs.
+ */
+export type DrillCheck = Readonly<OperatorCheck>;
 
 export interface RestoreDrillProps extends RunnerCommonProps {
   /** The database id from the config. */
@@ -105,13 +107,13 @@ export interface RestoreDrillProps extends RunnerCommonProps {
    * Restore from the replica bucket (proves the cross-region copy and key) or the primary one.
    * @default 'replica'
    */
-  readonly source?: 'replica' | 'primary';
+  readonly source?: DrillSourceKind;
 
   /**
    * Which verified backup to restore: the newest, or a random one within `randomWindow`.
    * @default 'latest'
    */
-  readonly selection?: 'latest' | 'random';
+  readonly selection?: DrillSelection;
 
   /**
    * With `selection: 'random'`, how far back to pick from.
@@ -132,10 +134,10 @@ export interface RestoreDrillProps extends RunnerCommonProps {
   readonly instanceClass?: string;
 
   /**
-   * Operator SQL checks run after the restore.
+   * Operator SQL checks run after the restore (names unique).
    * @default - row counts, catalog counts and RLS only
    */
-  readonly checks?: DrillCheck[];
+  readonly checks?: readonly DrillCheck[];
 
   /**
    * How long the workflow waits for the instance to become available before giving up (and
@@ -198,14 +200,17 @@ export class RestoreDrill extends Construct {
   public readonly instanceSecurityGroup: ec2.SecurityGroup;
   /** The database this drill restores. */
   public readonly databaseId: string;
+  /** Drill start to verified data: a slower drill fails (and the RTO alarm pages). */
+  public readonly rtoTarget: Duration;
 
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
     super(scope, id);
     validate(props);
     const { databaseId } = props;
     this.databaseId = databaseId;
-    const source = props.source ?? 'replica';
-    const instanceClass = props.instanceClass ?? 'db.t4g.medium';
+    this.rtoTarget = props.rtoTarget ?? Duration.seconds(DEFAULT_RTO_TARGET_SECONDS);
+    const source = props.source ?? DEFAULT_DRILL_SOURCE;
+    const instanceClass = props.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS;
 
     this.functionSecurityGroup = new ec2.SecurityGroup(this, 'FunctionSecurityGroup', {
       vpc: props.vpc,
@@ -276,14 +281,27 @@ export class RestoreDrill extends Construct {
     return restorableMetric(MetricNames.drillFailure, { ...props, databaseId: this.databaseId });
   }
 
-  /** `DrillRtoSeconds` for this database. @default - sum over 5 minutes */
+  /** `DrillRtoSeconds` for this database. @default - maximum over 5 minutes (a gauge) */
   public metricDrillRtoSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.drillRtoSeconds, { ...props, databaseId: this.databaseId });
   }
 
-  /** `DrillRestoreSeconds` for this database. @default - sum over 5 minutes */
+  /** `DrillRestoreSeconds` for this database. @default - maximum over 5 minutes (a gauge) */
   public metricDrillRestoreSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return restorableMetric(MetricNames.drillRestoreSeconds, { ...props, databaseId: this.databaseId });
+  }
+
+  /** `DrillMismatches` (failed checks of a drill) for this database. @default - maximum over 5 minutes (a gauge) */
+  public metricDrillMismatches(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return restorableMetric(MetricNames.drillMismatches, { ...props, databaseId: this.databaseId });
+  }
+
+  /**
+   * `DrillAgeDays` (from the freshness check): days since this database's newest passing drill.
+   * @default - maximum over 5 minutes (a gauge)
+   */
+  public metricDrillAgeDays(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return restorableMetric(MetricNames.drillAgeDays, { ...props, databaseId: this.databaseId });
   }
 
   /** Failed drill executions (including those that never reached the report). @default - sum over 5 minutes */
@@ -299,7 +317,7 @@ export class RestoreDrill extends Construct {
   private grantDrill(
     role: iam.Role,
     props: RestoreDrillProps,
-    source: 'replica' | 'primary',
+    source: DrillSourceKind,
     instanceClass: string,
   ): void {
     const { databaseId } = props;
@@ -591,7 +609,7 @@ export class RestoreDrill extends Construct {
 
   private buildSchedule(
     props: RestoreDrillProps,
-    source: 'replica' | 'primary',
+    source: DrillSourceKind,
     instanceClass: string,
   ): scheduler.Schedule {
     const role = schedulerRole(
@@ -609,14 +627,7 @@ export class RestoreDrill extends Construct {
         input: scheduler.ScheduleTargetInput.fromObject({
           databaseId: props.databaseId,
           // The drill settings the handler's `select` step reads (no secrets: SQL checks only).
-          drill: {
-            selection: props.selection ?? 'latest',
-            randomWindowDays: (props.randomWindow ?? Duration.days(30)).toDays(),
-            source,
-            instanceClass,
-            rtoTargetSeconds: (props.rtoTarget ?? Duration.hours(1)).toSeconds(),
-            checks: props.checks ?? [],
-          },
+          drill: drillSettingsInput(props, source, instanceClass),
         }),
         maxEventAge: Duration.hours(6),
         retryAttempts: 10,
@@ -627,11 +638,34 @@ export class RestoreDrill extends Construct {
   }
 }
 
+/** The workflow input's `drill`: the drill's own settings schema, so the handler accepts it as is. */
+function drillSettingsInput(
+  props: RestoreDrillProps,
+  source: DrillSourceKind,
+  instanceClass: string,
+): DrillSettingsInput {
+  return {
+    selection: props.selection ?? DEFAULT_DRILL_SELECTION,
+    randomWindowDays: props.randomWindow?.toDays() ?? DEFAULT_RANDOM_WINDOW_DAYS,
+    source,
+    instanceClass,
+    rtoTargetSeconds: props.rtoTarget?.toSeconds() ?? DEFAULT_RTO_TARGET_SECONDS,
+    checks: [...(props.checks ?? [])],
+  } satisfies DrillSettingsInput;
+}
+
 function validate(props: RestoreDrillProps): void {
   if (!Token.isUnresolved(props.databaseId)) assertDatabaseId(props.databaseId);
-  const cls = props.instanceClass;
-  if (cls !== undefined && !Token.isUnresolved(cls) && !/^db\.[a-z0-9]+\.[a-z0-9]+$/.test(cls)) {
-    throw new Error(`instanceClass "${cls}" is not an RDS instance class such as db.t4g.medium`);
+  // The settings the drill will run with are checked here with the drill's own schema, so a bad
+  // check or class fails the synth instead of next month's drill. A token (an instance class from
+  // a parameter, say) is left to the drill.
+  const instanceClass = props.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS;
+  const input = drillSettingsInput(props, props.source ?? DEFAULT_DRILL_SOURCE, instanceClass);
+  const problems = drillSettingsProblems(
+    Token.isUnresolved(instanceClass) ? { ...input, instanceClass: undefined } : input,
+  );
+  if (problems.length > 0) {
+    throw new Error(`invalid drill settings for "${props.databaseId}": ${problems.join('; ')}`);
   }
   const wait = props.maxWaitForInstance;
   if (
@@ -649,10 +683,5 @@ function validate(props: RestoreDrillProps): void {
         `maxInstanceLifetime (${lifetime.toHumanString()}) must be a whole number of hours, at least 2`,
       );
     }
-  }
-  const names = new Set<string>();
-  for (const check of props.checks ?? []) {
-    if (names.has(check.name)) throw new Error(`checks: the name "${check.name}" is used twice`);
-    names.add(check.name);
   }
 }

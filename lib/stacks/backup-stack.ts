@@ -174,17 +174,11 @@ export class BackupStack extends Stack {
         );
       }
 
-      this.monitoring.addDatabase({
-        databaseId: database.id,
-        rpo: Duration.hours(database.rpoHours),
-        rtoTarget: Duration.minutes(database.drill.rtoTargetMinutes),
-        drillStateMachine: drill?.stateMachine,
-        drills: drill !== undefined,
-      });
+      this.monitoring.addDatabaseAlarms({ backup: workflow, drill, rpo: Duration.hours(database.rpoHours) });
       const name = pascalCase(database.id);
-      this.monitoring.addFunction(`${name}Dump`, workflow.dumpFunction.function);
-      this.monitoring.addFunction(`${name}Verify`, workflow.verifyFunction.function);
-      if (drill) this.monitoring.addFunction(`${name}Drill`, drill.drillFunction.function);
+      this.monitoring.addErrorAlarm(`${name}Dump`, workflow.dumpFunction.function);
+      this.monitoring.addErrorAlarm(`${name}Verify`, workflow.verifyFunction.function);
+      if (drill) this.monitoring.addErrorAlarm(`${name}Drill`, drill.drillFunction.function);
     }
 
     const freshness = new FreshnessCheck(this, 'Freshness', {
@@ -195,15 +189,15 @@ export class BackupStack extends Stack {
       replicaRegion: this.replicaRegion,
       logEncryptionKey,
     });
-    this.monitoring.addFunction('Freshness', freshness.function.function);
-    this.monitoring.addKeyCheck();
+    this.monitoring.addErrorAlarm('Freshness', freshness);
+    this.monitoring.addBackupKeyAlarm(freshness);
 
     const sweeper = new DrillSweeper(this, 'DrillSweeper', { logEncryptionKey });
-    this.monitoring.addFunction('DrillSweeper', sweeper.function.function);
-    this.monitoring.addDrillSweeper(sweeper);
+    this.monitoring.addErrorAlarm('DrillSweeper', sweeper);
+    this.monitoring.addOrphanedInstancesAlarm(sweeper);
 
     for (const ruleId of replicationRuleIds(this.backups)) {
-      this.monitoring.addReplication({
+      this.monitoring.addReplicationAlarms({
         sourceBucket: this.backups.bucket,
         destinationBucketName: this.replicaBucket.bucketName,
         ruleId,

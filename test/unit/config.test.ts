@@ -2,6 +2,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
+import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE } from '../../lambda/core/backup-settings';
+import {
+  DEFAULT_DRILL_INSTANCE_CLASS,
+  DEFAULT_DRILL_REPORT_DAYS,
+  DEFAULT_DRILL_SCHEDULE,
+  DEFAULT_RANDOM_WINDOW_DAYS,
+  DEFAULT_RTO_TARGET_MINUTES,
+  DEFAULT_RTO_TARGET_SECONDS,
+  resolveDrillSettings,
+} from '../../lambda/core/drill-settings';
 import { DEFAULT_RETENTION_DAYS } from '../../lambda/core/tiers';
 import {
   ConfigError,
@@ -401,6 +411,79 @@ describe('parseConfig', () => {
       );
       expect(message).toMatch(/databases\[0\]\.drill\.checks\[0\]\.sql must not be empty/);
       expect(message).toMatch(/databases\[0\]\.drill\.instanceClass "m5.large" must match/);
+    });
+
+    test('accepts a per-check timeout, as the drill runs it', () => {
+      const check = { name: 'slow', sql: 'select 1', expect: { rows: 1 }, timeoutSeconds: 120 };
+      const config = minimal();
+      config.databases[0].drill = { checks: [check] };
+      const drill = parseConfig(config).databases[0].drill;
+      expect(drill.checks).toEqual([check]);
+      // The parsed block is what the construct sends and the drill resolves: the two agree.
+      expect(resolveDrillSettings(drill).checks).toEqual([check]);
+    });
+
+    test('rejects a check timeout that is not positive or above an hour', () => {
+      const check = (timeoutSeconds: number) => ({
+        name: `t${timeoutSeconds}`,
+        sql: 'select 1',
+        expect: { rows: 1 },
+        timeoutSeconds,
+      });
+      const message = problemsOf((c) => (c.databases[0].drill = { checks: [check(0), check(3601)] }));
+      expect(message).toMatch(
+        /databases\[0\]\.drill\.checks\[0\]\.timeoutSeconds \(0\) must be greater than 0/,
+      );
+      expect(message).toMatch(
+        /databases\[0\]\.drill\.checks\[1\]\.timeoutSeconds \(3601\) must be at most 3600/,
+      );
+    });
+
+    test('reports duplicate check names together with the other problems of the checks', () => {
+      const check = { name: 'orders', sql: 'select 1', expect: { min: 1 } };
+      const message = problemsOf(
+        (c) => (c.databases[0].drill = { checks: [check, { ...check, sql: 5 }, check] }),
+      );
+      expect(message).toMatch(/databases\[0\]\.drill\.checks\[1\]\.sql must be a string/);
+      expect(message).toMatch(/databases\[0\]\.drill\.checks\[2\]\.name "orders" is used by another check/);
+    });
+
+    test('takes its drill defaults from the core, where the construct and the drill take theirs', () => {
+      const drill = parseConfig(minimal()).databases[0].drill;
+      expect(drill).toMatchObject({
+        schedule: DEFAULT_DRILL_SCHEDULE,
+        instanceClass: DEFAULT_DRILL_INSTANCE_CLASS,
+        rtoTargetMinutes: DEFAULT_RTO_TARGET_MINUTES,
+        randomWindowDays: DEFAULT_RANDOM_WINDOW_DAYS,
+        selection: 'latest',
+        source: 'replica',
+        checks: [],
+      });
+      expect(resolveDrillSettings(drill)).toMatchObject({
+        rtoTargetSeconds: DEFAULT_RTO_TARGET_SECONDS,
+        randomWindowDays: DEFAULT_RANDOM_WINDOW_DAYS,
+      });
+      const database = parseConfig(minimal()).databases[0];
+      expect(database.sslMode).toBe(DEFAULT_SSL_MODE);
+      expect(database.schedule).toBe(DEFAULT_BACKUP_SCHEDULE);
+      expect(parseConfig(minimal()).retention.drillReportDays).toBe(DEFAULT_DRILL_REPORT_DAYS);
+    });
+
+    test('rejects a random window that is not whole days from 1 to 36500, and an RTO under a minute', () => {
+      const message = problemsOf(
+        (c) => (c.databases[0].drill = { randomWindowDays: 0.5, rtoTargetMinutes: 0 }),
+      );
+      expect(message).toMatch(/databases\[0\]\.drill\.randomWindowDays must be an integer, got 0.5/);
+      expect(message).toMatch(/databases\[0\]\.drill\.rtoTargetMinutes \(0\) must be at least 1/);
+      expect(problemsOf((c) => (c.databases[0].drill = { randomWindowDays: 36501 }))).toMatch(
+        /databases\[0\]\.drill\.randomWindowDays \(36501\) must be at most 36500/,
+      );
+    });
+
+    test('rejects an sslmode that could fall back to plaintext', () => {
+      expect(problemsOf((c) => (c.databases[0].sslMode = 'prefer'))).toMatch(
+        /databases\[0\]\.sslMode must be one of "disable", "require", "verify-ca", "verify-full", got "prefer"/,
+      );
     });
 
     test('rejects unknown selection and source values', () => {

@@ -1,12 +1,22 @@
+/**
+ * The on-call topic, and the alarms built from the constructs' own metrics: each alarm watches the
+ * metric its construct's `metric*()` returns (identity and statistic), with only the period set
+ * by Monitoring; gauges alarm on their Maximum, events on their Sum.
+ */
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { MetricNames, type MetricName } from '../../lambda/core/metric-names';
+import { BackupWorkflow } from '../../lib/constructs/backup-workflow';
 import { DrillSweeper } from '../../lib/constructs/drill-sweeper';
-import { Monitoring, type MonitoringProps } from '../../lib/constructs/monitoring';
+import { FreshnessCheck } from '../../lib/constructs/freshness-check';
+import { Monitoring, type DatabaseAlarmsProps, type MonitoringProps } from '../../lib/constructs/monitoring';
+import { RestoreDrill } from '../../lib/constructs/restore-drill';
 import { RunnerFunction } from '../../lib/constructs/runner-function';
-import { newStack } from './cdk-support';
-import { testImage } from './workflow-support';
+import { GAUGE_METRICS } from '../../lib/metrics';
+import { newStack, synthBackupStack } from './cdk-support';
+import { importedPlacement, testImage, workflowFixture } from './workflow-support';
 
 function build(props: MonitoringProps = {}) {
   const stack = newStack('eu-west-1');
@@ -14,16 +24,46 @@ function build(props: MonitoringProps = {}) {
   return { stack, monitoring };
 }
 
-/** One database with the example's RPO (24 h) and RTO (60 min). */
-function withDatabase(change: Partial<Parameters<Monitoring['addDatabase']>[0]> = {}) {
-  const built = build();
-  const alarms = built.monitoring.addDatabase({
+interface DatabaseOptions {
+  /** Build a RestoreDrill and alarm on it. @default true */
+  readonly drill?: boolean;
+  readonly rtoTarget?: Duration;
+  readonly props?: Partial<DatabaseAlarmsProps>;
+  /** Build these instead of the plain constructs (to change a metric in the construct). */
+  readonly Workflow?: typeof BackupWorkflow;
+  readonly Drill?: typeof RestoreDrill;
+}
+
+/** The real constructs of one database with the example's RPO (24 h) and RTO (60 min), and its alarms. */
+function withDatabase(options: DatabaseOptions = {}) {
+  const f = workflowFixture();
+  const monitoring = new Monitoring(f.stack, 'Monitoring');
+  const Workflow = options.Workflow ?? BackupWorkflow;
+  const Drill = options.Drill ?? RestoreDrill;
+  const common = {
     databaseId: 'orders',
-    rpo: Duration.hours(24),
-    rtoTarget: Duration.minutes(60),
-    ...change,
+    bucket: f.bucket,
+    key: f.key,
+    replicaKey: f.replicaKey,
+    image: f.image,
+  };
+  const backup = new Workflow(f.stack, 'OrdersBackup', {
+    ...common,
+    secret: f.secret,
+    replicaBucket: f.replicaBucket,
+    alarmTopic: f.topic,
   });
-  return { ...built, alarms, template: Template.fromStack(built.stack) };
+  const drill =
+    options.drill === false
+      ? undefined
+      : new Drill(f.stack, 'OrdersDrill', {
+          ...common,
+          replicaBucket: f.replicaBucket,
+          vpc: importedPlacement(f.stack).vpc,
+          rtoTarget: options.rtoTarget ?? Duration.minutes(60),
+        });
+  const alarms = monitoring.addDatabaseAlarms({ backup, drill, rpo: Duration.hours(24), ...options.props });
+  return { stack: f.stack, monitoring, backup, drill, alarms, template: Template.fromStack(f.stack) };
 }
 
 const TOPIC = { Ref: Match.stringLikeRegexp('^MonitoringTopic') };
@@ -133,7 +173,7 @@ describe('Monitoring database alarms', () => {
   });
 
   test('backup stale follows the configured RPO', () => {
-    const { template } = withDatabase({ rpo: Duration.hours(6) });
+    const { template } = withDatabase({ props: { rpo: Duration.hours(6) } });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'BackupAgeHours', Threshold: 7 });
   });
 
@@ -170,32 +210,30 @@ describe('Monitoring database alarms', () => {
     }
   });
 
-  test('drill failed: DrillFailure, plus failed drill executions when the state machine is known', () => {
-    const built = build();
-    const stateMachine = sfn.StateMachine.fromStateMachineArn(
-      built.stack,
-      'Drill',
-      'arn:aws:states:eu-west-1:123456789012:stateMachine:orders-drill',
-    );
-    built.monitoring.addDatabase({
-      databaseId: 'orders',
-      rpo: Duration.hours(24),
-      rtoTarget: Duration.minutes(60),
-      drillStateMachine: stateMachine,
-    });
-    Template.fromStack(built.stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
+  test('drill failed: DrillFailure plus failed executions of the drill workflow', () => {
+    const { template } = withDatabase();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Metrics: Match.arrayWith([
         Match.objectLike({ Expression: 'FILL(failures, 0) + FILL(executionsFailed, 0)' }),
         Match.objectLike({
           Id: 'failures',
-          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'DrillFailure' }) }),
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({ MetricName: 'DrillFailure', Dimensions: ORDERS }),
+            Stat: 'Sum',
+          }),
         }),
         Match.objectLike({
           Id: 'executionsFailed',
           MetricStat: Match.objectLike({
-            Metric: Match.objectLike({ Namespace: 'AWS/States', MetricName: 'ExecutionsFailed' }),
+            Metric: Match.objectLike({
+              Namespace: 'AWS/States',
+              MetricName: 'ExecutionsFailed',
+              Dimensions: [
+                { Name: 'StateMachineArn', Value: { Ref: Match.stringLikeRegexp('^OrdersDrill') } },
+              ],
+            }),
           }),
         }),
       ]),
@@ -220,6 +258,7 @@ describe('Monitoring database alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'DrillRtoSeconds',
       Dimensions: ORDERS,
+      Statistic: 'Maximum',
       Threshold: 5400,
       ComparisonOperator: 'GreaterThanThreshold',
       TreatMissingData: 'notBreaching',
@@ -239,10 +278,13 @@ describe('Monitoring database alarms', () => {
   });
 
   test('has no drill alarms for a database without drills (drill-stale would page forever)', () => {
-    const { template, alarms } = withDatabase({ drills: false });
+    const { template, alarms } = withDatabase({ drill: false });
     expect(alarms.drillStale).toBeUndefined();
     expect(
       template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'DrillAgeDays' } }),
+    ).toEqual({});
+    expect(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'DrillRtoSeconds' } }),
     ).toEqual({});
     template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
   });
@@ -253,12 +295,15 @@ describe('Monitoring database alarms', () => {
   });
 
   test('rejects the same database twice and impossible thresholds', () => {
-    const { monitoring } = withDatabase();
-    expect(() =>
-      monitoring.addDatabase({ databaseId: 'orders', rpo: Duration.hours(1), rtoTarget: Duration.hours(1) }),
-    ).toThrow(/database "orders" is already monitored/);
-    expect(() => withDatabase({ maxSizeChange: 1.5 })).toThrow(
+    const { monitoring, backup } = withDatabase({ drill: false });
+    expect(() => monitoring.addDatabaseAlarms({ backup, rpo: Duration.hours(1) })).toThrow(
+      /database "orders" is already monitored/,
+    );
+    expect(() => withDatabase({ drill: false, props: { maxSizeChange: 1.5 } })).toThrow(
       /maxSizeChange \(1.5\) for database "orders" must be between 0 and 1/,
+    );
+    expect(() => withDatabase({ drill: false, props: { rpo: Duration.hours(0) } })).toThrow(
+      /rpo \(0 hours\) for database "orders" must be positive/,
     );
   });
 });
@@ -266,7 +311,7 @@ describe('Monitoring database alarms', () => {
 describe('Monitoring stack-wide alarms', () => {
   test('replication failed and late, on the S3 replication metrics of the rule', () => {
     const { stack, monitoring } = build();
-    monitoring.addReplication({
+    monitoring.addReplicationAlarms({
       sourceBucket: s3.Bucket.fromBucketName(stack, 'Source', 'restorable-123456789012-eu-west-1-backups'),
       destinationBucketName: 'restorable-123456789012-eu-central-1-backups',
       ruleId: 'all-objects-to-replica',
@@ -299,7 +344,7 @@ describe('Monitoring stack-wide alarms', () => {
   test('runner errors: any Lambda error of a function', () => {
     const { stack, monitoring } = build();
     const fn = new RunnerFunction(stack, 'Fn', { handler: 'freshness', image: testImage(stack) });
-    monitoring.addFunction('Freshness', fn.function);
+    monitoring.addErrorAlarm('Freshness', fn.function);
     Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
@@ -312,11 +357,12 @@ describe('Monitoring stack-wide alarms', () => {
 
   test('orphaned drill instances: any the sweeper found', () => {
     const { stack, monitoring } = build();
-    monitoring.addDrillSweeper(new DrillSweeper(stack, 'Sweeper', { image: testImage(stack) }));
+    monitoring.addOrphanedInstancesAlarm(new DrillSweeper(stack, 'Sweeper', { image: testImage(stack) }));
     Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'Restorable',
       MetricName: 'OrphanedDrillInstances',
       Dimensions: Match.absent(),
+      Statistic: 'Maximum',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [TOPIC],
@@ -324,8 +370,17 @@ describe('Monitoring stack-wide alarms', () => {
   });
 
   test('backup key unusable: the maximum over every database, one alarm', () => {
-    const { stack, monitoring } = build();
-    monitoring.addKeyCheck();
+    const f = workflowFixture();
+    const { stack } = f;
+    const monitoring = new Monitoring(stack, 'Monitoring');
+    monitoring.addBackupKeyAlarm(
+      new FreshnessCheck(stack, 'Freshness', {
+        bucket: f.bucket,
+        key: f.key,
+        databaseIds: ['orders'],
+        image: f.image,
+      }),
+    );
     Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -351,6 +406,98 @@ describe('Monitoring dashboard', () => {
     }
     for (const metric of ['BackupAgeHours', 'BackupBytes', 'BackupSizeRatio', 'DrillRtoSeconds']) {
       expect(body).toContain(metric);
+    }
+  });
+});
+
+describe('Monitoring takes its metrics from the constructs', () => {
+  test('a metric changed in its construct is the metric its alarm watches', () => {
+    class P90Ages extends BackupWorkflow {
+      override metricBackupAgeHours(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+        return super.metricBackupAgeHours({ ...props, statistic: 'p90' });
+      }
+    }
+    class AverageRto extends RestoreDrill {
+      override metricDrillRtoSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+        return super.metricDrillRtoSeconds({ ...props, statistic: 'Average' });
+      }
+    }
+    const { template } = withDatabase({ Workflow: P90Ages, Drill: AverageRto });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'TestStack-orders-backup-stale',
+      MetricName: 'BackupAgeHours',
+      ExtendedStatistic: 'p90',
+      Statistic: Match.absent(),
+      Period: 3600,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'TestStack-orders-drill-rto-exceeded',
+      MetricName: 'DrillRtoSeconds',
+      Statistic: 'Average',
+    });
+  });
+
+  test("the RTO alarm's threshold is the drill's own target", () => {
+    const { template, drill } = withDatabase({ rtoTarget: Duration.minutes(45) });
+    expect(drill!.rtoTarget.toMinutes()).toBe(45);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'TestStack-orders-drill-rto-exceeded',
+      Threshold: 2700,
+    });
+  });
+
+  test('the constructs default gauges to Maximum and events to Sum', () => {
+    const { backup, drill } = withDatabase();
+    const statisticOf = (metric: cloudwatch.Metric) => metric.toMetricConfig().metricStat?.statistic;
+    expect(statisticOf(backup.metricBackupAgeHours())).toBe('Maximum');
+    expect(statisticOf(backup.metricBackupSizeRatio())).toBe('Maximum');
+    expect(statisticOf(backup.metricBackupBytes())).toBe('Maximum');
+    expect(statisticOf(backup.metricBackupDurationSeconds())).toBe('Maximum');
+    expect(statisticOf(drill!.metricDrillRtoSeconds())).toBe('Maximum');
+    expect(statisticOf(drill!.metricDrillRestoreSeconds())).toBe('Maximum');
+    expect(statisticOf(drill!.metricDrillAgeDays())).toBe('Maximum');
+    expect(statisticOf(drill!.metricDrillMismatches())).toBe('Maximum');
+    expect(statisticOf(backup.metricBackupFailure())).toBe('Sum');
+    expect(statisticOf(backup.metricVerifyFailure())).toBe('Sum');
+    expect(statisticOf(drill!.metricDrillFailure())).toBe('Sum');
+  });
+
+  test('in the whole stack, every alarm on a gauge uses Maximum and every alarm on an event Sum', () => {
+    const { template } = synthBackupStack();
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    // Single-metric alarms carry the metric at the top; math alarms in Metrics[].MetricStat.
+    const watched = alarms.flatMap((alarm) => {
+      const p = alarm.Properties as {
+        Namespace?: string;
+        MetricName?: MetricName;
+        Statistic?: string;
+        Metrics?: { MetricStat?: { Metric: { Namespace: string; MetricName: MetricName }; Stat: string } }[];
+      };
+      if (p.MetricName) return [{ namespace: p.Namespace, name: p.MetricName, stat: p.Statistic }];
+      return (p.Metrics ?? []).flatMap((m) =>
+        m.MetricStat
+          ? [
+              {
+                namespace: m.MetricStat.Metric.Namespace,
+                name: m.MetricStat.Metric.MetricName,
+                stat: m.MetricStat.Stat,
+              },
+            ]
+          : [],
+      );
+    });
+    const ours = watched.filter((w) => w.namespace === 'Restorable');
+    const names = new Set(ours.map((w) => w.name));
+    // The stack alarms on gauges and events both, so the rule below is really exercised.
+    for (const gauge of [MetricNames.backupAgeHours, MetricNames.drillAgeDays, MetricNames.backupSizeRatio]) {
+      expect(names.has(gauge)).toBe(true);
+    }
+    expect(names.has(MetricNames.backupFailure)).toBe(true);
+    for (const w of ours) {
+      expect({ metric: w.name, stat: w.stat }).toEqual({
+        metric: w.name,
+        stat: GAUGE_METRICS.has(w.name) ? 'Maximum' : 'Sum',
+      });
     }
   });
 });

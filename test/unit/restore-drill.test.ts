@@ -2,6 +2,15 @@ import { Duration, TimeZone } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import {
+  DEFAULT_DRILL_INSTANCE_CLASS,
+  DEFAULT_DRILL_SCHEDULE,
+  DEFAULT_DRILL_SELECTION,
+  DEFAULT_DRILL_SOURCE,
+  DEFAULT_RANDOM_WINDOW_DAYS,
+  DEFAULT_RTO_TARGET_SECONDS,
+  resolveDrillSettings,
+} from '../../lambda/core/drill-settings';
 import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
 import {
   actionsOf,
@@ -196,6 +205,23 @@ describe('RestoreDrill schedule', () => {
           },
         }),
       },
+    });
+  });
+
+  test("defaults to the drill core's settings, and sends per-check timeouts that the drill accepts", () => {
+    const check = { name: 'slow', sql: 'select 1', expect: { rows: 1 }, timeoutSeconds: 120 };
+    const { template } = build(() => ({ checks: [check] }));
+    const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule'));
+    expect(schedules).toHaveLength(1);
+    const input = JSON.parse(schedules[0].Properties.Target.Input as string) as { drill: unknown };
+    expect(schedules[0].Properties.ScheduleExpression).toBe(DEFAULT_DRILL_SCHEDULE);
+    expect(resolveDrillSettings(input.drill)).toEqual({
+      selection: DEFAULT_DRILL_SELECTION,
+      randomWindowDays: DEFAULT_RANDOM_WINDOW_DAYS,
+      source: DEFAULT_DRILL_SOURCE,
+      instanceClass: DEFAULT_DRILL_INSTANCE_CLASS,
+      rtoTargetSeconds: DEFAULT_RTO_TARGET_SECONDS,
+      checks: [check],
     });
   });
 
@@ -419,7 +445,7 @@ describe('RestoreDrill role', () => {
 describe('RestoreDrill validation', () => {
   test('rejects an instance class that is not one', () => {
     expect(() => build(() => ({ instanceClass: 'large' }))).toThrow(
-      /instanceClass "large" is not an RDS instance class/,
+      /invalid drill settings for "orders": instanceClass: "large" must match .* \(an RDS instance class such as db\.t4g\.medium\)/,
     );
   });
 
@@ -437,6 +463,30 @@ describe('RestoreDrill validation', () => {
 
   test('rejects two checks with the same name', () => {
     const check = { name: 'same', sql: 'select 1', expect: { rows: 1 } };
-    expect(() => build(() => ({ checks: [check, check] }))).toThrow(/checks: the name "same" is used twice/);
+    expect(() => build(() => ({ checks: [check, check] }))).toThrow(
+      /checks\.1\.name: "same" is used by another check of this drill: names must be unique/,
+    );
+  });
+
+  test("rejects, with the drill's own schema, every bad check at once", () => {
+    const message = (() => {
+      try {
+        build(() => ({
+          checks: [
+            { name: 'slow', sql: 'select 1', expect: { rows: 1 }, timeoutSeconds: 7200 },
+            { name: 'empty', sql: '', expect: { rows: 1 } },
+          ],
+        }));
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('no error');
+    })();
+    expect(message).toMatch(/checks\.0\.timeoutSeconds: /);
+    expect(message).toMatch(/checks\.1\.sql: /);
+  });
+
+  test('rejects an RTO target of zero', () => {
+    expect(() => build(() => ({ rtoTarget: Duration.seconds(0) }))).toThrow(/rtoTargetSeconds: /);
   });
 });

@@ -18,6 +18,15 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DEFAULT_SSL_MODE } from '../backup-settings';
+import {
+  DRILL_INSTANCE_PREFIX,
+  TAG_DATABASE,
+  TAG_DRILL,
+  TAG_DRILL_ID,
+  TAG_EXPIRES_AT,
+} from '../drill-naming';
+import { DEFAULT_DRILL_INSTANCE_CLASS } from '../drill-settings';
 import { compactTimestamp } from '../tiers';
 import type { RestoreTarget } from '../restore';
 import { resolveConnection, type SslMode } from '../secrets';
@@ -31,11 +40,7 @@ import type {
   StatusResult,
 } from './provider';
 
-export const DRILL_INSTANCE_PREFIX = 'restorable-drill-';
-export const TAG_DRILL = 'restorable:drill';
-export const TAG_EXPIRES_AT = 'restorable:expires-at';
-export const TAG_DATABASE = 'restorable:database';
-export const TAG_DRILL_ID = 'restorable:drill-id';
+export { DRILL_INSTANCE_PREFIX, TAG_DATABASE, TAG_DRILL, TAG_DRILL_ID, TAG_EXPIRES_AT };
 
 /** RDS instance identifiers: 1-63 letters, digits, hyphens; a letter first; no `--`; no trailing `-`. */
 export const DB_INSTANCE_IDENTIFIER = /^(?!.*--)[a-z][a-z0-9-]{0,62}(?<!-)$/;
@@ -137,7 +142,7 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
         Engine: 'postgres',
         // A major alone lets RDS pick that major's default minor version.
         EngineVersion: String(request.engineMajor),
-        DBInstanceClass: this.config.instanceClass ?? 'db.t4g.medium',
+        DBInstanceClass: this.config.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS,
         AllocatedStorage: request.allocatedStorageGb,
         StorageType: this.config.storageType ?? 'gp3',
         StorageEncrypted: true,
@@ -208,7 +213,7 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
     });
     return {
       ...conn,
-      sslMode: this.config.sslMode ?? 'verify-full',
+      sslMode: this.config.sslMode ?? DEFAULT_SSL_MODE,
       ...(this.config.caBundlePath ? { caBundlePath: this.config.caBundlePath } : {}),
     };
   }

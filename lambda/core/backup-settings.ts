@@ -1,0 +1,23 @@
+/**
+ * A database's backup settings shared by the config (`databases[]`), the BackupWorkflow construct
+ * and the runtime: the libpq `sslmode`s we accept and their default, and the default backup
+ * schedule. One definition, so the config, the construct and the handlers cannot default apart.
+ *
+ * zod only: `cdk synth` loads this module and must not load the AWS SDK or `pg`.
+ */
+import { z } from 'zod';
+
+/**
+ * libpq `sslmode`s we accept. `verify-full` (the default everywhere) checks the chain against the
+ * CA bundle and the host name; `disable` exists for local clusters and must be asked for. `allow`
+ * and `prefer` are left out on purpose: they fall back to plaintext without telling anyone.
+ * @see https://www.postgresql.org/docs/current/libpq-ssl.html#LIBPQ-SSL-PROTECTION
+ */
+const MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof MODES)[number];
+export const SSL_MODES: readonly SslMode[] = MODES;
+export const SslModeSchema = z.enum(MODES);
+export const DEFAULT_SSL_MODE: SslMode = 'verify-full';
+
+/** The default backup schedule: daily at 02:00 UTC (an EventBridge Scheduler expression). */
+export const DEFAULT_BACKUP_SCHEDULE = 'cron(0 2 * * ? *)';

@@ -1,0 +1,143 @@
+/**
+ * A drill's report: the verdict drawn from its state (a stopping failure, else failed checks, RTO
+ * over target, an ephemeral database not released), the JSON written to
+ * `drills/<db>/<yyyy-mm>/<drillId>.json`, and the metrics it publishes.
+ */
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type {
+  ChecksSummary,
+  DrillState,
+  DrillStep,
+  RestoreSummary,
+  SelectedBackup,
+  SkippedBackup,
+} from './drill-state';
+import { MetricNames, type MetricName } from './metric-names';
+import type { EphemeralDescription, ProviderName } from './providers/provider';
+import { drillReportKey } from './tiers';
+
+export interface DrillReport {
+  readonly formatVersion: 1;
+  readonly drillId: string;
+  readonly databaseId: string;
+  readonly backupId: string | null;
+  readonly backup: SelectedBackup | null;
+  readonly skippedBackups: readonly SkippedBackup[];
+  readonly source: DrillState['source'];
+  readonly provider: ProviderName;
+  readonly status: 'PASSED' | 'FAILED';
+  readonly failure?: { readonly step: DrillStep; readonly reason: string };
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly verifiedAt: string | null;
+  /** Drill start → verified data (checks done); null when the data was never verified. */
+  readonly rtoSeconds: number | null;
+  /** The restore step alone (download, roles, pg_restore); null when it did not finish. */
+  readonly restoreSeconds: number | null;
+  readonly rtoTargetSeconds: number;
+  readonly checks: ChecksSummary | null;
+  /** Failed checks (0 when checks never ran: see status and failure). */
+  readonly mismatches: number;
+  readonly restore: RestoreSummary | null;
+  readonly ephemeral: {
+    readonly id: string | null;
+    readonly released: boolean;
+    readonly alreadyGone?: boolean;
+    readonly releaseError?: string;
+    readonly description?: EphemeralDescription;
+  };
+}
+
+const roundSeconds = (ms: number) => Math.round(ms / 10) / 100;
+
+/**
+ * The report for a drill state. `failure` is the error that stopped the drill (the workflow's
+ * Catch path); without it the verdict comes from the outcome: failed checks, then RTO over
+ * target, then a database that could not be released.
+ */
+export function buildReport(
+  state: DrillState,
+  providerName: ProviderName,
+  finishedAt: Date,
+  failure?: { step: DrillStep; reason: string },
+): DrillReport {
+  const outcome = state.outcome;
+  const rtoSeconds = outcome
+    ? roundSeconds(Date.parse(outcome.verifiedAt) - Date.parse(state.startedAt))
+    : null;
+  let verdict = failure;
+  if (!verdict && !outcome)
+    verdict = { step: 'restore', reason: 'the drill ended before the data was verified' };
+  if (!verdict && outcome && !outcome.checks.ok) {
+    verdict = { step: 'checks', reason: outcome.checksFailure ?? `${outcome.checks.failed} check(s) failed` };
+  }
+  if (!verdict && rtoSeconds !== null && rtoSeconds > state.settings.rtoTargetSeconds) {
+    verdict = {
+      step: 'rto',
+      reason: `RTO ${rtoSeconds}s (drill start to verified data) exceeds the target of ${state.settings.rtoTargetSeconds}s`,
+    };
+  }
+  const released = state.ephemeral ? state.release?.released === true : true;
+  if (!verdict && !released) {
+    verdict = {
+      step: 'cleanup',
+      reason: `ephemeral database ${state.ephemeral?.id} was not released${state.release?.error ? `: ${state.release.error}` : ''}`,
+    };
+  }
+  return {
+    formatVersion: 1,
+    drillId: state.drillId,
+    databaseId: state.databaseId,
+    backupId: state.backup?.backupId ?? null,
+    backup: state.backup ?? null,
+    skippedBackups: state.skippedBackups ?? [],
+    source: state.source,
+    provider: providerName,
+    status: verdict ? 'FAILED' : 'PASSED',
+    ...(verdict ? { failure: verdict } : {}),
+    startedAt: state.startedAt,
+    finishedAt: finishedAt.toISOString(),
+    verifiedAt: outcome?.verifiedAt ?? null,
+    rtoSeconds,
+    restoreSeconds: outcome?.restoreSeconds ?? null,
+    rtoTargetSeconds: state.settings.rtoTargetSeconds,
+    checks: outcome?.checks ?? null,
+    mismatches: outcome?.checks.failed ?? 0,
+    restore: outcome?.restore ?? null,
+    ephemeral: {
+      id: state.ephemeral?.id ?? null,
+      released,
+      ...(state.release?.alreadyGone !== undefined ? { alreadyGone: state.release.alreadyGone } : {}),
+      ...(state.release?.error ? { releaseError: state.release.error } : {}),
+      ...(state.ephemeralDescription ? { description: state.ephemeralDescription } : {}),
+    },
+  };
+}
+
+/** Writes the report to `drills/<db>/<yyyy-mm>/<drillId>.json` (month of the drill start); returns the key. */
+export async function writeReport(s3: S3Client, bucket: string, report: DrillReport): Promise<string> {
+  const key = drillReportKey(report.databaseId, new Date(report.startedAt), report.drillId);
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: `${JSON.stringify(report, null, 2)}\n`,
+      ContentType: 'application/json',
+    }),
+  );
+  return key;
+}
+
+/** The metrics a report publishes (namespace Restorable, dimension DatabaseId). */
+export function drillMetrics(report: DrillReport): [MetricName, 'Count' | 'Seconds', number][] {
+  const passed = report.status === 'PASSED';
+  const values: [MetricName, 'Count' | 'Seconds', number][] = [
+    [MetricNames.drillSuccess, 'Count', passed ? 1 : 0],
+    [MetricNames.drillFailure, 'Count', passed ? 0 : 1],
+    [MetricNames.drillMismatches, 'Count', report.mismatches],
+  ];
+  if (report.rtoSeconds !== null) values.push([MetricNames.drillRtoSeconds, 'Seconds', report.rtoSeconds]);
+  if (report.restoreSeconds !== null)
+    values.push([MetricNames.drillRestoreSeconds, 'Seconds', report.restoreSeconds]);
+  return values;
+}

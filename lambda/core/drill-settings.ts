@@ -1,0 +1,180 @@
+/**
+ * A drill's settings, defined once: the zod schemas and defaults that the config
+ * (`databases[].drill`), the RestoreDrill construct (its prop defaults and the workflow input it
+ * writes) and the drill runtime (`resolveDrillSettings`, the handler's `select` step, the CLI)
+ * all import, so none of them can accept, reject or default a setting differently.
+ *
+ * zod only: `cdk synth` loads this module and must not load the AWS SDK or `pg`.
+ */
+import { z } from 'zod';
+
+/** The default drill schedule: the last Friday of every month at 03:00 UTC. */
+export const DEFAULT_DRILL_SCHEDULE = 'cron(0 3 ? * 6L *)';
+/** Instance class of the ephemeral RDS database (the drill role may create no other). */
+export const DEFAULT_DRILL_INSTANCE_CLASS = 'db.t4g.medium';
+export const DRILL_INSTANCE_CLASS_PATTERN = /^db\.[a-z0-9]+\.[a-z0-9]+$/;
+/** Drill start to verified data; a slower drill fails. */
+export const DEFAULT_RTO_TARGET_MINUTES = 60;
+export const DEFAULT_RTO_TARGET_SECONDS = DEFAULT_RTO_TARGET_MINUTES * 60;
+/** With selection `random`: how many recent days to pick a backup from. */
+export const DEFAULT_RANDOM_WINDOW_DAYS = 30;
+/** Statement timeout of an operator check that sets none. */
+export const DEFAULT_CHECK_TIMEOUT_SECONDS = 30;
+export const MAX_CHECK_TIMEOUT_SECONDS = 3600;
+/** Drill reports expire after this many days: a year of monthly reports plus a margin. */
+export const DEFAULT_DRILL_REPORT_DAYS = 400;
+
+export const DRILL_SELECTIONS = ['latest', 'random'] as const;
+export type DrillSelection = (typeof DRILL_SELECTIONS)[number];
+export const DEFAULT_DRILL_SELECTION: DrillSelection = 'latest';
+
+export const DRILL_SOURCES = ['replica', 'primary'] as const;
+export type DrillSourceKind = (typeof DRILL_SOURCES)[number];
+export const DEFAULT_DRILL_SOURCE: DrillSourceKind = 'replica';
+
+/** `expect` of an operator check. */
+export const CheckExpectationSchema = z.union(
+  [
+    z.strictObject({ rows: z.int().min(0).describe('The query returns exactly this many rows.') }),
+    z.strictObject({
+      equals: z
+        .union([z.string(), z.number(), z.boolean(), z.null()])
+        .describe(
+          'The query returns a row whose first column equals this value (numbers compare numerically).',
+        ),
+    }),
+    z.strictObject({
+      min: z.number().describe('The first column of the first row, read as a number, is at least this.'),
+    }),
+  ],
+  { error: () => 'must be one of {"rows": <n>}, {"equals": <value>} or {"min": <n>}' },
+);
+export type CheckExpectation = z.infer<typeof CheckExpectationSchema>;
+
+/** An operator SQL check, run read-only against the restored database. */
+export const OperatorCheckSchema = z.strictObject({
+  name: z.string().min(1).max(100).describe('Shown in the drill report and alarms.'),
+  sql: z
+    .string()
+    .min(1)
+    .describe('One read-only SQL statement run against the restored database with a statement timeout.'),
+  expect: CheckExpectationSchema,
+  timeoutSeconds: z
+    .number()
+    .positive()
+    .max(MAX_CHECK_TIMEOUT_SECONDS)
+    .optional()
+    .describe(`Statement timeout of this check; default ${DEFAULT_CHECK_TIMEOUT_SECONDS} seconds.`),
+});
+export type OperatorCheck = z.infer<typeof OperatorCheckSchema>;
+
+/**
+ * The checks of one drill. Names are unique: they are the checks' identity in reports and alarms.
+ * The rule runs even when a check is otherwise invalid, so one parse reports every problem.
+ */
+export const OperatorChecksSchema = z.array(OperatorCheckSchema).superRefine(
+  (checks: unknown, ctx) => {
+    const seen = new Set<string>();
+    (Array.isArray(checks) ? (checks as unknown[]) : []).forEach((check, i) => {
+      const name =
+        typeof check === 'object' && check !== null ? (check as { name?: unknown }).name : undefined;
+      if (typeof name !== 'string') return;
+      if (seen.has(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'name'],
+          message: `${JSON.stringify(name)} is used by another check of this drill: names must be unique`,
+        });
+      }
+      seen.add(name);
+    });
+  },
+  { when: () => true },
+);
+
+export const DrillInstanceClassSchema = z.string().regex(DRILL_INSTANCE_CLASS_PATTERN, {
+  error: (issue) =>
+    `${JSON.stringify(issue.input)} must match ${DRILL_INSTANCE_CLASS_PATTERN.source} (an RDS instance class such as ${DEFAULT_DRILL_INSTANCE_CLASS})`,
+});
+
+/**
+ * The settings an operator writes, with their defaults: the config's `databases[].drill` spreads
+ * these, and so does the runtime's {@link DrillSettingsSchema}.
+ */
+export const DrillSettingFields = {
+  selection: z
+    .enum(DRILL_SELECTIONS)
+    .default(DEFAULT_DRILL_SELECTION)
+    .describe('Which verified backup a drill restores.'),
+  randomWindowDays: z
+    .int()
+    .min(1)
+    .max(36500)
+    .default(DEFAULT_RANDOM_WINDOW_DAYS)
+    .describe('With selection "random": pick among backups from this many recent days.'),
+  source: z
+    .enum(DRILL_SOURCES)
+    .default(DEFAULT_DRILL_SOURCE)
+    .describe('Restore from the replica bucket (proves the cross-region copy) or the primary one.'),
+  rtoTargetMinutes: z
+    .int()
+    .min(1)
+    .default(DEFAULT_RTO_TARGET_MINUTES)
+    .describe('A drill slower than this (start to verified data) fails.'),
+  checks: OperatorChecksSchema.default([]).describe('Operator SQL checks run after the restore.'),
+};
+
+/**
+ * What a drill run takes: the operator's settings (extra keys such as `enabled` and `schedule`
+ * ignored, so the config block can be passed as it is) plus what only the workflow and the CLI set.
+ * `instanceClass` stays optional here: the drill function falls back to its environment's class.
+ */
+export const DrillSettingsSchema = z.object({
+  ...DrillSettingFields,
+  instanceClass: DrillInstanceClassSchema.optional(),
+  /** Wins over `rtoTargetMinutes` (the workflow sends seconds). */
+  rtoTargetSeconds: z.number().positive().optional(),
+  /** Statement timeout of operator checks that set none. @default 30 */
+  checkTimeoutSeconds: z.number().positive().max(MAX_CHECK_TIMEOUT_SECONDS).optional(),
+  /** pg_restore jobs. @default - min(4, CPUs) */
+  jobs: z.int().min(1).max(64).optional(),
+});
+export type DrillSettingsInput = z.input<typeof DrillSettingsSchema>;
+
+export interface ResolvedDrillSettings {
+  readonly selection: DrillSelection;
+  readonly randomWindowDays: number;
+  readonly source: DrillSourceKind;
+  readonly instanceClass?: string;
+  readonly rtoTargetSeconds: number;
+  readonly checks: readonly OperatorCheck[];
+  readonly checkTimeoutSeconds?: number;
+  readonly jobs?: number;
+}
+
+/** Every problem of `input` as a drill's settings, one line each, path first; empty when valid. */
+export function drillSettingsProblems(input: unknown): string[] {
+  const parsed = DrillSettingsSchema.safeParse(input ?? {});
+  return parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(settings)'}: ${i.message}`);
+}
+
+/** Validates settings and applies defaults; throws listing every problem. */
+export function resolveDrillSettings(input: unknown): ResolvedDrillSettings {
+  const parsed = DrillSettingsSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new Error(`invalid drill settings: ${drillSettingsProblems(input).join('; ')}`);
+  }
+  const s = parsed.data;
+  return {
+    selection: s.selection,
+    randomWindowDays: s.randomWindowDays,
+    source: s.source,
+    ...(s.instanceClass ? { instanceClass: s.instanceClass } : {}),
+    rtoTargetSeconds: s.rtoTargetSeconds ?? s.rtoTargetMinutes * 60,
+    checks: s.checks,
+    ...(s.checkTimeoutSeconds !== undefined ? { checkTimeoutSeconds: s.checkTimeoutSeconds } : {}),
+    ...(s.jobs !== undefined ? { jobs: s.jobs } : {}),
+  };
+}
