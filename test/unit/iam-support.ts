@@ -42,20 +42,6 @@ export function permissionsOf(template: Template, stack: Stack, role: iam.IRole)
   return permissions;
 }
 
-/** `permissionsOf` without the actions matching `leaveOut` (e.g. a baseline asserted elsewhere). */
-export function permissionsExcept(
-  template: Template,
-  stack: Stack,
-  role: iam.IRole,
-  leaveOut: RegExp,
-): Record<string, string[]> {
-  const all = permissionsOf(template, stack, role);
-  return Object.fromEntries(Object.entries(all).filter(([action]) => !leaveOut.test(action)));
-}
-
-/** Actions every RunnerFunction role has (its log group, X-Ray, in a VPC its ENIs): runner-function.test.ts. */
-export const RUNNER_BASELINE = /^(logs|xray|ec2):/;
-
 /** JSON with sorted keys and tokens flattened, so conditions compare as text. */
 function stableJson(value: unknown): string {
   return JSON.stringify(normalize(value));
@@ -73,4 +59,43 @@ function normalize(value: unknown): unknown {
     );
   }
   return value;
+}
+
+const ENI_ACTIONS = [
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:CreateNetworkInterface',
+  'ec2:DeleteNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+/**
+ * What every RunnerFunction role holds besides its work (asserted in detail in
+ * runner-function.test.ts): its own log group, X-Ray, and in a VPC its network interfaces.
+ */
+export function runnerBaseline(options: { vpc?: boolean } = {}): Record<string, unknown[]> {
+  const logGroup = [expect.stringMatching(/^\$\{\w+LogGroup\w+\.Arn\}$/)];
+  return {
+    'logs:CreateLogStream': logGroup,
+    'logs:PutLogEvents': logGroup,
+    'xray:PutTelemetryRecords': ['*'],
+    'xray:PutTraceSegments': ['*'],
+    ...(options.vpc ? Object.fromEntries(ENI_ACTIONS.map((action) => [action, ['*']])) : {}),
+  };
+}
+
+/** Object ARNs `<bucket ARN>/<tier>/<databaseId>/*`, sorted like {@link permissionsOf} sorts. */
+export function tierObjects(bucketArn: string, databaseId: string): string[] {
+  return ['daily', 'monthly', 'weekly', 'yearly'].map((tier) => `${bucketArn}/${tier}/${databaseId}/*`);
+}
+
+/** `" if {"StringEquals":{"kms:ViaService":"s3.<region>.${AWS::URLSuffix}"}}"` as permissionsOf writes it. */
+export function viaS3(region: string): string {
+  return ` if {"StringEquals":{"kms:ViaService":"s3.${region}.\${AWS::URLSuffix}"}}`;
+}
+
+/** The condition on a key known by alias, used through S3 in its region. */
+export function aliasViaS3(region: string, alias: string): string {
+  return ` if {"ForAnyValue:StringEquals":{"kms:ResourceAliases":"${alias}"},"StringEquals":{"kms:ViaService":"s3.${region}.\${AWS::URLSuffix}"}}`;
 }
