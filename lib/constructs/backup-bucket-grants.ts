@@ -108,7 +108,11 @@ export function assertKeyReference(ref: KeyReference): void {
   if ((ref.key === undefined) === (ref.alias === undefined)) {
     throw new Error('a backup bucket key needs exactly one of key and alias');
   }
-  if (ref.alias !== undefined && !Token.isUnresolved(ref.alias) && !/^alias\/[A-Za-z0-9/_-]+$/.test(ref.alias)) {
+  if (
+    ref.alias !== undefined &&
+    !Token.isUnresolved(ref.alias) &&
+    !/^alias\/[A-Za-z0-9/_-]+$/.test(ref.alias)
+  ) {
     throw new Error(`a backup bucket key alias must look like alias/<name>, got "${ref.alias}"`);
   }
 }
@@ -182,7 +186,11 @@ export class BackupBucketGrants {
   public readBackups(grantee: iam.IGrantable, databaseId: string): iam.Grant {
     const grant = this.objects(grantee, backupPrefixes(databaseId), ['s3:GetObject'])
       .combine(
-        iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] }),
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:ListBucket'],
+          resourceArns: [this.bucket.bucketArn],
+        }),
       )
       .combine(this.keyGrant(grantee, ['kms:Decrypt']));
     this.suppressObjectWildcards(grantee, databaseId, 'tiers');
@@ -248,7 +256,11 @@ export class BackupBucketGrants {
    * cdk-nag IAM5 for the object ARNs this grant made: one database's prefixes, with the trailing
    * wildcard every object ARN needs. Added to the grantee's role, where the finding is reported.
    */
-  private suppressObjectWildcards(grantee: iam.IGrantable, databaseId: string, what: 'tiers' | 'drills'): void {
+  private suppressObjectWildcards(
+    grantee: iam.IGrantable,
+    databaseId: string,
+    what: 'tiers' | 'drills',
+  ): void {
     const prefixes = what === 'tiers' ? 'yearly|monthly|weekly|daily' : 'drills';
     suppress(grantee, {
       id: 'AwsSolutions-IAM5',
@@ -278,5 +290,6 @@ function suppress(
   suppression: { id: string; reason: string; appliesTo: { regex: string }[] },
 ): void {
   const principal = grantee.grantPrincipal;
-  if (Construct.isConstruct(principal)) NagSuppressions.addResourceSuppressions(principal, [suppression], true);
+  if (Construct.isConstruct(principal))
+    NagSuppressions.addResourceSuppressions(principal, [suppression], true);
 }

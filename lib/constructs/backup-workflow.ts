@@ -412,7 +412,7 @@ function validate(props: BackupWorkflowProps): kms.IKey {
   }
   if (!props.bucket.encryptionKey) {
     throw new Error(
-      "bucket must have its key known by ARN (the dump names it, and the bucket policy compares it); got a key known only by alias",
+      'bucket must have its key known by ARN (the dump names it, and the bucket policy compares it); got a key known only by alias',
     );
   }
   return props.bucket.encryptionKey;

@@ -439,7 +439,10 @@ describe('BackupBucket', () => {
 
   describe('grants', () => {
     /** The permissions `grant` gives a fresh role on an owned BackupBucket (`own`) or the imported replica. */
-    function granted(grant: (grants: BackupBucketGrants, role: iam.Role) => void, which: 'own' | 'replica' = 'own') {
+    function granted(
+      grant: (grants: BackupBucketGrants, role: iam.Role) => void,
+      which: 'own' | 'replica' = 'own',
+    ) {
       const stack = newStack();
       const target =
         which === 'own'
@@ -449,7 +452,9 @@ describe('BackupBucket', () => {
               region: 'eu-central-1',
               encryptionKeyAlias: 'alias/restorable/backups',
             });
-      const role = new iam.Role(stack, 'Worker', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+      const role = new iam.Role(stack, 'Worker', {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      });
       grant(target.grants, role);
       const template = Template.fromStack(stack);
       const ids = which === 'own' ? { bucket: backupBucket(template).id, key: keyId(template) } : undefined;
@@ -526,7 +531,9 @@ describe('BackupBucket', () => {
     });
 
     test('are the only access path: BackupBucket keeps no grant methods of its own', () => {
-      const own = Object.getOwnPropertyNames(BackupBucket.prototype).filter((name) => name.startsWith('grant'));
+      const own = Object.getOwnPropertyNames(BackupBucket.prototype).filter((name) =>
+        name.startsWith('grant'),
+      );
       expect(own).toEqual([]);
       expect(new BackupBucket(newStack(), 'Backups').grants).toBeInstanceOf(BackupBucketGrants);
     });
@@ -536,7 +543,10 @@ describe('BackupBucket', () => {
     test('imports a bucket with exactly one of encryptionKey and encryptionKeyAlias', () => {
       const stack = newStack();
       expect(() =>
-        BackupBucket.fromBucketAttributes(stack, 'Dest', { bucketName: 'replica-bucket', region: 'eu-central-1' }),
+        BackupBucket.fromBucketAttributes(stack, 'Dest', {
+          bucketName: 'replica-bucket',
+          region: 'eu-central-1',
+        }),
       ).toThrow(/fromBucketAttributes needs exactly one of encryptionKey and encryptionKeyAlias/);
       const key = kms.Key.fromKeyArn(stack, 'Key', 'arn:aws:kms:eu-central-1:123456789012:key/abc');
       expect(() =>
@@ -567,7 +577,12 @@ describe('BackupBucket', () => {
       });
       expect(replica.keyId).toBe('arn:aws:kms:eu-central-1:123456789012:alias/restorable/backups');
       expect(replica.encryptionKey).toBeUndefined();
-      expect(replica.retention.toRetentionDays()).toEqual({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 });
+      expect(replica.retention.toRetentionDays()).toEqual({
+        daily: 30,
+        weekly: 90,
+        monthly: 365,
+        yearly: 2555,
+      });
     });
 
     test('exposes its replication rule id, and none without replication', () => {

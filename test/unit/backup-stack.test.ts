@@ -234,21 +234,25 @@ describe('BackupStack', () => {
       's3:ReplicateTags': [replicaObjects],
       'kms:Decrypt': [key + viaS3('eu-west-1')],
       'kms:Encrypt': [
-        'arn:aws:kms:eu-central-1:123456789012:key/*' + aliasViaS3('eu-central-1', 'alias/restorable/backups'),
+        'arn:aws:kms:eu-central-1:123456789012:key/*' +
+          aliasViaS3('eu-central-1', 'alias/restorable/backups'),
       ],
     });
   });
 
   test('imports the replica by name with its key by alias, granted through its BackupBucketGrants', () => {
     const stack = new BackupStack(newApp(), 'RestorableBackup', { config: exampleConfig() });
-    const role = new iam.Role(stack, 'Reader', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    const role = new iam.Role(stack, 'Reader', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    });
     stack.replica.grants.readBackups(role, 'orders');
     const replica = 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups';
     expect(permissionsOf(Template.fromStack(stack), stack, role)).toEqual({
       's3:GetObject': tierObjects(replica, 'orders'),
       's3:ListBucket': [replica],
       'kms:Decrypt': [
-        'arn:aws:kms:eu-central-1:123456789012:key/*' + aliasViaS3('eu-central-1', 'alias/restorable/backups'),
+        'arn:aws:kms:eu-central-1:123456789012:key/*' +
+          aliasViaS3('eu-central-1', 'alias/restorable/backups'),
       ],
     });
     expect(stack.replica.keyId).toBe('arn:aws:kms:eu-central-1:123456789012:alias/restorable/backups');
