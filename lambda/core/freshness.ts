@@ -178,7 +178,11 @@ export async function newestPassedDrill(
   let token: string | undefined;
   do {
     const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: drillReportPrefix(databaseId), ContinuationToken: token }),
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: drillReportPrefix(databaseId),
+        ContinuationToken: token,
+      }),
     );
     reports.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
