@@ -12,7 +12,7 @@ import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { listBackups } from './catalog';
 import { readText } from './s3';
-import type { Tier } from './tiers';
+import { drillReportPrefix, type Tier } from './tiers';
 
 export interface ReferenceTime {
   readonly time: Date;
@@ -178,7 +178,11 @@ export async function newestPassedDrill(
   let token: string | undefined;
   do {
     const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: `drills/${databaseId}/`, ContinuationToken: token }),
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: drillReportPrefix(databaseId),
+        ContinuationToken: token,
+      }),
     );
     reports.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -81,6 +81,24 @@ export function backupIdFor(databaseId: string, at: Date): string {
   return `${databaseId}-${compactTimestamp(at)}`;
 }
 
+/** Where drill reports live: `drills/<databaseId>/...` (also the prefix of their lifecycle rule). */
+export const DRILL_REPORTS_PREFIX = 'drills/';
+
+/** `<tier>/<databaseId>/`: one database's backups in one tier. */
+export function tierPrefix(tier: Tier, databaseId: string): string {
+  return `${tier}/${databaseId}/`;
+}
+
+/** `<tier>/<databaseId>/` for every tier: everywhere one database's backups live. */
+export function backupPrefixes(databaseId: string): string[] {
+  return TIERS.map((tier) => tierPrefix(tier, databaseId));
+}
+
+/** `drills/<databaseId>/`: where one database's drill reports live. */
+export function drillReportPrefix(databaseId: string): string {
+  return `${DRILL_REPORTS_PREFIX}${databaseId}/`;
+}
+
 export interface BackupKeys {
   readonly prefix: string;
   readonly dump: string;
@@ -89,7 +107,7 @@ export interface BackupKeys {
 }
 
 export function backupKeys(tier: Tier, databaseId: string, period: string, backupId: string): BackupKeys {
-  const prefix = `${tier}/${databaseId}/${period}/`;
+  const prefix = `${tierPrefix(tier, databaseId)}${period}/`;
   return {
     prefix,
     dump: `${prefix}${backupId}.dump`,
@@ -114,7 +132,7 @@ export function parseManifestKey(
 
 /** `drills/<databaseId>/<yyyy-mm>/<drillId>.json` */
 export function drillReportKey(databaseId: string, at: Date, drillId: string): string {
-  return `drills/${databaseId}/${periodOf('monthly', at)}/${drillId}.json`;
+  return `${drillReportPrefix(databaseId)}${periodOf('monthly', at)}/${drillId}.json`;
 }
 
 export interface Placement {

@@ -1,192 +1,42 @@
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+/**
+ * The backup bucket construct (owned: versioned, Object Lock, SSE-KMS, lifecycle per tier,
+ * optionally replicating) and the import of one by name (the replica, from the other region), both
+ * behind {@link IBackupBucket}: what the workflows write to and read from.
+ */
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
-import { DEFAULT_RETENTION_DAYS, type RetentionDays, type Tier, TIERS } from '../../lambda/core/tiers';
+import { DRILL_REPORTS_PREFIX, TIERS } from '../../lambda/core/tiers';
+import { BackupBucketGrants, keyStatement, type KeyReference } from './backup-bucket-grants';
 import { BackupKey } from './backup-key';
+import {
+  type BackupBucketAttributes,
+  type IBackupBucket,
+  ImportedBackupBucket,
+} from './imported-backup-bucket';
+import { RetentionTiers } from './retention-tiers';
 
-/** A lifecycle transition of one tier's objects to a colder storage class. */
-export interface TierTransition {
-  readonly storageClass: s3.StorageClass;
-  /** Age of the object (since it was written) at which it moves. */
-  readonly transitionAfter: Duration;
-}
+export type { BackupBucketAttributes, IBackupBucket } from './imported-backup-bucket';
 
-/** How long one tier's objects live and where they live meanwhile. */
-export interface TierLifecycle {
-  /** Age at which current versions expire; also the Object Lock retain-until the dump sets. */
-  readonly expiration: Duration;
-  /**
-   * @default - objects stay in S3 Standard until they expire
-   */
-  readonly transitions?: TierTransition[];
-}
-
-export interface RetentionTiersProps {
-  readonly daily: TierLifecycle;
-  readonly weekly: TierLifecycle;
-  readonly monthly: TierLifecycle;
-  readonly yearly: TierLifecycle;
-}
-
-/**
- * Lifecycle per grandfather-father-son tier, validated against the rules S3 itself enforces so a
- * bad combination fails at synth rather than at deploy.
- *
- * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html
- */
-export class RetentionTiers {
-  /** DESIGN.md "Storage": daily 30 d; weekly 90 d (IA at 30); monthly 365 d (Glacier IR at 30); yearly 2555 d (Glacier IR at 30, Deep Archive at 90). */
-  public static standard(): RetentionTiers {
-    return RetentionTiers.fromDays(DEFAULT_RETENTION_DAYS);
-  }
-
-  /**
-   * The standard storage classes with the given expiries. A transition is kept only when it
-   * happens before the tier expires (S3 rejects a rule whose expiration is not after its
-   * transitions), so short tiers simply stay in S3 Standard.
-   */
-  public static fromDays(days: RetentionDays): RetentionTiers {
-    const tier = (expiryDays: number, transitions: [s3.StorageClass, number][]): TierLifecycle => ({
-      expiration: Duration.days(expiryDays),
-      transitions: transitions
-        .filter(([, after]) => after < expiryDays)
-        .map(([storageClass, after]) => ({ storageClass, transitionAfter: Duration.days(after) })),
-    });
-    return new RetentionTiers({
-      daily: tier(days.daily, []),
-      weekly: tier(days.weekly, [[s3.StorageClass.INFREQUENT_ACCESS, 30]]),
-      monthly: tier(days.monthly, [[s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 30]]),
-      yearly: tier(days.yearly, [
-        [s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 30],
-        [s3.StorageClass.DEEP_ARCHIVE, 90],
-      ]),
-    });
-  }
-
-  public readonly daily: TierLifecycle;
-  public readonly weekly: TierLifecycle;
-  public readonly monthly: TierLifecycle;
-  public readonly yearly: TierLifecycle;
-
-  constructor(props: RetentionTiersProps) {
-    this.daily = props.daily;
-    this.weekly = props.weekly;
-    this.monthly = props.monthly;
-    this.yearly = props.yearly;
-    this.validate();
-  }
-
-  /** The lifecycle of one tier. */
-  public tier(tier: Tier): TierLifecycle {
-    return this[tier];
-  }
-
-  /** The shortest expiry of any tier: the longest any bucket-default Object Lock may be. */
-  public get shortestExpiration(): Duration {
-    return this.daily.expiration;
-  }
-
-  /** Expiry days per tier, as `lambda/core/tiers.ts` takes them for Object Lock retain-until. */
-  public toRetentionDays(): RetentionDays {
-    return {
-      daily: this.daily.expiration.toDays(),
-      weekly: this.weekly.expiration.toDays(),
-      monthly: this.monthly.expiration.toDays(),
-      yearly: this.yearly.expiration.toDays(),
-    };
-  }
-
-  private validate(): void {
-    const ordered = [...TIERS].reverse(); // daily, weekly, monthly, yearly
-    let previous: { tier: Tier; days: number } | undefined;
-    for (const tier of ordered) {
-      const lifecycle = this[tier];
-      if (lifecycle.expiration.isUnresolved()) {
-        previous = undefined;
-        continue;
-      }
-      const expiry = wholeDays(lifecycle.expiration, `${tier} expiration`);
-      if (expiry < 1)
-        throw new Error(`RetentionTiers: ${tier} expiration must be at least 1 day, got ${expiry}`);
-      if (previous && expiry <= previous.days) {
-        throw new Error(
-          `RetentionTiers: ${tier} expiration (${expiry} days) must be greater than ${previous.tier} expiration (${previous.days} days)`,
-        );
-      }
-      previous = { tier, days: expiry };
-
-      let last: { storageClass: string; days: number } | undefined;
-      for (const transition of lifecycle.transitions ?? []) {
-        if (transition.transitionAfter.isUnresolved()) continue;
-        const at = wholeDays(transition.transitionAfter, `${tier} transition`);
-        const storageClass = transition.storageClass.value;
-        // S3 does not move objects to Standard-IA or One Zone-IA before they are 30 days old.
-        if (isInfrequentAccess(storageClass) && at < 30) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} after ${at} days is too early: S3 requires at least 30 days`,
-          );
-        }
-        if (last && at <= last.days) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} (${at} days) must come after the transition to ${last.storageClass} (${last.days} days)`,
-          );
-        }
-        // S3 keeps objects at least 30 days in Standard-IA / One Zone-IA before the next transition.
-        if (last && isInfrequentAccess(last.storageClass) && at - last.days < 30) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} (${at} days) must be at least 30 days after the transition to ${last.storageClass} (${last.days} days)`,
-          );
-        }
-        if (at >= expiry) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} (${at} days) must come before the tier expires (${expiry} days)`,
-          );
-        }
-        last = { storageClass, days: at };
-      }
-    }
-  }
-}
-
-const isInfrequentAccess = (storageClass: string): boolean =>
-  storageClass === s3.StorageClass.INFREQUENT_ACCESS.value ||
-  storageClass === s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS.value;
-
-function wholeDays(duration: Duration, what: string): number {
-  const value = duration.toDays({ integral: false });
-  if (!Number.isInteger(value))
-    throw new Error(`RetentionTiers: ${what} must be a whole number of days, got ${value}`);
-  return value;
-}
+export {
+  RetentionTiers,
+  type RetentionTiersProps,
+  type TierLifecycle,
+  type TierTransition,
+} from './retention-tiers';
 
 /** Where a source bucket replicates to. */
 export interface BackupReplicationProps {
   /**
-   * The replica bucket, with its account and region known (e.g. `Bucket.fromBucketAttributes`
-   * with `region`). It must have versioning and Object Lock enabled.
+   * The replica bucket, with its account and region known (e.g. imported with
+   * {@link BackupBucket.fromBucketAttributes} and `region`). It must have versioning and Object
+   * Lock enabled. Its key (or key alias) is the `ReplicaKmsKeyID`.
    */
-  readonly destination: s3.IBucket;
-
-  /**
-   * The replica bucket's KMS key, when its key ARN is known in this stack.
-   *
-   * @default - the key is named by `destinationKeyAlias`
-   */
-  readonly destinationKey?: kms.IKey;
-
-  /**
-   * Alias (e.g. `alias/restorable/backups`) of the replica bucket's key in the destination's
-   * region and account. Lets a stack in another region name the key without a cross-region
-   * reference: S3 accepts an alias ARN as `ReplicaKmsKeyID`, and the replication role is allowed
-   * the key through the `kms:ResourceAliases` condition.
-   *
-   * @default - the key is given by `destinationKey`
-   */
-  readonly destinationKeyAlias?: string;
+  readonly destination: IBackupBucket;
 }
 
 export interface BackupBucketProps {
@@ -256,9 +106,16 @@ export interface BackupBucketProps {
  * Key layout (see `lambda/core/tiers.ts`): `<tier>/<databaseId>/<period>/<backupId>.*` and
  * `drills/<databaseId>/<yyyy-mm>/<drillId>.json`.
  */
-export class BackupBucket extends Construct {
-  /** Prefix of drill reports. */
-  public static readonly DRILL_REPORTS_PREFIX = 'drills/';
+export class BackupBucket extends Construct implements IBackupBucket {
+  /** Imports a backup bucket by name, e.g. the replica from the primary region's stack. */
+  public static fromBucketAttributes(
+    scope: Construct,
+    id: string,
+    attrs: BackupBucketAttributes,
+  ): IBackupBucket {
+    return new ImportedBackupBucket(scope, id, attrs);
+  }
+
   /** Server access log prefix inside the log bucket. */
   public static readonly ACCESS_LOGS_PREFIX = 'backup-bucket/';
   /** Replication Time Control threshold (and metrics event threshold). */
@@ -273,6 +130,11 @@ export class BackupBucket extends Construct {
   public readonly objectLockRetention: s3.ObjectLockRetention;
   /** The role S3 assumes to replicate, when `replication` was given. */
   public readonly replicationRole?: iam.Role;
+  /** Id of the replication rule (the replication metrics' `RuleId`), when `replication` was given. */
+  public readonly replicationRuleId?: string;
+  public readonly keyReference: KeyReference;
+  public readonly keyId: string;
+  public readonly grants: BackupBucketGrants;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps = {}) {
     super(scope, id);
@@ -293,6 +155,7 @@ export class BackupBucket extends Construct {
       this.backupKey = new BackupKey(this, 'Key');
       this.encryptionKey = this.backupKey.key;
     }
+    this.keyReference = { key: this.encryptionKey };
 
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
       // S3 server access logging can only deliver to buckets encrypted with SSE-S3.
@@ -357,56 +220,14 @@ export class BackupBucket extends Construct {
       replicationRules: replication ? [replication.rule] : undefined,
     });
 
+    this.replicationRuleId = replication?.rule.id;
+    this.keyId = this.encryptionKey.keyArn;
+    this.grants = BackupBucketGrants.fromBucket(this.bucket, this.keyReference);
+
     this.addEncryptionGuards();
     if (replication && this.replicationRole) {
       this.addReplicationPolicy(this.replicationRole, replication);
     }
-  }
-
-  /**
-   * Lets the grantee write backups under the tier prefixes: PutObject (multipart included), set
-   * the Object Lock retention per object, and abort its failed multipart uploads. No delete, no
-   * overwrite of drill reports. KMS: GenerateDataKey and Decrypt (multipart uploads need both).
-   *
-   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html
-   */
-  public grantWriteBackups(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload'],
-      resourceArns: TIERS.map((tier) => this.bucket.arnForObjects(`${tier}/*`)),
-    });
-    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey', 'kms:Decrypt');
-    return grant;
-  }
-
-  /** Lets the grantee list the bucket and read backups, their versions and their retention. */
-  public grantReadBackups(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.bucket.bucketArn],
-    });
-    grant.combine(
-      iam.Grant.addToPrincipal({
-        grantee,
-        actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention', 's3:GetObjectAttributes'],
-        resourceArns: TIERS.map((tier) => this.bucket.arnForObjects(`${tier}/*`)),
-      }),
-    );
-    this.encryptionKey.grantDecrypt(grantee);
-    return grant;
-  }
-
-  /** Lets the grantee write drill reports under `drills/`, and nothing else. */
-  public grantWriteDrillReports(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:PutObject'],
-      resourceArns: [this.bucket.arnForObjects(`${BackupBucket.DRILL_REPORTS_PREFIX}*`)],
-    });
-    this.encryptionKey.grant(grantee, 'kms:GenerateDataKey');
-    return grant;
   }
 
   private validateObjectLock(drillReportExpiration: Duration): void {
@@ -456,7 +277,7 @@ export class BackupBucket extends Construct {
       ...tierRules,
       {
         id: 'drill-reports',
-        prefix: BackupBucket.DRILL_REPORTS_PREFIX,
+        prefix: DRILL_REPORTS_PREFIX,
         expiration: drillReportExpiration,
         ...cleanup,
       },
@@ -525,52 +346,19 @@ export class BackupBucket extends Construct {
    */
   private planReplication(replication: BackupReplicationProps): ReplicationPlan {
     const { destination } = replication;
-    if ((replication.destinationKey === undefined) === (replication.destinationKeyAlias === undefined)) {
-      throw new Error('BackupBucket replication needs exactly one of destinationKey and destinationKeyAlias');
-    }
-    const destinationRegion = destination.env.region;
-
-    let replicaKey: kms.IKey;
-    let replicaKeyGrant: ReplicationPlan['replicaKeyGrant'];
-    if (replication.destinationKey) {
-      replicaKey = replication.destinationKey;
-      replicaKeyGrant = { resource: replicaKey.keyArn, conditions: {} };
-    } else {
-      const alias = replication.destinationKeyAlias!;
-      if (!Token.isUnresolved(alias) && !/^alias\/[A-Za-z0-9/_-]+$/.test(alias)) {
-        throw new Error(
-          `BackupBucket replication destinationKeyAlias must look like alias/<name>, got "${alias}"`,
-        );
-      }
-      const kmsArn = (resource: string) =>
-        Stack.of(this).formatArn({
-          service: 'kms',
-          region: destinationRegion,
-          account: destination.env.account,
-          resource,
-        });
-      // An IKey whose keyArn is the alias ARN. It only renders ReplicaKmsKeyID; it is never used
-      // for grants, because KMS authorizes against the key ARN, not the alias ARN.
-      // @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html
-      replicaKey = kms.Key.fromKeyArn(this, 'ReplicaKeyAlias', kmsArn(alias));
-      // So allow the replica account's keys in that region, but only the one carrying the alias.
-      // @see https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-resource-aliases
-      replicaKeyGrant = {
-        resource: kmsArn('key/*'),
-        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': alias } },
-      };
-    }
-
+    // An alias ARN is a valid ReplicaKmsKeyID, so a key known only by alias is imported from that
+    // ARN. It only renders ReplicaKmsKeyID; grants go through keyReference, because KMS authorizes
+    // against the key ARN, not the alias ARN.
+    // @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html
+    const replicaKey =
+      destination.encryptionKey ?? kms.Key.fromKeyArn(this, 'ReplicaKeyAlias', destination.keyId);
     return {
       destination,
-      destinationRegion,
-      replicaKeyGrant,
-      viaAlias: replication.destinationKeyAlias !== undefined,
       rule: {
         id: 'all-objects-to-replica',
         priority: 1,
         filter: { prefix: '' },
-        destination,
+        destination: destination.bucket,
         kmsKey: replicaKey,
         sseKmsEncryptedObjects: true,
         replicationTimeControl: BackupBucket.REPLICATION_TIME,
@@ -586,7 +374,6 @@ export class BackupBucket extends Construct {
    * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html
    */
   private addReplicationPolicy(role: iam.Role, plan: ReplicationPlan): void {
-    const stack = Stack.of(this);
     const policy = new iam.ManagedPolicy(this, 'ReplicationPolicy', {
       description: 'Least privilege for S3 replication of Restorable backups',
       roles: [role],
@@ -612,22 +399,11 @@ export class BackupBucket extends Construct {
           sid: 'DestinationObjects',
           // No s3:ReplicateDelete: a delete in the primary must never reach the replica.
           actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
-          resources: [plan.destination.arnForObjects('*')],
+          resources: [plan.destination.bucket.arnForObjects('*')],
         }),
-        new iam.PolicyStatement({
-          sid: 'DecryptSource',
-          actions: ['kms:Decrypt'],
-          resources: [this.encryptionKey.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}` } },
-        }),
-        new iam.PolicyStatement({
+        keyStatement(this.bucket, this.keyReference, ['kms:Decrypt'], { sid: 'DecryptSource' }),
+        keyStatement(plan.destination.bucket, plan.destination.keyReference, ['kms:Encrypt'], {
           sid: 'EncryptReplica',
-          actions: ['kms:Encrypt'],
-          resources: [plan.replicaKeyGrant.resource],
-          conditions: {
-            StringEquals: { 'kms:ViaService': `s3.${plan.destinationRegion}.${stack.urlSuffix}` },
-            ...plan.replicaKeyGrant.conditions,
-          },
         }),
       ],
     });
@@ -639,7 +415,7 @@ export class BackupBucket extends Construct {
         // The source bucket (`<LogicalId.Arn>/*`) and the replica bucket (`arn:...:s3:::name/*`), nothing else.
         appliesTo: [{ regex: '/^Resource::(<[A-Za-z0-9]+\\.Arn>|arn:[^:]+:s3:::[a-z0-9.-]+)\\/\\*$/' }],
       },
-      ...(plan.viaAlias
+      ...(plan.destination.keyReference.alias
         ? [
             {
               id: 'AwsSolutions-IAM5',
@@ -654,14 +430,8 @@ export class BackupBucket extends Construct {
 }
 
 interface ReplicationPlan {
-  readonly destination: s3.IBucket;
-  readonly destinationRegion: string;
-  readonly replicaKeyGrant: {
-    readonly resource: string;
-    readonly conditions: Record<string, Record<string, string>>;
-  };
-  readonly viaAlias: boolean;
-  readonly rule: s3.ReplicationRule;
+  readonly destination: IBackupBucket;
+  readonly rule: s3.ReplicationRule & { readonly id: string };
 }
 
 function validateBucketName(name: string): void {

@@ -1,21 +1,18 @@
-import { Duration, Stack, TimeZone, Token } from 'aws-cdk-lib';
+import { Duration, TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, type SslMode } from '../../lambda/core/backup-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
-import { assertDatabaseId, DEFAULT_RETENTION_DAYS, type RetentionDays } from '../../lambda/core/tiers';
-import { keyStatement, listStatement, objectStatement, tierPrefixes, type KeyReference } from '../grants';
+import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
 import {
   addLambdaRetries,
@@ -25,6 +22,7 @@ import {
   workflowLogGroup,
   workflowObservability,
 } from '../workflows';
+import type { IBackupBucket } from './backup-bucket';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
@@ -68,17 +66,14 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
   /** The database's connection secret (standard RDS shape); only its ARN travels, never its value. */
   readonly secret: secretsmanager.ISecret;
 
-  /** The primary backup bucket. */
-  readonly bucket: s3.IBucket;
+  /**
+   * The primary backup bucket, with its key known (the dump names it by ARN, which the bucket
+   * policy compares). Its tiers' expiries are each object's Object Lock retain-until.
+   */
+  readonly bucket: IBackupBucket;
 
-  /** The primary bucket's key. */
-  readonly key: kms.IKey;
-
-  /** The replica bucket, imported with its region (`Bucket.fromBucketAttributes({ region })`). */
-  readonly replicaBucket: s3.IBucket;
-
-  /** The replica bucket's key: by key or by alias in the replica region. */
-  readonly replicaKey: KeyReference;
+  /** The replica bucket, imported with its region (`BackupBucket.fromBucketAttributes({ region })`). */
+  readonly replicaBucket: IBackupBucket;
 
   /** The on-call topic the failure path publishes to. */
   readonly alarmTopic: sns.ITopic;
@@ -100,12 +95,6 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
    * @default 'verify-full' - certificate and host name checked against the RDS CA bundle
    */
   readonly sslMode?: SslMode;
-
-  /**
-   * Expiry per tier, which is also each object's Object Lock retain-until.
-   * @default - DESIGN.md defaults (30 / 90 / 365 / 2555 days)
-   */
-  readonly retentionDays?: RetentionDays;
 
   /**
    * Object Lock mode of each object.
@@ -163,11 +152,13 @@ export class BackupWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupWorkflowProps) {
     super(scope, id);
-    validate(props);
-    const { databaseId, bucket, replicaBucket } = props;
+    const key = validate(props);
+    const { databaseId } = props;
+    const bucket = props.bucket.bucket;
+    const replicaBucket = props.replicaBucket.bucket;
     this.databaseId = databaseId;
-    const prefixes = tierPrefixes(databaseId);
-    const retentionDays = props.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    // From the bucket itself, so an object's retain-until cannot drift from its tier's expiry.
+    const retentionDays = props.bucket.retention.toRetentionDays();
 
     const common = {
       image: props.image,
@@ -189,7 +180,7 @@ export class BackupWorkflow extends Construct {
       environment: {
         BACKUP_BUCKET: bucket.bucketName,
         // A key ARN, not an alias: the bucket policy compares the SSE-KMS key id as a string.
-        BACKUP_KMS_KEY_ARN: props.key.keyArn,
+        BACKUP_KMS_KEY_ARN: key.keyArn,
         OBJECT_LOCK_MODE: props.objectLockMode ?? 'GOVERNANCE',
         RETENTION_DAYS: JSON.stringify(retentionDays),
       },
@@ -205,8 +196,13 @@ export class BackupWorkflow extends Construct {
         REPLICA_REGION: replicaBucket.env.region,
       },
     });
-    this.grantDump(this.dumpFunction.role, props, prefixes);
-    this.grantVerify(this.verifyFunction.role, props, prefixes);
+    // Dump: write (and read its own manifests) under its tier prefixes, read its secret. No delete,
+    // no BypassGovernanceRetention, nothing outside its prefixes.
+    props.bucket.grants.writeBackups(this.dumpFunction.role, databaseId);
+    props.secret.grantRead(this.dumpFunction.role);
+    // Verify: read its database's backups in both buckets, nothing else.
+    props.bucket.grants.readBackups(this.verifyFunction.role, databaseId);
+    props.replicaBucket.grants.readBackups(this.verifyFunction.role, databaseId);
 
     this.stateMachine = this.buildStateMachine(props);
     this.schedule = this.buildSchedule(props);
@@ -276,66 +272,6 @@ export class BackupWorkflow extends Construct {
       },
       sslMode: props.sslMode ?? DEFAULT_SSL_MODE,
     };
-  }
-
-  /**
-   * Dump: write under its own tier prefixes (multipart included), set each object's retention,
-   * abort its own failed uploads, list and read its own manifests (tier placement), read its
-   * database's secret. No delete, no BypassGovernanceRetention, nothing outside its prefixes.
-   */
-  private grantDump(role: iam.IRole, props: BackupWorkflowProps, prefixes: string[]): void {
-    const { bucket } = props;
-    const add = (statement: iam.PolicyStatement) => role.addToPrincipalPolicy(statement);
-    add(
-      objectStatement(bucket, prefixes, [
-        // CreateMultipartUpload, UploadPart and CompleteMultipartUpload authorize as s3:PutObject.
-        's3:PutObject',
-        // The per-object retain-until (ObjectLockMode + ObjectLockRetainUntilDate on the upload).
-        's3:PutObjectRetention',
-        's3:AbortMultipartUpload',
-        's3:ListMultipartUploadParts',
-        // Reading manifests decides the tier (first success per period).
-        's3:GetObject',
-      ]),
-    );
-    add(listStatement(bucket, prefixes));
-    // The dump checks that no incomplete upload is left for its key. This action has no prefix
-    // condition key, so it is bucket-wide; it lists upload keys and ids only.
-    add(
-      new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
-    );
-    // SSE-KMS writes need a data key; multipart uploads and reading manifests need Decrypt.
-    // (No kms:Encrypt: S3 encrypts with the data key, it never calls Encrypt for the caller.)
-    add(keyStatement(this, { key: props.key }, ['kms:GenerateDataKey', 'kms:Decrypt']));
-    props.secret.grantRead(role);
-    NagSuppressions.addResourceSuppressions(role, [tierPrefixSuppression(props.databaseId)], true);
-  }
-
-  /**
-   * Verify: read its database's objects in both buckets. ListBucket on both buckets has no prefix
-   * condition on purpose: S3 answers a missing object with 404 only to callers allowed to list the
-   * bucket, and with 403 otherwise, and verify must tell "replica missing" from "access denied".
-   * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
-   */
-  private grantVerify(role: iam.IRole, props: BackupWorkflowProps, prefixes: string[]): void {
-    const { bucket, replicaBucket } = props;
-    const add = (statement: iam.PolicyStatement) => role.addToPrincipalPolicy(statement);
-    add(objectStatement(bucket, prefixes, ['s3:GetObject']));
-    add(objectStatement(replicaBucket, prefixes, ['s3:GetObject']));
-    add(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [bucket.bucketArn, replicaBucket.bucketArn],
-      }),
-    );
-    add(keyStatement(this, { key: props.key }, ['kms:Decrypt']));
-    add(keyStatement(this, props.replicaKey, ['kms:Decrypt'], { region: replicaBucket.env.region }));
-
-    NagSuppressions.addResourceSuppressions(
-      role,
-      [tierPrefixSuppression(props.databaseId), ...replicaKeySuppressions(props.replicaKey)],
-      true,
-    );
   }
 
   private buildStateMachine(props: BackupWorkflowProps): sfn.StateMachine {
@@ -456,30 +392,8 @@ export class BackupWorkflow extends Construct {
   }
 }
 
-/** IAM5 for object ARNs under one database's tier prefixes, and nothing broader. */
-function tierPrefixSuppression(databaseId: string) {
-  return {
-    id: 'AwsSolutions-IAM5',
-    reason: `Object access is limited to this database's tier prefixes (<tier>/${databaseId}/*); object ARNs need the trailing wildcard.`,
-    appliesTo: [{ regex: `/^Resource::.*\\/(yearly|monthly|weekly|daily)\\/${databaseId}\\/\\*$/` }],
-  };
-}
-
-function replicaKeySuppressions(ref: KeyReference) {
-  return ref.alias
-    ? [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'The replica key lives in the replica region and only its alias is known here; key/* is narrowed to the ' +
-            'key carrying that alias (kms:ResourceAliases) used through S3 in that region (kms:ViaService).',
-          appliesTo: [{ regex: '/^Resource::arn:.*:kms:.*:key\\/\\*$/' }],
-        },
-      ]
-    : [];
-}
-
-function validate(props: BackupWorkflowProps): void {
+/** Checks the props; returns the primary bucket's key. */
+function validate(props: BackupWorkflowProps): kms.IKey {
   if (!Token.isUnresolved(props.databaseId)) assertDatabaseId(props.databaseId);
   const timeout = props.dumpTimeout;
   if (timeout && !timeout.isUnresolved() && (timeout.toSeconds() < 60 || timeout.toSeconds() > 900)) {
@@ -487,15 +401,19 @@ function validate(props: BackupWorkflowProps): void {
       `dumpTimeout (${timeout.toHumanString()}) must be between 1 and 15 minutes (the Lambda maximum)`,
     );
   }
-  if (
-    !Token.isUnresolved(props.replicaBucket.env.region) &&
-    props.replicaBucket.env.region === Stack.of(props.bucket).region
-  ) {
+  const replicaRegion = props.replicaBucket.bucket.env.region;
+  if (!Token.isUnresolved(replicaRegion) && replicaRegion === props.bucket.bucket.env.region) {
     throw new Error(
-      `replicaBucket is in ${props.replicaBucket.env.region}, the primary region: import it with the replica region`,
+      `replicaBucket is in ${replicaRegion}, the primary region: import it with the replica region`,
     );
   }
   for (const name of [...(props.schemas?.include ?? []), ...(props.schemas?.exclude ?? [])]) {
     if (name.length === 0) throw new Error('schemas: schema names must not be empty');
   }
+  if (!props.bucket.encryptionKey) {
+    throw new Error(
+      'bucket must have its key known by ARN (the dump names it, and the bucket policy compares it); got a key known only by alias',
+    );
+  }
+  return props.bucket.encryptionKey;
 }

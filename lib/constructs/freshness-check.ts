@@ -1,22 +1,12 @@
 import { Duration, TimeZone, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DIMENSION_DATABASE, METRIC_NAMESPACE, MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
-import {
-  drillReportPrefix,
-  keyIdentifier,
-  keyStatement,
-  objectStatement,
-  tierPrefixes,
-  type KeyReference,
-} from '../grants';
 import { scheduledInvoke } from '../workflows';
+import type { IBackupBucket } from './backup-bucket';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /**
@@ -26,26 +16,17 @@ import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 export const DEFAULT_FRESHNESS_SCHEDULE = 'cron(5 * * * ? *)';
 
 export interface FreshnessCheckProps extends RunnerCommonProps {
-  /** The primary backup bucket. */
-  readonly bucket: s3.IBucket;
-
-  /** The primary bucket's key (checked for usability; decrypts manifests). */
-  readonly key: kms.IKey;
+  /** The primary backup bucket (its key is checked for usability and decrypts manifests). */
+  readonly bucket: IBackupBucket;
 
   /** The databases whose newest backup is measured. */
   readonly databaseIds: string[];
 
   /**
-   * The replica bucket's key, checked for usability too.
+   * The replica bucket, whose key is checked for usability too.
    * @default - only the primary key is checked
    */
-  readonly replicaKey?: KeyReference;
-
-  /**
-   * The replica key's region (with `replicaKey`).
-   * @default - the stack's region
-   */
-  readonly replicaRegion?: string;
+  readonly replicaBucket?: IBackupBucket;
 
   /**
    * When the check runs.
@@ -75,14 +56,14 @@ export class FreshnessCheck extends Construct {
 
     const environment: Record<string, string> = {
       // The freshness handler's contract (lambda/handlers/freshness.ts).
-      BACKUP_BUCKET: props.bucket.bucketName,
+      BACKUP_BUCKET: props.bucket.bucket.bucketName,
       DATABASE_IDS: JSON.stringify(props.databaseIds),
-      BACKUP_KMS_KEY_ARN: props.key.keyArn,
+      BACKUP_KMS_KEY_ARN: props.bucket.keyId,
     };
-    if (props.replicaKey) {
+    if (props.replicaBucket) {
       // DescribeKey accepts an alias ARN, so a replica key known only by alias works here.
-      environment.REPLICA_KMS_KEY_ARN = keyIdentifier(this, props.replicaKey, props.replicaRegion);
-      environment.REPLICA_REGION = props.replicaRegion ?? props.bucket.env.region;
+      environment.REPLICA_KMS_KEY_ARN = props.replicaBucket.keyId;
+      environment.REPLICA_REGION = props.replicaBucket.bucket.env.region;
     }
 
     this.function = new RunnerFunction(this, 'Resource', {
@@ -94,57 +75,15 @@ export class FreshnessCheck extends Construct {
       logRetention: props.logRetention,
     });
 
+    // Read-only: manifests (and each manifest's dump exists: readBackups lists the bucket), drill
+    // reports for the age of the newest passing drill, and whether the keys are usable.
     const role = this.function.role;
-    const prefixes = props.databaseIds.flatMap(tierPrefixes);
-    role.addToPrincipalPolicy(objectStatement(props.bucket, prefixes, ['s3:GetObject']));
-    // Drill reports, for the age of the newest passing drill (the drill-stale alarm's DrillAgeDays).
-    role.addToPrincipalPolicy(
-      objectStatement(props.bucket, props.databaseIds.map(drillReportPrefix), ['s3:GetObject']),
-    );
-    // No prefix condition: the catalog checks that each manifest's dump exists (HeadObject), and
-    // S3 answers a missing object with 404 only to callers allowed to list the bucket (403
-    // otherwise, which would fail the whole check instead of marking that backup invalid).
-    // Listing reveals key names (database ids, timestamps), never contents.
-    // @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
-    );
-    // Manifests are SSE-KMS: reading them decrypts through S3.
-    role.addToPrincipalPolicy(keyStatement(this, { key: props.key }, ['kms:Decrypt']));
-    role.addToPrincipalPolicy(keyStatement(this, { key: props.key }, ['kms:DescribeKey'], { viaS3: false }));
-    if (props.replicaKey) {
-      role.addToPrincipalPolicy(
-        keyStatement(this, props.replicaKey, ['kms:DescribeKey'], {
-          region: props.replicaRegion,
-          viaS3: false,
-        }),
-      );
+    for (const databaseId of props.databaseIds) {
+      props.bucket.grants.readBackups(role, databaseId);
+      props.bucket.grants.readDrillReports(role, databaseId);
     }
-    NagSuppressions.addResourceSuppressions(
-      role,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            "Reads manifests under each configured database's tier prefixes (<tier>/<db>/*) and its drill reports " +
-            '(drills/<db>/*); object ARNs need the trailing wildcard.',
-          appliesTo: [
-            { regex: '/^Resource::.*\\/(yearly|monthly|weekly|daily|drills)\\/[a-z0-9-]+\\/\\*$/' },
-          ],
-        },
-        ...(props.replicaKey?.alias
-          ? [
-              {
-                id: 'AwsSolutions-IAM5',
-                reason:
-                  'kms:DescribeKey on the replica key, known here only by alias: key/* of the replica region narrowed by kms:ResourceAliases.',
-                appliesTo: [{ regex: '/^Resource::arn:.*:kms:.*:key\\/\\*$/' }],
-              },
-            ]
-          : []),
-      ],
-      true,
-    );
+    props.bucket.grants.describeKey(role);
+    props.replicaBucket?.grants.describeKey(role);
 
     this.schedule = scheduledInvoke(this, this.function.function, {
       description: 'Restorable: hourly backup freshness check',

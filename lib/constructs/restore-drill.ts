@@ -2,9 +2,7 @@ import { Duration, RemovalPolicy, Size, Stack, TimeZone, Token } from 'aws-cdk-l
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -38,7 +36,6 @@ import {
   rdsArn,
   rdsManagedSecretArns,
 } from '../drill-iam';
-import { drillReportPrefix, keyStatement, objectStatement, tierPrefixes, type KeyReference } from '../grants';
 import { restorableMetric } from '../metrics';
 import {
   addLambdaRetries,
@@ -48,6 +45,7 @@ import {
   workflowLogGroup,
   workflowObservability,
 } from '../workflows';
+import type { IBackupBucket } from './backup-bucket';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** PostgreSQL's port: the only way into a drill instance. */
@@ -71,16 +69,10 @@ export interface RestoreDrillProps extends RunnerCommonProps {
   readonly databaseId: string;
 
   /** The primary backup bucket: drill reports go to `drills/<databaseId>/` there. */
-  readonly bucket: s3.IBucket;
+  readonly bucket: IBackupBucket;
 
-  /** The primary bucket's key. */
-  readonly key: kms.IKey;
-
-  /** The replica bucket, imported with its region. */
-  readonly replicaBucket: s3.IBucket;
-
-  /** The replica bucket's key: by key or by alias in the replica region. */
-  readonly replicaKey: KeyReference;
+  /** The replica bucket, imported with its region (`BackupBucket.fromBucketAttributes({ region })`). */
+  readonly replicaBucket: IBackupBucket;
 
   /** The VPC the ephemeral instance and the drill function live in. */
   readonly vpc: ec2.IVpc;
@@ -256,9 +248,9 @@ export class RestoreDrill extends Construct {
       logRetention: props.logRetention,
       // The drill handler's contract (lambda/handlers/drill.ts).
       environment: {
-        BACKUP_BUCKET: props.bucket.bucketName,
-        REPLICA_BUCKET: props.replicaBucket.bucketName,
-        REPLICA_REGION: props.replicaBucket.env.region,
+        BACKUP_BUCKET: props.bucket.bucket.bucketName,
+        REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
+        REPLICA_REGION: props.replicaBucket.bucket.env.region,
         DRILL_SUBNET_GROUP: this.subnetGroup.subnetGroupName,
         DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
         DRILL_INSTANCE_CLASS: instanceClass,
@@ -322,22 +314,11 @@ export class RestoreDrill extends Construct {
   ): void {
     const { databaseId } = props;
     const add = (statement: iam.PolicyStatement) => role.addToPrincipalPolicy(statement);
-    const prefixes = tierPrefixes(databaseId);
 
-    // Read backups of this database from the source bucket. ListBucket without a prefix
-    // condition: selection checks each candidate's dump exists (HeadObject), and S3 answers a
-    // missing object with 404 only to callers that may list the bucket (403 otherwise).
-    const sourceBucket = source === 'replica' ? props.replicaBucket : props.bucket;
-    add(objectStatement(sourceBucket, prefixes, ['s3:GetObject']));
-    add(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [sourceBucket.bucketArn] }));
-    if (source === 'replica') {
-      add(keyStatement(this, props.replicaKey, ['kms:Decrypt'], { region: props.replicaBucket.env.region }));
-    } else {
-      add(keyStatement(this, { key: props.key }, ['kms:Decrypt']));
-    }
-    // Write this database's drill reports to the primary bucket.
-    add(objectStatement(props.bucket, [drillReportPrefix(databaseId)], ['s3:PutObject']));
-    add(keyStatement(this, { key: props.key }, ['kms:GenerateDataKey']));
+    // Read backups of this database from the source bucket (selection checks each candidate's
+    // dump exists, so it lists the bucket: see readBackups), write its reports to the primary.
+    (source === 'replica' ? props.replicaBucket : props.bucket).grants.readBackups(role, databaseId);
+    props.bucket.grants.writeDrillReports(role, databaseId);
 
     // Create only encrypted, single-AZ PostgreSQL of the configured class, named and tagged as a
     // drill instance, with an expiry the sweeper can act on, and no other tags.
@@ -434,13 +415,6 @@ export class RestoreDrill extends Construct {
       [
         {
           id: 'AwsSolutions-IAM5',
-          reason: `Backup objects of ${databaseId} only (<tier>/${databaseId}/*) and its drill reports (drills/${databaseId}/*); object ARNs need the trailing wildcard.`,
-          appliesTo: [
-            { regex: `/^Resource::.*\\/(yearly|monthly|weekly|daily|drills)\\/${databaseId}\\/\\*$/` },
-          ],
-        },
-        {
-          id: 'AwsSolutions-IAM5',
           reason:
             'Drill instances have generated names under the restorable-drill- prefix; create is further limited by request tags, ' +
             'engine, class and encryption, delete by the restorable:drill resource tag.',
@@ -463,16 +437,6 @@ export class RestoreDrill extends Construct {
             "creating and deleting to requests RDS makes on the role's behalf.",
           appliesTo: [{ regex: '/^Resource::arn:.*:secretsmanager:.*:secret:rds!db-\\*$/' }],
         },
-        ...(props.replicaKey.alias && source === 'replica'
-          ? [
-              {
-                id: 'AwsSolutions-IAM5',
-                reason:
-                  'The replica key is known here only by alias: key/* of the replica region narrowed by kms:ResourceAliases and kms:ViaService.',
-                appliesTo: [{ regex: '/^Resource::arn:.*:kms:.*:key\\/\\*$/' }],
-              },
-            ]
-          : []),
       ],
       true,
     );

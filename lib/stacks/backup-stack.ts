@@ -1,18 +1,15 @@
 import { Annotations, CfnOutput, Duration, Stack, TimeZone, type StackProps } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { retentionDaysOf, type RestorableConfig } from '../config';
-import { BackupBucket } from '../constructs/backup-bucket';
+import type { RestorableConfig } from '../config';
+import { BackupBucket, type IBackupBucket } from '../constructs/backup-bucket';
 import { BackupKey } from '../constructs/backup-key';
 import { BackupWorkflow } from '../constructs/backup-workflow';
 import { DrillSweeper } from '../constructs/drill-sweeper';
 import { FreshnessCheck } from '../constructs/freshness-check';
 import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
-import type { KeyReference } from '../grants';
 import { pascalCase } from '../naming';
 import { importNetwork } from '../vpc-import';
 import { BACKUP_KEY_ALIAS, backupBucketName, backupBucketSettings } from './replica-stack';
@@ -32,13 +29,11 @@ export interface BackupStackProps extends Omit<StackProps, 'env'> {
 export class BackupStack extends Stack {
   public readonly config: RestorableConfig;
   public readonly key: BackupKey;
-  /** The primary bucket; grant workloads through its `grantXxx` methods. */
+  /** The primary bucket; grant workloads through its `grants`. */
   public readonly backups: BackupBucket;
-  /** The replica bucket, imported by its stable name (read-only use; see {@link grantReadReplicaBackups}). */
-  public readonly replicaBucket: s3.IBucket;
+  /** The replica bucket, imported by its stable name with its key by alias; grant through its `grants`. */
+  public readonly replica: IBackupBucket;
   public readonly replicaRegion: string;
-  /** `ReplicaKmsKeyID`: the alias ARN of the replica key. Not usable as an IAM resource. */
-  public readonly replicaKeyAliasArn: string;
   /** The on-call topic, the alarms and the dashboard. */
   public readonly monitoring: Monitoring;
   /** Backup workflow per database id. */
@@ -59,15 +54,13 @@ export class BackupStack extends Stack {
     this.config = props.config;
     this.replicaRegion = this.config.replicaRegion;
 
-    this.replicaBucket = s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', {
+    const settings = backupBucketSettings(this.config);
+    this.replica = BackupBucket.fromBucketAttributes(this, 'ReplicaBucket', {
       bucketName: backupBucketName(this.config.account, this.replicaRegion),
       account: this.config.account,
       region: this.replicaRegion,
-    });
-    this.replicaKeyAliasArn = this.formatArn({
-      service: 'kms',
-      region: this.replicaRegion,
-      resource: BACKUP_KEY_ALIAS,
+      encryptionKeyAlias: BACKUP_KEY_ALIAS,
+      retention: settings.retention,
     });
 
     this.key = new BackupKey(this, 'BackupKey', {
@@ -79,8 +72,8 @@ export class BackupStack extends Stack {
     this.backups = new BackupBucket(this, 'Backups', {
       bucketName: backupBucketName(this.config.account, this.config.primaryRegion),
       encryptionKey: this.key.key,
-      ...backupBucketSettings(this.config),
-      replication: { destination: this.replicaBucket, destinationKeyAlias: BACKUP_KEY_ALIAS },
+      ...settings,
+      replication: { destination: this.replica },
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -91,7 +84,7 @@ export class BackupStack extends Stack {
 
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });
-    new CfnOutput(this, 'ReplicaBucketName', { value: this.replicaBucket.bucketName });
+    new CfnOutput(this, 'ReplicaBucketName', { value: this.replica.bucket.bucketName });
     // The CLI's --stack reads these three to find both copies.
     new CfnOutput(this, 'ReplicaRegion', { value: this.replicaRegion });
     new CfnOutput(this, 'OnCallTopicArn', { value: this.monitoring.topic.topicArn });
@@ -104,9 +97,7 @@ export class BackupStack extends Stack {
    */
   private addOperations(): { freshness: FreshnessCheck; sweeper: DrillSweeper } {
     const { config } = this;
-    const replicaKey: KeyReference = { alias: BACKUP_KEY_ALIAS };
     const logEncryptionKey = this.monitoring.key;
-    const retentionDays = retentionDaysOf(config);
 
     for (const database of config.databases) {
       const scopeId = `Database${pascalCase(database.id)}`;
@@ -121,15 +112,12 @@ export class BackupStack extends Stack {
       const workflow = new BackupWorkflow(scope, 'Backup', {
         databaseId: database.id,
         secret: secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn),
-        bucket: this.backups.bucket,
-        key: this.key.key,
-        replicaBucket: this.replicaBucket,
-        replicaKey,
+        bucket: this.backups,
+        replicaBucket: this.replica,
         alarmTopic: this.monitoring.topic,
         schedule: scheduler.ScheduleExpression.expression(database.schedule, TimeZone.ETC_UTC),
         schemas: database.schemas,
         sslMode: database.sslMode,
-        retentionDays,
         objectLockMode: config.objectLock.mode,
         placement: network && {
           vpc: network.vpc,
@@ -150,10 +138,8 @@ export class BackupStack extends Stack {
       if (database.drill.enabled && drillNetwork) {
         drill = new RestoreDrill(scope, 'Drill', {
           databaseId: database.id,
-          bucket: this.backups.bucket,
-          key: this.key.key,
-          replicaBucket: this.replicaBucket,
-          replicaKey,
+          bucket: this.backups,
+          replicaBucket: this.replica,
           vpc: drillNetwork.vpc,
           vpcSubnets: drillNetwork.subnets,
           schedule: scheduler.ScheduleExpression.expression(database.drill.schedule, TimeZone.ETC_UTC),
@@ -182,11 +168,9 @@ export class BackupStack extends Stack {
     }
 
     const freshness = new FreshnessCheck(this, 'Freshness', {
-      bucket: this.backups.bucket,
-      key: this.key.key,
+      bucket: this.backups,
       databaseIds: config.databases.map((d) => d.id),
-      replicaKey,
-      replicaRegion: this.replicaRegion,
+      replicaBucket: this.replica,
       logEncryptionKey,
     });
     this.monitoring.addErrorAlarm('Freshness', freshness);
@@ -196,56 +180,13 @@ export class BackupStack extends Stack {
     this.monitoring.addErrorAlarm('DrillSweeper', sweeper);
     this.monitoring.addOrphanedInstancesAlarm(sweeper);
 
-    for (const ruleId of replicationRuleIds(this.backups)) {
+    if (this.backups.replicationRuleId) {
       this.monitoring.addReplicationAlarms({
         sourceBucket: this.backups.bucket,
-        destinationBucketName: this.replicaBucket.bucketName,
-        ruleId,
+        destinationBucketName: this.replica.bucket.bucketName,
+        ruleId: this.backups.replicationRuleId,
       });
     }
     return { freshness, sweeper };
   }
-
-  /**
-   * Lets the grantee list and read backups in the replica bucket and decrypt them with the
-   * replica key. The key's ARN is unknown in this region, so the KMS statement allows the replica
-   * account's keys in the replica region that carry the backup alias, used through S3 there.
-   */
-  public grantReadReplicaBackups(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.replicaBucket.bucketArn],
-    });
-    grant.combine(
-      iam.Grant.addToPrincipal({
-        grantee,
-        actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention', 's3:GetObjectAttributes'],
-        resourceArns: [this.replicaBucket.arnForObjects('*')],
-      }),
-    );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [
-          this.formatArn({ service: 'kms', region: this.replicaRegion, resource: 'key', resourceName: '*' }),
-        ],
-        conditions: {
-          StringEquals: { 'kms:ViaService': `s3.${this.replicaRegion}.${this.urlSuffix}` },
-          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': BACKUP_KEY_ALIAS },
-        },
-      }),
-    );
-    return grant;
-  }
-}
-
-/** The ids of the bucket's replication rules, as rendered (the replication alarms name the rule). */
-function replicationRuleIds(backups: BackupBucket): string[] {
-  const cfn = backups.bucket.node.defaultChild as s3.CfnBucket;
-  const replication = Stack.of(backups).resolve(cfn.replicationConfiguration) as
-    { rules?: { id?: string }[] } | undefined;
-  return (replication?.rules ?? [])
-    .map((rule) => rule.id)
-    .filter((id): id is string => typeof id === 'string');
 }

@@ -5,6 +5,7 @@
  * exercise the same code paths.
  */
 import { CopyObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DRILL_REPORTS_PREFIX } from '../../lambda/core/tiers';
 
 export async function replicateLocally(
   s3: S3Client,
@@ -32,7 +33,7 @@ export async function replicateLocally(
     } while (token);
   }
   const copied: string[] = [];
-  for (const key of source.filter((k) => !existing.has(k) && !k.startsWith('drills/'))) {
+  for (const key of source.filter((k) => !existing.has(k) && !k.startsWith(DRILL_REPORTS_PREFIX))) {
     await s3.send(
       new CopyObjectCommand({
         Bucket: replicaBucket,

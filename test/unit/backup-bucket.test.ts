@@ -4,7 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BackupBucket, RetentionTiers, type TierLifecycle } from '../../lib/constructs/backup-bucket';
+import { BackupBucketGrants } from '../../lib/constructs/backup-bucket-grants';
 import { newStack } from './cdk-support';
+import { aliasViaS3, permissionsOf, tierObjects, viaS3 } from './iam-support';
 
 /** The backup bucket (the one with Object Lock), not its access-log bucket. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudFormation JSON, navigated by tests
@@ -436,103 +438,173 @@ describe('BackupBucket', () => {
   });
 
   describe('grants', () => {
-    function granted(grant: (construct: BackupBucket, role: iam.Role) => void) {
+    /** The permissions `grant` gives a fresh role on an owned BackupBucket (`own`) or the imported replica. */
+    function granted(
+      grant: (grants: BackupBucketGrants, role: iam.Role) => void,
+      which: 'own' | 'replica' = 'own',
+    ) {
       const stack = newStack();
-      const construct = new BackupBucket(stack, 'Backups');
+      const target =
+        which === 'own'
+          ? new BackupBucket(stack, 'Backups')
+          : BackupBucket.fromBucketAttributes(stack, 'Replica', {
+              bucketName: 'restorable-123456789012-eu-central-1-backups',
+              region: 'eu-central-1',
+              encryptionKeyAlias: 'alias/restorable/backups',
+            });
       const role = new iam.Role(stack, 'Worker', {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       });
-      grant(construct, role);
+      grant(target.grants, role);
       const template = Template.fromStack(stack);
-      const policies = Object.values(template.findResources('AWS::IAM::Policy'));
-      expect(policies).toHaveLength(1);
-      const statements = policies[0].Properties.PolicyDocument.Statement as Record<string, unknown>[];
-      return { template, statements, bucketId: backupBucket(template).id };
+      const ids = which === 'own' ? { bucket: backupBucket(template).id, key: keyId(template) } : undefined;
+      return { permissions: permissionsOf(template, stack, role), ids };
     }
-    const objects = (bucketId: string, suffix: string) => ({
-      'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, suffix]],
+    const keyId = (template: Template) => Object.keys(template.findResources('AWS::KMS::Key'))[0];
+    const ownKey = (key: string) => `\${${key}.Arn}${viaS3('eu-west-1')}`;
+    const REPLICA = 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups';
+    const REPLICA_KEYS = 'arn:aws:kms:eu-central-1:123456789012:key/*';
+
+    test('writeBackups: put, retain, abort and read under the tier prefixes of one database, list only there, the key through S3', () => {
+      const { permissions, ids } = granted((g, role) => g.writeBackups(role, 'orders'));
+      const bucket = `\${${ids!.bucket}.Arn}`;
+      expect(permissions).toEqual({
+        's3:PutObject': tierObjects(bucket, 'orders'),
+        's3:PutObjectRetention': tierObjects(bucket, 'orders'),
+        's3:AbortMultipartUpload': tierObjects(bucket, 'orders'),
+        's3:ListMultipartUploadParts': tierObjects(bucket, 'orders'),
+        's3:GetObject': tierObjects(bucket, 'orders'),
+        's3:ListBucket': [
+          `${bucket} if {"StringLike":{"s3:prefix":["yearly/orders/*","monthly/orders/*","weekly/orders/*","daily/orders/*"]}}`,
+        ],
+        's3:ListBucketMultipartUploads': [bucket],
+        'kms:GenerateDataKey': [ownKey(ids!.key)],
+        'kms:Decrypt': [ownKey(ids!.key)],
+      });
     });
 
-    test('grantWriteBackups allows put, per-object retention and abort on the tier prefixes only, never delete', () => {
-      const { statements, bucketId } = granted((c, role) => c.grantWriteBackups(role));
-      const tierPrefixes = ['daily', 'weekly', 'monthly', 'yearly'].map((t) => objects(bucketId, `/${t}/*`));
-      expect(statements).toContainEqual({
-        Effect: 'Allow',
-        Action: ['s3:AbortMultipartUpload', 's3:PutObject', 's3:PutObjectRetention'],
-        Resource: expect.arrayContaining(tierPrefixes),
+    test('readBackups: get under the tier prefixes of one database, list the bucket, decrypt through S3', () => {
+      const { permissions, ids } = granted((g, role) => g.readBackups(role, 'orders'));
+      const bucket = `\${${ids!.bucket}.Arn}`;
+      expect(permissions).toEqual({
+        's3:GetObject': tierObjects(bucket, 'orders'),
+        's3:ListBucket': [bucket],
+        'kms:Decrypt': [ownKey(ids!.key)],
       });
-      const s3Statement = statements.find((st) => JSON.stringify(st.Action).includes('s3:PutObject'));
-      expect(s3Statement?.Resource).toHaveLength(4);
-      expect(statements).toContainEqual(
-        expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Effect: 'Allow' }),
+    });
+
+    test('readBackups on the replica imported by name: its key by alias, through S3 in its region', () => {
+      const { permissions } = granted((g, role) => g.readBackups(role, 'orders'), 'replica');
+      expect(permissions).toEqual({
+        's3:GetObject': tierObjects(REPLICA, 'orders'),
+        's3:ListBucket': [REPLICA],
+        'kms:Decrypt': [REPLICA_KEYS + aliasViaS3('eu-central-1', 'alias/restorable/backups')],
+      });
+    });
+
+    test('writeDrillReports: put under drills/<db>/ only, a data key through S3', () => {
+      const { permissions, ids } = granted((g, role) => g.writeDrillReports(role, 'orders'));
+      expect(permissions).toEqual({
+        's3:PutObject': [`\${${ids!.bucket}.Arn}/drills/orders/*`],
+        'kms:GenerateDataKey': [ownKey(ids!.key)],
+      });
+    });
+
+    test('readDrillReports: get and list under drills/<db>/ only, decrypt through S3', () => {
+      const { permissions, ids } = granted((g, role) => g.readDrillReports(role, 'orders'));
+      const bucket = `\${${ids!.bucket}.Arn}`;
+      expect(permissions).toEqual({
+        's3:GetObject': [`${bucket}/drills/orders/*`],
+        's3:ListBucket': [`${bucket} if {"StringLike":{"s3:prefix":["drills/orders/*"]}}`],
+        'kms:Decrypt': [ownKey(ids!.key)],
+      });
+    });
+
+    test('describeKey: DescribeKey only, asked of KMS directly, on the key or the aliased key', () => {
+      const own = granted((g, role) => g.describeKey(role));
+      expect(own.permissions).toEqual({ 'kms:DescribeKey': [`\${${own.ids!.key}.Arn}`] });
+      expect(granted((g, role) => g.describeKey(role), 'replica').permissions).toEqual({
+        'kms:DescribeKey': [
+          `${REPLICA_KEYS} if {"ForAnyValue:StringEquals":{"kms:ResourceAliases":"alias/restorable/backups"}}`,
+        ],
+      });
+    });
+
+    test('are the only access path: BackupBucket keeps no grant methods of its own', () => {
+      const own = Object.getOwnPropertyNames(BackupBucket.prototype).filter((name) =>
+        name.startsWith('grant'),
       );
-      expect(JSON.stringify(statements)).not.toMatch(/Delete|BypassGovernanceRetention|s3:\*|drills/);
-    });
-
-    test('grantReadBackups allows listing and reading backups and decrypting', () => {
-      const { statements, bucketId } = granted((c, role) => c.grantReadBackups(role));
-      expect(statements).toContainEqual({
-        Effect: 'Allow',
-        Action: 's3:ListBucket',
-        Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
-      });
-      expect(statements).toContainEqual(
-        expect.objectContaining({
-          Action: ['s3:GetObject', 's3:GetObjectAttributes', 's3:GetObjectRetention', 's3:GetObjectVersion'],
-        }),
-      );
-      expect(statements).toContainEqual(expect.objectContaining({ Action: 'kms:Decrypt' }));
-      expect(JSON.stringify(statements)).not.toMatch(/Put|Delete/);
-    });
-
-    test('grantWriteDrillReports allows put under drills/ only', () => {
-      const { statements, bucketId } = granted((c, role) => c.grantWriteDrillReports(role));
-      expect(statements).toContainEqual({
-        Effect: 'Allow',
-        Action: 's3:PutObject',
-        Resource: objects(bucketId, '/drills/*'),
-      });
-      expect(statements).toContainEqual(expect.objectContaining({ Action: 'kms:GenerateDataKey' }));
-      expect(JSON.stringify(statements)).not.toMatch(/daily|weekly|monthly|yearly|Delete/);
+      expect(own).toEqual([]);
+      expect(new BackupBucket(newStack(), 'Backups').grants).toBeInstanceOf(BackupBucketGrants);
     });
   });
 
   describe('replication', () => {
-    test('requires exactly one of destinationKey and destinationKeyAlias', () => {
+    test('imports a bucket with exactly one of encryptionKey and encryptionKeyAlias', () => {
       const stack = newStack();
-      const destination = s3.Bucket.fromBucketAttributes(stack, 'Dest', {
-        bucketName: 'replica-bucket',
-        region: 'eu-central-1',
-        account: '123456789012',
-      });
-      expect(() => new BackupBucket(stack, 'Backups', { replication: { destination } })).toThrow(
-        /exactly one of destinationKey and destinationKeyAlias/,
-      );
+      expect(() =>
+        BackupBucket.fromBucketAttributes(stack, 'Dest', {
+          bucketName: 'replica-bucket',
+          region: 'eu-central-1',
+        }),
+      ).toThrow(/fromBucketAttributes needs exactly one of encryptionKey and encryptionKeyAlias/);
+      const key = kms.Key.fromKeyArn(stack, 'Key', 'arn:aws:kms:eu-central-1:123456789012:key/abc');
+      expect(() =>
+        BackupBucket.fromBucketAttributes(stack, 'Both', {
+          bucketName: 'replica-bucket',
+          encryptionKey: key,
+          encryptionKeyAlias: 'alias/restorable/backups',
+        }),
+      ).toThrow(/fromBucketAttributes needs exactly one of encryptionKey and encryptionKeyAlias/);
     });
 
     test('rejects a malformed key alias', () => {
-      const stack = newStack();
-      const destination = s3.Bucket.fromBucketAttributes(stack, 'Dest', {
+      expect(() =>
+        BackupBucket.fromBucketAttributes(newStack(), 'Dest', {
+          bucketName: 'replica',
+          region: 'eu-central-1',
+          encryptionKeyAlias: 'restorable',
+        }),
+      ).toThrow(/key alias must look like alias\/<name>, got "restorable"/);
+    });
+
+    test('names the imported key by its alias ARN in the bucket region, for KMS calls and ReplicaKmsKeyID', () => {
+      const replica = BackupBucket.fromBucketAttributes(newStack(), 'Dest', {
         bucketName: 'replica',
         region: 'eu-central-1',
+        account: '123456789012',
+        encryptionKeyAlias: 'alias/restorable/backups',
       });
-      expect(
-        () =>
-          new BackupBucket(stack, 'Backups', {
-            replication: { destination, destinationKeyAlias: 'restorable' },
-          }),
-      ).toThrow(/destinationKeyAlias must look like alias\/<name>, got "restorable"/);
+      expect(replica.keyId).toBe('arn:aws:kms:eu-central-1:123456789012:alias/restorable/backups');
+      expect(replica.encryptionKey).toBeUndefined();
+      expect(replica.retention.toRetentionDays()).toEqual({
+        daily: 30,
+        weekly: 90,
+        monthly: 365,
+        yearly: 2555,
+      });
+    });
+
+    test('exposes its replication rule id, and none without replication', () => {
+      const stack = newStack();
+      const destination = BackupBucket.fromBucketAttributes(stack, 'Dest', {
+        bucketName: 'replica',
+        region: 'eu-central-1',
+        encryptionKeyAlias: 'alias/restorable/backups',
+      });
+      const source = new BackupBucket(stack, 'Backups', { replication: { destination } });
+      expect(source.replicationRuleId).toBe('all-objects-to-replica');
+      Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
+        ReplicationConfiguration: { Rules: [Match.objectLike({ Id: source.replicationRuleId })] },
+      });
+      expect(new BackupBucket(newStack(), 'Plain').replicationRuleId).toBeUndefined();
     });
 
     test('with a known destination key, uses its ARN for ReplicaKmsKeyID and for the role', () => {
       const stack = newStack();
       const destinationKey = new kms.Key(stack, 'ReplicaKey', { enableKeyRotation: true });
-      const destination = new s3.Bucket(stack, 'Replica', {
-        versioned: true,
-        objectLockEnabled: true,
-        encryptionKey: destinationKey,
-      });
-      new BackupBucket(stack, 'Backups', { replication: { destination, destinationKey } });
+      const destination = new BackupBucket(stack, 'Replica', { encryptionKey: destinationKey });
+      new BackupBucket(stack, 'Backups', { replication: { destination } });
       const template = Template.fromStack(stack);
       const keyArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReplicaKey'), 'Arn'] };
       template.hasResourceProperties('AWS::S3::Bucket', {

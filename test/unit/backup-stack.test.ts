@@ -1,7 +1,10 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { BackupStack } from '../../lib/stacks/backup-stack';
 import { exampleConfig, newApp, synthBackupStack as synth } from './cdk-support';
+import { aliasViaS3, permissionsOf, tierObjects, viaS3 } from './iam-support';
 
 function replicationPolicyStatements(template: Template): Record<string, unknown>[] {
   const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
@@ -214,37 +217,44 @@ describe('BackupStack', () => {
     template.hasOutput('ReplicaBucketName', { Value: 'restorable-123456789012-eu-central-1-backups' });
   });
 
-  test('grantReadReplicaBackups allows reading the replica bucket and decrypting with the aliased replica key', () => {
+  test('gives the replication role exactly: read source versions and their lock, replicate (no deletes), keys through S3', () => {
+    const { stack, template } = synth();
+    const bucket = `\${${stack.getLogicalId(stack.backups.bucket.node.defaultChild as s3.CfnBucket)}.Arn}`;
+    const key = `\${${stack.getLogicalId(stack.key.key.node.defaultChild as kms.CfnKey)}.Arn}`;
+    const replicaObjects = 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups/*';
+    expect(permissionsOf(template, stack, stack.backups.replicationRole!)).toEqual({
+      's3:GetReplicationConfiguration': [bucket],
+      's3:ListBucket': [bucket],
+      's3:GetObjectVersionForReplication': [`${bucket}/*`],
+      's3:GetObjectVersionAcl': [`${bucket}/*`],
+      's3:GetObjectVersionTagging': [`${bucket}/*`],
+      's3:GetObjectRetention': [`${bucket}/*`],
+      's3:GetObjectLegalHold': [`${bucket}/*`],
+      's3:ReplicateObject': [replicaObjects],
+      's3:ReplicateTags': [replicaObjects],
+      'kms:Decrypt': [key + viaS3('eu-west-1')],
+      'kms:Encrypt': [
+        'arn:aws:kms:eu-central-1:123456789012:key/*' +
+          aliasViaS3('eu-central-1', 'alias/restorable/backups'),
+      ],
+    });
+  });
+
+  test('imports the replica by name with its key by alias, granted through its BackupBucketGrants', () => {
     const stack = new BackupStack(newApp(), 'RestorableBackup', { config: exampleConfig() });
-    const role = new iam.Role(stack, 'Drill', {
+    const role = new iam.Role(stack, 'Reader', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     });
-    stack.grantReadReplicaBackups(role);
-    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          {
-            Effect: 'Allow',
-            Action: 's3:ListBucket',
-            Resource: 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups',
-          },
-          Match.objectLike({
-            Action: Match.arrayWith(['s3:GetObject']),
-            Resource: 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups/*',
-          }),
-          {
-            Effect: 'Allow',
-            Action: 'kms:Decrypt',
-            Resource: 'arn:aws:kms:eu-central-1:123456789012:key/*',
-            Condition: {
-              StringEquals: {
-                'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] },
-              },
-              'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/restorable/backups' },
-            },
-          },
-        ]),
-      },
+    stack.replica.grants.readBackups(role, 'orders');
+    const replica = 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups';
+    expect(permissionsOf(Template.fromStack(stack), stack, role)).toEqual({
+      's3:GetObject': tierObjects(replica, 'orders'),
+      's3:ListBucket': [replica],
+      'kms:Decrypt': [
+        'arn:aws:kms:eu-central-1:123456789012:key/*' +
+          aliasViaS3('eu-central-1', 'alias/restorable/backups'),
+      ],
     });
+    expect(stack.replica.keyId).toBe('arn:aws:kms:eu-central-1:123456789012:alias/restorable/backups');
   });
 });

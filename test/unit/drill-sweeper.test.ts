@@ -2,7 +2,8 @@ import { Duration } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { DrillSweeper, type DrillSweeperProps } from '../../lib/constructs/drill-sweeper';
 import { newStack } from './cdk-support';
-import { actionsOf, allowedActions, resourcesOf, statementsOf, testImage } from './workflow-support';
+import { permissionsOf, runnerBaseline } from './iam-support';
+import { actionsOf, resourcesOf, statementsOf, testImage } from './workflow-support';
 
 function build(props: Partial<DrillSweeperProps> = {}) {
   const stack = newStack('eu-west-1');
@@ -38,14 +39,18 @@ describe('DrillSweeper', () => {
     expect(deletes[0].Condition).toEqual({ StringEquals: { 'rds:db-tag/restorable:drill': 'true' } });
   });
 
-  test('may list instances (with their tags) but change nothing else', () => {
-    const { statements } = build();
-    const work = allowedActions(statements).filter((a) => !/^(logs|xray):/.test(a));
-    expect(new Set(work)).toEqual(
-      new Set(['rds:DescribeDBInstances', 'rds:DeleteDBInstance', 'secretsmanager:DeleteSecret']),
-    );
-    const describe = statements.find((s) => actionsOf(s).includes('rds:DescribeDBInstances'))!;
-    expect(resourcesOf(describe)).toEqual(['arn:aws:rds:eu-west-1:123456789012:db:*']);
+  test('is allowed exactly: list instances (with their tags), delete tagged drill instances and their secrets, no S3 or KMS', () => {
+    const { stack, sweeper, template } = build();
+    const drillDb = 'arn:aws:rds:eu-west-1:123456789012:db:restorable-drill-*';
+    expect(permissionsOf(template, stack, sweeper.function.role)).toEqual({
+      ...runnerBaseline(),
+      'rds:DescribeDBInstances': ['arn:aws:rds:eu-west-1:123456789012:db:*'],
+      'rds:DeleteDBInstance': [`${drillDb} if {"StringEquals":{"rds:db-tag/restorable:drill":"true"}}`],
+      'secretsmanager:DeleteSecret': [
+        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-* if {"Bool":{"aws:ViaAWSService":"true"},' +
+          `"StringLike":{"secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn":"${drillDb}"}}`,
+      ],
+    });
   });
 
   test("deletes only drill instances' managed secrets, and only through RDS", () => {

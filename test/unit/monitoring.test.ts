@@ -43,8 +43,6 @@ function withDatabase(options: DatabaseOptions = {}) {
   const common = {
     databaseId: 'orders',
     bucket: f.bucket,
-    key: f.key,
-    replicaKey: f.replicaKey,
     image: f.image,
   };
   const backup = new Workflow(f.stack, 'OrdersBackup', {
@@ -376,7 +374,6 @@ describe('Monitoring stack-wide alarms', () => {
     monitoring.addBackupKeyAlarm(
       new FreshnessCheck(stack, 'Freshness', {
         bucket: f.bucket,
-        key: f.key,
         databaseIds: ['orders'],
         image: f.image,
       }),

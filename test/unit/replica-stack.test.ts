@@ -106,15 +106,15 @@ describe('ReplicaStack', () => {
     const app = newApp();
     const replica = new ReplicaStack(app, 'RestorableReplica', { config });
     const backup = new BackupStack(app, 'RestorableBackup', { config });
-    expect(replica.backups.bucket.bucketName).not.toBe(backup.replicaBucket.bucketName); // a token vs a literal
+    expect(replica.backups.bucket.bucketName).not.toBe(backup.replica.bucket.bucketName); // a token vs a literal
     expect(Template.fromStack(replica).toJSON().Resources).toEqual(
       expect.objectContaining({
         [replica.getLogicalId(replica.backups.bucket.node.defaultChild as never)]: expect.objectContaining({
-          Properties: expect.objectContaining({ BucketName: backup.replicaBucket.bucketName }),
+          Properties: expect.objectContaining({ BucketName: backup.replica.bucket.bucketName }),
         }),
       }),
     );
-    expect(backup.replicaBucket.bucketName).toBe(backupBucketName(config.account, config.replicaRegion));
-    expect(backup.replicaKeyAliasArn).toBe(`arn:aws:kms:eu-central-1:123456789012:${BACKUP_KEY_ALIAS}`);
+    expect(backup.replica.bucket.bucketName).toBe(backupBucketName(config.account, config.replicaRegion));
+    expect(backup.replica.keyId).toBe(`arn:aws:kms:eu-central-1:123456789012:${BACKUP_KEY_ALIAS}`);
   });
 });

@@ -12,11 +12,11 @@ import {
   resolveDrillSettings,
 } from '../../lambda/core/drill-settings';
 import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
+import { aliasViaS3, permissionsOf, runnerBaseline, tierObjects, viaS3 } from './iam-support';
 import {
   actionsOf,
   allowedActions,
   definitionOf,
-  flatten,
   importedPlacement,
   resourcesOf,
   statementsOf,
@@ -30,9 +30,7 @@ function build(change: (f: ReturnType<typeof workflowFixture>) => Partial<Restor
   const drill = new RestoreDrill(f.stack, 'OrdersDrill', {
     databaseId: 'orders',
     bucket: f.bucket,
-    key: f.key,
     replicaBucket: f.replicaBucket,
-    replicaKey: f.replicaKey,
     vpc: importedPlacement(f.stack).vpc,
     image: f.image,
     ...change(f),
@@ -59,6 +57,11 @@ function successors(asl: AslDefinition, name: string): string[] {
     ...(s.Catch ?? []).map((c) => c.Next),
   ];
 }
+
+const PRIMARY = 'arn:aws:s3:::restorable-123456789012-eu-west-1-backups';
+const REPLICA = 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups';
+const PRIMARY_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+const REPLICA_KEYS = 'arn:aws:kms:eu-central-1:123456789012:key/*';
 
 function statementWithSid(statements: PolicyStatementJson[], sid: string): PolicyStatementJson {
   const found = statements.find((s) => s.Sid === sid);
@@ -404,27 +407,59 @@ describe('RestoreDrill role', () => {
     }
   });
 
-  test('reads backups of its database from the replica and decrypts with the replica key, writes only its reports', () => {
-    const { statements } = drillRole();
-    const reads = statements.filter((s) => actionsOf(s).includes('s3:GetObject')).flatMap(resourcesOf);
-    expect(
-      reads.every((r) => r.startsWith('arn:aws:s3:::restorable-123456789012-eu-central-1-backups/')),
-    ).toBe(true);
-    expect(reads.every((r) => /\/(yearly|monthly|weekly|daily)\/orders\/\*$/.test(r))).toBe(true);
-    const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject')).flatMap(resourcesOf);
-    expect(writes).toEqual(['arn:aws:s3:::restorable-123456789012-eu-west-1-backups/drills/orders/*']);
-    const replicaKey = statements.find((s) => s.Condition?.['ForAnyValue:StringEquals'])!;
-    expect(actionsOf(replicaKey)).toEqual(['kms:Decrypt']);
-    expect(flatten(replicaKey.Resource)).toBe('arn:aws:kms:eu-central-1:123456789012:key/*');
+  test('is allowed exactly: read its backups from the replica, write its reports, and only drill-instance RDS work', () => {
+    const { template, stack, drill } = build();
+    const drillDb = 'arn:aws:rds:eu-west-1:123456789012:db:restorable-drill-*';
+    const managedSecrets = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-*';
+    const tagKeys =
+      '"ForAllValues:StringEquals":{"aws:TagKeys":["restorable:drill","restorable:expires-at","restorable:database","restorable:drill-id"]}';
+    const requestTags = '"Null":{"aws:RequestTag/restorable:expires-at":"false"}';
+    const ofDrillInstance = `"StringLike":{"secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn":"${drillDb}"}`;
+    expect(permissionsOf(template, stack, drill.drillFunction.role)).toEqual({
+      ...runnerBaseline({ vpc: true }),
+      's3:GetObject': tierObjects(REPLICA, 'orders'),
+      's3:ListBucket': [REPLICA],
+      'kms:Decrypt': [REPLICA_KEYS + aliasViaS3('eu-central-1', 'alias/restorable/backups')],
+      's3:PutObject': [`${PRIMARY}/drills/orders/*`],
+      'kms:GenerateDataKey': [PRIMARY_KEY + viaS3('eu-west-1')],
+      'rds:CreateDBInstance': [
+        `${drillDb} if {"Bool":{"rds:MultiAz":"false","rds:StorageEncrypted":"true"},${tagKeys},${requestTags},` +
+          '"StringEquals":{"aws:RequestTag/restorable:drill":"true","rds:DatabaseClass":"db.t4g.medium","rds:DatabaseEngine":"postgres"}}',
+        'arn:aws:rds:eu-west-1:123456789012:og:default:postgres-*',
+        'arn:aws:rds:eu-west-1:123456789012:pg:default.postgres*',
+        expect.stringMatching(/^arn:aws:rds:eu-west-1:123456789012:subgrp:\$\{OrdersDrillSubnetGroup\w+\}$/),
+      ],
+      'rds:AddTagsToResource': [
+        `${drillDb} if {${tagKeys},${requestTags},"StringEquals":{"aws:RequestTag/restorable:drill":"true"}}`,
+      ],
+      'rds:DescribeDBInstances': [drillDb],
+      'rds:DeleteDBInstance': [`${drillDb} if {"StringEquals":{"rds:db-tag/restorable:drill":"true"}}`],
+      'secretsmanager:CreateSecret': [`${managedSecrets} if {"Bool":{"aws:ViaAWSService":"true"}}`],
+      'secretsmanager:TagResource': [`${managedSecrets} if {"Bool":{"aws:ViaAWSService":"true"}}`],
+      'secretsmanager:GetSecretValue': [`${managedSecrets} if {${ofDrillInstance}}`],
+      'secretsmanager:DeleteSecret': [
+        `${managedSecrets} if {"Bool":{"aws:ViaAWSService":"true"},${ofDrillInstance}}`,
+      ],
+      'iam:CreateServiceLinkedRole': [
+        'arn:aws:iam::123456789012:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS if {"StringEquals":{"iam:AWSServiceName":"rds.amazonaws.com"}}',
+      ],
+    });
   });
 
-  test('reads from the primary bucket instead when the source is primary', () => {
-    const built = build(() => ({ source: 'primary' }));
-    const statements = statementsOf(built.template, built.stack, built.drill.drillFunction.role);
-    const reads = statements.filter((s) => actionsOf(s).includes('s3:GetObject')).flatMap(resourcesOf);
-    expect(reads.every((r) => r.startsWith('arn:aws:s3:::restorable-123456789012-eu-west-1-backups/'))).toBe(
-      true,
+  test('reads from the primary bucket with the primary key instead when the source is primary', () => {
+    const { template, stack, drill } = build(() => ({ source: 'primary' }));
+    const storage = Object.fromEntries(
+      Object.entries(permissionsOf(template, stack, drill.drillFunction.role)).filter(([action]) =>
+        /^(s3|kms):/.test(action),
+      ),
     );
+    expect(storage).toEqual({
+      's3:GetObject': tierObjects(PRIMARY, 'orders'),
+      's3:ListBucket': [PRIMARY],
+      'kms:Decrypt': [PRIMARY_KEY + viaS3('eu-west-1')],
+      's3:PutObject': [`${PRIMARY}/drills/orders/*`],
+      'kms:GenerateDataKey': [PRIMARY_KEY + viaS3('eu-west-1')],
+    });
   });
 
   test('has no S3 delete, no bucket changes and no unconditioned RDS write', () => {

@@ -1,6 +1,6 @@
 /**
- * Shared by the workflow, drill, sweeper and monitoring tests: a stack with imported buckets and
- * keys, a tiny runner image (so tests do not fingerprint the repository), and readers for the
+ * Shared by the workflow, drill, sweeper and monitoring tests: a stack with imported backup buckets
+ * (the primary with its key and a non-default retention, the replica with its key by alias), a tiny runner image (so tests do not fingerprint the repository), and readers for the
  * parts of a template that assertions cannot match directly (state machine definitions, the
  * statements of one role).
  */
@@ -12,10 +12,10 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { BackupBucket, RetentionTiers } from '../../lib/constructs/backup-bucket';
 import { RunnerImage } from '../../lib/constructs/runner-image';
 import { newStack } from './cdk-support';
 
@@ -49,16 +49,17 @@ export function workflowFixture() {
   return {
     stack,
     key,
-    bucket: s3.Bucket.fromBucketAttributes(stack, 'Backups', {
+    bucket: BackupBucket.fromBucketAttributes(stack, 'Backups', {
       bucketName: PRIMARY_BUCKET,
       encryptionKey: key,
+      retention: RetentionTiers.fromDays({ daily: 35, weekly: 100, monthly: 400, yearly: 3000 }),
     }),
-    replicaBucket: s3.Bucket.fromBucketAttributes(stack, 'Replica', {
+    replicaBucket: BackupBucket.fromBucketAttributes(stack, 'Replica', {
       bucketName: REPLICA_BUCKET,
       account: ACCOUNT,
       region: REPLICA_REGION,
+      encryptionKeyAlias: REPLICA_KEY_ALIAS,
     }),
-    replicaKey: { alias: REPLICA_KEY_ALIAS },
     secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', SECRET_ARN),
     topic: sns.Topic.fromTopicArn(stack, 'Topic', `arn:aws:sns:eu-west-1:${ACCOUNT}:on-call`),
     image: testImage(stack),
