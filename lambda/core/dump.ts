@@ -187,7 +187,9 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
   const { options, conn, tls, log, fail, clean } = ctx;
   let client: Client;
   try {
-    client = new Client(pgClientConfig(conn, tls));
+    // Each session of a backup says what it is in pg_stat_activity / pg_locks, for the DBA looking
+    // at who holds what: restorable-snapshot (exporter), restorable-count, restorable-pg_dump.
+    client = new Client(pgClientConfig(conn, tls, { application_name: 'restorable-snapshot' }));
     await client.connect();
   } catch (e) {
     if (e instanceof ConnectionConfigError) throw fail('CONFIG', e.message);
@@ -207,7 +209,7 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
       throw fail('DEADLINE', 'not enough time left to start a backup');
     }
     return await withPgPassFile(conn, async (passFile) => {
-      const env = libpqEnv(conn, tls, passFile);
+      const env = { ...libpqEnv(conn, tls, passFile), PGAPPNAME: 'restorable-pg_dump' };
       const placement = await claimPlacement(options, ctx.startedAt, log);
       try {
         return await dumpInSnapshot({

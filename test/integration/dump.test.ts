@@ -106,7 +106,8 @@ describe('dumpDatabase', () => {
       [
         'Mixed Case.Audit Log',
         'Mixed Case.données_é',
-        'Mixed Case.x"; DROP TABLE shop.products;--',
+        // Quoted: the name holds a dot and a quote, so `schema.name` alone would be ambiguous.
+        'Mixed Case."x""; DROP TABLE shop.products;--"',
         'shop.customers',
         'shop.events',
         'shop.events_2026_10',
