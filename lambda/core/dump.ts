@@ -9,9 +9,11 @@
  * 3. Place the backup (GFS by first success: the highest tier whose current period has no valid
  *    manifest) and claim its id with a conditional write, moving on by one second when another
  *    run already holds it, so overlapping runs never share keys.
- * 4. `BEGIN REPEATABLE READ READ ONLY`, `pg_export_snapshot()`, inventory and exact row counts in
- *    that snapshot, then `pg_dump --snapshot=<id>`: the counts in the manifest describe exactly the
- *    data in the archive, however many writes happen meanwhile.
+ * 4. `BEGIN REPEATABLE READ READ ONLY`, `pg_export_snapshot()` in a session that then holds no
+ *    relation lock; inventory, row and large-object counts in a second session on that snapshot,
+ *    closed before `pg_dump --snapshot=<id> --lock-wait-timeout=<ms>` starts (dump-snapshot.ts says
+ *    why): the counts describe exactly the data in the archive, and a migration waits at most for
+ *    the dump.
  * 5. pg_dump's stdout → SHA-256 + byte count → `@aws-sdk/lib-storage` multipart upload (SSE-KMS
  *    with a bucket key, Object Lock retain-until of the tier, conditional create). The body stream
  *    only *ends* after pg_dump exited 0 and the output passed its checks (PGDMP magic, size
@@ -22,24 +24,21 @@
  * 7. Roles (`pg_dumpall --roles-only --no-role-passwords`) → `<id>.globals.sql`; a server that
  *    refuses (managed services without pg_authid access) is recorded, not fatal.
  * 8. The manifest, last: the commit marker.
+ *
+ * This file owns the options, the order of events and the manifest; the pieces live beside it:
+ * dump-claim.ts (placement, id claim, object parameters), dump-snapshot.ts (snapshot and
+ * inventory), dump-stream.ts (pg_dump → S3), dump-globals.ts (roles file), backup-error.ts.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  ListMultipartUploadsCommand,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
-import { backupIdTime, occupiedPeriods } from './catalog';
-import { catalogCounts, countRows, listTables, schemaArgs, type SchemaScope } from './inventory';
+import { BackupError, type BackupFailureReason } from './backup-error';
+import { claimPlacement, encryptionParams, lockParams, releaseClaim } from './dump-claim';
+import { storeGlobals } from './dump-globals';
+import { exportSnapshot, takeInventory, type Inventory } from './dump-snapshot';
+import { streamDump, type StoredDump } from './dump-stream';
+import { schemaArgs, type SchemaScope } from './inventory';
 import { silentLogger, type CoreLogger } from './logger';
-import { ManifestSchema, type Manifest, type TableEntry } from './manifest';
+import { ManifestSchema, type Manifest } from './manifest';
 import { majorFromVersionNum, pgBinDirs as defaultPgBinDirs, pgToolForServer, type PgBinary } from './pg-bin';
 import {
   ConnectionConfigError,
@@ -52,45 +51,11 @@ import {
   type DbConnection,
   type TlsOptions,
 } from './secrets';
-import {
-  backupKeys,
-  DEFAULT_RETENTION_DAYS,
-  periodOf,
-  placeBackup,
-  type Placement,
-  type RetentionDays,
-  type Tier,
-} from './tiers';
+import { type Placement, type RetentionDays, type Tier } from './tiers';
 
-/** Why a backup failed; stable codes for metrics, alarms and tests. */
-export type BackupFailureReason =
-  | 'CONFIG'
-  | 'CONNECT'
-  | 'VERSION_UNSUPPORTED'
-  | 'SNAPSHOT'
-  | 'PG_DUMP_FAILED'
-  | 'PG_DUMP_SIGNALED'
-  | 'EMPTY_OUTPUT'
-  | 'OUTPUT_TOO_SMALL'
-  | 'NOT_AN_ARCHIVE'
-  | 'DEADLINE'
-  | 'STREAM_ERROR'
-  | 'UPLOAD_FAILED'
-  | 'ID_CONFLICT'
-  | 'MANIFEST_WRITE_FAILED'
-  | 'INTERNAL';
-
-export class BackupError extends Error {
-  override readonly name = 'BackupError';
-  constructor(
-    readonly reason: BackupFailureReason,
-    message: string,
-    /** Backup id, when one had been assigned. */
-    readonly backupId?: string,
-  ) {
-    super(message);
-  }
-}
+export { BackupError, type BackupFailureReason } from './backup-error';
+export { claimKey } from './dump-claim';
+export { partSizeFor } from './dump-stream';
 
 /** Object Lock mode for every object of a backup; `NONE` for buckets without Object Lock. */
 export type ObjectLockMode = 'COMPLIANCE' | 'GOVERNANCE' | 'NONE';
@@ -114,6 +79,16 @@ export interface DumpOptions extends TlsOptions {
   readonly pgBinDirs?: string[];
   /** Time for exact row counts before falling back to estimates, ms. @default 300000 */
   readonly countBudgetMs?: number;
+  /** Longest one table's count may take, ms; smaller tables are counted first. @default - a quarter of the count budget */
+  readonly countPerTableMs?: number;
+  /** `lock_timeout` of the counting session, ms: a table it cannot lock in time gets its estimate. @default 5000 */
+  readonly countLockTimeoutMs?: number;
+  /**
+   * pg_dump `--lock-wait-timeout`, ms: how long pg_dump waits for each table's ACCESS SHARE lock
+   * (held up by a migration's uncommitted ALTER) before the backup fails with LOCK_TIMEOUT instead
+   * of queueing production behind it. @default DEFAULT_LOCK_WAIT_TIMEOUT_MS (60000)
+   */
+  readonly lockWaitTimeoutMs?: number;
   /** Smallest acceptable archive, bytes. An empty database dumps to ~850 bytes. @default 512 */
   readonly minBytes?: number;
   /** Stop and abort when this moment minus `safetyMarginMs` is reached. */
@@ -133,20 +108,8 @@ export interface DumpOptions extends TlsOptions {
   readonly maxIdAttempts?: number;
 }
 
-const MIB = 1024 * 1024;
-const MIN_PART = 5 * MIB;
-const MAX_PART = 5 * 1024 * MIB;
-const MAX_PARTS = 10_000;
-const ARCHIVE_MAGIC = Buffer.from('PGDMP');
-const STDERR_KEEP = 8 * 1024;
-
-/**
- * Part size so that 10,000 parts (the S3 maximum) cover 1.2 × the database size, at least 5 MiB.
- * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
- */
-export function partSizeFor(estimatedBytes: number): number {
-  return Math.min(MAX_PART, Math.max(MIN_PART, Math.ceil((Math.max(0, estimatedBytes) * 1.2) / MAX_PARTS)));
-}
+/** pg_dump `--lock-wait-timeout` when none is configured. */
+export const DEFAULT_LOCK_WAIT_TIMEOUT_MS = 60_000;
 
 interface Preflight {
   serverVersion: string;
@@ -224,7 +187,9 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
   const { options, conn, tls, log, fail, clean } = ctx;
   let client: Client;
   try {
-    client = new Client(pgClientConfig(conn, tls));
+    // Each session of a backup says what it is in pg_stat_activity / pg_locks, for the DBA looking
+    // at who holds what: restorable-snapshot (exporter), restorable-count, restorable-pg_dump.
+    client = new Client(pgClientConfig(conn, tls, { application_name: 'restorable-snapshot' }));
     await client.connect();
   } catch (e) {
     if (e instanceof ConnectionConfigError) throw fail('CONFIG', e.message);
@@ -244,7 +209,7 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
       throw fail('DEADLINE', 'not enough time left to start a backup');
     }
     return await withPgPassFile(conn, async (passFile) => {
-      const env = libpqEnv(conn, tls, passFile);
+      const env = { ...libpqEnv(conn, tls, passFile), PGAPPNAME: 'restorable-pg_dump' };
       const placement = await claimPlacement(options, ctx.startedAt, log);
       try {
         return await dumpInSnapshot({
@@ -313,115 +278,6 @@ async function preflight(client: Client, dirs: string[], log: CoreLogger): Promi
   };
 }
 
-/**
- * A conditional create lost: 412 when the key exists, 409 ConditionalRequestConflict when another
- * conditional write to the key is in flight.
- */
-const isPreconditionFailed = (e: unknown): boolean => {
-  const err = e as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  const status = err?.$metadata?.httpStatusCode;
-  return (
-    err?.name === 'PreconditionFailed' ||
-    err?.Code === 'PreconditionFailed' ||
-    err?.name === 'ConditionalRequestConflict' ||
-    status === 412 ||
-    (status === 409 && /Conditional/i.test(err?.name ?? ''))
-  );
-};
-
-/**
- * Where a backup id is claimed: one place per id whatever the tier, so an id is unique across all
- * tiers of a database. Under the daily prefix, the daily lifecycle rule expires it.
- */
-export function claimKey(databaseId: string, backupId: string): string {
-  const at = backupIdTime(backupId);
-  return `${backupKeys('daily', databaseId, periodOf('daily', at), backupId).prefix}${backupId}.claim`;
-}
-
-/**
- * Places the backup and claims its id with a conditional create (`If-None-Match: *`) of a small
- * claim object (see claimKey). When the id is taken (another run started in the same second),
- * tries the next second, so ids keep the `<db>-<yyyymmddThhmmssZ>` format and never collide. The
- * claim of a successful backup stays (it keeps the id reserved); a failed run removes its claim.
- * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
- */
-async function claimPlacement(options: DumpOptions, startedAt: Date, log: CoreLogger): Promise<Placement> {
-  const attempts = options.maxIdAttempts ?? 30;
-  const base = Math.floor(startedAt.getTime() / 1000) * 1000;
-  for (let i = 0; i < attempts; i++) {
-    const at = new Date(base + i * 1000);
-    const occupied = await occupiedPeriods(options.s3, options.bucket, options.databaseId, at);
-    const placement = placeBackup({
-      databaseId: options.databaseId,
-      at,
-      occupied,
-      retentionDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS,
-      tier: options.tier === 'auto' ? undefined : options.tier,
-    });
-    try {
-      await options.s3.send(
-        new PutObjectCommand({
-          Bucket: options.bucket,
-          Key: claimKey(options.databaseId, placement.backupId),
-          Body: JSON.stringify({
-            backupId: placement.backupId,
-            tier: placement.tier,
-            period: placement.period,
-            claimedAt: new Date().toISOString(),
-          }),
-          ContentType: 'application/json',
-          IfNoneMatch: '*',
-          ...encryptionParams(options),
-        }),
-      );
-      log.info('backup placed', {
-        backupId: placement.backupId,
-        tier: placement.tier,
-        period: placement.period,
-      });
-      return placement;
-    } catch (e) {
-      if (!isPreconditionFailed(e)) {
-        throw new BackupError(
-          'UPLOAD_FAILED',
-          `cannot claim backup id ${placement.backupId}: ${(e as Error).message}`,
-        );
-      }
-      log.info('backup id taken by another run; trying the next second', { backupId: placement.backupId });
-    }
-  }
-  throw new BackupError(
-    'ID_CONFLICT',
-    `no free backup id for ${options.databaseId} within ${attempts} seconds`,
-  );
-}
-
-async function releaseClaim(options: DumpOptions, placement: Placement, log: CoreLogger): Promise<void> {
-  const key = claimKey(options.databaseId, placement.backupId);
-  try {
-    await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: key }));
-  } catch (e) {
-    // Harmless if left: tiny, ignored by listings, expired by the daily lifecycle rule.
-    log.warn('could not remove the backup id claim', { key, error: (e as Error).message });
-  }
-}
-
-function encryptionParams(options: DumpOptions): Partial<PutObjectCommandInput> {
-  return {
-    ServerSideEncryption: 'aws:kms',
-    ...(options.kmsKeyId ? { SSEKMSKeyId: options.kmsKeyId } : {}),
-    BucketKeyEnabled: true,
-  };
-}
-
-function lockParams(options: DumpOptions, placement: Placement): Partial<PutObjectCommandInput> {
-  const mode = options.objectLockMode ?? 'COMPLIANCE';
-  // Object Lock requires an integrity checksum on the upload; the SDK's default (WHEN_SUPPORTED)
-  // sends CRC32 on PutObject and every part.
-  // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html
-  return mode === 'NONE' ? {} : { ObjectLockMode: mode, ObjectLockRetainUntilDate: placement.retainUntil };
-}
-
 interface SnapshotRun extends RunContext {
   client: Client;
   pre: Preflight;
@@ -437,41 +293,83 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     0,
     Math.min(options.countBudgetMs ?? 300_000, run.deadlineAt ? run.deadlineAt() / 4 : Infinity),
   );
+  const perTableMs = Math.max(1, Math.min(options.countPerTableMs ?? budgetMs / 4, budgetMs));
+  const lockWaitTimeoutMs = Math.max(
+    1,
+    Math.floor(options.lockWaitTimeoutMs ?? DEFAULT_LOCK_WAIT_TIMEOUT_MS),
+  );
   let snapshot: string;
-  let tables: TableEntry[];
-  let catalog: Awaited<ReturnType<typeof catalogCounts>>;
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
-    // The exporting transaction must outlive pg_dump's import; a server-side idle timeout would
-    // kill it while we only stream. row_security=off makes a count error out (as pg_dump does)
-    // rather than silently count only the rows a policy lets us see.
-    await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
-    await client.query('SET LOCAL row_security = off');
-    const infos = await listTables(client, run.scope);
-    catalog = await catalogCounts(client, run.scope);
-    tables = await countRows(client, infos, { budgetMs });
+    snapshot = await exportSnapshot(client);
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw fail('SNAPSHOT', `cannot take the inventory snapshot: ${(e as Error).message}`, placement.backupId);
+    throw fail('SNAPSHOT', `cannot export a snapshot: ${(e as Error).message}`, placement.backupId);
   }
-  log.info('snapshot taken', {
-    backupId: placement.backupId,
-    tables: tables.length,
-    exactCounts: tables.every((t) => t.exact),
-  });
-
-  const dumpArgs = ['--format=custom', `--snapshot=${snapshot}`, '--no-password', ...schemaArgs(run.scope)];
-  let stored: { bytes: number; sha256: string };
+  let inventory: Inventory;
+  let stored: StoredDump;
+  const dumpArgs = [
+    '--format=custom',
+    `--snapshot=${snapshot}`,
+    '--no-password',
+    `--lock-wait-timeout=${lockWaitTimeoutMs}`,
+    // pg_dump leaves large objects out when --schema is given; they belong to the database.
+    // (-b: spelled --blobs before PostgreSQL 16 and --large-objects since; the short form is both.)
+    ...(run.scope.include?.length ? ['-b'] : []),
+    ...schemaArgs(run.scope),
+  ];
   try {
-    stored = await streamDump(run, dumpArgs);
+    inventory = await takeInventory({
+      conn: run.conn,
+      tls: run.tls,
+      snapshot,
+      scope: run.scope,
+      budgetMs,
+      perTableMs,
+      lockTimeoutMs: options.countLockTimeoutMs ?? 5_000,
+      backupId: placement.backupId,
+      log,
+    });
+    log.info('snapshot taken', {
+      backupId: placement.backupId,
+      tables: inventory.tables.length,
+      exactCounts: inventory.tables.every((t) => t.exact),
+      largeObjects: inventory.largeObjects.count,
+    });
+    stored = await streamDump(
+      {
+        options,
+        placement,
+        pgDumpPath: pre.pgDump.path,
+        databaseBytes: pre.databaseBytes,
+        env: run.env,
+        lock: run.lock,
+        deadlineAt: run.deadlineAt,
+        log,
+        fail,
+        clean: run.clean,
+      },
+      dumpArgs,
+    );
   } finally {
     // The snapshot has served its purpose (or the dump failed); end the transaction either way.
     await client.query('COMMIT').catch(() => undefined);
   }
+  for (const warning of stored.warnings)
+    log.warn('pg_dump warning', { backupId: placement.backupId, warning });
   log.info('dump stored', { backupId: placement.backupId, key: placement.keys.dump, bytes: stored.bytes });
+  const { tables, catalog } = inventory;
 
-  const globals = await storeGlobals(run);
+  const globals = await storeGlobals({
+    options,
+    placement,
+    pgDumpall: pre.pgDumpall,
+    pgDumpallProblem: pre.pgDumpallProblem,
+    env: run.env,
+    lock: run.lock,
+    log,
+    fail,
+    clean: run.clean,
+  });
   const completedAt = run.now();
   const manifest: Manifest = ManifestSchema.parse({
     formatVersion: 1,
@@ -495,14 +393,21 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
       format: 'custom',
       // The snapshot id is per-run noise; the options that shape the archive are what matter.
       options: dumpArgs.filter((a) => !a.startsWith('--snapshot=')),
+      ...(stored.warnings.length > 0 ? { warnings: stored.warnings } : {}),
     },
     object: { key: placement.keys.dump, bytes: stored.bytes, sha256: stored.sha256 },
     globals,
-    rowCounts: { exact: tables.every((t) => t.exact), budgetSeconds: budgetMs / 1000 },
+    rowCounts: {
+      exact: tables.every((t) => t.exact),
+      budgetSeconds: budgetMs / 1000,
+      perTableSeconds: perTableMs / 1000,
+    },
     tables,
     catalog,
     schemas: { include: [...(run.scope.include ?? [])], exclude: [...(run.scope.exclude ?? [])] },
     encryption: options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {},
+    extensions: inventory.extensions,
+    largeObjects: inventory.largeObjects,
   });
   try {
     await options.s3.send(
@@ -526,289 +431,4 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     durationSeconds: manifest.durationSeconds,
   });
   return manifest;
-}
-
-/** Counts and hashes the archive on its way to S3, and holds back its end until pg_dump's verdict. */
-class ArchiveTap extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  private head = Buffer.alloc(0);
-
-  constructor(
-    private readonly verdict: () => Promise<BackupError | undefined>,
-    private readonly minBytes: number,
-    private readonly makeError: (reason: BackupFailureReason, message: string) => BackupError,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    if (this.head.length < ARCHIVE_MAGIC.length) {
-      this.head = Buffer.concat([this.head, chunk.subarray(0, ARCHIVE_MAGIC.length - this.head.length)]);
-      if (this.head.length >= ARCHIVE_MAGIC.length && !this.head.equals(ARCHIVE_MAGIC)) {
-        callback(this.makeError('NOT_AN_ARCHIVE', 'pg_dump output does not start with PGDMP'));
-        return;
-      }
-    }
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.verdict().then(
-      (err) => {
-        if (err) return callback(err);
-        if (this.bytes === 0)
-          return callback(this.makeError('EMPTY_OUTPUT', 'pg_dump exited 0 but wrote nothing'));
-        if (this.bytes < this.minBytes) {
-          return callback(
-            this.makeError(
-              'OUTPUT_TOO_SMALL',
-              `pg_dump wrote ${this.bytes} bytes, below the ${this.minBytes}-byte floor`,
-            ),
-          );
-        }
-        if (!this.head.equals(ARCHIVE_MAGIC)) {
-          return callback(this.makeError('NOT_AN_ARCHIVE', 'pg_dump output does not start with PGDMP'));
-        }
-        callback();
-      },
-      (e: Error) => callback(e),
-    );
-  }
-}
-
-type Child = ChildProcessByStdio<null, Readable, Readable>;
-
-function collectStderr(child: Child): () => string {
-  let tail = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
-    tail = (tail + d).slice(-STDERR_KEEP);
-  });
-  return () => tail.trim();
-}
-
-function exitOf(child: Child): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('close', (code, signal) => resolve({ code, signal }));
-    child.once('error', () => resolve({ code: -1, signal: null }));
-  });
-}
-
-async function streamDump(run: SnapshotRun, args: string[]): Promise<{ bytes: number; sha256: string }> {
-  const { options, placement, pre, log, clean } = run;
-  const backupId = placement.backupId;
-  const key = placement.keys.dump;
-  const makeError = (reason: BackupFailureReason, message: string) => run.fail(reason, message, backupId);
-
-  if (run.deadlineAt && run.deadlineAt() <= 0) {
-    throw makeError('DEADLINE', 'not enough time left to start the dump');
-  }
-
-  const child: Child = spawn(pre.pgDump.path, args, { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr = collectStderr(child);
-  const exited = exitOf(child);
-  let spawnError: Error | undefined;
-  child.once('error', (e) => (spawnError = e));
-
-  // First failure wins; everything after it is cleanup.
-  let failure: BackupError | undefined;
-  const tap = new ArchiveTap(
-    async () => {
-      const { code, signal } = await exited;
-      if (failure) return failure;
-      if (spawnError) return makeError('PG_DUMP_FAILED', `cannot run pg_dump: ${spawnError.message}`);
-      if (signal)
-        return makeError(
-          'PG_DUMP_SIGNALED',
-          `pg_dump was killed by ${signal}: ${clean(stderr()) || '(no stderr)'}`,
-        );
-      if (code !== 0)
-        return makeError('PG_DUMP_FAILED', `pg_dump exited ${code}: ${clean(stderr()) || '(no stderr)'}`);
-      return undefined;
-    },
-    options.minBytes ?? 512,
-    makeError,
-  );
-  const abortWith = (err: BackupError) => {
-    if (failure) return;
-    failure = err;
-    child.kill('SIGKILL');
-    tap.destroy(err);
-  };
-  child.stdout.on('error', (e) =>
-    abortWith(makeError('STREAM_ERROR', `reading pg_dump output failed: ${e.message}`)),
-  );
-  child.stdout.pipe(tap);
-
-  const timer = run.deadlineAt
-    ? setInterval(() => {
-        if (run.deadlineAt!() <= 0) {
-          abortWith(makeError('DEADLINE', 'time nearly exhausted; dump aborted before the deadline'));
-        }
-      }, 200)
-    : undefined;
-
-  // Record every multipart upload lib-storage creates for this key, so the abort below is sent for
-  // the exact upload id regardless of lib-storage's own cleanup.
-  const uploadIds = new Set<string>();
-  const s3 = trackingClient(options.s3, key, uploadIds);
-  const upload = new Upload({
-    client: s3,
-    queueSize: options.queueSize ?? 2,
-    partSize: options.partSizeBytes ?? partSizeFor(pre.databaseBytes),
-    leavePartsOnError: false,
-    params: {
-      Bucket: options.bucket,
-      Key: key,
-      Body: tap,
-      ContentType: 'application/octet-stream',
-      // On AWS a completed object can never be replaced under our feet (or by us).
-      IfNoneMatch: '*',
-      ...encryptionParams(options),
-      ...run.lock,
-    },
-  });
-
-  try {
-    await upload.done();
-    if (failure) throw failure; // defensive: a failure raced the final part
-    return { bytes: tap.bytes, sha256: tap.hash.digest('hex') };
-  } catch (e) {
-    const err =
-      failure ??
-      (e instanceof BackupError
-        ? e
-        : isPreconditionFailed(e)
-          ? makeError('ID_CONFLICT', `an object already exists at ${key}`)
-          : makeError('UPLOAD_FAILED', `upload of ${key} failed: ${(e as Error).message}`));
-    failure = err;
-    child.kill('SIGKILL');
-    tap.destroy();
-    const left = await abortUploads(options.s3, options.bucket, key, uploadIds, log);
-    log.error('dump failed', { backupId, reason: err.reason, error: err.message, uploadsLeft: left });
-    throw left > 0
-      ? makeError(
-          err.reason,
-          `${err.message} (and ${left} multipart upload(s) for ${key} could not be aborted)`,
-        )
-      : err;
-  } finally {
-    if (timer) clearInterval(timer);
-    await exited;
-  }
-}
-
-/**
- * Wraps an S3 client so that the UploadId of each CreateMultipartUpload for `key` is recorded.
- * lib-storage only reads `send` and `config` from its client.
- */
-function trackingClient(s3: S3Client, key: string, uploadIds: Set<string>): S3Client {
-  return new Proxy(s3, {
-    get(target, prop, receiver) {
-      if (prop !== 'send') return Reflect.get(target, prop, receiver);
-      return async (...args: unknown[]) => {
-        const send = target.send.bind(target) as (...a: unknown[]) => Promise<unknown>;
-        const out = (await send(...args)) as { UploadId?: unknown } | undefined;
-        const input = (args[0] as { input?: { Key?: string } }).input;
-        if (typeof out?.UploadId === 'string' && input?.Key === key) uploadIds.add(out.UploadId);
-        return out;
-      };
-    },
-  });
-}
-
-/**
- * Aborts every multipart upload for `key`: the ids we saw created plus any the bucket still lists
- * (an in-flight part can recreate state after an abort, so we list again). Returns how many remain.
- * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html
- */
-async function abortUploads(
-  s3: S3Client,
-  bucket: string,
-  key: string,
-  known: Set<string>,
-  log: CoreLogger,
-): Promise<number> {
-  const listFor = async () => {
-    try {
-      const out = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
-      return (out.Uploads ?? []).filter((u) => u.Key === key && u.UploadId).map((u) => u.UploadId!);
-    } catch (e) {
-      log.warn('cannot list multipart uploads', { key, error: (e as Error).message });
-      return [];
-    }
-  };
-  const aborted = new Set<string>();
-  for (let round = 0; round < 3; round++) {
-    const ids = new Set([...[...known].filter((id) => !aborted.has(id)), ...(await listFor())]);
-    if (ids.size === 0) return 0;
-    for (const id of ids) {
-      try {
-        await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: id }));
-        log.info('multipart upload aborted', { key, uploadId: id });
-      } catch (e) {
-        const name = (e as { name?: string }).name;
-        if (name !== 'NoSuchUpload')
-          log.warn('abort failed', { key, uploadId: id, error: (e as Error).message });
-      }
-      aborted.add(id);
-    }
-  }
-  return (await listFor()).length;
-}
-
-/** `pg_dumpall --roles-only --no-role-passwords` into `<id>.globals.sql`; refusal is recorded, not fatal. */
-async function storeGlobals(run: SnapshotRun): Promise<Manifest['globals']> {
-  const { options, pre, placement, log, clean } = run;
-  if (!pre.pgDumpall) return { present: false, reason: pre.pgDumpallProblem ?? 'pg_dumpall not available' };
-  const database = run.env.PGDATABASE;
-  const child: Child = spawn(
-    pre.pgDumpall.path,
-    ['--roles-only', '--no-role-passwords', '--no-password', `--database=${database}`],
-    { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const stderr = collectStderr(child);
-  const chunks: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => chunks.push(c));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const { code, signal } = await exitOf(child);
-  clearTimeout(killer);
-  if (code !== 0 || signal) {
-    const reason = clean(
-      stderr()
-        .split('\n')
-        .find((l) => /error|fatal|denied/i.test(l)) ?? stderr(),
-    ).slice(0, 500);
-    log.warn('roles not saved: pg_dumpall refused', { backupId: placement.backupId, reason });
-    return { present: false, reason: reason || `pg_dumpall exited ${code ?? signal}` };
-  }
-  const body = Buffer.concat(chunks);
-  try {
-    await options.s3.send(
-      new PutObjectCommand({
-        Bucket: options.bucket,
-        Key: placement.keys.globals,
-        Body: body,
-        ContentType: 'application/sql; charset=utf-8',
-        IfNoneMatch: '*',
-        ...encryptionParams(options),
-        ...run.lock,
-      }),
-    );
-  } catch (e) {
-    throw run.fail('UPLOAD_FAILED', `cannot store roles: ${(e as Error).message}`, placement.backupId);
-  }
-  return {
-    present: true,
-    key: placement.keys.globals,
-    bytes: body.length,
-    sha256: createHash('sha256').update(body).digest('hex'),
-  };
 }

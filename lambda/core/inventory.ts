@@ -1,14 +1,19 @@
 /**
- * What a database holds, read from the catalog: tables with their row-level-security flags, exact
- * row counts, and counts of catalog objects. The dump records it in the manifest; the drill reads
- * it again from the restored copy and compares. Both sides use these same queries so the
- * comparison is like with like.
+ * What a database holds, read from the catalog: the tables a backup carries (with their
+ * row-level-security flags, size and extension ownership) and counts of catalog objects. The dump
+ * records it in the manifest; the drill reads it again from the restored copy and compares. Both
+ * sides use these same queries so the comparison is like with like. Row counts are in
+ * row-counts.ts, the extension rule in extensions.ts (countRows is re-exported here for callers
+ * that import it from the inventory).
  *
  * Identifiers are only ever taken from the catalog and quoted here; nothing from input is spliced
  * into SQL.
  */
 import type { ClientBase } from 'pg';
-import type { CatalogCounts, TableEntry } from './manifest';
+import { extensionConfigFilterSql, extensionOwnerSql, inInventorySql } from './extensions';
+import type { CatalogCounts } from './manifest';
+
+export { countRows, type CountOptions } from './row-counts';
 
 export interface SchemaScope {
   /** Only these schemas (exact names). @default - every non-system schema */
@@ -50,12 +55,26 @@ export interface TableInfo {
   readonly kind: 'r' | 'p';
   readonly rowSecurity: boolean;
   readonly forceRowSecurity: boolean;
-  /** Planner estimate (`reltuples`); -1 when never analysed. */
+  /** Planner estimate (`reltuples`); -1 when never analysed (PostgreSQL 14+). */
   readonly estimate: number;
-  /** For partitioned parents: their leaf partitions, as `schema.name` labels. */
+  /** For partitioned parents: their leaf partitions, as `schema.name` display labels (ambiguous with dots; see leafTables). */
   readonly leaves: readonly string[];
+  /** For partitioned parents: their leaf partitions. */
+  readonly leafTables?: readonly { readonly schema: string; readonly name: string }[];
+  /** `pg_class.relpages` (a catalog read, no lock): counting goes smallest first. */
+  readonly pages?: number;
+  /** Owning extension, for extension configuration tables (see extensions.ts). */
+  readonly extension?: string;
+  /** The extension's row filter for a configuration table (`WHERE ...`, or '' for every row). */
+  readonly extensionFilter?: string;
 }
 
+/**
+ * The tables a backup of `scope` carries: ordinary tables, partitioned parents and extension
+ * configuration tables; extension members that CREATE EXTENSION makes are left out (extensions.ts).
+ * Reads only the catalog. pg_partition_tree takes ACCESS SHARE on partitions, so callers that
+ * care (the dump) run this in a session that ends before pg_dump starts.
+ */
 export async function listTables(client: ClientBase, scope: SchemaScope = {}): Promise<TableInfo[]> {
   const { rows } = await client.query<{
     schema: string;
@@ -64,19 +83,25 @@ export async function listTables(client: ClientBase, scope: SchemaScope = {}): P
     rowsecurity: boolean;
     forcerowsecurity: boolean;
     estimate: string;
-    leaves: string[] | null;
+    pages: number;
+    leaves: { schema: string; name: string }[] | null;
+    extension: string | null;
+    filter: string | null;
   }>(
     `SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
             c.relrowsecurity AS rowsecurity, c.relforcerowsecurity AS forcerowsecurity,
-            c.reltuples::bigint::text AS estimate,
+            c.reltuples::bigint::text AS estimate, c.relpages AS pages,
             CASE WHEN c.relkind = 'p' THEN (
-              SELECT array_agg(ln.nspname || '.' || lc.relname ORDER BY ln.nspname, lc.relname)
+              SELECT json_agg(json_build_object('schema', ln.nspname, 'name', lc.relname)
+                              ORDER BY ln.nspname, lc.relname)
               FROM pg_partition_tree(c.oid) t
               JOIN pg_class lc ON lc.oid = t.relid
               JOIN pg_namespace ln ON ln.oid = lc.relnamespace
-              WHERE t.isleaf) END AS leaves
+              WHERE t.isleaf) END AS leaves,
+            ${extensionOwnerSql('c')} AS extension,
+            ${extensionConfigFilterSql('c')} AS filter
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.relkind IN ('r', 'p') AND ${IN_SCOPE}
+     WHERE c.relkind IN ('r', 'p') AND ${IN_SCOPE} AND ${inInventorySql('c')}
      ORDER BY n.nspname, c.relname`,
     scopeParams(scope),
   );
@@ -87,81 +112,14 @@ export async function listTables(client: ClientBase, scope: SchemaScope = {}): P
     rowSecurity: r.rowsecurity,
     forceRowSecurity: r.forcerowsecurity,
     estimate: Number(r.estimate),
-    leaves: r.leaves ?? [],
+    pages: Number(r.pages),
+    leaves: (r.leaves ?? []).map((l) => `${l.schema}.${l.name}`),
+    leafTables: r.leaves ?? [],
+    ...(r.extension !== null && r.filter !== null
+      ? { extension: r.extension, extensionFilter: r.filter }
+      : {}),
   }));
 }
-
-export interface CountOptions {
-  /**
-   * Time allowed for exact counts, in milliseconds; tables not counted in time get the planner
-   * estimate, marked `exact: false`. @default - no limit
-   */
-  readonly budgetMs?: number;
-  /** Clock, for tests. @default Date.now */
-  readonly now?: () => number;
-}
-
-/**
- * Row counts per table. Must run inside the transaction whose snapshot the dump uses; each count
- * runs under a savepoint with a statement timeout so an over-budget table falls back to its estimate
- * without aborting that transaction (and with it the exported snapshot).
- * Partitioned parents get the sum of their leaves, so no row is counted twice.
- */
-export async function countRows(
-  client: ClientBase,
-  tables: readonly TableInfo[],
-  options: CountOptions = {},
-): Promise<TableEntry[]> {
-  const now = options.now ?? Date.now;
-  const deadline = options.budgetMs === undefined ? Infinity : now() + options.budgetMs;
-  const counted = new Map<string, { rows: number; exact: boolean }>();
-  for (const t of tables) {
-    if (t.kind !== 'r') continue;
-    const label = `${t.schema}.${t.name}`;
-    const remaining = deadline - now();
-    if (remaining <= 0) {
-      counted.set(label, { rows: Math.max(0, t.estimate), exact: false });
-      continue;
-    }
-    await client.query('SAVEPOINT restorable_count');
-    try {
-      if (Number.isFinite(remaining)) {
-        await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(remaining))}`);
-      }
-      const { rows } = await client.query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
-      );
-      counted.set(label, { rows: Number(rows[0].n), exact: true });
-      await client.query('RELEASE SAVEPOINT restorable_count');
-    } catch (e) {
-      await client.query('ROLLBACK TO SAVEPOINT restorable_count');
-      if ((e as { code?: string }).code !== '57014') throw e; // 57014: statement timeout
-      counted.set(label, { rows: Math.max(0, t.estimate), exact: false });
-    }
-  }
-  return tables.map((t) => {
-    if (t.kind === 'r') {
-      const c = counted.get(`${t.schema}.${t.name}`)!;
-      return base(t, c.rows, c.exact);
-    }
-    const parts = t.leaves.map((l) => counted.get(l)).filter((c) => c !== undefined);
-    return base(
-      t,
-      parts.reduce((sum, c) => sum + c.rows, 0),
-      parts.every((c) => c.exact),
-    );
-  });
-}
-
-const base = (t: TableInfo, rows: number, exact: boolean): TableEntry => ({
-  schema: t.schema,
-  name: t.name,
-  rows,
-  exact,
-  rowSecurity: t.rowSecurity,
-  forceRowSecurity: t.forceRowSecurity,
-  kind: t.kind,
-});
 
 /** Counts of catalog objects in scope; extension members are left out (CREATE EXTENSION makes them). */
 export async function catalogCounts(client: ClientBase, scope: SchemaScope = {}): Promise<CatalogCounts> {

@@ -2,6 +2,9 @@
  * The backup manifest (formatVersion 1): written last, it is the commit marker of a backup. A
  * backup without a readable manifest that agrees with its object does not exist as far as
  * listing, freshness and drills are concerned.
+ *
+ * Fields added after the first release are optional, so every manifest ever written still reads:
+ * a reader that finds one missing falls back to what the older manifest meant (see rowCountOf).
  */
 import { z } from 'zod';
 import { backupKeys, type BackupKeys } from './tiers';
@@ -12,9 +15,21 @@ const isoDate = z.iso.datetime({ offset: true });
 export const TableEntrySchema = z.strictObject({
   schema: z.string(),
   name: z.string(),
-  /** Exact `count(*)` in the dump's snapshot, or the planner estimate when the budget ran out. */
+  /**
+   * Exact `count(*)` in the dump's snapshot, or the planner estimate when the budget ran out (0
+   * when the table was never analysed: `count` says `unknown`).
+   */
   rows: z.number().int().nonnegative(),
   exact: z.boolean(),
+  /** How `rows` was obtained. @default - `exact` when `exact`, else `estimated` (older manifests) */
+  count: z.enum(['exact', 'estimated', 'unknown']).optional(),
+  /**
+   * The dumping role could not turn row-level security off for this table, so the count saw only
+   * the rows its policies allow: a lower bound, not the table's size.
+   */
+  rowsFiltered: z.literal(true).optional(),
+  /** Owning extension of an extension configuration table: its rows are the user's rows only. */
+  extension: z.string().optional(),
   rowSecurity: z.boolean(),
   forceRowSecurity: z.boolean(),
   /** `r` ordinary, `p` partitioned parent (its rows live in the partitions). */
@@ -35,6 +50,25 @@ export const CatalogCountsSchema = z.strictObject({
   types: z.number().int().nonnegative(),
 });
 export type CatalogCounts = z.infer<typeof CatalogCountsSchema>;
+
+export const ExtensionEntrySchema = z.strictObject({
+  name: z.string(),
+  version: z.string(),
+  schema: z.string(),
+});
+
+export const LargeObjectsSchema = z.strictObject({
+  count: z.number().int().nonnegative(),
+  /**
+   * What `sha256` covers: `content` the lines `<oid> <bytes> <sha256 of data>`, `size` the lines
+   * `<oid> <bytes>` (too many or too large to read within budget), `count` nothing (unreadable).
+   */
+  method: z.enum(['content', 'size', 'count']),
+  /** Total bytes, when sizes were read. */
+  bytes: z.number().int().nonnegative().optional(),
+  sha256: sha256Hex.optional(),
+});
+export type LargeObjects = z.infer<typeof LargeObjectsSchema>;
 
 const StoredObjectSchema = z.strictObject({
   key: z.string(),
@@ -66,6 +100,8 @@ export const ManifestSchema = z.strictObject({
     format: z.literal('custom'),
     /** pg_dump options without connection parameters (those never leave the process). */
     options: z.array(z.string()),
+    /** pg_dump's warnings (e.g. "subscriptions not dumped"): what the archive lacks and why. */
+    warnings: z.array(z.string()).optional(),
   }),
   object: StoredObjectSchema,
   globals: z.union([
@@ -76,11 +112,17 @@ export const ManifestSchema = z.strictObject({
     /** true when every table was counted exactly inside the snapshot. */
     exact: z.boolean(),
     budgetSeconds: z.number().nonnegative(),
+    /** Cap on one table's count; a table over it gets its estimate. */
+    perTableSeconds: z.number().nonnegative().optional(),
   }),
   tables: z.array(TableEntrySchema),
   catalog: CatalogCountsSchema,
   schemas: z.strictObject({ include: z.array(z.string()), exclude: z.array(z.string()) }),
   encryption: z.strictObject({ kmsKeyId: z.string().optional() }),
+  /** Installed extensions, with versions and schemas: what a restore target must offer. */
+  extensions: z.array(ExtensionEntrySchema).optional(),
+  /** Large objects in the dump's snapshot (they are in the archive whatever the schema scope). */
+  largeObjects: LargeObjectsSchema.optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -100,8 +142,64 @@ export function parseManifest(body: string): Manifest {
   return result.data;
 }
 
-/** Fully qualified, display-only table name (`schema.name`); never used to build SQL. */
-export const tableLabel = (t: { schema: string; name: string }): string => `${t.schema}.${t.name}`;
+/** How a table's manifest count was obtained (older manifests only have `exact`). */
+export const rowCountOf = (t: Pick<TableEntry, 'exact' | 'count'>): 'exact' | 'estimated' | 'unknown' =>
+  t.count ?? (t.exact ? 'exact' : 'estimated');
+
+/** A label part is quoted when, unquoted, it could be confused with a separator or a quote. */
+const labelPart = (part: string): string =>
+  /[."]/.test(part) || part === '' ? `"${part.replace(/"/g, '""')}"` : part;
+
+/**
+ * Display-only table name, never used to build SQL: `schema.name` as before for ordinary names,
+ * with a part double-quoted (quotes doubled) when it contains a dot or a quote, so `"a.b".c` and
+ * `a."b.c"` stay apart. parseTableLabel reads both forms.
+ */
+export const tableLabel = (t: { schema: string; name: string }): string =>
+  `${labelPart(t.schema)}.${labelPart(t.name)}`;
+
+/**
+ * The schema and name of a label from tableLabel. An unquoted label with more than one dot (as
+ * written before quoting existed) is split at its first dot, as those readers did.
+ */
+export function parseTableLabel(label: string): { schema: string; name: string } {
+  const parts: string[] = [];
+  let i = 0;
+  while (i <= label.length && parts.length < 2) {
+    if (label[i] === '"') {
+      let out = '';
+      let j = i + 1;
+      for (;;) {
+        if (j >= label.length) throw new Error(`table label ${label} has an unterminated quote`);
+        if (label[j] === '"') {
+          if (label[j + 1] === '"') {
+            out += '"';
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        out += label[j++];
+      }
+      parts.push(out);
+      i = j + 1;
+      if (parts.length === 1) {
+        if (label[i] !== '.') throw new Error(`table label ${label} is not schema.name`);
+        i++;
+      } else if (i !== label.length) throw new Error(`table label ${label} has text after its name`);
+    } else if (parts.length === 0) {
+      const dot = label.indexOf('.', i);
+      if (dot < 0) throw new Error(`table label ${label} is not schema.name`);
+      parts.push(label.slice(i, dot));
+      i = dot + 1;
+    } else {
+      parts.push(label.slice(i));
+      i = label.length + 1;
+    }
+  }
+  if (parts.length !== 2) throw new Error(`table label ${label} is not schema.name`);
+  return { schema: parts[0], name: parts[1] };
+}
 
 /** The keys of the backup a manifest describes (its dump, roles file and the manifest itself). */
 export const keysOfManifest = (

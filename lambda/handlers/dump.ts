@@ -15,7 +15,7 @@
  *   { databaseId, backupId, manifestKey, tier, period, bytes, sha256 }
  *   (the verify state takes `{ databaseId, manifestKey }` from it)
  * Fails with errorType `BackupError`, errorMessage `<REASON>: <detail>` (REASON is a
- * BackupFailureReason, e.g. PG_DUMP_FAILED, DEADLINE, VERSION_UNSUPPORTED); nothing is committed:
+ * BackupFailureReason, e.g. PG_DUMP_FAILED, DEADLINE, LOCK_TIMEOUT, VERSION_UNSUPPORTED); nothing is committed:
  * no manifest, the multipart upload aborted. `ConfigError` for a missing/invalid variable,
  * `EventError` for a malformed event.
  *
@@ -27,6 +27,8 @@
  *   PG_BIN_DIRS              colon-separated pg_dump directories (default: RESTORABLE_PG_BIN_DIRS, image layout)
  *   PG_CA_BUNDLE             CA bundle for verify-full (default /opt/rds-ca/global-bundle.pem)
  *   COUNT_BUDGET_SECONDS     exact row-count budget (default 300; over budget → estimates, marked)
+ *   LOCK_WAIT_TIMEOUT_SECONDS  pg_dump --lock-wait-timeout (default 60; a migration holding a lock
+ *                            longer fails the run with LOCK_TIMEOUT instead of queueing production)
  *   MIN_DUMP_BYTES           size floor for the archive (default 512)
  *   SAFETY_MARGIN_SECONDS    abort this long before the Lambda timeout (default 60)
  *
@@ -39,7 +41,7 @@
  * the backup-id claim a failed run removes); kms:GenerateDataKey and kms:Decrypt on the key.
  */
 import { z } from 'zod';
-import { BackupError, dumpDatabase, type ObjectLockMode } from '../core/dump';
+import { BackupError, DEFAULT_LOCK_WAIT_TIMEOUT_MS, dumpDatabase, type ObjectLockMode } from '../core/dump';
 import { keysOfManifest } from '../core/manifest';
 import { MetricNames } from '../core/metric-names';
 import { SSL_MODES, type SslMode } from '../core/secrets';
@@ -100,6 +102,7 @@ function readConfig() {
     pgBinDirs: pathListEnv('PG_BIN_DIRS'),
     caBundlePath: optionalEnv('PG_CA_BUNDLE'),
     countBudgetMs: numberEnv('COUNT_BUDGET_SECONDS', 300) * 1000,
+    lockWaitTimeoutMs: numberEnv('LOCK_WAIT_TIMEOUT_SECONDS', DEFAULT_LOCK_WAIT_TIMEOUT_MS / 1000) * 1000,
     minBytes: numberEnv('MIN_DUMP_BYTES', 512),
     safetyMarginMs: numberEnv('SAFETY_MARGIN_SECONDS', 60) * 1000,
   };
@@ -131,6 +134,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       caBundlePath: config.caBundlePath,
       pgBinDirs: config.pgBinDirs,
       countBudgetMs: config.countBudgetMs,
+      lockWaitTimeoutMs: config.lockWaitTimeoutMs,
       minBytes: config.minBytes,
       safetyMarginMs: config.safetyMarginMs,
       remainingTimeMs: context ? () => context.getRemainingTimeInMillis() : undefined,

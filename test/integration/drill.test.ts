@@ -183,7 +183,9 @@ describe('a drill of a good backup', () => {
     const results = report.checks!.results;
     expect(results.every((r) => r.ok)).toBe(true);
     expect(results.filter((r) => r.kind === 'rows')).toHaveLength(appManifest.tables.length);
-    expect(results.find((r) => r.name === 'rows:Mixed Case.x"; DROP TABLE shop.products;--')).toMatchObject({
+    expect(
+      results.find((r) => r.name === 'rows:Mixed Case."x""; DROP TABLE shop.products;--"'),
+    ).toMatchObject({
       ok: true,
       expected: 3,
       actual: 3,

@@ -106,7 +106,8 @@ describe('dumpDatabase', () => {
       [
         'Mixed Case.Audit Log',
         'Mixed Case.données_é',
-        'Mixed Case.x"; DROP TABLE shop.products;--',
+        // Quoted: the name holds a dot and a quote, so `schema.name` alone would be ambiguous.
+        'Mixed Case."x""; DROP TABLE shop.products;--"',
         'shop.customers',
         'shop.events',
         'shop.events_2026_10',
@@ -127,7 +128,14 @@ describe('dumpDatabase', () => {
     );
     expect(manifest.catalog).toMatchObject({ views: 1, functions: 2, triggers: 2, policies: 1, types: 1 });
     expect(manifest.catalog.sequences).toBeGreaterThanOrEqual(5);
-    expect(manifest.pgDump.options).toEqual(['--format=custom', '--no-password']);
+    expect(manifest.pgDump.options).toEqual([
+      '--format=custom',
+      '--no-password',
+      '--lock-wait-timeout=60000',
+    ]);
+    expect(manifest.tables.every((t) => t.count === 'exact' && !t.rowsFiltered)).toBe(true);
+    expect(manifest.extensions).toEqual([{ name: 'plpgsql', version: '1.0', schema: 'pg_catalog' }]);
+    expect(manifest.largeObjects).toMatchObject({ count: 0 });
     expect(manifest.object.key).toMatch(/\.dump$/);
     expect(manifest.globals.present).toBe(true);
 
@@ -149,7 +157,8 @@ describe('dumpDatabase', () => {
       await restoreInto('restored', archive);
       const restored = await liveCounts(h.cluster, 'restored');
       for (const t of manifest.tables.filter((t) => t.kind === 'r')) {
-        expect({ table: tableLabel(t), rows: restored[tableLabel(t)] }).toEqual({
+        // liveCounts keys by plain `schema.name`.
+        expect({ table: tableLabel(t), rows: restored[`${t.schema}.${t.name}`] }).toEqual({
           table: tableLabel(t),
           rows: t.rows,
         });

@@ -164,8 +164,8 @@ describe('verifyBackup', () => {
     });
     expect(codes(r)).toEqual(['TOC_MISSING_TABLES']);
     const detail = r.checks.find((c) => c.name === 'toc')!.detail;
-    expect(detail).toContain('Mixed Case.not "there" (TABLE)');
-    expect(detail).toContain('Mixed Case.not "there" (TABLE DATA)');
+    expect(detail).toContain('Mixed Case."not ""there""" (TABLE)');
+    expect(detail).toContain('Mixed Case."not ""there""" (TABLE DATA)');
     expect(detail).toContain('shop.ghost_parent (TABLE)');
     expect(detail).not.toContain('ghost_parent (TABLE DATA)');
   });

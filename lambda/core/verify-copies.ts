@@ -1,0 +1,119 @@
+/**
+ * verify's checks on the backup's other copies: the roles file (size and SHA-256 against the
+ * manifest) and the replica bucket (every object present with the manifest's sizes, replication
+ * not pending or failed).
+ */
+import { createHash } from 'node:crypto';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Manifest } from './manifest';
+import { isNotFound } from './s3';
+import type { VerifyOptions } from './verify';
+import { failed, pass, skipped, VerifyInfraError, type VerifyCheck } from './verify-result';
+
+export async function globalsCheck(s3: S3Client, bucket: string, manifest: Manifest): Promise<VerifyCheck> {
+  const g = manifest.globals;
+  if (!g.present) return skipped('globals', `no roles file: ${g.reason}`);
+  let body: Uint8Array;
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: g.key }));
+    body = await out.Body!.transformToByteArray();
+  } catch (e) {
+    if (isNotFound(e)) return failed('globals', 'GLOBALS_MISSING', `roles file ${g.key} does not exist`);
+    throw new VerifyInfraError(`cannot read ${g.key}: ${(e as Error).message}`);
+  }
+  const sha = createHash('sha256').update(body).digest('hex');
+  if (body.length !== g.bytes || sha !== g.sha256) {
+    return failed(
+      'globals',
+      'GLOBALS_MISMATCH',
+      `roles file is ${body.length} bytes sha256 ${sha}, manifest says ${g.bytes} / ${g.sha256}`,
+    );
+  }
+  return pass('globals', `${body.length} bytes`);
+}
+
+async function head(s3: S3Client, bucket: string, key: string): Promise<HeadObjectCommandOutput | undefined> {
+  try {
+    return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The replica bucket must hold the dump, the roles file and the manifest with the primary's sizes.
+ * S3 reports replication on the source object: PENDING → not there yet (retry), FAILED → alarm.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html
+ */
+export async function replicaCheck(
+  options: VerifyOptions,
+  manifest: Manifest,
+  manifestKey: string,
+): Promise<VerifyCheck> {
+  const replica = options.replica!;
+  const where = `replica bucket ${replica.bucket} in ${replica.region}`;
+  // Expected sizes come from the manifest where it records them, so a replica is judged against
+  // what was written, not against a primary copy that may itself be damaged.
+  const keys: [string, number | undefined][] = [
+    [manifest.object.key, manifest.object.bytes],
+    ...(manifest.globals.present ? [[manifest.globals.key, manifest.globals.bytes] as [string, number]] : []),
+    [manifestKey, undefined],
+  ];
+  const problems: string[] = [];
+  let pending = false;
+  let failedReplication = false;
+  let missing = false;
+  let sizeMismatch = false;
+  try {
+    for (const [key, recorded] of keys) {
+      const [src, dst] = await Promise.all([
+        head(options.s3, options.bucket, key),
+        head(replica.s3, replica.bucket, key),
+      ]);
+      const status = src?.ReplicationStatus;
+      if (status === 'FAILED') {
+        failedReplication = true;
+        problems.push(`${key}: replication to ${replica.region} FAILED`);
+        continue;
+      }
+      if (!dst) {
+        if (status === 'PENDING') {
+          pending = true;
+          problems.push(`${key}: replication to ${replica.region} pending`);
+        } else {
+          missing = true;
+          problems.push(`${key}: replica copy missing in ${where}`);
+        }
+        continue;
+      }
+      const expected = recorded ?? src?.ContentLength;
+      if (expected !== undefined && dst.ContentLength !== expected) {
+        sizeMismatch = true;
+        problems.push(
+          `${key}: replica in ${replica.region} is ${dst.ContentLength} bytes, expected ${expected}` +
+            (recorded !== undefined ? ' (manifest)' : ' (primary)'),
+        );
+      }
+    }
+  } catch (e) {
+    throw new VerifyInfraError(`cannot check ${where}: ${(e as Error).message}`);
+  }
+  if (failedReplication) return failed('replica', 'REPLICA_FAILED', problems.join('; '));
+  if (missing) return failed('replica', 'REPLICA_MISSING', problems.join('; '));
+  if (sizeMismatch) return failed('replica', 'REPLICA_SIZE_MISMATCH', problems.join('; '));
+  if (pending)
+    return {
+      name: 'replica',
+      status: 'pending',
+      ok: false,
+      code: 'REPLICA_PENDING',
+      detail: problems.join('; '),
+    };
+  return pass('replica', `${keys.length} objects present with the same sizes in ${where}`);
+}
