@@ -28,7 +28,6 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
-  DeleteObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
@@ -245,20 +244,16 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
     }
     return await withPgPassFile(conn, async (passFile) => {
       const env = libpqEnv(conn, tls, passFile);
+      // A failed run keeps its claim (see claimPlacement): nothing here needs a delete permission.
       const placement = await claimPlacement(options, ctx.startedAt, log);
-      try {
-        return await dumpInSnapshot({
-          ...ctx,
-          client,
-          pre,
-          placement,
-          lock: lockParams(options, placement),
-          env,
-        });
-      } catch (e) {
-        await releaseClaim(options, placement, log);
-        throw e;
-      }
+      return await dumpInSnapshot({
+        ...ctx,
+        client,
+        pre,
+        placement,
+        lock: lockParams(options, placement),
+        env,
+      });
     });
   } finally {
     await client.end().catch(() => undefined);
@@ -341,8 +336,10 @@ export function claimKey(databaseId: string, backupId: string): string {
 /**
  * Places the backup and claims its id with a conditional create (`If-None-Match: *`) of a small
  * claim object (see claimKey). When the id is taken (another run started in the same second),
- * tries the next second, so ids keep the `<db>-<yyyymmddThhmmssZ>` format and never collide. The
- * claim of a successful backup stays (it keeps the id reserved); a failed run removes its claim.
+ * tries the next second, so ids keep the `<db>-<yyyymmddThhmmssZ>` format and never collide.
+ * Every claim stays, a failed run's too: the dump role has no delete permission (the vault allows
+ * none), an id once used is never handed out again, and listings ignore claims; the daily
+ * lifecycle rule expires them.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 async function claimPlacement(options: DumpOptions, startedAt: Date, log: CoreLogger): Promise<Placement> {
@@ -394,16 +391,6 @@ async function claimPlacement(options: DumpOptions, startedAt: Date, log: CoreLo
     'ID_CONFLICT',
     `no free backup id for ${options.databaseId} within ${attempts} seconds`,
   );
-}
-
-async function releaseClaim(options: DumpOptions, placement: Placement, log: CoreLogger): Promise<void> {
-  const key = claimKey(options.databaseId, placement.backupId);
-  try {
-    await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: key }));
-  } catch (e) {
-    // Harmless if left: tiny, ignored by listings, expired by the daily lifecycle rule.
-    log.warn('could not remove the backup id claim', { key, error: (e as Error).message });
-  }
 }
 
 function encryptionParams(options: DumpOptions): Partial<PutObjectCommandInput> {
