@@ -13,7 +13,8 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { MetricNames } from '../../lambda/core/metric-names';
-import { assertDatabaseId, DEFAULT_RETENTION_DAYS, type RetentionDays } from '../../lambda/core/tiers';
+import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
+import { assertDatabaseId, type RetentionDays } from '../../lambda/core/tiers';
 import { keyStatement, listStatement, objectStatement, tierPrefixes, type KeyReference } from '../grants';
 import { restorableMetric } from '../metrics';
 import {
@@ -29,8 +30,8 @@ import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
 export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 
-/** Object Lock mode the dump sets on each object it writes. */
-export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
+/** Object Lock mode the dump sets on each object it writes (NONE is for the local demo only). */
+export type ObjectLockMode = Exclude<CoreObjectLockMode, 'NONE'>;
 
 /** Which schemas to dump (exact names, as `pg_dump -n` / `-N`). */
 export interface SchemaSelection {
@@ -108,7 +109,7 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
 
   /**
    * Object Lock mode of each object.
-   * @default 'GOVERNANCE'
+   * @default 'GOVERNANCE' - DEFAULT_OBJECT_LOCK_MODE of the dump handler's environment
    */
   readonly objectLockMode?: ObjectLockMode;
 
@@ -167,7 +168,6 @@ export class BackupWorkflow extends Construct {
     const { databaseId, bucket, replicaBucket } = props;
     this.databaseId = databaseId;
     const prefixes = tierPrefixes(databaseId);
-    const retentionDays = props.retentionDays ?? DEFAULT_RETENTION_DAYS;
 
     const common = {
       image: props.image,
@@ -185,25 +185,24 @@ export class BackupWorkflow extends Construct {
       description: `Restorable: dump ${databaseId} to S3`,
       timeout: props.dumpTimeout,
       memorySize: props.dumpMemorySize,
-      // The dump handler's contract (lambda/handlers/dump.ts).
+      // Unset props leave their variable unset: the defaults are DumpEnvSchema's.
       environment: {
         BACKUP_BUCKET: bucket.bucketName,
         // A key ARN, not an alias: the bucket policy compares the SSE-KMS key id as a string.
         BACKUP_KMS_KEY_ARN: props.key.keyArn,
-        OBJECT_LOCK_MODE: props.objectLockMode ?? 'GOVERNANCE',
-        RETENTION_DAYS: JSON.stringify(retentionDays),
-      },
+        OBJECT_LOCK_MODE: props.objectLockMode,
+        RETENTION_DAYS: props.retentionDays,
+      } satisfies HandlerEnvInput<'dump'>,
     });
     this.verifyFunction = new RunnerFunction(this, 'Verify', {
       ...common,
       handler: 'verify',
       description: `Restorable: verify ${databaseId} backups`,
-      // The verify handler's contract (lambda/handlers/verify.ts).
       environment: {
         BACKUP_BUCKET: bucket.bucketName,
         REPLICA_BUCKET: replicaBucket.bucketName,
         REPLICA_REGION: replicaBucket.env.region,
-      },
+      } satisfies HandlerEnvInput<'verify'>,
     });
     this.grantDump(this.dumpFunction.role, props, prefixes);
     this.grantVerify(this.verifyFunction.role, props, prefixes);

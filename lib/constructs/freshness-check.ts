@@ -6,6 +6,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import type { HandlerEnvInput } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import {
   drillReportPrefix,
@@ -72,17 +73,18 @@ export class FreshnessCheck extends Construct {
       if (!Token.isUnresolved(databaseId)) assertDatabaseId(databaseId);
     }
 
-    const environment: Record<string, string> = {
-      // The freshness handler's contract (lambda/handlers/freshness.ts).
+    const environment = {
       BACKUP_BUCKET: props.bucket.bucketName,
-      DATABASE_IDS: JSON.stringify(props.databaseIds),
+      DATABASE_IDS: props.databaseIds,
       BACKUP_KMS_KEY_ARN: props.key.keyArn,
-    };
-    if (props.replicaKey) {
       // DescribeKey accepts an alias ARN, so a replica key known only by alias works here.
-      environment.REPLICA_KMS_KEY_ARN = keyIdentifier(this, props.replicaKey, props.replicaRegion);
-      environment.REPLICA_REGION = props.replicaRegion ?? props.bucket.env.region;
-    }
+      ...(props.replicaKey
+        ? {
+            REPLICA_KMS_KEY_ARN: keyIdentifier(this, props.replicaKey, props.replicaRegion),
+            REPLICA_REGION: props.replicaRegion ?? props.bucket.env.region,
+          }
+        : {}),
+    } satisfies HandlerEnvInput<'freshness'>;
 
     this.function = new RunnerFunction(this, 'Resource', {
       handler: 'freshness',
