@@ -36,6 +36,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Client } from 'pg';
 import { backupIdTime, occupiedPeriods } from './catalog';
+import { DEFAULT_OBJECT_LOCK_MODE, type ObjectLockMode } from './handler-env';
 import { catalogCounts, countRows, listTables, schemaArgs, type SchemaScope } from './inventory';
 import { silentLogger, type CoreLogger } from './logger';
 import { ManifestSchema, type Manifest, type TableEntry } from './manifest';
@@ -92,7 +93,7 @@ export class BackupError extends Error {
 }
 
 /** Object Lock mode for every object of a backup; `NONE` for buckets without Object Lock. */
-export type ObjectLockMode = 'COMPLIANCE' | 'GOVERNANCE' | 'NONE';
+export type { ObjectLockMode };
 
 export interface DumpOptions extends TlsOptions {
   readonly databaseId: string;
@@ -101,7 +102,7 @@ export interface DumpOptions extends TlsOptions {
   readonly bucket: string;
   /** KMS key (ARN or id) for SSE-KMS. @default - the bucket's default encryption (still aws:kms) */
   readonly kmsKeyId?: string;
-  /** @default 'COMPLIANCE' */
+  /** @default DEFAULT_OBJECT_LOCK_MODE ('GOVERNANCE', the primary's; the config may say COMPLIANCE) */
   readonly objectLockMode?: ObjectLockMode;
   /** Per-tier retention, which is also each object's Object Lock retain-until. @default DEFAULT_RETENTION_DAYS */
   readonly retentionDays?: RetentionDays;
@@ -402,7 +403,7 @@ function encryptionParams(options: DumpOptions): Partial<PutObjectCommandInput> 
 }
 
 function lockParams(options: DumpOptions, placement: Placement): Partial<PutObjectCommandInput> {
-  const mode = options.objectLockMode ?? 'COMPLIANCE';
+  const mode = options.objectLockMode ?? DEFAULT_OBJECT_LOCK_MODE;
   // Object Lock requires an integrity checksum on the upload; the SDK's default (WHEN_SUPPORTED)
   // sends CRC32 on PutObject and every part.
   // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html

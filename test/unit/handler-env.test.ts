@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import {
   ConfigError,
   DEFAULT_DRILL_MAX_LIFETIME_HOURS,
@@ -131,6 +133,26 @@ describe('handler environment schemas', () => {
     } finally {
       restore();
     }
+  });
+});
+
+describe('the schema module', () => {
+  test('loads no AWS SDK, Powertools or pg (cdk synth imports it)', () => {
+    const modules = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `require(${JSON.stringify(join(__dirname, '..', '..', 'lambda', 'core', 'handler-env.ts'))});` +
+            'console.log(JSON.stringify(Object.keys(require.cache)))',
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as string[];
+    expect(modules.some((m) => m.endsWith('handler-env.ts'))).toBe(true);
+    expect(modules.filter((m) => /@aws-sdk|@aws-lambda-powertools|node_modules\/pg\//.test(m))).toEqual([]);
   });
 });
 
