@@ -21,3 +21,10 @@ export const DEFAULT_SSL_MODE: SslMode = 'verify-full';
 
 /** The default backup schedule: daily at 02:00 UTC (an EventBridge Scheduler expression). */
 export const DEFAULT_BACKUP_SCHEDULE = 'cron(0 2 * * ? *)';
+
+/**
+ * How long pg_dump waits for a table lock (`--lock-wait-timeout`) before the backup gives way with
+ * LOCK_TIMEOUT: long enough for ordinary traffic, short enough that a migration queued behind the
+ * dump is not held for the whole dump.
+ */
+export const DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS = 60;

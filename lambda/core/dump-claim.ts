@@ -3,8 +3,9 @@
  * conditional create, so overlapping runs never share keys), and the encryption and Object Lock
  * parameters every object of the backup carries.
  */
-import { DeleteObjectCommand, PutObjectCommand, type PutObjectCommandInput } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { BackupError } from './backup-error';
+import { DEFAULT_OBJECT_LOCK_MODE } from './handler-env';
 import { backupIdTime, occupiedPeriods } from './catalog';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
@@ -38,8 +39,10 @@ export function claimKey(databaseId: string, backupId: string): string {
 /**
  * Places the backup and claims its id with a conditional create (`If-None-Match: *`) of a small
  * claim object (see claimKey). When the id is taken (another run started in the same second),
- * tries the next second, so ids keep the `<db>-<yyyymmddThhmmssZ>` format and never collide. The
- * claim of a successful backup stays (it keeps the id reserved); a failed run removes its claim.
+ * tries the next second, so ids keep the `<db>-<yyyymmddThhmmssZ>` format and never collide. Every
+ * claim stays, a failed run's too: the dump role has no delete permission (the vault allows
+ * none), an id once used is never handed out again, and listings ignore claims; the daily
+ * lifecycle rule expires them.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 export async function claimPlacement(
@@ -97,20 +100,6 @@ export async function claimPlacement(
   );
 }
 
-export async function releaseClaim(
-  options: DumpOptions,
-  placement: Placement,
-  log: CoreLogger,
-): Promise<void> {
-  const key = claimKey(options.databaseId, placement.backupId);
-  try {
-    await options.s3.send(new DeleteObjectCommand({ Bucket: options.bucket, Key: key }));
-  } catch (e) {
-    // Harmless if left: tiny, ignored by listings, expired by the daily lifecycle rule.
-    log.warn('could not remove the backup id claim', { key, error: (e as Error).message });
-  }
-}
-
 export function encryptionParams(options: DumpOptions): Partial<PutObjectCommandInput> {
   return {
     ServerSideEncryption: 'aws:kms',
@@ -120,7 +109,7 @@ export function encryptionParams(options: DumpOptions): Partial<PutObjectCommand
 }
 
 export function lockParams(options: DumpOptions, placement: Placement): Partial<PutObjectCommandInput> {
-  const mode = options.objectLockMode ?? 'COMPLIANCE';
+  const mode = options.objectLockMode ?? DEFAULT_OBJECT_LOCK_MODE;
   // Object Lock requires an integrity checksum on the upload; the SDK's default (WHEN_SUPPORTED)
   // sends CRC32 on PutObject and every part.
   // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html

@@ -32,10 +32,12 @@
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { BackupError, type BackupFailureReason } from './backup-error';
-import { claimPlacement, encryptionParams, lockParams, releaseClaim } from './dump-claim';
+import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS } from './backup-settings';
+import { claimPlacement, encryptionParams, lockParams } from './dump-claim';
 import { storeGlobals } from './dump-globals';
 import { exportSnapshot, takeInventory, type Inventory } from './dump-snapshot';
 import { streamDump, type StoredDump } from './dump-stream';
+import type { ObjectLockMode } from './handler-env';
 import { schemaArgs, type SchemaScope } from './inventory';
 import { silentLogger, type CoreLogger } from './logger';
 import { ManifestSchema, type Manifest } from './manifest';
@@ -58,7 +60,7 @@ export { claimKey } from './dump-claim';
 export { partSizeFor } from './dump-stream';
 
 /** Object Lock mode for every object of a backup; `NONE` for buckets without Object Lock. */
-export type ObjectLockMode = 'COMPLIANCE' | 'GOVERNANCE' | 'NONE';
+export type { ObjectLockMode };
 
 export interface DumpOptions extends TlsOptions {
   readonly databaseId: string;
@@ -67,7 +69,7 @@ export interface DumpOptions extends TlsOptions {
   readonly bucket: string;
   /** KMS key (ARN or id) for SSE-KMS. @default - the bucket's default encryption (still aws:kms) */
   readonly kmsKeyId?: string;
-  /** @default 'COMPLIANCE' */
+  /** @default DEFAULT_OBJECT_LOCK_MODE (handler-env.ts) */
   readonly objectLockMode?: ObjectLockMode;
   /** Per-tier retention, which is also each object's Object Lock retain-until. @default DEFAULT_RETENTION_DAYS */
   readonly retentionDays?: RetentionDays;
@@ -109,7 +111,7 @@ export interface DumpOptions extends TlsOptions {
 }
 
 /** pg_dump `--lock-wait-timeout` when none is configured. */
-export const DEFAULT_LOCK_WAIT_TIMEOUT_MS = 60_000;
+export const DEFAULT_LOCK_WAIT_TIMEOUT_MS = DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS * 1000;
 
 interface Preflight {
   serverVersion: string;
@@ -211,19 +213,15 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
     return await withPgPassFile(conn, async (passFile) => {
       const env = { ...libpqEnv(conn, tls, passFile), PGAPPNAME: 'restorable-pg_dump' };
       const placement = await claimPlacement(options, ctx.startedAt, log);
-      try {
-        return await dumpInSnapshot({
-          ...ctx,
-          client,
-          pre,
-          placement,
-          lock: lockParams(options, placement),
-          env,
-        });
-      } catch (e) {
-        await releaseClaim(options, placement, log);
-        throw e;
-      }
+      // A failed run keeps its claim (see claimPlacement): nothing here needs a delete permission.
+      return await dumpInSnapshot({
+        ...ctx,
+        client,
+        pre,
+        placement,
+        lock: lockParams(options, placement),
+        env,
+      });
     });
   } finally {
     await client.end().catch(() => undefined);

@@ -28,22 +28,6 @@ export function makeS3Client(region?: string, extra: S3ClientConfig = {}): S3Cli
   });
 }
 
-const shared = new Map<string, S3Client>();
-
-/**
- * One client per region for the life of the process, so a warm Lambda reuses its connections
- * across invocations.
- */
-export function sharedS3Client(region?: string): S3Client {
-  const key = region ?? '';
-  let client = shared.get(key);
-  if (!client) {
-    client = makeS3Client(region);
-    shared.set(key, client);
-  }
-  return client;
-}
-
 /** Reads a small object (a manifest, a report) as text. */
 export async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

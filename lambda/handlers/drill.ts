@@ -52,21 +52,9 @@
  * Errors: errorType DrillStepError (message "<step>: <reason>"; do not retry), DrillCleanupError
  * (retry), ConfigError (missing/invalid variable), EventError (malformed event).
  *
- * Environment:
- *   BACKUP_BUCKET              primary bucket (required); reports go here unless DRILL_REPORT_BUCKET
- *   REPLICA_BUCKET             replica bucket (required for drills with source 'replica', the default)
- *   REPLICA_REGION             the replica bucket's region (required with REPLICA_BUCKET)
- *   DRILL_REPORT_BUCKET        where reports go (default BACKUP_BUCKET, in this function's region)
- *   DRILL_SUBNET_GROUP         DB subnet group for drill instances (required by provision)
- *   DRILL_SECURITY_GROUP_IDS   comma-separated security groups (required by provision)
- *   DRILL_INSTANCE_CLASS       default instance class (default db.t4g.medium; the event's wins)
- *   DRILL_KMS_KEY_ARN          storage encryption key (default: aws/rds)
- *   DRILL_MAX_LIFETIME_HOURS   restorable:expires-at = drill start + this (default 24)
- *   DRILL_SSL_MODE             verify-full (default) | verify-ca | require | disable (tests only)
- *   PG_CA_BUNDLE               CA bundle for verify-full (default /opt/rds-ca/global-bundle.pem)
- *   PG_BIN_DIRS                colon-separated pg_restore directories (default: image layout)
- *   DRILL_TEMP_DIR             where the archive is downloaded (default /tmp: size ephemeral storage
- *                              to hold the dump)
+ * Environment: DrillEnvSchema (lambda/core/handler-env.ts), parsed on the first invocation. Reports
+ * go to DRILL_REPORT_BUCKET, else BACKUP_BUCKET; drills with source 'replica' (the default) need
+ * REPLICA_BUCKET and REPLICA_REGION.
  *
  * Metrics (namespace Restorable, dimension DatabaseId), from report and from cleanup-with-error:
  *   DrillSuccess / DrillFailure (1/0 each run), DrillMismatches, DrillRtoSeconds and
@@ -80,12 +68,14 @@
  * secretsmanager:CreateSecret, TagResource and DeleteSecret (RDS acts with the caller's
  * permissions when it creates and removes the secret) and GetSecretValue, plus kms:Decrypt and
  * kms:GenerateDataKey on the secret's key (aws/secretsmanager by default); kms:CreateGrant and
- * kms:DescribeKey on DRILL_KMS_KEY_ARN when set.
+ * kms:DescribeKey on the drill instances' key when one is set.
  * @see https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html#rds-secrets-manager-permissions
- * Network: the function runs in the VPC of DRILL_SUBNET_GROUP and reaches the instance on 5432,
+ * Network: the function runs in the VPC of the drill subnet group and reaches the instance on 5432,
  * S3 (replica region) and Secrets Manager (endpoints or NAT). Ephemeral storage (/tmp) must hold
  * the archive; a restore must fit the 15-minute Lambda limit (larger databases: the Fargate runner).
  */
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import {
   buildReport,
@@ -103,12 +93,19 @@ import {
   type DrillState,
   type DrillStep,
 } from '../core/drill';
+import type { DrillEnv } from '../core/handler-env';
 import { RdsDatabaseProvider } from '../core/providers/rds';
-import { sharedS3Client } from '../core/s3';
-import { SSL_MODES, type SslMode } from '../core/secrets';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
-import { ConfigError, EventError, numberEnv, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
-import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
+import { ConfigError, EventError, handlerEnv, parseEvent } from './env';
+import {
+  emitForDatabase,
+  logger,
+  MetricUnit,
+  startInvocation,
+  traced,
+  type LambdaContext,
+} from './powertools';
+import { s3Client } from './s3-clients';
 
 export class DrillCleanupError extends Error {
   override readonly name = 'DrillCleanupError';
@@ -145,50 +142,48 @@ export type DrillEvent = z.infer<typeof EventSchema>;
 // Configuration and clients (created once per execution environment)
 // ---------------------------------------------------------------------------------------------
 
-function sourceFor(kind: 'replica' | 'primary'): DrillSource {
-  if (kind === 'primary') return { s3: sharedS3Client(), bucket: requireEnv('BACKUP_BUCKET'), kind };
-  const region = requireEnv('REPLICA_REGION');
-  return { s3: sharedS3Client(region), bucket: requireEnv('REPLICA_BUCKET'), region, kind };
+const readEnv = handlerEnv('drill');
+let rds: RDSClient | undefined;
+let secrets: SecretsManagerClient | undefined;
+
+function sourceFor(env: DrillEnv, kind: 'replica' | 'primary'): DrillSource {
+  if (kind === 'primary') return { s3: s3Client(), bucket: env.BACKUP_BUCKET, kind };
+  const { REPLICA_BUCKET: bucket, REPLICA_REGION: region } = env;
+  if (!bucket || !region) {
+    throw new ConfigError(
+      'a drill from the replica needs REPLICA_BUCKET and REPLICA_REGION, which are not set',
+    );
+  }
+  return { s3: s3Client(region), bucket, region, kind };
 }
 
 function sourceOf(state: DrillState): DrillSource {
   return {
-    s3: sharedS3Client(state.source.region),
+    s3: s3Client(state.source.region),
     bucket: state.source.bucket,
     ...(state.source.region ? { region: state.source.region } : {}),
     kind: state.source.kind,
   };
 }
 
-function sslMode(): SslMode {
-  const mode = optionalEnv('DRILL_SSL_MODE') ?? 'verify-full';
-  if (!(SSL_MODES as readonly string[]).includes(mode)) {
-    throw new ConfigError(`DRILL_SSL_MODE must be one of ${SSL_MODES.join(', ')}, got ${mode}`);
-  }
-  return mode as SslMode;
-}
-
-/** The RDS provider; network settings are only required by the steps that create instances. */
-function provider(options: { forCreate?: boolean; instanceClass?: string } = {}): RdsDatabaseProvider {
-  const groups = (optionalEnv('DRILL_SECURITY_GROUP_IDS') ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (options.forCreate && groups.length === 0) {
-    throw new ConfigError('environment variable DRILL_SECURITY_GROUP_IDS is required but not set');
-  }
+/** The RDS provider; `instanceClass` is the drill settings' choice, over the environment's. */
+function provider(env: DrillEnv, instanceClass?: string): RdsDatabaseProvider {
+  rds ??= traced(new RDSClient({}));
+  secrets ??= traced(new SecretsManagerClient({}));
   return new RdsDatabaseProvider({
-    subnetGroupName: options.forCreate ? requireEnv('DRILL_SUBNET_GROUP') : optionalEnv('DRILL_SUBNET_GROUP'),
-    securityGroupIds: groups,
-    instanceClass: options.instanceClass ?? optionalEnv('DRILL_INSTANCE_CLASS') ?? 'db.t4g.medium',
-    kmsKeyId: optionalEnv('DRILL_KMS_KEY_ARN'),
-    sslMode: sslMode(),
-    caBundlePath: optionalEnv('PG_CA_BUNDLE'),
+    rds,
+    secrets,
+    subnetGroupName: env.DRILL_SUBNET_GROUP,
+    securityGroupIds: env.DRILL_SECURITY_GROUP_IDS,
+    instanceClass: instanceClass ?? env.DRILL_INSTANCE_CLASS,
+    kmsKeyId: env.DRILL_KMS_KEY_ARN,
+    sslMode: env.DRILL_SSL_MODE,
+    caBundlePath: env.PG_CA_BUNDLE,
   });
 }
 
-function reportTarget() {
-  return { s3: sharedS3Client(), bucket: optionalEnv('DRILL_REPORT_BUCKET') ?? requireEnv('BACKUP_BUCKET') };
+function reportTarget(env: DrillEnv) {
+  return { s3: s3Client(), bucket: env.DRILL_REPORT_BUCKET ?? env.BACKUP_BUCKET };
 }
 
 const asState = (s: unknown) => s as DrillState;
@@ -261,6 +256,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   const dbId =
     stateDb ?? (typeof claimed === 'string' && DATABASE_ID_PATTERN.test(claimed) ? claimed : undefined);
   startInvocation(context, { action, databaseId: dbId });
+  const env = readEnv();
   const ev = parseEvent(EventSchema, event, 'drill');
   try {
     switch (ev.action) {
@@ -269,8 +265,8 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
         const state = await startDrill({
           databaseId: ev.databaseId,
           settings,
-          source: sourceFor(settings.source),
-          pgBinDirs: pathListEnv('PG_BIN_DIRS'),
+          source: sourceFor(env, settings.source),
+          pgBinDirs: env.PG_BIN_DIRS,
           logger,
         });
         logger.info('backup selected', {
@@ -282,20 +278,16 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       }
       case 'provision': {
         const state = asState(ev.state);
-        const next = await provisionStep(
-          provider({ forCreate: true, instanceClass: state.settings.instanceClass }),
-          state,
-          {
-            maxLifetimeHours: numberEnv('DRILL_MAX_LIFETIME_HOURS', 24),
-          },
-        );
+        const next = await provisionStep(provider(env, state.settings.instanceClass), state, {
+          maxLifetimeHours: env.DRILL_MAX_LIFETIME_HOURS,
+        });
         logger.info('drill instance requested', { drillId: state.drillId, instance: next.ephemeral?.id });
         return next;
       }
       case 'status': {
         const state = asState(ev.state);
         if (!state.ephemeral) throw new DrillStepError('wait', 'drill state has no ephemeral database');
-        const s = await provider().status(state.ephemeral);
+        const s = await provider(env).status(state.ephemeral);
         logger.info('drill instance status', { instance: state.ephemeral.id, ...s });
         if (s.status === 'failed' || s.status === 'deleted') {
           throw new DrillStepError(
@@ -309,18 +301,18 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
         const state = asState(ev.state);
         return await restoreAndCheckStep(state, {
           source: sourceOf(state),
-          provider: provider(),
-          pgBinDirs: pathListEnv('PG_BIN_DIRS'),
-          tempDir: optionalEnv('DRILL_TEMP_DIR'),
+          provider: provider(env),
+          pgBinDirs: env.PG_BIN_DIRS,
+          tempDir: env.DRILL_TEMP_DIR,
           logger,
         });
       }
       case 'cleanup':
-        return await cleanup(ev);
+        return await cleanup(env, ev);
       case 'report': {
         const state = asState(ev.state);
         const report = buildReport(state, 'rds', new Date());
-        return await publish(report);
+        return await publish(env, report);
       }
     }
   } catch (e) {
@@ -330,8 +322,8 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   }
 };
 
-async function publish(report: DrillReport) {
-  const { s3, bucket } = reportTarget();
+async function publish(env: DrillEnv, report: DrillReport) {
+  const { s3, bucket } = reportTarget(env);
   const reportKey = await writeReport(s3, bucket, report);
   emitForDatabase(
     report.databaseId,
@@ -357,9 +349,9 @@ async function publish(report: DrillReport) {
   };
 }
 
-async function cleanup(ev: Extract<DrillEvent, { action: 'cleanup' }>) {
+async function cleanup(env: DrillEnv, ev: Extract<DrillEvent, { action: 'cleanup' }>) {
   let state = findDrillState(ev.state);
-  const released = state ? await releaseStep(provider(), state, { logger }) : undefined;
+  const released = state ? await releaseStep(provider(env), state, { logger }) : undefined;
   if (!ev.error) {
     // Success path: release only; the report step follows.
     if (!released) throw new EventError('cleanup without an error needs the drill state');
@@ -388,10 +380,10 @@ async function cleanup(ev: Extract<DrillEvent, { action: 'cleanup' }>) {
     }
     const source =
       settings.source === 'primary'
-        ? { bucket: optionalEnv('BACKUP_BUCKET') ?? '', kind: 'primary' as const }
+        ? { bucket: env.BACKUP_BUCKET, kind: 'primary' as const }
         : {
-            bucket: optionalEnv('REPLICA_BUCKET') ?? '',
-            region: optionalEnv('REPLICA_REGION'),
+            bucket: env.REPLICA_BUCKET ?? '',
+            region: env.REPLICA_REGION,
             kind: 'replica' as const,
           };
     state = initialState(db, settings, source, new Date());
@@ -399,7 +391,7 @@ async function cleanup(ev: Extract<DrillEvent, { action: 'cleanup' }>) {
     state = released!;
   }
   const report = buildReport(state, 'rds', new Date(), failure);
-  const result = await publish(report);
+  const result = await publish(env, report);
   if (state.ephemeral && !state.release?.released) {
     throw new DrillCleanupError(
       `could not delete ${state.ephemeral.id}: ${state.release?.error ?? 'unknown error'}`,

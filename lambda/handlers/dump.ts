@@ -19,42 +19,35 @@
  * no manifest, the multipart upload aborted. `ConfigError` for a missing/invalid variable,
  * `EventError` for a malformed event.
  *
- * Environment:
- *   BACKUP_BUCKET            primary bucket name (required)
- *   BACKUP_KMS_KEY_ARN       SSE-KMS key for every object (required)
- *   OBJECT_LOCK_MODE         COMPLIANCE | GOVERNANCE | NONE (default COMPLIANCE)
- *   RETENTION_DAYS           JSON {"daily":30,"weekly":90,"monthly":365,"yearly":2555} (default those)
- *   PG_BIN_DIRS              colon-separated pg_dump directories (default: RESTORABLE_PG_BIN_DIRS, image layout)
- *   PG_CA_BUNDLE             CA bundle for verify-full (default /opt/rds-ca/global-bundle.pem)
- *   COUNT_BUDGET_SECONDS     exact row-count budget (default 300; over budget → estimates, marked)
- *   LOCK_WAIT_TIMEOUT_SECONDS  pg_dump --lock-wait-timeout (default 60; a migration holding a lock
- *                            longer fails the run with LOCK_TIMEOUT instead of queueing production)
- *   MIN_DUMP_BYTES           size floor for the archive (default 512)
- *   SAFETY_MARGIN_SECONDS    abort this long before the Lambda timeout (default 60)
+ * Environment: DumpEnvSchema (lambda/core/handler-env.ts), parsed on the first invocation; a
+ * missing or invalid variable fails with one ConfigError naming each.
  *
  * Metrics (namespace Restorable, dimension DatabaseId): BackupSuccess and BackupFailure (1/0 on
  * every run), BackupBytes and BackupDurationSeconds on success.
  *
  * IAM the function needs: secretsmanager:GetSecretValue on the secret; on the bucket
  * s3:ListBucket, s3:ListBucketMultipartUploads; on objects s3:GetObject, s3:PutObject,
- * s3:PutObjectRetention, s3:AbortMultipartUpload, s3:DeleteObject (only for `daily/*\/*.claim`,
- * the backup-id claim a failed run removes); kms:GenerateDataKey and kms:Decrypt on the key.
+ * s3:PutObjectRetention, s3:AbortMultipartUpload; kms:GenerateDataKey and kms:Decrypt on the key.
+ * No delete of any kind: a failed run leaves its backup-id claim for the lifecycle rule
+ * (lambda/core/dump.ts, claimKey).
  */
 import { z } from 'zod';
-import { BackupError, DEFAULT_LOCK_WAIT_TIMEOUT_MS, dumpDatabase, type ObjectLockMode } from '../core/dump';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BackupError, dumpDatabase } from '../core/dump';
 import { keysOfManifest } from '../core/manifest';
 import { MetricNames } from '../core/metric-names';
 import { SSL_MODES, type SslMode } from '../core/secrets';
+import { DATABASE_ID_PATTERN, TIERS, type Tier } from '../core/tiers';
+import { handlerEnv, parseEvent } from './env';
 import {
-  DATABASE_ID_PATTERN,
-  DEFAULT_RETENTION_DAYS,
-  TIERS,
-  type RetentionDays,
-  type Tier,
-} from '../core/tiers';
-import { sharedS3Client } from '../core/s3';
-import { ConfigError, jsonEnv, numberEnv, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
-import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
+  emitForDatabase,
+  logger,
+  MetricUnit,
+  startInvocation,
+  traced,
+  type LambdaContext,
+} from './powertools';
+import { s3Client } from './s3-clients';
 
 export const DumpEventSchema = z.strictObject({
   databaseId: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
@@ -80,33 +73,8 @@ export interface DumpResult {
   readonly sha256: string;
 }
 
-const RetentionSchema = z.strictObject({
-  daily: z.number().int().positive(),
-  weekly: z.number().int().positive(),
-  monthly: z.number().int().positive(),
-  yearly: z.number().int().positive(),
-});
-
-function readConfig() {
-  const lockMode = optionalEnv('OBJECT_LOCK_MODE') ?? 'COMPLIANCE';
-  if (!['COMPLIANCE', 'GOVERNANCE', 'NONE'].includes(lockMode)) {
-    throw new ConfigError(`OBJECT_LOCK_MODE must be COMPLIANCE, GOVERNANCE or NONE, got ${lockMode}`);
-  }
-  return {
-    bucket: requireEnv('BACKUP_BUCKET'),
-    kmsKeyId: requireEnv('BACKUP_KMS_KEY_ARN'),
-    objectLockMode: lockMode as ObjectLockMode,
-    retentionDays: jsonEnv<RetentionDays>('RETENTION_DAYS', RetentionSchema, {
-      fallback: DEFAULT_RETENTION_DAYS,
-    }),
-    pgBinDirs: pathListEnv('PG_BIN_DIRS'),
-    caBundlePath: optionalEnv('PG_CA_BUNDLE'),
-    countBudgetMs: numberEnv('COUNT_BUDGET_SECONDS', 300) * 1000,
-    lockWaitTimeoutMs: numberEnv('LOCK_WAIT_TIMEOUT_SECONDS', DEFAULT_LOCK_WAIT_TIMEOUT_MS / 1000) * 1000,
-    minBytes: numberEnv('MIN_DUMP_BYTES', 512),
-    safetyMarginMs: numberEnv('SAFETY_MARGIN_SECONDS', 60) * 1000,
-  };
-}
+const readEnv = handlerEnv('dump');
+let secrets: SecretsManagerClient | undefined;
 
 export const handler = async (event: unknown, context?: LambdaContext): Promise<DumpResult> => {
   const claimed = (event as { databaseId?: unknown } | undefined)?.databaseId;
@@ -115,28 +83,35 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   const started = Date.now();
   try {
     const ev = parseEvent(DumpEventSchema, event, 'dump');
-    const config = readConfig();
+    const env = readEnv();
+    secrets ??= traced(new SecretsManagerClient({}));
     logger.info('backup starting', { tier: ev.tier ?? 'auto', sslMode: ev.sslMode ?? 'verify-full' });
     if (ev.sslMode === 'disable' || ev.sslMode === 'require') {
       logger.warn('TLS verification is off for this database by configuration', { sslMode: ev.sslMode });
     }
     const manifest = await dumpDatabase({
       databaseId: ev.databaseId,
-      connection: { secretArn: ev.secretArn, host: ev.host, port: ev.port, database: ev.database },
-      s3: sharedS3Client(),
-      bucket: config.bucket,
-      kmsKeyId: config.kmsKeyId,
-      objectLockMode: config.objectLockMode,
-      retentionDays: config.retentionDays,
+      connection: {
+        secretArn: ev.secretArn,
+        client: secrets,
+        host: ev.host,
+        port: ev.port,
+        database: ev.database,
+      },
+      s3: s3Client(),
+      bucket: env.BACKUP_BUCKET,
+      kmsKeyId: env.BACKUP_KMS_KEY_ARN,
+      objectLockMode: env.OBJECT_LOCK_MODE,
+      retentionDays: env.RETENTION_DAYS,
       tier: (ev.tier ?? 'auto') as Tier | 'auto',
       schemas: ev.schemas,
       sslMode: ev.sslMode,
-      caBundlePath: config.caBundlePath,
-      pgBinDirs: config.pgBinDirs,
-      countBudgetMs: config.countBudgetMs,
-      lockWaitTimeoutMs: config.lockWaitTimeoutMs,
-      minBytes: config.minBytes,
-      safetyMarginMs: config.safetyMarginMs,
+      caBundlePath: env.PG_CA_BUNDLE,
+      pgBinDirs: env.PG_BIN_DIRS,
+      countBudgetMs: env.COUNT_BUDGET_SECONDS * 1000,
+      lockWaitTimeoutMs: env.LOCK_WAIT_TIMEOUT_SECONDS * 1000,
+      minBytes: env.MIN_DUMP_BYTES,
+      safetyMarginMs: env.SAFETY_MARGIN_SECONDS * 1000,
       remainingTimeMs: context ? () => context.getRemainingTimeInMillis() : undefined,
       logger,
     });

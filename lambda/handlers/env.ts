@@ -1,12 +1,19 @@
 /**
- * Reading handler configuration from the environment: a missing or malformed variable fails the
- * invocation at once with the variable's name, instead of surfacing later as an odd error.
+ * The two inputs of a handler, checked before any work: its environment, parsed with the
+ * handler's schema from lambda/core/handler-env.ts (the contract the constructs write against),
+ * and its event. A bad one fails the invocation at once with every problem named, instead of
+ * surfacing later as an odd error.
  */
 import type { z } from 'zod';
+import {
+  ConfigError,
+  handlerEnvNames,
+  parseHandlerEnv,
+  type HandlerEnv,
+  type HandlerName,
+} from '../core/handler-env';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 /** The invocation's event does not match the handler's contract. */
 export class EventError extends Error {
@@ -23,55 +30,19 @@ export function parseEvent<T>(schema: z.ZodType<T>, event: unknown, what: string
   return parsed.data;
 }
 
-/** The variable's value; throws naming it when unset or empty. */
-export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const value = env[name];
-  if (value === undefined || value.trim() === '') {
-    throw new ConfigError(`environment variable ${name} is required but not set`);
-  }
-  return value;
-}
-
-/** The variable's value, or undefined when unset or empty. */
-export function optionalEnv(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value;
-}
-
-/** Parses a JSON variable with a zod schema; `fallback` when unset (required when no fallback). */
-export function jsonEnv<T>(
-  name: string,
-  schema: z.ZodType<T>,
-  options: { fallback?: T; env?: NodeJS.ProcessEnv } = {},
-): T {
-  const raw = 'fallback' in options ? optionalEnv(name, options.env) : requireEnv(name, options.env);
-  if (raw === undefined) return options.fallback as T;
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    throw new ConfigError(`environment variable ${name} is not valid JSON`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`);
-    throw new ConfigError(`environment variable ${name} is invalid: ${problems.join('; ')}`);
-  }
-  return parsed.data;
-}
-
-/** A positive number from the environment, or the fallback. */
-export function numberEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
-  const raw = optionalEnv(name, env);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0)
-    throw new ConfigError(`environment variable ${name} must be a non-negative number`);
-  return n;
-}
-
-/** A colon-separated directory list (like PATH), or undefined when unset. */
-export function pathListEnv(name: string, env: NodeJS.ProcessEnv = process.env): string[] | undefined {
-  const raw = optionalEnv(name, env);
-  return raw === undefined ? undefined : raw.split(':').filter(Boolean);
+/**
+ * The handler's environment, parsed on the first invocation and kept for the execution
+ * environment (a Lambda's variables never change). The first call, not module load, so a bad
+ * variable fails an invocation the handler can report (the dump's BackupFailure metric) rather
+ * than the runtime's init. The raw values are compared on each call so an in-process caller that
+ * does change them (the tests, a local runner) gets them parsed again.
+ */
+export function handlerEnv<H extends HandlerName>(handler: H): () => HandlerEnv<H> {
+  const names = handlerEnvNames(handler);
+  let cached: { raw: string; env: HandlerEnv<H> } | undefined;
+  return () => {
+    const raw = JSON.stringify(names.map((name) => process.env[name]));
+    if (cached?.raw !== raw) cached = { raw, env: parseHandlerEnv(handler, process.env) };
+    return cached.env;
+  };
 }

@@ -8,12 +8,8 @@
  *     keys: [{ label: 'primary'|'replica', keyId, usable, state, detail }]
  *   }
  *
- * Environment:
- *   BACKUP_BUCKET         primary bucket (required)
- *   DATABASE_IDS          JSON array of database ids (required)
- *   BACKUP_KMS_KEY_ARN    primary bucket key (required)
- *   REPLICA_KMS_KEY_ARN   replica bucket key (optional; needs REPLICA_REGION)
- *   REPLICA_REGION        region of the replica key
+ * Environment: FreshnessEnvSchema (lambda/core/handler-env.ts); REPLICA_KMS_KEY_ARN (with
+ * REPLICA_REGION) adds the replica key to the checked keys.
  *
  * Metrics, per database (dimension DatabaseId):
  *   BackupAgeHours     hours since the newest valid manifest's S3 LastModified, measured against
@@ -26,20 +22,19 @@
  * IAM: s3:ListBucket and s3:GetObject on the primary bucket, kms:DescribeKey on both keys.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
-import { z } from 'zod';
 import { checkFreshness, type KeyToCheck } from '../core/freshness';
 import { MetricNames } from '../core/metric-names';
-import { sharedS3Client } from '../core/s3';
-import { DATABASE_ID_PATTERN } from '../core/tiers';
-import { ConfigError, jsonEnv, optionalEnv, requireEnv } from './env';
+import { handlerEnv } from './env';
 import {
   emitForDatabase,
   logger,
   MetricUnit,
   startInvocation,
+  traced,
   type LambdaContext,
   type Unit,
 } from './powertools';
+import { s3Client } from './s3-clients';
 
 export interface FreshnessHandlerResult {
   readonly databases: readonly {
@@ -56,22 +51,25 @@ export interface FreshnessHandlerResult {
 const kmsClients = new Map<string, KMSClient>();
 const kmsFor = (region?: string) => {
   const k = region ?? '';
-  if (!kmsClients.has(k)) kmsClients.set(k, new KMSClient(region ? { region } : {}));
+  if (!kmsClients.has(k)) kmsClients.set(k, traced(new KMSClient(region ? { region } : {})));
   return kmsClients.get(k)!;
 };
 
+const readEnv = handlerEnv('freshness');
+
 export const handler = async (_event: unknown, context?: LambdaContext): Promise<FreshnessHandlerResult> => {
   startInvocation(context, {});
-  const bucket = requireEnv('BACKUP_BUCKET');
-  const databaseIds = jsonEnv('DATABASE_IDS', z.array(z.string().regex(DATABASE_ID_PATTERN)).min(1));
-  const keys: KeyToCheck[] = [{ label: 'primary', keyId: requireEnv('BACKUP_KMS_KEY_ARN'), kms: kmsFor() }];
-  const replicaKey = optionalEnv('REPLICA_KMS_KEY_ARN');
-  if (replicaKey) {
-    const region = optionalEnv('REPLICA_REGION');
-    if (!region) throw new ConfigError('REPLICA_KMS_KEY_ARN needs REPLICA_REGION');
-    keys.push({ label: 'replica', keyId: replicaKey, kms: kmsFor(region) });
+  const env = readEnv();
+  const keys: KeyToCheck[] = [{ label: 'primary', keyId: env.BACKUP_KMS_KEY_ARN, kms: kmsFor() }];
+  if (env.REPLICA_KMS_KEY_ARN) {
+    keys.push({ label: 'replica', keyId: env.REPLICA_KMS_KEY_ARN, kms: kmsFor(env.REPLICA_REGION) });
   }
-  const report = await checkFreshness({ s3: sharedS3Client(), bucket, databaseIds, keys });
+  const report = await checkFreshness({
+    s3: s3Client(),
+    bucket: env.BACKUP_BUCKET,
+    databaseIds: env.DATABASE_IDS,
+    keys,
+  });
   const keyUnusable = report.keys.some((k) => !k.usable) ? 1 : 0;
   for (const k of report.keys.filter((k) => !k.usable)) {
     logger.error('backup key unusable', { label: k.label, keyId: k.keyId, state: k.state, detail: k.detail });

@@ -1,19 +1,26 @@
 /**
- * Powertools Logger and Metrics, created once per execution environment and shared by every
- * handler, with the one service name and namespace the CDK side alarms on.
+ * Powertools Logger, Metrics and Tracer, created once per execution environment and shared by
+ * every handler, with the one service name and namespace the CDK side alarms on.
  *
  * Metric identity: the only dimension is `DatabaseId` (DIMENSION_DATABASE). Powertools adds a
  * `service` default dimension; it is cleared here so `Restorable/BackupFailure{DatabaseId=x}` is
  * exactly the metric the alarms reference.
+ *
+ * Tracing: the functions run with X-Ray active tracing (RunnerFunction); the Tracer turns each AWS
+ * SDK call of a client passed through `traced()` into a subsegment. Outside Lambda (tests, the
+ * CLI) the Tracer is disabled and `traced()` returns the client untouched.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DIMENSION_DATABASE, METRIC_NAMESPACE, SERVICE_NAME, type MetricName } from '../core/metric-names';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 
 export const metrics = new Metrics({ namespace: METRIC_NAMESPACE, serviceName: SERVICE_NAME });
 metrics.clearDefaultDimensions();
+
+export const tracer = new Tracer({ serviceName: SERVICE_NAME });
 
 export { MetricUnit };
 export type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
@@ -23,6 +30,14 @@ export interface LambdaContext {
   getRemainingTimeInMillis(): number;
   readonly awsRequestId?: string;
   readonly functionName?: string;
+  readonly functionVersion?: string;
+  readonly invokedFunctionArn?: string;
+  readonly memoryLimitInMB?: string;
+}
+
+/** An AWS SDK v3 client whose calls are traced (X-Ray subsegments) when tracing is on. */
+export function traced<T>(client: T): T {
+  return tracer.captureAWSv3Client(client);
 }
 
 /** Publishes one EMF document of metrics for one database right away. */
@@ -32,8 +47,25 @@ export function emitForDatabase(databaseId: string, values: readonly [MetricName
   metrics.publishStoredMetrics();
 }
 
-/** Puts the request id and database on every log line of this invocation. */
+/**
+ * Publishes one EMF document of account-wide metrics (no dimension) right away. The dimension set
+ * is explicitly empty (`Dimensions: [[]]`): with no set at all (`[]`) CloudWatch would not create
+ * the metric the alarm reads.
+ * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+ */
+export function emitWithoutDimensions(values: readonly [MetricName, Unit, number][]): void {
+  metrics.addDimensions({});
+  for (const [name, unit, value] of values) metrics.addMetric(name, unit, value);
+  metrics.publishStoredMetrics();
+}
+
+/**
+ * Starts an invocation's logging: the Lambda context (request id, function, cold start) through
+ * Powertools, plus the handler's own keys (database, action), none left over from the last one.
+ */
 export function startInvocation(context: LambdaContext | undefined, keys: Record<string, unknown>): void {
   logger.resetKeys();
-  logger.appendKeys({ ...(context?.awsRequestId ? { requestId: context.awsRequestId } : {}), ...keys });
+  // Powertools types the context as aws-lambda's Context; it reads only the fields above.
+  if (context) logger.addContext(context as unknown as Parameters<Logger['addContext']>[0]);
+  logger.appendKeys(keys);
 }

@@ -10,7 +10,8 @@
  * `restorable:expires-at` is in the past (lambda/core/sweeper.ts). Throws when a deletion failed
  * (after publishing the metric), so the invocation shows as an error too.
  *
- * Environment: none required (the region is the function's).
+ * Environment: none (SweeperEnvSchema in lambda/core/handler-env.ts is empty; the region is the
+ * function's).
  *
  * Metric (namespace Restorable, no dimension): OrphanedDrillInstances = expired drill instances
  * found this run (0 when none), the "a drill did not clean up" alarm.
@@ -19,41 +20,26 @@
  * db:restorable-drill-* with resource tag restorable:drill=true.
  */
 import { RDSClient } from '@aws-sdk/client-rds';
-import { METRIC_NAMESPACE, MetricNames } from '../core/metric-names';
+import { MetricNames } from '../core/metric-names';
 import { sweepDrillInstances, type SweepResult } from '../core/sweeper';
-import { logger, startInvocation, type LambdaContext } from './powertools';
-
-/**
- * Publishes OrphanedDrillInstances without dimensions, as the alarm expects. Written by hand
- * because Powertools serialises "no dimensions" as `Dimensions: []` (no dimension set at all),
- * while the EMF way to say "one set, empty" is `[[]]`.
- * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
- */
-function publishOrphaned(count: number): void {
-  const doc = {
-    _aws: {
-      Timestamp: Date.now(),
-      CloudWatchMetrics: [
-        {
-          Namespace: METRIC_NAMESPACE,
-          Dimensions: [[]],
-          Metrics: [{ Name: MetricNames.orphanedDrillInstances, Unit: 'Count' }],
-        },
-      ],
-    },
-    [MetricNames.orphanedDrillInstances]: count,
-  };
-  process.stdout.write(`${JSON.stringify(doc)}\n`);
-}
+import {
+  emitWithoutDimensions,
+  logger,
+  MetricUnit,
+  startInvocation,
+  traced,
+  type LambdaContext,
+} from './powertools';
 
 let rds: RDSClient | undefined;
 
 export const handler = async (event: unknown, context?: LambdaContext): Promise<SweepResult> => {
   startInvocation(context, {});
-  rds ??= new RDSClient({});
+  rds ??= traced(new RDSClient({}));
   const dryRun = (event as { dryRun?: unknown } | undefined)?.dryRun === true;
   const result = await sweepDrillInstances({ rds, dryRun, logger });
-  publishOrphaned(result.found);
+  // No dimension: the alarm watches the account-wide count.
+  emitWithoutDimensions([[MetricNames.orphanedDrillInstances, MetricUnit.Count, result.found]]);
   const log = result.found > 0 ? logger.warn.bind(logger) : logger.info.bind(logger);
   log('sweep finished', {
     found: result.found,

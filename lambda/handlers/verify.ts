@@ -14,11 +14,8 @@
  *                                   retry this state with backoff (RTC replicates within 15 min)
  *   errorType `VerifyInfraError` / `ConfigError` / `EventError`  could not verify at all
  *
- * Environment:
- *   BACKUP_BUCKET     primary bucket (required)
- *   REPLICA_BUCKET    replica bucket; with REPLICA_REGION enables the replica check
- *   REPLICA_REGION    the replica bucket's region
- *   PG_BIN_DIRS       colon-separated pg_restore directories (default: image layout)
+ * Environment: VerifyEnvSchema (lambda/core/handler-env.ts); with REPLICA_BUCKET and
+ * REPLICA_REGION the replica copy is checked too.
  *
  * Metrics (dimension DatabaseId): VerifySuccess / VerifyFailure (1/0 when a verdict was reached),
  * ReplicaMissing (1 when the replica is missing, failed or differs; 0 when it checked out).
@@ -28,11 +25,11 @@
  */
 import { z } from 'zod';
 import { MetricNames } from '../core/metric-names';
-import { sharedS3Client } from '../core/s3';
 import { DATABASE_ID_PATTERN, parseManifestKey } from '../core/tiers';
 import { verifyBackup, type VerifyCheck } from '../core/verify';
-import { ConfigError, EventError, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
+import { EventError, handlerEnv, parseEvent } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
+import { s3Client } from './s3-clients';
 
 export const VerifyEventSchema = z.object({
   databaseId: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
@@ -57,29 +54,27 @@ export class ReplicationPending extends Error {
   override readonly name = 'ReplicationPending';
 }
 
+const readEnv = handlerEnv('verify');
+
 export const handler = async (event: unknown, context?: LambdaContext): Promise<VerifyHandlerResult> => {
+  const env = readEnv();
   const ev = parseEvent(VerifyEventSchema, event, 'verify');
   startInvocation(context, { databaseId: ev.databaseId, manifestKey: ev.manifestKey });
   const key = parseManifestKey(ev.manifestKey);
   if (!key || key.databaseId !== ev.databaseId) {
     throw new EventError(`manifestKey ${ev.manifestKey} is not a manifest of database ${ev.databaseId}`);
   }
-  const bucket = requireEnv('BACKUP_BUCKET');
-  const replicaBucket = optionalEnv('REPLICA_BUCKET');
-  const replicaRegion = optionalEnv('REPLICA_REGION');
-  if (!!replicaBucket !== !!replicaRegion) {
-    throw new ConfigError('REPLICA_BUCKET and REPLICA_REGION must be set together');
-  }
+  const { REPLICA_BUCKET: replicaBucket, REPLICA_REGION: replicaRegion } = env;
 
   const result = await verifyBackup({
-    s3: sharedS3Client(),
-    bucket,
+    s3: s3Client(),
+    bucket: env.BACKUP_BUCKET,
     manifestKey: ev.manifestKey,
     replica:
       replicaBucket && replicaRegion
-        ? { s3: sharedS3Client(replicaRegion), bucket: replicaBucket, region: replicaRegion }
+        ? { s3: s3Client(replicaRegion), bucket: replicaBucket, region: replicaRegion }
         : undefined,
-    pgBinDirs: pathListEnv('PG_BIN_DIRS'),
+    pgBinDirs: env.PG_BIN_DIRS,
     logger,
   });
   const failedChecks = result.checks.filter((c) => c.status === 'fail');

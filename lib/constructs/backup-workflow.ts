@@ -12,6 +12,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, type SslMode } from '../../lambda/core/backup-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
+import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
 import {
@@ -28,8 +29,8 @@ import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
 export type { SslMode };
 
-/** Object Lock mode the dump sets on each object it writes. */
-export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
+/** Object Lock mode the dump sets on each object it writes (NONE is for the local demo only). */
+export type ObjectLockMode = Exclude<CoreObjectLockMode, 'NONE'>;
 
 /** Which schemas to dump (exact names, as `pg_dump -n` / `-N`). */
 export interface SchemaSelection {
@@ -98,7 +99,7 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
 
   /**
    * Object Lock mode of each object.
-   * @default 'GOVERNANCE'
+   * @default 'GOVERNANCE' - DEFAULT_OBJECT_LOCK_MODE of the dump handler's environment
    */
   readonly objectLockMode?: ObjectLockMode;
 
@@ -176,25 +177,24 @@ export class BackupWorkflow extends Construct {
       description: `Restorable: dump ${databaseId} to S3`,
       timeout: props.dumpTimeout,
       memorySize: props.dumpMemorySize,
-      // The dump handler's contract (lambda/handlers/dump.ts).
+      // Unset props leave their variable unset: the defaults are DumpEnvSchema's.
       environment: {
         BACKUP_BUCKET: bucket.bucketName,
         // A key ARN, not an alias: the bucket policy compares the SSE-KMS key id as a string.
         BACKUP_KMS_KEY_ARN: key.keyArn,
-        OBJECT_LOCK_MODE: props.objectLockMode ?? 'GOVERNANCE',
-        RETENTION_DAYS: JSON.stringify(retentionDays),
-      },
+        OBJECT_LOCK_MODE: props.objectLockMode,
+        RETENTION_DAYS: retentionDays,
+      } satisfies HandlerEnvInput<'dump'>,
     });
     this.verifyFunction = new RunnerFunction(this, 'Verify', {
       ...common,
       handler: 'verify',
       description: `Restorable: verify ${databaseId} backups`,
-      // The verify handler's contract (lambda/handlers/verify.ts).
       environment: {
         BACKUP_BUCKET: bucket.bucketName,
         REPLICA_BUCKET: replicaBucket.bucketName,
         REPLICA_REGION: replicaBucket.env.region,
-      },
+      } satisfies HandlerEnvInput<'verify'>,
     });
     // Dump: write (and read its own manifests) under its tier prefixes, read its secret. No delete,
     // no BypassGovernanceRetention, nothing outside its prefixes.

@@ -59,6 +59,7 @@ export class DrillSweeper extends Construct {
     this.function = new RunnerFunction(this, 'Resource', {
       handler: 'sweeper',
       description: 'Restorable: delete expired restore-drill instances',
+      environment: {},
       image: props.image,
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,

@@ -4,6 +4,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { DIMENSION_DATABASE, METRIC_NAMESPACE, MetricNames } from '../../lambda/core/metric-names';
+import type { HandlerEnvInput } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import { scheduledInvoke } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
@@ -54,17 +55,18 @@ export class FreshnessCheck extends Construct {
       if (!Token.isUnresolved(databaseId)) assertDatabaseId(databaseId);
     }
 
-    const environment: Record<string, string> = {
-      // The freshness handler's contract (lambda/handlers/freshness.ts).
+    const environment = {
       BACKUP_BUCKET: props.bucket.bucket.bucketName,
-      DATABASE_IDS: JSON.stringify(props.databaseIds),
+      DATABASE_IDS: props.databaseIds,
       BACKUP_KMS_KEY_ARN: props.bucket.keyId,
-    };
-    if (props.replicaBucket) {
       // DescribeKey accepts an alias ARN, so a replica key known only by alias works here.
-      environment.REPLICA_KMS_KEY_ARN = props.replicaBucket.keyId;
-      environment.REPLICA_REGION = props.replicaBucket.bucket.env.region;
-    }
+      ...(props.replicaBucket
+        ? {
+            REPLICA_KMS_KEY_ARN: props.replicaBucket.keyId,
+            REPLICA_REGION: props.replicaBucket.bucket.env.region,
+          }
+        : {}),
+    } satisfies HandlerEnvInput<'freshness'>;
 
     this.function = new RunnerFunction(this, 'Resource', {
       handler: 'freshness',

@@ -22,6 +22,7 @@ import {
   type DrillSourceKind,
   type OperatorCheck,
 } from '../../lambda/core/drill-settings';
+import type { HandlerEnvInput } from '../../lambda/core/handler-env';
 import { MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import {
@@ -140,7 +141,8 @@ export interface RestoreDrillProps extends RunnerCommonProps {
 
   /**
    * Lifetime written to the instance's `restorable:expires-at` tag: the sweeper deletes it after.
-   * @default Duration.hours(6) - far beyond a drill's few steps, short enough to bound the cost of a leak
+   * @default Duration.hours(6) - far beyond a drill's few steps, short enough to bound the cost of a
+   * leak (DEFAULT_DRILL_MAX_LIFETIME_HOURS of the drill handler's environment)
    */
   readonly maxInstanceLifetime?: Duration;
 
@@ -246,7 +248,7 @@ export class RestoreDrill extends Construct {
       ephemeralStorageSize: props.ephemeralStorageSize ?? Size.gibibytes(10),
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
-      // The drill handler's contract (lambda/handlers/drill.ts).
+      // An unset lifetime leaves DRILL_MAX_LIFETIME_HOURS unset: the default is DrillEnvSchema's.
       environment: {
         BACKUP_BUCKET: props.bucket.bucket.bucketName,
         REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
@@ -254,8 +256,8 @@ export class RestoreDrill extends Construct {
         DRILL_SUBNET_GROUP: this.subnetGroup.subnetGroupName,
         DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
         DRILL_INSTANCE_CLASS: instanceClass,
-        DRILL_MAX_LIFETIME_HOURS: String((props.maxInstanceLifetime ?? Duration.hours(6)).toHours()),
-      },
+        DRILL_MAX_LIFETIME_HOURS: props.maxInstanceLifetime?.toHours(),
+      } satisfies HandlerEnvInput<'drill'>,
     });
     this.grantDrill(this.drillFunction.role, props, source, instanceClass);
 

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Size, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,6 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import type { HandlerEnvInput } from '../../lambda/core/handler-env';
 import { RunnerImage, type RunnerHandler } from './runner-image';
 
 /**
@@ -52,10 +53,8 @@ export interface RunnerCommonProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
-export interface RunnerFunctionProps {
-  /** Which entry point of the runner image this function runs. */
-  readonly handler: RunnerHandler;
-
+/** Everything but the entry point and its environment, which go together (RunnerFunctionProps). */
+export interface RunnerFunctionOptions {
   /**
    * The image to run.
    * @default - the stack's shared `RunnerImage` (one asset for every function)
@@ -85,12 +84,6 @@ export interface RunnerFunctionProps {
    * @default - 512 MiB (the streaming dump and verify write nothing to local disk)
    */
   readonly ephemeralStorageSize?: Size;
-
-  /**
-   * Environment variables. Never secrets: credentials are read from Secrets Manager at run time.
-   * @default - none
-   */
-  readonly environment?: Record<string, string>;
 
   /**
    * Reserved concurrency. Reserving also caps the function, which is how one database's dumps are
@@ -136,6 +129,39 @@ export interface RunnerFunctionProps {
    * @default - CloudWatch Logs' own encryption
    */
   readonly logEncryptionKey?: kms.IKey;
+}
+
+/**
+ * An entry point and its environment, typed by the handler's schema in
+ * lambda/core/handler-env.ts: a variable the handler does not read, a missing required one or a
+ * value of the wrong kind is a compile error. Leave an optional variable out to get the schema's
+ * default. Never secrets: credentials are read from Secrets Manager at run time.
+ */
+export type RunnerEntryPoint = {
+  [H in RunnerHandler]: {
+    /** Which entry point of the runner image this function runs. */
+    readonly handler: H;
+    /** The handler's environment variables (numbers and JSON values are serialised). */
+    readonly environment: HandlerEnvInput<H>;
+  };
+}[RunnerHandler];
+
+export type RunnerFunctionProps = RunnerFunctionOptions & RunnerEntryPoint;
+
+/**
+ * A handler environment as Lambda takes it: strings, unset variables left out, numbers as text and
+ * JSON values as JSON (tokens inside are resolved at deploy time).
+ */
+export function lambdaEnvironment(scope: Construct, environment: object): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(environment) as [string, unknown][]) {
+    if (value === undefined) continue;
+    if (typeof value === 'string') out[name] = value;
+    else if (typeof value === 'number')
+      out[name] = Token.isUnresolved(value) ? Token.asString(value) : String(value);
+    else out[name] = Stack.of(scope).toJsonString(value);
+  }
+  return out;
 }
 
 /**
@@ -210,7 +236,7 @@ export class RunnerFunction extends Construct {
       timeout: props.timeout ?? defaults.timeout,
       memorySize: props.memorySize ?? defaults.memorySize,
       ephemeralStorageSize: props.ephemeralStorageSize,
-      environment: props.environment,
+      environment: lambdaEnvironment(this, props.environment),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 1,
       role: this.role,
       logGroup: this.logGroup,

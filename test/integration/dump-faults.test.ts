@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { BackupError, dumpDatabase } from '../../lambda/core/dump';
 import { handler as dumpHandler } from '../../lambda/handlers/dump';
+import { s3Client as handlerS3Client } from '../../lambda/handlers/s3-clients';
 import { captureOutput, setEnv } from '../support/handler-io';
 import {
   makeStandInBinDir,
@@ -55,9 +56,18 @@ async function bucketKeys(): Promise<string[]> {
   return (out.Contents ?? []).map((o) => o.Key!);
 }
 
+/**
+ * No dump, roles file or manifest, and no incomplete upload. A failed run's backup-id claim stays
+ * (the dump role has no delete permission; the daily lifecycle rule expires claims).
+ */
 async function expectNothingCommitted(): Promise<void> {
-  expect(await bucketKeys()).toEqual([]);
+  expect((await bucketKeys()).filter((k) => !k.endsWith('.claim'))).toEqual([]);
   expect(h.s3server.pendingUploads(h.bucket)).toEqual([]);
+}
+
+/** The dump role has no s3:DeleteObject: no run may send a delete of any kind. */
+function expectNoDeletes(sent: readonly { name: string }[]): void {
+  expect(sent.filter((c) => /^Delete/.test(c.name)).map((c) => c.name)).toEqual([]);
 }
 
 async function failingDump(standIn: StandIn, extra: Parameters<Harness['dumpOptions']>[0] = {}) {
@@ -95,6 +105,11 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
       const aborts = rec.sent.filter((c) => c.name === AbortMultipartUploadCommand.name);
       expect(aborts.map((a) => a.input.UploadId)).toContain(uploadId);
       expect(rec.sent.some((c) => c.name === 'CompleteMultipartUploadCommand')).toBe(false);
+      // The claim was written and is not taken back.
+      expect(rec.sent.filter((c) => c.name === 'PutObjectCommand').map((c) => c.input.Key)).toEqual([
+        expect.stringMatching(/\.claim$/),
+      ]);
+      expectNoDeletes(rec.sent);
       await expectNothingCommitted();
     },
   );
@@ -117,6 +132,21 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
       BACKUP_KMS_KEY_ARN: TEST_KMS_KEY,
       PG_BIN_DIRS: dir,
     });
+    // The handler's own S3 client, denying deletes as the dump role does (and recording them).
+    const client = handlerS3Client();
+    const original = client.send.bind(client) as (...a: unknown[]) => Promise<unknown>;
+    const sent: { name: string }[] = [];
+    const denyDeletes = jest.spyOn(client, 'send').mockImplementation((async (...args: unknown[]) => {
+      const name = (args[0] as { constructor: { name: string } }).constructor.name;
+      sent.push({ name });
+      if (/^Delete/.test(name)) {
+        throw Object.assign(new Error('Access Denied'), {
+          name: 'AccessDenied',
+          $metadata: { httpStatusCode: 403 },
+        });
+      }
+      return original(...args);
+    }) as never);
     const output = captureOutput();
     let error: Error | undefined;
     try {
@@ -130,9 +160,13 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
       ).catch((e: Error) => (error = e));
     } finally {
       output.restore();
+      denyDeletes.mockRestore();
       secrets.restore();
       restoreEnv();
     }
+    expect(sent.some((c) => c.name === 'PutObjectCommand')).toBe(true); // it did reach S3
+    expectNoDeletes(sent);
+    expect(output.lines.join('')).not.toMatch(/AccessDenied|Access Denied/);
     expect(error?.name).toBe('BackupError');
     expect(error?.message).toMatch(/^PG_DUMP_FAILED: pg_dump exited 1/);
     const emf = output.emf();

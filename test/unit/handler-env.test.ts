@@ -1,42 +1,158 @@
-import { z } from 'zod';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import {
   ConfigError,
-  jsonEnv,
-  numberEnv,
-  optionalEnv,
-  pathListEnv,
-  requireEnv,
-} from '../../lambda/handlers/env';
+  DEFAULT_DRILL_MAX_LIFETIME_HOURS,
+  DEFAULT_OBJECT_LOCK_MODE,
+  parseHandlerEnv,
+} from '../../lambda/core/handler-env';
+import { DEFAULT_RETENTION_DAYS } from '../../lambda/core/tiers';
 import { DumpEventSchema } from '../../lambda/handlers/dump';
+import { handlerEnv } from '../../lambda/handlers/env';
 import { VerifyEventSchema } from '../../lambda/handlers/verify';
+import { setEnv } from '../support/handler-io';
 
-describe('environment helpers', () => {
-  const env = { A: 'x', EMPTY: '  ', J: '["a","b"]', BAD: '{', N: '12', DIRS: '/a::/b' };
+const DUMP = { BACKUP_BUCKET: 'backups', BACKUP_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/k' };
+const DRILL = {
+  BACKUP_BUCKET: 'backups',
+  DRILL_SUBNET_GROUP: 'restorable-drill-orders',
+  DRILL_SECURITY_GROUP_IDS: 'sg-1, sg-2',
+};
 
-  test('requireEnv names the missing variable', () => {
-    expect(requireEnv('A', env)).toBe('x');
-    expect(() => requireEnv('MISSING', env)).toThrow(
-      new ConfigError('environment variable MISSING is required but not set'),
+describe('handler environment schemas', () => {
+  test('defaults live in the schema: lock mode, retention, budgets, drill lifetime', () => {
+    expect(parseHandlerEnv('dump', DUMP)).toEqual({
+      ...DUMP,
+      OBJECT_LOCK_MODE: 'GOVERNANCE',
+      RETENTION_DAYS: DEFAULT_RETENTION_DAYS,
+      COUNT_BUDGET_SECONDS: 300,
+      MIN_DUMP_BYTES: 512,
+      SAFETY_MARGIN_SECONDS: 60,
+    });
+    expect(DEFAULT_OBJECT_LOCK_MODE).toBe('GOVERNANCE');
+    expect(parseHandlerEnv('drill', DRILL)).toMatchObject({
+      DRILL_SECURITY_GROUP_IDS: ['sg-1', 'sg-2'],
+      DRILL_MAX_LIFETIME_HOURS: DEFAULT_DRILL_MAX_LIFETIME_HOURS,
+      DRILL_SSL_MODE: 'verify-full',
+    });
+    expect(DEFAULT_DRILL_MAX_LIFETIME_HOURS).toBe(6);
+  });
+
+  test('parses numbers, JSON and directory lists from their text', () => {
+    const env = parseHandlerEnv('dump', {
+      ...DUMP,
+      OBJECT_LOCK_MODE: 'COMPLIANCE',
+      RETENTION_DAYS: '{"daily":7,"weekly":35,"monthly":400,"yearly":3650}',
+      MIN_DUMP_BYTES: '1024',
+      PG_BIN_DIRS: '/a::/b',
+    });
+    expect(env).toMatchObject({
+      OBJECT_LOCK_MODE: 'COMPLIANCE',
+      RETENTION_DAYS: { daily: 7, weekly: 35, monthly: 400, yearly: 3650 },
+      MIN_DUMP_BYTES: 1024,
+      PG_BIN_DIRS: ['/a', '/b'],
+    });
+    expect(
+      parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '["orders","analytics"]' }).DATABASE_IDS,
+    ).toEqual(['orders', 'analytics']);
+  });
+
+  test('one ConfigError names every missing and invalid variable at once', () => {
+    let error: unknown;
+    try {
+      parseHandlerEnv('dump', {
+        BACKUP_KMS_KEY_ARN: '  ',
+        OBJECT_LOCK_MODE: 'LEGAL_HOLD',
+        RETENTION_DAYS: '{',
+        MIN_DUMP_BYTES: 'lots',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).name).toBe('ConfigError');
+    expect((error as Error).message).toBe(
+      'invalid environment for the dump handler: BACKUP_BUCKET is required but not set; ' +
+        'BACKUP_KMS_KEY_ARN is required but not set; ' +
+        'OBJECT_LOCK_MODE must be one of GOVERNANCE, COMPLIANCE, NONE (got "LEGAL_HOLD"); ' +
+        'RETENTION_DAYS is not valid JSON (got "{"); ' +
+        'MIN_DUMP_BYTES must be a non-negative number (got "lots")',
     );
-    expect(() => requireEnv('EMPTY', env)).toThrow(/EMPTY is required/);
   });
 
-  test('optional, number and path-list variables', () => {
-    expect(optionalEnv('EMPTY', env)).toBeUndefined();
-    expect(numberEnv('N', 5, env)).toBe(12);
-    expect(numberEnv('MISSING', 5, env)).toBe(5);
-    expect(() => numberEnv('A', 5, env)).toThrow(/A must be a non-negative number/);
-    expect(pathListEnv('DIRS', env)).toEqual(['/a', '/b']);
-    expect(pathListEnv('MISSING', env)).toBeUndefined();
+  test('names the field inside a JSON variable', () => {
+    expect(() => parseHandlerEnv('dump', { ...DUMP, RETENTION_DAYS: '{"daily":7}' })).toThrow(
+      /RETENTION_DAYS .*weekly: invalid input: expected number/,
+    );
+    expect(() => parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '["Orders"]' })).toThrow(
+      /DATABASE_IDS 0: must be a lowercase-hyphen database id/,
+    );
+    expect(() => parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '[]' })).toThrow(
+      /DATABASE_IDS must list at least one database/,
+    );
   });
 
-  test('JSON variables are parsed and validated, naming the variable', () => {
-    const schema = z.array(z.string());
-    expect(jsonEnv('J', schema, { env })).toEqual(['a', 'b']);
-    expect(jsonEnv('MISSING', schema, { env, fallback: [] })).toEqual([]);
-    expect(() => jsonEnv('MISSING', schema, { env })).toThrow(/MISSING is required/);
-    expect(() => jsonEnv('BAD', schema, { env })).toThrow(/BAD is not valid JSON/);
-    expect(() => jsonEnv('N', schema, { env })).toThrow(/N is invalid: \(value\)/);
+  test('variables that only work together', () => {
+    expect(() => parseHandlerEnv('verify', { BACKUP_BUCKET: 'b', REPLICA_BUCKET: 'r' })).toThrow(
+      /REPLICA_REGION must be set together with REPLICA_BUCKET/,
+    );
+    expect(() => parseHandlerEnv('drill', { ...DRILL, REPLICA_REGION: 'eu-central-1' })).toThrow(
+      /REPLICA_BUCKET must be set together with REPLICA_REGION/,
+    );
+    expect(() =>
+      parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '["a"]', REPLICA_KMS_KEY_ARN: 'x' }),
+    ).toThrow(/REPLICA_REGION is required with REPLICA_KMS_KEY_ARN/);
+  });
+
+  test('the drill rejects a zero lifetime, an empty security group list and an unknown TLS mode', () => {
+    expect(() =>
+      parseHandlerEnv('drill', {
+        ...DRILL,
+        DRILL_MAX_LIFETIME_HOURS: '0',
+        DRILL_SECURITY_GROUP_IDS: ' , ',
+        DRILL_SSL_MODE: 'prefer',
+      }),
+    ).toThrow(
+      /DRILL_SECURITY_GROUP_IDS must list at least one item.*DRILL_MAX_LIFETIME_HOURS must be a positive number.*DRILL_SSL_MODE must be one of verify-full, verify-ca, require, disable/,
+    );
+  });
+
+  test('a handler parses its environment once, and again only if it changed', () => {
+    const restore = setEnv({ ...DUMP, MIN_DUMP_BYTES: '1000' });
+    try {
+      const read = handlerEnv('dump');
+      const first = read();
+      expect(first.MIN_DUMP_BYTES).toBe(1000);
+      expect(read()).toBe(first); // the same parsed object: no second parse
+      process.env.MIN_DUMP_BYTES = '2000';
+      expect(read().MIN_DUMP_BYTES).toBe(2000);
+      delete process.env.BACKUP_BUCKET;
+      expect(read).toThrow(
+        new ConfigError('invalid environment for the dump handler: BACKUP_BUCKET is required but not set'),
+      );
+    } finally {
+      restore();
+    }
+  });
+});
+
+describe('the schema module', () => {
+  test('loads no AWS SDK, Powertools or pg (cdk synth imports it)', () => {
+    const modules = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `require(${JSON.stringify(join(__dirname, '..', '..', 'lambda', 'core', 'handler-env.ts'))});` +
+            'console.log(JSON.stringify(Object.keys(require.cache)))',
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as string[];
+    expect(modules.some((m) => m.endsWith('handler-env.ts'))).toBe(true);
+    expect(modules.filter((m) => /@aws-sdk|@aws-lambda-powertools|node_modules\/pg\//.test(m))).toEqual([]);
   });
 });
 

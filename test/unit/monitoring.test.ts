@@ -341,7 +341,11 @@ describe('Monitoring stack-wide alarms', () => {
 
   test('runner errors: any Lambda error of a function', () => {
     const { stack, monitoring } = build();
-    const fn = new RunnerFunction(stack, 'Fn', { handler: 'freshness', image: testImage(stack) });
+    const fn = new RunnerFunction(stack, 'Fn', {
+      handler: 'sweeper',
+      environment: {},
+      image: testImage(stack),
+    });
     monitoring.addErrorAlarm('Freshness', fn.function);
     Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',

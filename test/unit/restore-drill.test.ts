@@ -302,7 +302,8 @@ describe('RestoreDrill network', () => {
             ],
           },
           DRILL_INSTANCE_CLASS: 'db.t4g.medium',
-          DRILL_MAX_LIFETIME_HOURS: '6',
+          // Unset: DrillEnvSchema's default lifetime applies (test/unit/stack-handler-env.test.ts).
+          DRILL_MAX_LIFETIME_HOURS: Match.absent(),
         }),
       },
     });
@@ -487,6 +488,13 @@ describe('RestoreDrill validation', () => {
   test('rejects a wait shorter than a minute or longer than six hours', () => {
     expect(() => build(() => ({ maxWaitForInstance: Duration.hours(7) }))).toThrow(
       /maxWaitForInstance \(7 hours\) must be between/,
+    );
+  });
+
+  test('tells the function a configured instance lifetime in hours', () => {
+    build(() => ({ maxInstanceLifetime: Duration.hours(12) })).template.hasResourceProperties(
+      'AWS::Lambda::Function',
+      { Environment: { Variables: Match.objectLike({ DRILL_MAX_LIFETIME_HOURS: '12' }) } },
     );
   });
 

@@ -3,14 +3,48 @@ import { join } from 'node:path';
 import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { RunnerFunction, type RunnerFunctionProps } from '../../lib/constructs/runner-function';
-import { REPOSITORY_ROOT, RunnerImage } from '../../lib/constructs/runner-image';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { parseHandlerEnv } from '../../lambda/core/handler-env';
+import {
+  lambdaEnvironment,
+  RunnerFunction,
+  type RunnerEntryPoint,
+  type RunnerFunctionOptions,
+} from '../../lib/constructs/runner-function';
+import { REPOSITORY_ROOT, RunnerImage, type RunnerHandler } from '../../lib/constructs/runner-image';
 import { newStack } from './cdk-support';
 import { actionsOf, importedPlacement, statementsOf, testImage } from './workflow-support';
 
-function build(props: Partial<RunnerFunctionProps> = {}) {
+/** An entry point with the smallest environment its handler's schema accepts. */
+function entry(handler: RunnerHandler = 'dump'): RunnerEntryPoint {
+  switch (handler) {
+    case 'dump':
+      return { handler, environment: { BACKUP_BUCKET: 'backups', BACKUP_KMS_KEY_ARN: 'arn:key' } };
+    case 'verify':
+      return { handler, environment: { BACKUP_BUCKET: 'backups' } };
+    case 'freshness':
+      return {
+        handler,
+        environment: { BACKUP_BUCKET: 'backups', DATABASE_IDS: ['orders'], BACKUP_KMS_KEY_ARN: 'arn:key' },
+      };
+    case 'drill':
+      return {
+        handler,
+        environment: { BACKUP_BUCKET: 'backups', DRILL_SUBNET_GROUP: 'g', DRILL_SECURITY_GROUP_IDS: 'sg-1' },
+      };
+    case 'sweeper':
+      return { handler, environment: {} };
+  }
+}
+
+function build(props: RunnerFunctionOptions & { handler?: RunnerHandler } = {}) {
   const stack = newStack('eu-west-1');
-  const runner = new RunnerFunction(stack, 'Runner', { handler: 'dump', image: testImage(stack), ...props });
+  const { handler, ...options } = props;
+  const runner = new RunnerFunction(stack, 'Runner', {
+    ...entry(handler),
+    image: testImage(stack),
+    ...options,
+  });
   return { stack, runner, template: Template.fromStack(stack) };
 }
 
@@ -102,7 +136,7 @@ describe('RunnerFunction', () => {
     const stack = newStack('eu-west-1');
     const placement = importedPlacement(stack);
     const runner = new RunnerFunction(stack, 'Runner', {
-      handler: 'dump',
+      ...entry('dump'),
       image: testImage(stack),
       vpc: placement.vpc,
       securityGroups: placement.securityGroups,
@@ -122,8 +156,8 @@ describe('RunnerFunction', () => {
   test('shares one image asset among all functions of a stack', () => {
     const stack = newStack('eu-west-1');
     const image = testImage(stack);
-    new RunnerFunction(stack, 'Dump', { handler: 'dump', image });
-    new RunnerFunction(stack, 'Verify', { handler: 'verify', image });
+    new RunnerFunction(stack, 'Dump', { ...entry('dump'), image });
+    new RunnerFunction(stack, 'Verify', { ...entry('verify'), image });
     const uris = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map((f) =>
       JSON.stringify(f.Properties.Code.ImageUri),
     );
@@ -133,8 +167,8 @@ describe('RunnerFunction', () => {
   test('without an image, uses the stack-wide RunnerImage built from lambda/Dockerfile for ARM64', () => {
     if (!existsSync(join(REPOSITORY_ROOT, 'lambda', 'Dockerfile'))) return; // the image is not written yet
     const stack = newStack('eu-west-1');
-    new RunnerFunction(stack, 'Dump', { handler: 'dump' });
-    new RunnerFunction(stack, 'Verify', { handler: 'verify' });
+    new RunnerFunction(stack, 'Dump', entry('dump'));
+    new RunnerFunction(stack, 'Verify', entry('verify'));
     const images = stack.node.findAll().filter((c) => c instanceof RunnerImage);
     expect(images).toHaveLength(1);
     expect(images[0].node.path).toBe('TestStack/RunnerImage');
@@ -143,7 +177,7 @@ describe('RunnerFunction', () => {
   test('stages a build context that still holds lambda/Dockerfile (cdk deploy builds from the staged copy)', () => {
     if (!existsSync(join(REPOSITORY_ROOT, 'lambda', 'Dockerfile'))) return; // the image is not written yet
     const stack = newStack('eu-west-1');
-    new RunnerFunction(stack, 'Dump', { handler: 'dump' });
+    new RunnerFunction(stack, 'Dump', entry('dump'));
     const assembly = App.of(stack)!.synth() as unknown as { directory: string };
     const manifest = JSON.parse(readFileSync(join(assembly.directory, 'TestStack.assets.json'), 'utf8')) as {
       dockerImages: Record<string, { source: { directory: string; dockerFile: string } }>;
@@ -173,7 +207,58 @@ describe('RunnerFunction', () => {
     const stack = newStack('eu-west-1');
     const { securityGroups } = importedPlacement(stack);
     expect(
-      () => new RunnerFunction(stack, 'Runner', { handler: 'dump', image: testImage(stack), securityGroups }),
+      () =>
+        new RunnerFunction(stack, 'Runner', { ...entry('dump'), image: testImage(stack), securityGroups }),
     ).toThrow(/vpcSubnets and securityGroups need a vpc/);
+  });
+
+  test('writes the environment as Lambda takes it: text, numbers as text, JSON values as JSON, unset left out', () => {
+    const stack = newStack('eu-west-1');
+    const bucket = new s3.Bucket(stack, 'Bucket');
+    const environment = stack.resolve(
+      lambdaEnvironment(stack, {
+        BACKUP_BUCKET: bucket.bucketName,
+        BACKUP_KMS_KEY_ARN: 'arn:key',
+        MIN_DUMP_BYTES: 1024,
+        OBJECT_LOCK_MODE: undefined,
+        RETENTION_DAYS: { daily: 7, weekly: 35, monthly: 400, yearly: 3650 },
+      }),
+    ) as Record<string, unknown>;
+    expect(environment).toEqual({
+      BACKUP_BUCKET: { Ref: expect.stringMatching(/^Bucket/) },
+      BACKUP_KMS_KEY_ARN: 'arn:key',
+      MIN_DUMP_BYTES: '1024',
+      RETENTION_DAYS: '{"daily":7,"weekly":35,"monthly":400,"yearly":3650}',
+    });
+    // What the handler then reads back.
+    expect(
+      parseHandlerEnv('dump', { ...(environment as Record<string, string>), BACKUP_BUCKET: 'backups' }),
+    ).toMatchObject({ MIN_DUMP_BYTES: 1024, OBJECT_LOCK_MODE: 'GOVERNANCE', RETENTION_DAYS: { daily: 7 } });
+  });
+
+  test('types the environment by the handler (checked by tsc)', () => {
+    const stack = newStack('eu-west-1');
+    const image = testImage(stack);
+    new RunnerFunction(stack, 'Typo', {
+      handler: 'dump',
+      image,
+      // @ts-expect-error: a variable the handler does not read (a typo of BACKUP_BUCKET)
+      environment: { BACKUP_BUCKETS: 'b', BACKUP_KMS_KEY_ARN: 'k' },
+    });
+    // @ts-expect-error: a required variable (BACKUP_KMS_KEY_ARN) is missing
+    new RunnerFunction(stack, 'Missing', { handler: 'dump', image, environment: { BACKUP_BUCKET: 'b' } });
+    new RunnerFunction(stack, 'Swapped', {
+      handler: 'verify',
+      image,
+      // @ts-expect-error: the dump's environment given to the verify handler
+      environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: 'k' },
+    });
+    new RunnerFunction(stack, 'Mode', {
+      handler: 'dump',
+      image,
+      // @ts-expect-error: a lock mode the handler does not know
+      environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: 'k', OBJECT_LOCK_MODE: 'LEGAL' },
+    });
+    expect(stack.node.children.filter((c) => c instanceof RunnerFunction)).toHaveLength(4);
   });
 });

@@ -1,0 +1,272 @@
+/**
+ * The environment contract of every Lambda handler: one zod schema per handler. The constructs
+ * that set the variables (lib/constructs, through `RunnerFunction`) type them with the schema's
+ * input, and the handlers parse `process.env` with the same schema, so a renamed or missing
+ * variable is a compile error on one side and one clear ConfigError on the other. Every default
+ * lives here and nowhere else (the constructs leave a variable unset to get it).
+ *
+ * `cdk synth` imports this module: zod and dependency-free core modules only, never an AWS SDK.
+ */
+import { z } from 'zod';
+import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS, DEFAULT_SSL_MODE, SslModeSchema } from './backup-settings';
+import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
+
+/** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field kinds. Values arrive as strings; the construct side may also pass numbers and JSON values
+// (RunnerFunction serialises them), so the input types say what a construct may write.
+// ---------------------------------------------------------------------------------------------
+
+const text = () => z.string().min(1);
+
+/** A number of seconds, bytes or hours (`positive`: zero is not allowed); `fallback` when unset. */
+const quantity = (fallback: number, { positive = false } = {}) =>
+  z
+    .custom<number | string>((v) => typeof v === 'number' || typeof v === 'string')
+    .transform((v, ctx) => {
+      const n = typeof v === 'number' ? v : /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
+      if (!Number.isFinite(n) || n < 0 || (positive && n === 0)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a ${positive ? 'positive' : 'non-negative'} number`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .default(fallback);
+
+/**
+ * A JSON value checked with `schema`: its JSON text (what Lambda hands the handler) or, on the
+ * construct side, the value itself (RunnerFunction serialises it).
+ */
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .custom<z.input<T> | string>()
+    .transform((v, ctx): unknown => {
+      if (typeof v !== 'string') return v;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/** A colon-separated directory list, like PATH. */
+const pathList = () => z.string().transform((raw) => raw.split(':').filter(Boolean));
+
+/** A comma-separated list (spaces around items ignored). */
+const commaList = () =>
+  z
+    .string()
+    .transform((raw) =>
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string()).min(1, 'must list at least one item'));
+
+// ---------------------------------------------------------------------------------------------
+// Shared values and defaults
+// ---------------------------------------------------------------------------------------------
+
+/** Object Lock modes the dump can set on each object (NONE: the local demo's unlocked bucket). */
+export const OBJECT_LOCK_MODES = ['GOVERNANCE', 'COMPLIANCE', 'NONE'] as const;
+export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
+
+/**
+ * The primary's per-object lock mode unless the config says otherwise: GOVERNANCE, as the
+ * config's `objectLock.mode` and the primary bucket's default retention. COMPLIANCE is what the
+ * replica carries by default (DESIGN.md, "The vault"); that is the replica bucket's own setting,
+ * not this variable's.
+ */
+export const DEFAULT_OBJECT_LOCK_MODE: ObjectLockMode = 'GOVERNANCE';
+
+/**
+ * `restorable:expires-at` of a drill instance = drill start + this: far beyond a drill's few
+ * steps, short enough to bound the cost of a leak (the sweeper deletes it after).
+ */
+export const DEFAULT_DRILL_MAX_LIFETIME_HOURS = 6;
+
+const RetentionSchema = z.strictObject(
+  Object.fromEntries(TIERS.map((t) => [t, z.number().int().positive()])) as Record<Tier, z.ZodNumber>,
+) satisfies z.ZodType<RetentionDays>;
+
+const databaseId = z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id');
+
+// ---------------------------------------------------------------------------------------------
+// One schema per handler
+// ---------------------------------------------------------------------------------------------
+
+/** lambda/handlers/dump.ts */
+export const DumpEnvSchema = z.object({
+  /** Primary bucket name. */
+  BACKUP_BUCKET: text(),
+  /** SSE-KMS key of every object: an ARN, because the bucket policy compares the key id as a string. */
+  BACKUP_KMS_KEY_ARN: text(),
+  /** Object Lock mode of each object. */
+  OBJECT_LOCK_MODE: z.enum(OBJECT_LOCK_MODES).default(DEFAULT_OBJECT_LOCK_MODE),
+  /** Expiry per tier, also each object's retain-until. */
+  RETENTION_DAYS: json(RetentionSchema).default(DEFAULT_RETENTION_DAYS),
+  /** pg_dump directories. @default - RESTORABLE_PG_BIN_DIRS, then the image layout (pg-bin.ts) */
+  PG_BIN_DIRS: pathList().optional(),
+  /** CA bundle for verify-full. @default - the image's RDS bundle (secrets.ts) */
+  PG_CA_BUNDLE: text().optional(),
+  /** Budget for exact row counts; over it the manifest holds marked estimates. */
+  COUNT_BUDGET_SECONDS: quantity(300),
+  /** pg_dump --lock-wait-timeout: a migration holding a lock longer fails the run with LOCK_TIMEOUT
+   * instead of queueing production behind the dump. */
+  LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
+  /** Size floor of the archive. */
+  MIN_DUMP_BYTES: quantity(512),
+  /** Give up this long before the Lambda timeout. */
+  SAFETY_MARGIN_SECONDS: quantity(60),
+});
+
+/** lambda/handlers/verify.ts */
+export const VerifyEnvSchema = z
+  .object({
+    BACKUP_BUCKET: text(),
+    /** Replica bucket; with REPLICA_REGION it enables the replica check. */
+    REPLICA_BUCKET: text().optional(),
+    REPLICA_REGION: text().optional(),
+    /** pg_restore directories. @default - the image layout (pg-bin.ts) */
+    PG_BIN_DIRS: pathList().optional(),
+  })
+  .superRefine(together('REPLICA_BUCKET', 'REPLICA_REGION'));
+
+/** lambda/handlers/drill.ts */
+export const DrillEnvSchema = z
+  .object({
+    /** Primary bucket: the source of `source: 'primary'` drills, and where reports go by default. */
+    BACKUP_BUCKET: text(),
+    /** Replica bucket, the source of `source: 'replica'` drills (the default). */
+    REPLICA_BUCKET: text().optional(),
+    REPLICA_REGION: text().optional(),
+    /** Where reports go, in this function's region. @default - BACKUP_BUCKET */
+    DRILL_REPORT_BUCKET: text().optional(),
+    /** DB subnet group of drill instances. */
+    DRILL_SUBNET_GROUP: text(),
+    /** Security groups of drill instances, comma-separated. */
+    DRILL_SECURITY_GROUP_IDS: commaList(),
+    /** Instance class unless the drill settings name one. @default - the RDS provider's default */
+    DRILL_INSTANCE_CLASS: text().optional(),
+    /** Storage encryption key of drill instances. @default - aws/rds */
+    DRILL_KMS_KEY_ARN: text().optional(),
+    DRILL_MAX_LIFETIME_HOURS: quantity(DEFAULT_DRILL_MAX_LIFETIME_HOURS, { positive: true }),
+    /** TLS to the drill instance; anything but verify-full is for tests. */
+    DRILL_SSL_MODE: SslModeSchema.default(DEFAULT_SSL_MODE),
+    PG_CA_BUNDLE: text().optional(),
+    PG_BIN_DIRS: pathList().optional(),
+    /** Where the archive is downloaded (size ephemeral storage to hold it). @default - /tmp */
+    DRILL_TEMP_DIR: text().optional(),
+  })
+  .superRefine(together('REPLICA_BUCKET', 'REPLICA_REGION'));
+
+/** lambda/handlers/freshness.ts */
+export const FreshnessEnvSchema = z
+  .object({
+    BACKUP_BUCKET: text(),
+    /** The databases to check. */
+    DATABASE_IDS: json(z.array(databaseId).min(1, 'must list at least one database')),
+    /** Primary bucket's key (DescribeKey). */
+    BACKUP_KMS_KEY_ARN: text(),
+    /** Replica bucket's key, by ARN or alias ARN; needs REPLICA_REGION. */
+    REPLICA_KMS_KEY_ARN: text().optional(),
+    REPLICA_REGION: text().optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.REPLICA_KMS_KEY_ARN !== undefined && env.REPLICA_REGION === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REPLICA_REGION'],
+        message: 'is required with REPLICA_KMS_KEY_ARN',
+      });
+    }
+  });
+
+/** lambda/handlers/sweeper.ts: nothing to configure (the region is the function's). */
+export const SweeperEnvSchema = z.object({});
+
+/** Every handler's schema, by the handler's entry-point name. */
+export const HANDLER_ENV_SCHEMAS = {
+  dump: DumpEnvSchema,
+  verify: VerifyEnvSchema,
+  drill: DrillEnvSchema,
+  freshness: FreshnessEnvSchema,
+  sweeper: SweeperEnvSchema,
+} as const;
+export type HandlerName = keyof typeof HANDLER_ENV_SCHEMAS;
+
+/** What a construct writes for `handler` (optional variables may be left out to get the default). */
+export type HandlerEnvInput<H extends HandlerName> = z.input<(typeof HANDLER_ENV_SCHEMAS)[H]>;
+/** What the handler reads, defaults applied. */
+export type HandlerEnv<H extends HandlerName> = z.output<(typeof HANDLER_ENV_SCHEMAS)[H]>;
+
+export type DumpEnv = HandlerEnv<'dump'>;
+export type VerifyEnv = HandlerEnv<'verify'>;
+export type DrillEnv = HandlerEnv<'drill'>;
+export type FreshnessEnv = HandlerEnv<'freshness'>;
+
+/** The variable names a handler reads. */
+export function handlerEnvNames(handler: HandlerName): string[] {
+  return Object.keys(HANDLER_ENV_SCHEMAS[handler].shape);
+}
+
+/**
+ * Parses a handler's environment. Unset and blank variables count as unset (Lambda keeps empty
+ * values); every problem is reported at once, in one ConfigError naming each variable.
+ */
+export function parseHandlerEnv<H extends HandlerName>(
+  handler: H,
+  env: Readonly<Record<string, string | undefined>>,
+): HandlerEnv<H> {
+  const present: Record<string, string> = {};
+  for (const name of handlerEnvNames(handler)) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') present[name] = value;
+  }
+  const parsed = HANDLER_ENV_SCHEMAS[handler].safeParse(present);
+  if (parsed.success) return parsed.data as HandlerEnv<H>;
+  // One entry per variable, its problems together, the value it had once.
+  const byName = new Map<string, string[]>();
+  for (const issue of parsed.error.issues) {
+    const name = String(issue.path[0] ?? '(environment)');
+    const missing = issue.code === 'invalid_type' && issue.path.length === 1 && present[name] === undefined;
+    const problem = missing ? 'is required but not set' : describe(issue);
+    byName.set(name, [...new Set([...(byName.get(name) ?? []), problem])]);
+  }
+  const problems = [...byName].map(([name, list]) => {
+    const value = present[name];
+    return `${name} ${list.join(', ')}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`;
+  });
+  throw new ConfigError(`invalid environment for the ${handler} handler: ${problems.join('; ')}`);
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_value') return `must be one of ${issue.values.join(', ')}`;
+  const inner = issue.path.length > 1 ? `${issue.path.slice(1).join('.')}: ` : '';
+  // Zod's own messages start with a capital ("Invalid input: ..."); ours read after the name.
+  return `${inner}${issue.message.replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase())}`;
+}
+
+/** Both variables or neither. */
+function together(a: string, b: string) {
+  return (env: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    if ((env[a] === undefined) !== (env[b] === undefined)) {
+      const missing = env[a] === undefined ? a : b;
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: `must be set together with ${missing === a ? b : a}`,
+      });
+    }
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The deployed half of the handler contract: every function the real BackupStack (the cdk.json
+ * example) synthesizes is parsed with its handler's environment schema, exactly as the handler
+ * parses it at cold start. A construct that drops, renames or mis-formats a variable fails here
+ * even where the compiler cannot see it (tokens, JSON text, a function added without a schema).
+ */
+import {
+  parseHandlerEnv,
+  handlerEnvNames,
+  HANDLER_ENV_SCHEMAS,
+  type HandlerName,
+} from '../../lambda/core/handler-env';
+import { exampleConfig, synthBackupStack } from './cdk-support';
+
+interface DeployedFunction {
+  readonly logicalId: string;
+  readonly handler: string | undefined;
+  readonly variables: Record<string, unknown>;
+}
+
+function deployedFunctions(template: ReturnType<typeof synthBackupStack>['template']): DeployedFunction[] {
+  return Object.entries(template.findResources('AWS::Lambda::Function')).map(([logicalId, resource]) => {
+    const props = (resource as { Properties: Record<string, unknown> }).Properties;
+    const command = (props.ImageConfig as { Command?: string[] } | undefined)?.Command?.[0];
+    return {
+      logicalId,
+      // The runner image's entry point: `dump.handler` runs lambda/handlers/dump.ts.
+      handler: command?.replace(/\.handler$/, ''),
+      variables: (props.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {},
+    };
+  });
+}
+
+/**
+ * A value as the function will see it, with each unresolved part (a bucket name, a security group
+ * id) replaced by a placeholder string naming it. Joins are joined, so a JSON value with a token
+ * inside stays JSON; an intrinsic this does not know fails the test rather than passing unchecked.
+ */
+function placeholder(value: unknown, where: string): string {
+  if (typeof value === 'string') return value;
+  const [intrinsic, args] = Object.entries(value as Record<string, unknown>)[0] ?? [];
+  switch (intrinsic) {
+    case 'Ref':
+      return `placeholder-ref-${String(args)}`;
+    case 'Fn::GetAtt':
+      return `placeholder-${(args as string[]).join('-')}`;
+    case 'Fn::ImportValue':
+      return `placeholder-import-${JSON.stringify(args)}`;
+    case 'Fn::Join': {
+      const [separator, parts] = args as [string, unknown[]];
+      return parts.map((p) => placeholder(p, where)).join(separator);
+    }
+    default:
+      throw new Error(`${where}: no placeholder for ${JSON.stringify(value)}`);
+  }
+}
+
+function resolvedVariables(fn: DeployedFunction): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(fn.variables).map(([name, value]) => [
+      name,
+      placeholder(value, `${fn.logicalId} ${name}`),
+    ]),
+  );
+}
+
+const isHandler = (name: string | undefined): name is HandlerName =>
+  name !== undefined && Object.hasOwn(HANDLER_ENV_SCHEMAS, name);
+
+describe('every deployed function environment parses with its handler schema', () => {
+  const { template } = synthBackupStack();
+  const functions = deployedFunctions(template);
+
+  test('the stack has functions, each running a handler that has a schema', () => {
+    expect(functions.length).toBeGreaterThan(0);
+    const unknown = functions
+      .filter((f) => !isHandler(f.handler))
+      .map((f) => `${f.logicalId} (${f.handler})`);
+    expect(unknown).toEqual([]);
+    // Every schema meets at least one real function, so none is checked against nothing.
+    expect(new Set(functions.map((f) => f.handler))).toEqual(new Set(Object.keys(HANDLER_ENV_SCHEMAS)));
+  });
+
+  test.each(functions.map((f) => [f.logicalId, f] as const))('%s', (_id, fn) => {
+    if (!isHandler(fn.handler)) throw new Error(`${fn.logicalId} runs ${fn.handler}, which has no schema`);
+    const variables = resolvedVariables(fn);
+    // Nothing set that the handler would ignore (a stale or misspelt name).
+    const known = new Set(handlerEnvNames(fn.handler));
+    expect(Object.keys(variables).filter((name) => !known.has(name))).toEqual([]);
+    expect(() => parseHandlerEnv(fn.handler as HandlerName, variables)).not.toThrow();
+  });
+
+  test('what the example deploys: the configured lock mode, the schema default drill lifetime', () => {
+    const config = exampleConfig();
+    const parsed = (handler: HandlerName) =>
+      functions
+        .filter((f) => f.handler === handler)
+        .map((f) => parseHandlerEnv(handler, resolvedVariables(f)) as Record<string, unknown>);
+    for (const env of parsed('dump')) {
+      expect(env.OBJECT_LOCK_MODE).toBe(config.objectLock.mode);
+      expect(env.BACKUP_KMS_KEY_ARN).toMatch(/^placeholder-|^arn:/);
+    }
+    for (const env of parsed('drill')) {
+      expect(env.DRILL_MAX_LIFETIME_HOURS).toBe(6);
+      expect((env.DRILL_SECURITY_GROUP_IDS as string[]).length).toBeGreaterThan(0);
+    }
+    for (const env of parsed('freshness')) {
+      expect(env.DATABASE_IDS).toEqual(config.databases.map((d) => d.id));
+    }
+  });
+});
