@@ -187,7 +187,10 @@ test('a migration that keeps its lock makes the backup give up with LOCK_TIMEOUT
     );
     expect(ours).toEqual([]);
     const listed = await h.s3.send(new ListObjectsV2Command({ Bucket: h.bucket, Prefix: 'daily/locked/' }));
-    expect((listed.Contents ?? []).map((o) => o.Key)).toEqual([]);
+    // Only the id claim stays (claims are never released; listings ignore them): no archive, no manifest.
+    const keys = (listed.Contents ?? []).map((o) => o.Key ?? '');
+    expect(keys.filter((k) => !k.endsWith('.claim'))).toEqual([]);
+    expect(keys).toHaveLength(1);
     // The migration commits; the application query behind it completes at once.
     await migration.c.query('COMMIT');
     await within('the application query after the migration', queued, 5_000);
