@@ -26,12 +26,20 @@ import type { ClientBase } from 'pg';
 import { readArchiveToc, type ArchiveToc, type TocEntry } from './archive-toc';
 import { countRows, listTables } from './inventory';
 import type { Manifest } from './manifest';
-import { pgToolForServer } from './pg-bin';
 import { restorableEntries, runPgRestore } from './pg-restore';
 import { downloadVerified, fetchVerifiedText, readManifest } from './restore-archive';
 import { RestoreError } from './restore-error';
 import { catalogKey, planTableRestore, useListText, type SkippedEntry, type TableRef } from './restore-plan';
-import { ownersUsable, restoreRoles, rolesNotAttempted, type RolesResult } from './restore-roles';
+import type { GlobalsExpectation } from './restore-check';
+import { applyDatabaseProperties, archivedDatabase, type DatabasePropertiesResult } from './restore-database';
+import {
+  fullRestoreEntries,
+  loadTargetExtensions,
+  planExtensions,
+  type ExtensionsResult,
+} from './restore-extensions';
+import { ownersUsable, parseRolesScript, restoreRoles, rolesNotAttempted, type RolesResult } from './restore-roles';
+import { checkArchiveFormat, checkVersions } from './restore-versions';
 import {
   describeTarget,
   inspectTarget,
@@ -46,12 +54,23 @@ export type { TableRef } from './restore-plan';
 export { downloadVerified, readManifest } from './restore-archive';
 export { RestoreError, type RestoreErrorCode } from './restore-error';
 export {
+  parseRolesScript,
   restoreRoles,
   roleOfStatement,
   splitSqlStatements,
+  type MembershipOutcome,
+  type RoleOutcome,
   type RoleStatementFailure,
   type RolesResult,
 } from './restore-roles';
+export {
+  checkRestoredGlobals,
+  type GlobalsCheck,
+  type GlobalsExpectation,
+  type GlobalsProblem,
+} from './restore-check';
+export { archivedDatabase, type DatabasePropertiesResult } from './restore-database';
+export type { ExtensionsResult } from './restore-extensions';
 export {
   describeTarget,
   inspectTarget,
@@ -124,7 +143,18 @@ export interface RestoreResult {
   readonly jobs: number;
   readonly owners: 'kept' | 'dropped';
   readonly ownersReason?: string;
+  /** Owner roles the restorer granted itself membership in (a lasting change to the target cluster). */
+  readonly ownersSelfGrants: readonly string[];
   readonly roles: RolesResult;
+  /** Extensions the archive uses, those the target already had, and entries left out because of them. */
+  readonly extensions?: ExtensionsResult;
+  /** Full restore: the archive's database settings, role-in-database settings, grants and comment, applied. */
+  readonly databaseProperties?: DatabasePropertiesResult;
+  /**
+   * What the restored database should hold besides tables (roles, memberships, database settings
+   * and grants), for checkRestoredGlobals (the drill's check).
+   */
+  readonly expected?: GlobalsExpectation;
   readonly entries: { readonly total: number; readonly processed: number };
   /** Table restore: entries of the tables that were left out, with why. */
   readonly skipped: readonly SkippedEntry[];
@@ -172,12 +202,8 @@ export async function restoreBackup(
         `${info.userObjects.length > 5 ? ', ...' : ''}); restore into an empty database or pass force`,
     );
   }
-  // pg_restore must understand the archive (at least pg_dump's major) and the target server.
-  const bin = pgToolForServer(
-    'pg_restore',
-    Math.max(info.serverMajor, manifest.pgDump.major),
-    options.pgBinDirs,
-  );
+  // A target older than the source, or no pg_restore that reads the archive: refused now.
+  const bin = checkVersions(manifest, info, options.pgBinDirs);
 
   const dir = fs.mkdtempSync(path.join(options.tempDir ?? os.tmpdir(), 'restorable-restore-'));
   try {
@@ -206,6 +232,7 @@ export async function restoreBackup(
         throw new RestoreError('NOT_AN_ARCHIVE', message);
       warnings.push(`table of contents not read (${message}); progress and owner checks are approximate`);
     }
+    if (toc) checkArchiveFormat(toc.version, toc.pgDumpVersion, bin);
 
     // Table restore: decide the entries (needs the target's catalog) and refuse conflicts.
     let plan: ReturnType<typeof planTableRestore> | undefined;
@@ -228,8 +255,14 @@ export async function restoreBackup(
       }
     }
 
+    // Extensions: all missing ones named at once, before anything is changed.
+    const extensions = toc
+      ? planExtensions(plan?.entries ?? toc.entries, await withTargetClient(target, loadTargetExtensions))
+      : undefined;
+
     // 3. Roles.
     let roles: RolesResult;
+    let rolesSql: string | undefined;
     const wantRoles = options.restoreRoles !== false;
     if (!wantRoles) {
       roles = rolesNotAttempted('roles not requested');
@@ -237,15 +270,18 @@ export async function restoreBackup(
       roles = rolesNotAttempted(`backup has no globals file: ${manifest.globals.reason}`);
     } else {
       const sql = await fetchVerifiedText(source.s3, source.bucket, manifest.globals);
-      roles = await withTargetClient(target, (c) => restoreRoles(c, sql, info.currentUser));
+      rolesSql = sql;
+      roles = await withTargetClient(target, (c) => restoreRoles(c, sql));
       options.onProgress?.({ phase: 'roles', applied: roles.applied, failed: roles.failed.length });
     }
 
-    // Owners and grants are kept when the roles are there and usable.
-    const entries = plan?.entries ?? toc?.entries;
+    // Owners and grants are kept when the roles are there and usable (entries left out aside).
+    const leftOut = new Set((extensions?.leftOut ?? []).map((l) => l.dumpId));
+    const entries = (plan?.entries ?? toc?.entries)?.filter((e) => !leftOut.has(e.dumpId));
     const owners = [...new Set((entries ?? []).map((e) => e.owner).filter((o): o is string => !!o))];
     let keepOwners = false;
     let ownersReason: string | undefined;
+    let ownersSelfGrants: readonly string[] = [];
     if (!roles.attempted) ownersReason = roles.reason;
     else {
       const usable =
@@ -253,9 +289,11 @@ export async function restoreBackup(
           ? await withTargetClient(target, (c) => ownersUsable(c, owners, info))
           : {
               ok: false,
+              selfGrants: [],
               reason: 'owner roles unknown (table of contents not read) and not restoring as a superuser',
             };
       keepOwners = usable.ok;
+      ownersSelfGrants = usable.selfGrants;
       ownersReason = usable.reason;
       if (!usable.ok) warnings.push(`owners and grants not restored: ${usable.reason}`);
     }
@@ -266,12 +304,18 @@ export async function restoreBackup(
     }
 
     // 4. pg_restore.
+    // A --use-list for a table restore, or for a full restore that leaves extension entries out.
+    const listed = plan
+      ? plan.entries.filter((e) => !leftOut.has(e.dumpId))
+      : toc && leftOut.size > 0
+        ? fullRestoreEntries(toc, extensions!.leftOut)
+        : undefined;
     let useList: string | undefined;
-    if (plan) {
+    if (listed) {
       useList = path.join(dir, 'use-list.txt');
-      fs.writeFileSync(useList, useListText(plan.entries), { mode: 0o600 });
+      fs.writeFileSync(useList, useListText(listed), { mode: 0o600 });
     }
-    const entriesTotal = plan ? plan.entries.length : toc ? restorableEntries(toc, keepOwners) : 0;
+    const entriesTotal = toc ? restorableEntries({ ...toc, entries: listed ?? toc.entries }, keepOwners) : 0;
     const pgRestoreStarted = Date.now();
     const processed = await runPgRestore({
       bin,
@@ -286,6 +330,14 @@ export async function restoreBackup(
       signal: options.signal,
     });
     const pgRestoreSeconds = seconds(pgRestoreStarted);
+
+    // Database settings and grants: only pg_restore --create would apply them, under the source's name.
+    const database = toc ? archivedDatabase(toc) : undefined;
+    const databaseProperties =
+      database && !plan ? await withTargetClient(target, (c) => applyDatabaseProperties(c, database)) : undefined;
+    for (const s of databaseProperties?.statements ?? []) {
+      if (!s.applied) warnings.push(`database property not applied: ${s.statement}: ${s.error}`);
+    }
     const restoreSeconds = seconds(started);
 
     // 5. Row counts of what was restored.
@@ -312,7 +364,13 @@ export async function restoreBackup(
       jobs,
       owners: keepOwners ? 'kept' : 'dropped',
       ...(ownersReason ? { ownersReason } : {}),
+      ownersSelfGrants,
       roles,
+      ...(extensions ? { extensions } : {}),
+      ...(databaseProperties ? { databaseProperties } : {}),
+      ...(database
+        ? { expected: { ...(rolesSql !== undefined ? { roles: parseRolesScript(rolesSql) } : {}), database } }
+        : {}),
       entries: { total: entriesTotal, processed },
       skipped: plan?.skipped ?? [],
       prerequisites: (plan?.prerequisites ?? []).map(entryLabel),
