@@ -33,7 +33,11 @@ const normalizeValue = (v: string) =>
     .map((x) => x.trim().replace(/^"(.*)"$/, '$1'))
     .join(',');
 
-const PRIVILEGE_CODE: Record<string, string> = { CONNECT: 'CONNECT', TEMPORARY: 'TEMPORARY', CREATE: 'CREATE' };
+const PRIVILEGE_CODE: Record<string, string> = {
+  CONNECT: 'CONNECT',
+  TEMPORARY: 'TEMPORARY',
+  CREATE: 'CREATE',
+};
 
 /** Checks the connected (restored) database against the backup. */
 export async function checkRestoredGlobals(
@@ -51,7 +55,11 @@ export async function checkRestoredGlobals(
       checked++;
       if (!roles.has(role.name)) problems.push({ kind: 'role', subject: role.name, problem: 'missing' });
       else if (role.login && !roles.get(role.name)) {
-        problems.push({ kind: 'login', subject: role.name, problem: 'is a LOGIN role in the backup but cannot log in' });
+        problems.push({
+          kind: 'login',
+          subject: role.name,
+          problem: 'is a LOGIN role in the backup but cannot log in',
+        });
       }
     }
     const { rows: members } = await client.query<{ r: string; m: string }>(
@@ -87,7 +95,8 @@ export async function checkRestoredGlobals(
       const role = s.kind === 'role-setting' ? s.role! : '';
       const got = actual.get(`${role}\u0000${s.parameter}`);
       const subject = `${s.kind === 'role-setting' ? `role ${role}: ` : ''}${s.parameter}`;
-      if (got === undefined) problems.push({ kind: s.kind, subject, problem: `missing (backup: ${s.value})` });
+      if (got === undefined)
+        problems.push({ kind: s.kind, subject, problem: `missing (backup: ${s.value})` });
       else if (normalizeValue(got) !== normalizeValue(s.value!)) {
         problems.push({ kind: s.kind, subject, problem: `is ${got}, backup has ${s.value}` });
       }
@@ -115,7 +124,9 @@ export async function checkRestoredGlobals(
           problems.push({
             kind: 'acl',
             subject: `${p} for ${grantee}`,
-            problem: want.has(p) ? 'granted in the backup, missing' : 'not granted in the backup, but granted',
+            problem: want.has(p)
+              ? 'granted in the backup, missing'
+              : 'not granted in the backup, but granted',
           });
         }
       }

@@ -13,7 +13,7 @@
  * restorer owns the target.
  */
 import type { ClientBase } from 'pg';
-import type { ArchiveToc } from './archive-toc';
+import type { ArchiveToc, TocEntry } from './archive-toc';
 import { quoteIdent } from './inventory';
 import { readIdent, splitSqlStatements } from './restore-roles-script';
 
@@ -88,7 +88,8 @@ function parseStatement(statement: string, db: string): DatabaseStatement | unde
   let m: RegExpExecArray | null;
   if ((m = /^ALTER\s+DATABASE\s+/i.exec(statement))) {
     const rest = afterDbName(statement.slice(m[0].length), db);
-    const s = rest !== undefined ? /^\s+SET\s+([\w.]+|"(?:[^"]|"")+")\s+(?:TO|=)\s+([\s\S]+)$/i.exec(rest) : null;
+    const s =
+      rest !== undefined ? /^\s+SET\s+([\w.]+|"(?:[^"]|"")+")\s+(?:TO|=)\s+([\s\S]+)$/i.exec(rest) : null;
     if (s) {
       const value = literalList(s[2]);
       if (value === undefined) return undefined;
@@ -101,7 +102,8 @@ function parseStatement(statement: string, db: string): DatabaseStatement | unde
     const inDb = role && /^\s+IN\s+DATABASE\s+/i.exec(role.rest);
     if (!role || !inDb) return undefined;
     const rest = afterDbName(role.rest.slice(inDb[0].length), db);
-    const s = rest !== undefined ? /^\s+SET\s+([\w.]+|"(?:[^"]|"")+")\s+(?:TO|=)\s+([\s\S]+)$/i.exec(rest) : null;
+    const s =
+      rest !== undefined ? /^\s+SET\s+([\w.]+|"(?:[^"]|"")+")\s+(?:TO|=)\s+([\s\S]+)$/i.exec(rest) : null;
     const value = s ? literalList(s[2]) : undefined;
     if (!s || value === undefined) return undefined;
     return {
@@ -112,12 +114,19 @@ function parseStatement(statement: string, db: string): DatabaseStatement | unde
       template: `ALTER ROLE ${quoteIdent(role.name)} IN DATABASE {{db}}${rest}`,
     };
   }
-  if ((m = /^(GRANT|REVOKE)\s+((?:ALL|CONNECT|TEMPORARY|TEMP|CREATE)(?:\s*,\s*(?:CONNECT|TEMPORARY|TEMP|CREATE))*)\s+ON\s+DATABASE\s+/i.exec(statement))) {
+  if (
+    (m =
+      /^(GRANT|REVOKE)\s+((?:ALL|CONNECT|TEMPORARY|TEMP|CREATE)(?:\s*,\s*(?:CONNECT|TEMPORARY|TEMP|CREATE))*)\s+ON\s+DATABASE\s+/i.exec(
+        statement,
+      ))
+  ) {
     const rest = afterDbName(statement.slice(m[0].length), db);
     const t = rest !== undefined ? /^\s+(TO|FROM)\s+/i.exec(rest) : null;
     if (!t || rest === undefined) return undefined;
     const granteeText = rest.slice(t[0].length);
-    const grantee = /^PUBLIC\b/i.test(granteeText) ? { name: 'PUBLIC', rest: granteeText.slice(6) } : readIdent(granteeText);
+    const grantee = /^PUBLIC\b/i.test(granteeText)
+      ? { name: 'PUBLIC', rest: granteeText.slice(6) }
+      : readIdent(granteeText);
     if (!grantee || !/^\s*(WITH\s+GRANT\s+OPTION\s*)?$/i.test(grantee.rest)) return undefined;
     const action = m[1].toUpperCase() as 'GRANT' | 'REVOKE';
     const privileges = m[2]
@@ -143,6 +152,17 @@ function parseStatement(statement: string, db: string): DatabaseStatement | unde
 
 const unquote = (id: string) => (id.startsWith('"') ? id.slice(1, -1).replace(/""/g, '"') : id.toLowerCase());
 
+/**
+ * Entries about the database itself, which pg_restore runs only with `--create` (and then under
+ * the source's name): the database, its properties, and its comment, grants and label.
+ */
+export const isDatabaseEntry = (e: TocEntry): boolean =>
+  e.desc === 'DATABASE' ||
+  e.desc === 'DATABASE PROPERTIES' ||
+  ((e.desc === 'COMMENT' || e.desc === 'ACL' || e.desc === 'SECURITY LABEL') &&
+    e.namespace === undefined &&
+    e.tag.startsWith('DATABASE '));
+
 /** The database-level statements of an archive, from its table of contents. */
 export function archivedDatabase(toc: ArchiveToc): ArchivedDatabase {
   const dbEntry = toc.entries.find((e) => e.desc === 'DATABASE');
@@ -153,7 +173,9 @@ export function archivedDatabase(toc: ArchiveToc): ArchivedDatabase {
   const sources = toc.entries.filter(
     (e) =>
       e.desc === 'DATABASE PROPERTIES' ||
-      ((e.desc === 'ACL' || e.desc === 'COMMENT') && e.namespace === undefined && e.tag === `DATABASE ${name}`),
+      ((e.desc === 'ACL' || e.desc === 'COMMENT') &&
+        e.namespace === undefined &&
+        e.tag === `DATABASE ${name}`),
   );
   for (const entry of sources) {
     for (const statement of splitSqlStatements(entry.defn)) {

@@ -10,6 +10,7 @@
  */
 import type { ClientBase } from 'pg';
 import type { ArchiveToc, TocEntry } from './archive-toc';
+import { isDatabaseEntry } from './restore-database';
 import { RestoreError } from './restore-error';
 
 export interface TargetExtensions {
@@ -85,11 +86,16 @@ export function planExtensions(entries: readonly TocEntry[], target: TargetExten
     const schema =
       e.desc === 'SCHEMA'
         ? e.tag
-        : (e.desc === 'COMMENT' || e.desc === 'ACL') && e.namespace === undefined && e.tag.startsWith('SCHEMA ')
+        : (e.desc === 'COMMENT' || e.desc === 'ACL') &&
+            e.namespace === undefined &&
+            e.tag.startsWith('SCHEMA ')
           ? e.tag.slice('SCHEMA '.length)
           : undefined;
     const schemaOwner = schema !== undefined ? target.extensionSchemas.get(schema) : undefined;
-    if (schemaOwner !== undefined && (e.desc === 'SCHEMA' || (!target.superuser && schemaOwner !== target.restorer))) {
+    if (
+      schemaOwner !== undefined &&
+      (e.desc === 'SCHEMA' || (!target.superuser && schemaOwner !== target.restorer))
+    ) {
       leftOut.push({
         dumpId: e.dumpId,
         entry: e.desc === 'SCHEMA' ? `SCHEMA ${e.tag}` : `${e.desc} ${e.tag}`,
@@ -113,14 +119,7 @@ export function planExtensions(entries: readonly TocEntry[], target: TargetExten
 /** Entries of a whole-archive restore without those left out (pg_restore handles the special ones). */
 export function fullRestoreEntries(toc: ArchiveToc, leftOut: ExtensionsResult['leftOut']): TocEntry[] {
   const skip = new Set(leftOut.map((l) => l.dumpId));
-  const special = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH', 'DATABASE', 'DATABASE PROPERTIES']);
-  return toc.entries.filter(
-    (e) =>
-      !skip.has(e.dumpId) &&
-      !special.has(e.desc) &&
-      // The database's own comment and grants: applied by restore-database.ts under the target's name.
-      !((e.desc === 'COMMENT' || e.desc === 'ACL' || e.desc === 'SECURITY LABEL') &&
-        e.namespace === undefined &&
-        e.tag.startsWith('DATABASE ')),
-  );
+  const special = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH']);
+  // The database's own entries are applied by restore-database.ts under the target's name.
+  return toc.entries.filter((e) => !skip.has(e.dumpId) && !special.has(e.desc) && !isDatabaseEntry(e));
 }

@@ -71,7 +71,12 @@ export interface RolesResult {
   readonly roles: readonly RoleOutcome[];
   readonly memberships: readonly MembershipOutcome[];
   /** Who restored, with what power (decides what could be applied). */
-  readonly restorer?: { readonly name: string; readonly superuser: boolean; readonly createRole: boolean; readonly createDb: boolean };
+  readonly restorer?: {
+    readonly name: string;
+    readonly superuser: boolean;
+    readonly createRole: boolean;
+    readonly createDb: boolean;
+  };
 }
 
 interface Restorer {
@@ -142,7 +147,11 @@ export async function restoreRoles(client: ClientBase, sql: string): Promise<Rol
       return undefined;
     } catch (e) {
       const err = e as { code?: string; message: string };
-      failed.push({ statement: statement.slice(0, 300), error: err.message, ...(err.code ? { code: err.code } : {}) });
+      failed.push({
+        statement: statement.slice(0, 300),
+        error: err.message,
+        ...(err.code ? { code: err.code } : {}),
+      });
       return err.message;
     }
   };
@@ -154,9 +163,17 @@ export async function restoreRoles(client: ClientBase, sql: string): Promise<Rol
     } else if (existing.has(role.name)) {
       roles.push({ ...base, status: 'existing', reason: 'already exists: left as it was, not altered' });
     } else if (/^pg_/.test(role.name)) {
-      roles.push({ ...base, status: 'skipped', reason: 'reserved name (pg_*): not available on this server' });
+      roles.push({
+        ...base,
+        status: 'skipped',
+        reason: 'reserved name (pg_*): not available on this server',
+      });
     } else if (!restorer.superuser && !restorer.createRole) {
-      roles.push({ ...base, status: 'failed', reason: `${restorer.name} has neither SUPERUSER nor CREATEROLE` });
+      roles.push({
+        ...base,
+        status: 'failed',
+        reason: `${restorer.name} has neither SUPERUSER nor CREATEROLE`,
+      });
     } else {
       const { sql: create, dropped } = createRoleSql(role, restorer);
       const error = await run(create);
@@ -182,7 +199,9 @@ export async function restoreRoles(client: ClientBase, sql: string): Promise<Rol
         ...(dropped.length > 0 || notes.length > 0
           ? {
               reason: [
-                ...(dropped.length > 0 ? [`${dropped.join(', ')} left off: ${restorer.name} may not grant it`] : []),
+                ...(dropped.length > 0
+                  ? [`${dropped.join(', ')} left off: ${restorer.name} may not grant it`]
+                  : []),
                 ...notes,
               ].join('; '),
             }
@@ -236,9 +255,11 @@ async function restoreMemberships(
     }
     const options: string[] = [];
     if (g.admin) options.push(restorer.serverMajor >= 16 ? 'ADMIN TRUE' : 'ADMIN OPTION');
-    if (g.inherit !== undefined && restorer.serverMajor >= 16) options.push(`INHERIT ${g.inherit ? 'TRUE' : 'FALSE'}`);
+    if (g.inherit !== undefined && restorer.serverMajor >= 16)
+      options.push(`INHERIT ${g.inherit ? 'TRUE' : 'FALSE'}`);
     const statement =
-      `GRANT ${quoteIdent(g.role)} TO ${quoteIdent(g.member)}` + (options.length ? ` WITH ${options.join(', ')}` : '');
+      `GRANT ${quoteIdent(g.role)} TO ${quoteIdent(g.member)}` +
+      (options.length ? ` WITH ${options.join(', ')}` : '');
     const error = await run(statement);
     if (!error) out.push({ ...base, status: 'granted' });
     else {

@@ -36,10 +36,20 @@ export function checkVersions(
 }
 
 /** The oldest pg_restore major that reads each archive format version (pg_backup_archiver.h). */
-const FORMAT_MIN_MAJOR: Record<string, number> = { '1.12': 9, '1.13': 11, '1.14': 12, '1.15': 16, '1.16': 17 };
+const FORMAT_MIN_MAJOR: Record<string, number> = {
+  '1.12': 9,
+  '1.13': 11,
+  '1.14': 12,
+  '1.15': 16,
+  '1.16': 17,
+};
 
 /** Refuses an archive whose format is newer than the chosen pg_restore reads (a manifest can be wrong). */
-export function checkArchiveFormat(formatVersion: string, pgDumpVersion: string | undefined, bin: PgBinary): void {
+export function checkArchiveFormat(
+  formatVersion: string,
+  pgDumpVersion: string | undefined,
+  bin: PgBinary,
+): void {
   const minor = formatVersion.split('.').slice(0, 2).join('.');
   const need = FORMAT_MIN_MAJOR[minor];
   if (need !== undefined && bin.major < need) {

@@ -31,14 +31,25 @@ import { downloadVerified, fetchVerifiedText, readManifest } from './restore-arc
 import { RestoreError } from './restore-error';
 import { catalogKey, planTableRestore, useListText, type SkippedEntry, type TableRef } from './restore-plan';
 import type { GlobalsExpectation } from './restore-check';
-import { applyDatabaseProperties, archivedDatabase, type DatabasePropertiesResult } from './restore-database';
+import {
+  applyDatabaseProperties,
+  archivedDatabase,
+  isDatabaseEntry,
+  type DatabasePropertiesResult,
+} from './restore-database';
 import {
   fullRestoreEntries,
   loadTargetExtensions,
   planExtensions,
   type ExtensionsResult,
 } from './restore-extensions';
-import { ownersUsable, parseRolesScript, restoreRoles, rolesNotAttempted, type RolesResult } from './restore-roles';
+import {
+  ownersUsable,
+  parseRolesScript,
+  restoreRoles,
+  rolesNotAttempted,
+  type RolesResult,
+} from './restore-roles';
 import { checkArchiveFormat, checkVersions } from './restore-versions';
 import {
   describeTarget,
@@ -278,7 +289,14 @@ export async function restoreBackup(
     // Owners and grants are kept when the roles are there and usable (entries left out aside).
     const leftOut = new Set((extensions?.leftOut ?? []).map((l) => l.dumpId));
     const entries = (plan?.entries ?? toc?.entries)?.filter((e) => !leftOut.has(e.dumpId));
-    const owners = [...new Set((entries ?? []).map((e) => e.owner).filter((o): o is string => !!o))];
+    const owners = [
+      ...new Set(
+        (entries ?? [])
+          .filter((e) => !NO_OWNER_CHANGE.has(e.desc) && !isDatabaseEntry(e))
+          .map((e) => e.owner)
+          .filter((o): o is string => !!o),
+      ),
+    ];
     let keepOwners = false;
     let ownersReason: string | undefined;
     let ownersSelfGrants: readonly string[] = [];
@@ -334,7 +352,9 @@ export async function restoreBackup(
     // Database settings and grants: only pg_restore --create would apply them, under the source's name.
     const database = toc ? archivedDatabase(toc) : undefined;
     const databaseProperties =
-      database && !plan ? await withTargetClient(target, (c) => applyDatabaseProperties(c, database)) : undefined;
+      database && !plan
+        ? await withTargetClient(target, (c) => applyDatabaseProperties(c, database))
+        : undefined;
     for (const s of databaseProperties?.statements ?? []) {
       if (!s.applied) warnings.push(`database property not applied: ${s.statement}: ${s.error}`);
     }
@@ -385,6 +405,35 @@ export async function restoreBackup(
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Entries for which pg_restore issues no ALTER … OWNER (data, and what hangs off an object it
+ * owns), so their owner need not be a role the restorer can act as. The data of an extension's
+ * configuration table (PostGIS spatial_ref_sys) is owned by whoever created the extension.
+ */
+const NO_OWNER_CHANGE = new Set([
+  'TABLE DATA',
+  'SEQUENCE SET',
+  'BLOBS',
+  'LARGE OBJECTS',
+  'COMMENT',
+  'SECURITY LABEL',
+  'CONSTRAINT',
+  'CHECK CONSTRAINT',
+  'FK CONSTRAINT',
+  'INDEX',
+  'INDEX ATTACH',
+  'TRIGGER',
+  'POLICY',
+  'ROW SECURITY',
+  'DEFAULT',
+  'SEQUENCE OWNED BY',
+  'ENCODING',
+  'STDSTRINGS',
+  'SEARCHPATH',
+  'DATABASE',
+  'DATABASE PROPERTIES',
+]);
 
 const entryLabel = (e: TocEntry) => `${e.desc} ${e.namespace ? `${e.namespace}.` : ''}${e.tag}`;
 
