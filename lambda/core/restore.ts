@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ClientBase } from 'pg';
 import { readArchiveToc, type ArchiveToc, type TocEntry } from './archive-toc';
-import { countRows, listTables } from './inventory';
+import { countRows, listTables, quoteIdent } from './inventory';
 import type { Manifest } from './manifest';
 import { restorableEntries, runPgRestore } from './pg-restore';
 import { downloadVerified, fetchVerifiedText, readManifest } from './restore-archive';
@@ -50,6 +50,8 @@ import {
   rolesNotAttempted,
   type RolesResult,
 } from './restore-roles';
+import { restoreBeside, type SideRestore } from './restore-table-side';
+import { findDependents, swapTables, type SwapResult } from './restore-table-swap';
 import { checkArchiveFormat, checkVersions } from './restore-versions';
 import {
   describeTarget,
@@ -111,11 +113,15 @@ export interface RestoreOptions {
    * what belongs to them (restore-plan.ts). @default - the whole archive
    */
   readonly tables?: readonly (string | TableRef)[];
-  /**
-   * Restore into a target that is not empty (full restore), or replace tables that already exist
-   * (table restore: their entries are restored with `--clean --if-exists`). @default false
-   */
+  /** Full restore: restore into a target that is not empty. @default false */
   readonly force?: boolean;
+  /**
+   * Table restore: tables the target already has are restored into a new schema beside them
+   * (restore-table-side.ts); with replace, the copies then take the live tables' places in one
+   * transaction, dependent views and foreign keys re-created (restore-table-swap.ts), or the
+   * restore is refused up front naming the dependents it cannot re-create. @default false
+   */
+  readonly replace?: boolean;
   /** Full restore only: drop each archived object before re-creating it (`--clean --if-exists`). @default false */
   readonly clean?: boolean;
   /** Create the roles from the backup's globals file first (when it has one). @default true */
@@ -167,6 +173,14 @@ export interface RestoreResult {
    */
   readonly expected?: GlobalsExpectation;
   readonly entries: { readonly total: number; readonly processed: number };
+  /** Table restore into a target that had the tables: where the copies went, and what to do next. */
+  readonly beside?: {
+    readonly schema: string;
+    readonly tables: SideRestore['tables'];
+    readonly swapped: boolean;
+    readonly nextSteps: readonly string[];
+  };
+  readonly swap?: SwapResult;
   /** Table restore: entries of the tables that were left out, with why. */
   readonly skipped: readonly SkippedEntry[];
   /** Table restore: prerequisites (schema, types, functions) created because the target lacked them. */
@@ -256,13 +270,20 @@ export async function restoreBackup(
       } catch (e) {
         throw new RestoreError('TABLE_NOT_IN_ARCHIVE', (e as Error).message);
       }
-      if (plan.conflicts.length > 0 && !options.force) {
-        throw new RestoreError(
-          'TABLE_EXISTS',
-          `target ${describeTarget(target)} already has ${plan.conflicts
-            .map((t) => `"${t.schema}"."${t.name}"`)
-            .join(', ')}; pass force to replace ${plan.conflicts.length === 1 ? 'it' : 'them'}`,
-        );
+      // Tables the target already has: restored beside them, swapped in only with replace, whose
+      // dependents are checked now, before anything changes.
+      if (options.replace && plan.conflicts.length > 0) {
+        if (plan.conflicts.length !== plan.tables.length) {
+          throw new RestoreError(
+            'TABLE_EXISTS',
+            `replace needs every restored table to exist in the target; missing: ${plan.tables
+              .filter((t) => !plan!.conflicts.includes(t))
+              .map((t) => `"${t.schema}"."${t.name}"`)
+              .join(', ')}`,
+          );
+        }
+        const tables = plan.conflicts;
+        await withTargetClient(target, (c) => findDependents(c, tables));
       }
     }
 
@@ -335,18 +356,49 @@ export async function restoreBackup(
     }
     const entriesTotal = toc ? restorableEntries({ ...toc, entries: listed ?? toc.entries }, keepOwners) : 0;
     const pgRestoreStarted = Date.now();
-    const processed = await runPgRestore({
-      bin,
-      target,
-      archive,
-      jobs,
-      keepOwners,
-      clean: plan ? plan.conflicts.length > 0 : options.clean === true,
-      useList,
-      entriesTotal,
-      onProgress: options.onProgress,
-      signal: options.signal,
-    });
+    let beside: SideRestore | undefined;
+    let swap: SwapResult | undefined;
+    let processed = 0;
+    if (plan && plan.conflicts.length > 0) {
+      beside = await restoreBeside({
+        bin,
+        target,
+        serverMajor: info.serverMajor,
+        archive,
+        toc: toc!,
+        tables: options.tables!,
+        dir,
+        pgBinDirs: options.pgBinDirs,
+        signal: options.signal,
+      });
+      processed = beside.plan.entries.length;
+      if (options.replace) {
+        const pairs = beside.tables;
+        const schema = beside.schema;
+        try {
+          swap = await withTargetClient(target, (c) => swapTables(c, pairs, schema));
+        } catch (e) {
+          // The swap rolled back; the copies are ours and were made for it: leave nothing behind.
+          await withTargetClient(target, (c) => c.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE`)).catch(
+            () => undefined,
+          );
+          throw e;
+        }
+      }
+    } else {
+      processed = await runPgRestore({
+        bin,
+        target,
+        archive,
+        jobs,
+        keepOwners,
+        clean: options.clean === true && !plan,
+        useList,
+        entriesTotal,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+    }
     const pgRestoreSeconds = seconds(pgRestoreStarted);
 
     // Database settings and grants: only pg_restore --create would apply them, under the source's name.
@@ -362,16 +414,24 @@ export async function restoreBackup(
 
     // 5. Row counts of what was restored.
     const countStarted = Date.now();
+    const besideOnly = beside && !swap;
     const restoredTables: readonly TableRef[] =
-      plan?.tables ??
+      (besideOnly ? beside!.tables.map((t) => t.copy) : plan?.tables) ??
       (toc
         ? toc.entries.filter((e) => e.desc === 'TABLE').map((e) => ({ schema: e.namespace!, name: e.tag }))
         : manifest.tables.map((t) => ({ schema: t.schema, name: t.name })));
-    const tables =
+    let tables =
       options.countRows === false
         ? restoredTables.map((t) => withExpected(manifest, t, null))
         : await withTargetClient(target, (c) => countRestored(c, manifest, restoredTables));
     options.onProgress?.({ phase: 'count', tables: tables.length });
+    if (besideOnly) {
+      // A copy's expected rows are its live name's in the manifest.
+      tables = tables.map((t, i) => {
+        const live = withExpected(manifest, beside!.tables[i].live, t.restored);
+        return { ...live, schema: t.schema, name: t.name };
+      });
+    }
 
     return {
       backupId: manifest.backupId,
@@ -392,6 +452,17 @@ export async function restoreBackup(
         ? { expected: { ...(rolesSql !== undefined ? { roles: parseRolesScript(rolesSql) } : {}), database } }
         : {}),
       entries: { total: entriesTotal, processed },
+      ...(beside
+        ? {
+            beside: {
+              schema: beside.schema,
+              tables: beside.tables,
+              swapped: swap !== undefined,
+              nextSteps: swap ? [] : besideNextSteps(beside),
+            },
+          }
+        : {}),
+      ...(swap ? { swap } : {}),
       skipped: plan?.skipped ?? [],
       prerequisites: (plan?.prerequisites ?? []).map(entryLabel),
       tables,
@@ -434,6 +505,20 @@ const NO_OWNER_CHANGE = new Set([
   'DATABASE',
   'DATABASE PROPERTIES',
 ]);
+
+/** How to compare a copy with the live table, swap it in, and clean up (SQL the operator can paste). */
+function besideNextSteps(beside: SideRestore): string[] {
+  const q = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
+  return [
+    ...beside.tables.map(
+      (t) =>
+        `compare: SELECT (SELECT count(*) FROM ${q(t.copy)}) AS restored, (SELECT count(*) FROM ${q(t.live)}) AS live; ` +
+        `rows only in the backup: TABLE ${q(t.copy)} EXCEPT TABLE ${q(t.live)}`,
+    ),
+    `swap in one transaction: the same restore with --replace (re-creates dependent views and foreign keys, or refuses)`,
+    `clean up when done: DROP SCHEMA ${quoteIdent(beside.schema)} CASCADE`,
+  ];
+}
 
 const entryLabel = (e: TocEntry) => `${e.desc} ${e.namespace ? `${e.namespace}.` : ''}${e.tag}`;
 
