@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ArchiveToc } from './archive-toc';
 import type { PgBinary } from './pg-bin';
 import { PgRestoreLog } from './pg-restore-log';
-import type { RestoreProgress } from './restore';
+import type { RestoreProgress } from './restore-types';
 import { RestoreError } from './restore-error';
 import type { RestoreTarget } from './restore-target';
 import { libpqEnv, withPgPassFile } from './secrets';

@@ -1,48 +1,40 @@
 /**
  * Restores a backup into a PostgreSQL database: used by the monthly drill (into an ephemeral
- * database) and by the operator CLI (`restorable restore`). This file owns the order of the steps
- * and the result; each step lives in its own file: the target (restore-target.ts), the archive
- * (restore-archive.ts), roles (restore-roles.ts), which entries a table restore takes
- * (restore-plan.ts) and running pg_restore (pg-restore.ts).
+ * database) and by the operator CLI (`restorable restore`). This file owns the order of the steps;
+ * each step lives in its own file: versions (restore-versions.ts), the target (restore-target.ts),
+ * the archive (restore-archive.ts), extensions (restore-extensions.ts), roles (restore-roles.ts),
+ * which entries a table restore takes (restore-plan.ts), a table restore beside or over a live
+ * table (restore-table-side.ts, restore-table-swap.ts), running pg_restore (pg-restore.ts),
+ * database properties (restore-database.ts); options and result types are restore-types.ts.
  *
- * 1. Look at the target first: refuse a non-empty target (or, for a table restore, a target that
- *    already holds one of the tables) unless forced — before anything is downloaded or changed.
+ * 1. Look at the target first: refuse a non-empty target unless forced, a target server older than
+ *    the backup's source, or no pg_restore that reads the archive — before anything is downloaded
+ *    or changed.
  * 2. Download the archive to a private temporary file (pg_restore -j needs a seekable file),
  *    computing SHA-256 and size on the way and refusing it unless both equal the manifest's.
- *    The file is removed afterwards, on failure too.
- * 3. Restore roles from the globals file, statement by statement, tolerating "already exists"
- *    and recording every statement that failed (the target's own login role is never altered).
+ *    The file is removed afterwards, on failure too. Then, still before any change: every
+ *    extension the archive uses must be offered by the target (all missing ones named), and a
+ *    `--replace` whose table has dependents it cannot re-create is refused.
+ * 3. Roles from the globals file: missing ones created with what the restorer may set, existing
+ *    ones never altered, each reported (restore-roles.ts).
  * 4. `pg_restore -j N --exit-on-error`, the client matching the target's major, credentials only
  *    in a 0600 PGPASSFILE. Owners and grants are kept when the roles are there (restored, and the
- *    restoring user can act as each owner); otherwise `--no-owner --no-privileges`.
- *    A table restore passes a `--use-list` built from the archive's TOC (restore-plan.ts).
+ *    restoring user can act as each owner); otherwise `--no-owner --no-privileges`. A table
+ *    restore, or a restore leaving pre-installed extensions' entries out, passes a `--use-list`.
+ *    Then the archive's database settings and grants, under the target's name.
  * 5. Count the rows of the restored tables (exact, in one read-only snapshot).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { ClientBase } from 'pg';
-import { readArchiveToc, type ArchiveToc, type TocEntry } from './archive-toc';
-import { countRows, listTables, quoteIdent } from './inventory';
-import type { Manifest } from './manifest';
+import { readArchiveToc, type ArchiveToc } from './archive-toc';
+import { quoteIdent } from './inventory';
 import { restorableEntries, runPgRestore } from './pg-restore';
 import { downloadVerified, fetchVerifiedText, readManifest } from './restore-archive';
 import { RestoreError } from './restore-error';
-import { catalogKey, planTableRestore, useListText, type SkippedEntry, type TableRef } from './restore-plan';
-import type { GlobalsExpectation } from './restore-check';
-import {
-  applyDatabaseProperties,
-  archivedDatabase,
-  isDatabaseEntry,
-  type DatabasePropertiesResult,
-} from './restore-database';
-import {
-  fullRestoreEntries,
-  loadTargetExtensions,
-  planExtensions,
-  type ExtensionsResult,
-} from './restore-extensions';
+import { planTableRestore, useListText, type TableRef } from './restore-plan';
+import { applyDatabaseProperties, archivedDatabase, isDatabaseEntry } from './restore-database';
+import { fullRestoreEntries, loadTargetExtensions, planExtensions } from './restore-extensions';
 import {
   ownersUsable,
   parseRolesScript,
@@ -50,9 +42,11 @@ import {
   rolesNotAttempted,
   type RolesResult,
 } from './restore-roles';
+import { besideNextSteps, countRestored, entryLabel, NO_OWNER_CHANGE, withExpected } from './restore-result';
 import { restoreBeside, type SideRestore } from './restore-table-side';
 import { findDependents, swapTables, type SwapResult } from './restore-table-swap';
 import { checkArchiveFormat, checkVersions } from './restore-versions';
+import type { RestoreOptions, RestoreResult, RestoreSource } from './restore-types';
 import {
   describeTarget,
   inspectTarget,
@@ -93,115 +87,8 @@ export {
   type TargetInfo,
 } from './restore-target';
 
-export type RestoreProgress =
-  | { readonly phase: 'download'; readonly bytes: number; readonly totalBytes: number }
-  | { readonly phase: 'roles'; readonly applied: number; readonly failed: number }
-  | {
-      readonly phase: 'restore';
-      readonly entriesDone: number;
-      readonly entriesTotal: number;
-      /** The last pg_restore -v line, e.g. `processing data for table "shop.orders"`. */
-      readonly item?: string;
-    }
-  | { readonly phase: 'count'; readonly tables: number };
-
-export interface RestoreOptions {
-  /** pg_restore parallel jobs. @default - min(4, CPUs) */
-  readonly jobs?: number;
-  /**
-   * Restore only these tables (`"schema.name"`, `'"Schema"."Name"'` or `{ schema, name }`), with
-   * what belongs to them (restore-plan.ts). @default - the whole archive
-   */
-  readonly tables?: readonly (string | TableRef)[];
-  /** Full restore: restore into a target that is not empty. @default false */
-  readonly force?: boolean;
-  /**
-   * Table restore: tables the target already has are restored into a new schema beside them
-   * (restore-table-side.ts); with replace, the copies then take the live tables' places in one
-   * transaction, dependent views and foreign keys re-created (restore-table-swap.ts), or the
-   * restore is refused up front naming the dependents it cannot re-create. @default false
-   */
-  readonly replace?: boolean;
-  /** Full restore only: drop each archived object before re-creating it (`--clean --if-exists`). @default false */
-  readonly clean?: boolean;
-  /** Create the roles from the backup's globals file first (when it has one). @default true */
-  readonly restoreRoles?: boolean;
-  /** Count rows of the restored tables afterwards. @default true */
-  readonly countRows?: boolean;
-  /** Called with download bytes, roles, and pg_restore entries processed. */
-  readonly onProgress?: (progress: RestoreProgress) => void;
-  /** Where the temporary archive goes (needs room for the whole dump). @default - os.tmpdir() */
-  readonly tempDir?: string;
-  /** Aborts the download or kills pg_restore. */
-  readonly signal?: AbortSignal;
-  /** Directories holding pg_restore binaries, for tests. @default - pg-bin.ts search */
-  readonly pgBinDirs?: string[];
-}
-
-export interface RestoredTable {
-  readonly schema: string;
-  readonly name: string;
-  /** Rows in the manifest, or null when the manifest does not list the table. */
-  readonly expected: number | null;
-  /** Whether the manifest count was exact (false: planner estimate). */
-  readonly expectedExact: boolean;
-  /** Rows counted after the restore, or null when not counted or missing. */
-  readonly restored: number | null;
-}
-
-export interface RestoreResult {
-  readonly backupId: string;
-  readonly databaseId: string;
-  readonly target: string;
-  readonly mode: 'full' | 'tables';
-  readonly archive: { readonly key: string; readonly bytes: number; readonly sha256: string };
-  readonly pgRestore: { readonly path: string; readonly major: number; readonly version: string };
-  readonly targetServerVersion: string;
-  readonly jobs: number;
-  readonly owners: 'kept' | 'dropped';
-  readonly ownersReason?: string;
-  /** Owner roles the restorer granted itself membership in (a lasting change to the target cluster). */
-  readonly ownersSelfGrants: readonly string[];
-  readonly roles: RolesResult;
-  /** Extensions the archive uses, those the target already had, and entries left out because of them. */
-  readonly extensions?: ExtensionsResult;
-  /** Full restore: the archive's database settings, role-in-database settings, grants and comment, applied. */
-  readonly databaseProperties?: DatabasePropertiesResult;
-  /**
-   * What the restored database should hold besides tables (roles, memberships, database settings
-   * and grants), for checkRestoredGlobals (the drill's check).
-   */
-  readonly expected?: GlobalsExpectation;
-  readonly entries: { readonly total: number; readonly processed: number };
-  /** Table restore into a target that had the tables: where the copies went, and what to do next. */
-  readonly beside?: {
-    readonly schema: string;
-    readonly tables: SideRestore['tables'];
-    readonly swapped: boolean;
-    readonly nextSteps: readonly string[];
-  };
-  readonly swap?: SwapResult;
-  /** Table restore: entries of the tables that were left out, with why. */
-  readonly skipped: readonly SkippedEntry[];
-  /** Table restore: prerequisites (schema, types, functions) created because the target lacked them. */
-  readonly prerequisites: readonly string[];
-  readonly tables: readonly RestoredTable[];
-  readonly downloadSeconds: number;
-  /** pg_restore alone. */
-  readonly pgRestoreSeconds: number;
-  /** The whole restore: target checks, download, roles, pg_restore (not the row counts). */
-  readonly restoreSeconds: number;
-  readonly countSeconds: number;
-  readonly warnings: readonly string[];
-}
-
-export interface RestoreSource {
-  readonly s3: S3Client;
-  readonly bucket: string;
-  /** The manifest, or `manifestKey` to read it from the bucket. */
-  readonly manifest?: Manifest;
-  readonly manifestKey?: string;
-}
+export type { RestoredTable } from './restore-result';
+export type { RestoreOptions, RestoreProgress, RestoreResult, RestoreSource } from './restore-types';
 
 const seconds = (from: number) => Math.round((Date.now() - from) / 10) / 100;
 
@@ -474,87 +361,5 @@ export async function restoreBackup(
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Entries for which pg_restore issues no ALTER … OWNER (data, and what hangs off an object it
- * owns), so their owner need not be a role the restorer can act as. The data of an extension's
- * configuration table (PostGIS spatial_ref_sys) is owned by whoever created the extension.
- */
-const NO_OWNER_CHANGE = new Set([
-  'TABLE DATA',
-  'SEQUENCE SET',
-  'BLOBS',
-  'LARGE OBJECTS',
-  'COMMENT',
-  'SECURITY LABEL',
-  'CONSTRAINT',
-  'CHECK CONSTRAINT',
-  'FK CONSTRAINT',
-  'INDEX',
-  'INDEX ATTACH',
-  'TRIGGER',
-  'POLICY',
-  'ROW SECURITY',
-  'DEFAULT',
-  'SEQUENCE OWNED BY',
-  'ENCODING',
-  'STDSTRINGS',
-  'SEARCHPATH',
-  'DATABASE',
-  'DATABASE PROPERTIES',
-]);
-
-/** How to compare a copy with the live table, swap it in, and clean up (SQL the operator can paste). */
-function besideNextSteps(beside: SideRestore): string[] {
-  const q = (t: TableRef) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
-  return [
-    ...beside.tables.map(
-      (t) =>
-        `compare: SELECT (SELECT count(*) FROM ${q(t.copy)}) AS restored, (SELECT count(*) FROM ${q(t.live)}) AS live; ` +
-        `rows only in the backup: TABLE ${q(t.copy)} EXCEPT TABLE ${q(t.live)}`,
-    ),
-    `swap in one transaction: the same restore with --replace (re-creates dependent views and foreign keys, or refuses)`,
-    `clean up when done: DROP SCHEMA ${quoteIdent(beside.schema)} CASCADE`,
-  ];
-}
-
-const entryLabel = (e: TocEntry) => `${e.desc} ${e.namespace ? `${e.namespace}.` : ''}${e.tag}`;
-
-function withExpected(manifest: Manifest, t: TableRef, restored: number | null): RestoredTable {
-  const m = manifest.tables.find((x) => x.schema === t.schema && x.name === t.name);
-  return {
-    schema: t.schema,
-    name: t.name,
-    expected: m ? m.rows : null,
-    expectedExact: m ? m.exact : false,
-    restored,
-  };
-}
-
-/** Exact counts of the restored tables in one read-only snapshot; partitioned parents sum their leaves. */
-async function countRestored(
-  client: ClientBase,
-  manifest: Manifest,
-  restored: readonly TableRef[],
-): Promise<RestoredTable[]> {
-  const schemas = [...new Set(restored.map((t) => t.schema))];
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const all = await listTables(client, { include: schemas });
-    const wanted = new Set(restored.map((t) => catalogKey(t.schema, t.name)));
-    const selected = all.filter((t) => wanted.has(catalogKey(t.schema, t.name)));
-    const leaves = new Set(selected.flatMap((t) => t.leaves));
-    const toCount = all.filter(
-      (t) => wanted.has(catalogKey(t.schema, t.name)) || leaves.has(`${t.schema}.${t.name}`),
-    );
-    const counted = await countRows(client, toCount);
-    return restored.map((t) => {
-      const c = counted.find((x) => x.schema === t.schema && x.name === t.name);
-      return withExpected(manifest, t, c ? c.rows : null);
-    });
-  } finally {
-    await client.query('COMMIT');
   }
 }
