@@ -173,6 +173,7 @@ describe('extensions', () => {
     const err = (() => {
       try {
         planExtensions(entries, target);
+        return undefined;
       } catch (e) {
         return e;
       }
