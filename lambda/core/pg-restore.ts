@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { ArchiveToc } from './archive-toc';
 import type { PgBinary } from './pg-bin';
 import { PgRestoreLog } from './pg-restore-log';
-import type { RestoreProgress } from './restore';
+import type { RestoreProgress } from './restore-types';
 import { RestoreError } from './restore-error';
 import type { RestoreTarget } from './restore-target';
 import { libpqEnv, withPgPassFile } from './secrets';
@@ -23,6 +23,8 @@ export interface PgRestoreRun {
   readonly keepOwners: boolean;
   readonly clean: boolean;
   readonly useList?: string;
+  /** `--single-transaction`: everything or nothing (jobs must be 1). */
+  readonly singleTransaction?: boolean;
   readonly entriesTotal: number;
   readonly onProgress?: (p: RestoreProgress) => void;
   readonly signal?: AbortSignal;
@@ -37,7 +39,7 @@ export function runPgRestore(run: PgRestoreRun): Promise<number> {
     spawnPgRestore(run, libpqEnv(run.target, run.target, passFile), [
       '--verbose',
       '--exit-on-error',
-      `--jobs=${run.jobs}`,
+      ...(run.singleTransaction ? ['--single-transaction'] : [`--jobs=${run.jobs}`]),
       ...(run.keepOwners ? [] : ['--no-owner', '--no-privileges']),
       ...(run.clean ? ['--clean', '--if-exists'] : []),
       ...(run.useList ? ['--use-list', run.useList] : []),

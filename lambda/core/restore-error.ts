@@ -12,6 +12,9 @@ export type RestoreErrorCode =
   | 'TABLE_EXISTS'
   | 'TABLE_NOT_IN_ARCHIVE'
   | 'PG_RESTORE_FAILED'
+  | 'VERSION_UNSUPPORTED'
+  | 'EXTENSIONS_MISSING'
+  | 'TABLE_DEPENDENTS'
   | 'ABORTED';
 
 /** A restore failure with a stable code; messages never hold credentials. */

@@ -49,8 +49,8 @@ export interface TargetInfo {
 
 /**
  * What "empty" means: nothing a fresh `CREATE DATABASE` would not have — no schema besides
- * `public`, and no table, view, sequence, function or type in any non-system schema (objects
- * created by extensions do not count).
+ * `public` (and the schemas of installed extensions), and no table, view, sequence, function or
+ * type in any non-system schema (objects created by extensions do not count).
  */
 export async function inspectTarget(client: ClientBase): Promise<TargetInfo> {
   const { rows: info } = await client.query<{ version: string; num: string; usr: string; su: boolean }>(
@@ -61,6 +61,8 @@ export async function inspectTarget(client: ClientBase): Promise<TargetInfo> {
     `SELECT what FROM (
        SELECT 'schema ' || n.nspname AS what FROM pg_namespace n
         WHERE ${USER_NAMESPACE} AND n.nspname <> 'public' AND ${notExtensionMember('pg_namespace', 'n')}
+          -- a schema holding a pre-installed extension (the platform extensions schema) is not user data
+          AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extnamespace = n.oid)
        UNION ALL
        SELECT 'relation ' || n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE ${USER_NAMESPACE} AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND ${notExtensionMember('pg_class', 'c')}

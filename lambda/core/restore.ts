@@ -1,37 +1,52 @@
 /**
  * Restores a backup into a PostgreSQL database: used by the monthly drill (into an ephemeral
- * database) and by the operator CLI (`restorable restore`). This file owns the order of the steps
- * and the result; each step lives in its own file: the target (restore-target.ts), the archive
- * (restore-archive.ts), roles (restore-roles.ts), which entries a table restore takes
- * (restore-plan.ts) and running pg_restore (pg-restore.ts).
+ * database) and by the operator CLI (`restorable restore`). This file owns the order of the steps;
+ * each step lives in its own file: versions (restore-versions.ts), the target (restore-target.ts),
+ * the archive (restore-archive.ts), extensions (restore-extensions.ts), roles (restore-roles.ts),
+ * which entries a table restore takes (restore-plan.ts), a table restore beside or over a live
+ * table (restore-table-side.ts, restore-table-swap.ts), running pg_restore (pg-restore.ts),
+ * database properties (restore-database.ts); options and result types are restore-types.ts.
  *
- * 1. Look at the target first: refuse a non-empty target (or, for a table restore, a target that
- *    already holds one of the tables) unless forced — before anything is downloaded or changed.
+ * 1. Look at the target first: refuse a non-empty target unless forced, a target server older than
+ *    the backup's source, or no pg_restore that reads the archive — before anything is downloaded
+ *    or changed.
  * 2. Download the archive to a private temporary file (pg_restore -j needs a seekable file),
  *    computing SHA-256 and size on the way and refusing it unless both equal the manifest's.
- *    The file is removed afterwards, on failure too.
- * 3. Restore roles from the globals file, statement by statement, tolerating "already exists"
- *    and recording every statement that failed (the target's own login role is never altered).
+ *    The file is removed afterwards, on failure too. Then, still before any change: every
+ *    extension the archive uses must be offered by the target (all missing ones named), and a
+ *    `--replace` whose table has dependents it cannot re-create is refused.
+ * 3. Roles from the globals file: missing ones created with what the restorer may set, existing
+ *    ones never altered, each reported (restore-roles.ts).
  * 4. `pg_restore -j N --exit-on-error`, the client matching the target's major, credentials only
  *    in a 0600 PGPASSFILE. Owners and grants are kept when the roles are there (restored, and the
- *    restoring user can act as each owner); otherwise `--no-owner --no-privileges`.
- *    A table restore passes a `--use-list` built from the archive's TOC (restore-plan.ts).
+ *    restoring user can act as each owner); otherwise `--no-owner --no-privileges`. A table
+ *    restore, or a restore leaving pre-installed extensions' entries out, passes a `--use-list`.
+ *    Then the archive's database settings and grants, under the target's name.
  * 5. Count the rows of the restored tables (exact, in one read-only snapshot).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { ClientBase } from 'pg';
-import { readArchiveToc, type ArchiveToc, type TocEntry } from './archive-toc';
-import { countRows, listTables } from './inventory';
-import type { Manifest } from './manifest';
-import { pgToolForServer } from './pg-bin';
+import { readArchiveToc, type ArchiveToc } from './archive-toc';
+import { quoteIdent } from './inventory';
 import { restorableEntries, runPgRestore } from './pg-restore';
 import { downloadVerified, fetchVerifiedText, readManifest } from './restore-archive';
 import { RestoreError } from './restore-error';
-import { catalogKey, planTableRestore, useListText, type SkippedEntry, type TableRef } from './restore-plan';
-import { ownersUsable, restoreRoles, rolesNotAttempted, type RolesResult } from './restore-roles';
+import { planTableRestore, useListText, type TableRef } from './restore-plan';
+import { applyDatabaseProperties, archivedDatabase, isDatabaseEntry } from './restore-database';
+import { fullRestoreEntries, loadTargetExtensions, planExtensions } from './restore-extensions';
+import {
+  ownersUsable,
+  parseRolesScript,
+  restoreRoles,
+  rolesNotAttempted,
+  type RolesResult,
+} from './restore-roles';
+import { besideNextSteps, countRestored, entryLabel, NO_OWNER_CHANGE, withExpected } from './restore-result';
+import { restoreBeside, type SideRestore } from './restore-table-side';
+import { findDependents, swapTables, type SwapResult } from './restore-table-swap';
+import { checkArchiveFormat, checkVersions } from './restore-versions';
+import type { RestoreOptions, RestoreResult, RestoreSource } from './restore-types';
 import {
   describeTarget,
   inspectTarget,
@@ -46,12 +61,23 @@ export type { TableRef } from './restore-plan';
 export { downloadVerified, readManifest } from './restore-archive';
 export { RestoreError, type RestoreErrorCode } from './restore-error';
 export {
+  parseRolesScript,
   restoreRoles,
   roleOfStatement,
   splitSqlStatements,
+  type MembershipOutcome,
+  type RoleOutcome,
   type RoleStatementFailure,
   type RolesResult,
 } from './restore-roles';
+export {
+  checkRestoredGlobals,
+  type GlobalsCheck,
+  type GlobalsExpectation,
+  type GlobalsProblem,
+} from './restore-check';
+export { archivedDatabase, type DatabasePropertiesResult } from './restore-database';
+export type { ExtensionsResult } from './restore-extensions';
 export {
   describeTarget,
   inspectTarget,
@@ -61,92 +87,8 @@ export {
   type TargetInfo,
 } from './restore-target';
 
-export type RestoreProgress =
-  | { readonly phase: 'download'; readonly bytes: number; readonly totalBytes: number }
-  | { readonly phase: 'roles'; readonly applied: number; readonly failed: number }
-  | {
-      readonly phase: 'restore';
-      readonly entriesDone: number;
-      readonly entriesTotal: number;
-      /** The last pg_restore -v line, e.g. `processing data for table "shop.orders"`. */
-      readonly item?: string;
-    }
-  | { readonly phase: 'count'; readonly tables: number };
-
-export interface RestoreOptions {
-  /** pg_restore parallel jobs. @default - min(4, CPUs) */
-  readonly jobs?: number;
-  /**
-   * Restore only these tables (`"schema.name"`, `'"Schema"."Name"'` or `{ schema, name }`), with
-   * what belongs to them (restore-plan.ts). @default - the whole archive
-   */
-  readonly tables?: readonly (string | TableRef)[];
-  /**
-   * Restore into a target that is not empty (full restore), or replace tables that already exist
-   * (table restore: their entries are restored with `--clean --if-exists`). @default false
-   */
-  readonly force?: boolean;
-  /** Full restore only: drop each archived object before re-creating it (`--clean --if-exists`). @default false */
-  readonly clean?: boolean;
-  /** Create the roles from the backup's globals file first (when it has one). @default true */
-  readonly restoreRoles?: boolean;
-  /** Count rows of the restored tables afterwards. @default true */
-  readonly countRows?: boolean;
-  /** Called with download bytes, roles, and pg_restore entries processed. */
-  readonly onProgress?: (progress: RestoreProgress) => void;
-  /** Where the temporary archive goes (needs room for the whole dump). @default - os.tmpdir() */
-  readonly tempDir?: string;
-  /** Aborts the download or kills pg_restore. */
-  readonly signal?: AbortSignal;
-  /** Directories holding pg_restore binaries, for tests. @default - pg-bin.ts search */
-  readonly pgBinDirs?: string[];
-}
-
-export interface RestoredTable {
-  readonly schema: string;
-  readonly name: string;
-  /** Rows in the manifest, or null when the manifest does not list the table. */
-  readonly expected: number | null;
-  /** Whether the manifest count was exact (false: planner estimate). */
-  readonly expectedExact: boolean;
-  /** Rows counted after the restore, or null when not counted or missing. */
-  readonly restored: number | null;
-}
-
-export interface RestoreResult {
-  readonly backupId: string;
-  readonly databaseId: string;
-  readonly target: string;
-  readonly mode: 'full' | 'tables';
-  readonly archive: { readonly key: string; readonly bytes: number; readonly sha256: string };
-  readonly pgRestore: { readonly path: string; readonly major: number; readonly version: string };
-  readonly targetServerVersion: string;
-  readonly jobs: number;
-  readonly owners: 'kept' | 'dropped';
-  readonly ownersReason?: string;
-  readonly roles: RolesResult;
-  readonly entries: { readonly total: number; readonly processed: number };
-  /** Table restore: entries of the tables that were left out, with why. */
-  readonly skipped: readonly SkippedEntry[];
-  /** Table restore: prerequisites (schema, types, functions) created because the target lacked them. */
-  readonly prerequisites: readonly string[];
-  readonly tables: readonly RestoredTable[];
-  readonly downloadSeconds: number;
-  /** pg_restore alone. */
-  readonly pgRestoreSeconds: number;
-  /** The whole restore: target checks, download, roles, pg_restore (not the row counts). */
-  readonly restoreSeconds: number;
-  readonly countSeconds: number;
-  readonly warnings: readonly string[];
-}
-
-export interface RestoreSource {
-  readonly s3: S3Client;
-  readonly bucket: string;
-  /** The manifest, or `manifestKey` to read it from the bucket. */
-  readonly manifest?: Manifest;
-  readonly manifestKey?: string;
-}
+export type { RestoredTable } from './restore-result';
+export type { RestoreOptions, RestoreProgress, RestoreResult, RestoreSource } from './restore-types';
 
 const seconds = (from: number) => Math.round((Date.now() - from) / 10) / 100;
 
@@ -172,12 +114,8 @@ export async function restoreBackup(
         `${info.userObjects.length > 5 ? ', ...' : ''}); restore into an empty database or pass force`,
     );
   }
-  // pg_restore must understand the archive (at least pg_dump's major) and the target server.
-  const bin = pgToolForServer(
-    'pg_restore',
-    Math.max(info.serverMajor, manifest.pgDump.major),
-    options.pgBinDirs,
-  );
+  // A target older than the source, or no pg_restore that reads the archive: refused now.
+  const bin = checkVersions(manifest, info, options.pgBinDirs);
 
   const dir = fs.mkdtempSync(path.join(options.tempDir ?? os.tmpdir(), 'restorable-restore-'));
   try {
@@ -206,6 +144,7 @@ export async function restoreBackup(
         throw new RestoreError('NOT_AN_ARCHIVE', message);
       warnings.push(`table of contents not read (${message}); progress and owner checks are approximate`);
     }
+    if (toc) checkArchiveFormat(toc.version, toc.pgDumpVersion, bin);
 
     // Table restore: decide the entries (needs the target's catalog) and refuse conflicts.
     let plan: ReturnType<typeof planTableRestore> | undefined;
@@ -218,18 +157,31 @@ export async function restoreBackup(
       } catch (e) {
         throw new RestoreError('TABLE_NOT_IN_ARCHIVE', (e as Error).message);
       }
-      if (plan.conflicts.length > 0 && !options.force) {
-        throw new RestoreError(
-          'TABLE_EXISTS',
-          `target ${describeTarget(target)} already has ${plan.conflicts
-            .map((t) => `"${t.schema}"."${t.name}"`)
-            .join(', ')}; pass force to replace ${plan.conflicts.length === 1 ? 'it' : 'them'}`,
-        );
+      // Tables the target already has: restored beside them, swapped in only with replace, whose
+      // dependents are checked now, before anything changes.
+      if (options.replace && plan.conflicts.length > 0) {
+        if (plan.conflicts.length !== plan.tables.length) {
+          throw new RestoreError(
+            'TABLE_EXISTS',
+            `replace needs every restored table to exist in the target; missing: ${plan.tables
+              .filter((t) => !plan!.conflicts.includes(t))
+              .map((t) => `"${t.schema}"."${t.name}"`)
+              .join(', ')}`,
+          );
+        }
+        const tables = plan.conflicts;
+        await withTargetClient(target, (c) => findDependents(c, tables));
       }
     }
 
+    // Extensions: all missing ones named at once, before anything is changed.
+    const extensions = toc
+      ? planExtensions(plan?.entries ?? toc.entries, await withTargetClient(target, loadTargetExtensions))
+      : undefined;
+
     // 3. Roles.
     let roles: RolesResult;
+    let rolesSql: string | undefined;
     const wantRoles = options.restoreRoles !== false;
     if (!wantRoles) {
       roles = rolesNotAttempted('roles not requested');
@@ -237,15 +189,25 @@ export async function restoreBackup(
       roles = rolesNotAttempted(`backup has no globals file: ${manifest.globals.reason}`);
     } else {
       const sql = await fetchVerifiedText(source.s3, source.bucket, manifest.globals);
-      roles = await withTargetClient(target, (c) => restoreRoles(c, sql, info.currentUser));
+      rolesSql = sql;
+      roles = await withTargetClient(target, (c) => restoreRoles(c, sql));
       options.onProgress?.({ phase: 'roles', applied: roles.applied, failed: roles.failed.length });
     }
 
-    // Owners and grants are kept when the roles are there and usable.
-    const entries = plan?.entries ?? toc?.entries;
-    const owners = [...new Set((entries ?? []).map((e) => e.owner).filter((o): o is string => !!o))];
+    // Owners and grants are kept when the roles are there and usable (entries left out aside).
+    const leftOut = new Set((extensions?.leftOut ?? []).map((l) => l.dumpId));
+    const entries = (plan?.entries ?? toc?.entries)?.filter((e) => !leftOut.has(e.dumpId));
+    const owners = [
+      ...new Set(
+        (entries ?? [])
+          .filter((e) => !NO_OWNER_CHANGE.has(e.desc) && !isDatabaseEntry(e))
+          .map((e) => e.owner)
+          .filter((o): o is string => !!o),
+      ),
+    ];
     let keepOwners = false;
     let ownersReason: string | undefined;
+    let ownersSelfGrants: readonly string[] = [];
     if (!roles.attempted) ownersReason = roles.reason;
     else {
       const usable =
@@ -253,9 +215,11 @@ export async function restoreBackup(
           ? await withTargetClient(target, (c) => ownersUsable(c, owners, info))
           : {
               ok: false,
+              selfGrants: [],
               reason: 'owner roles unknown (table of contents not read) and not restoring as a superuser',
             };
       keepOwners = usable.ok;
+      ownersSelfGrants = usable.selfGrants;
       ownersReason = usable.reason;
       if (!usable.ok) warnings.push(`owners and grants not restored: ${usable.reason}`);
     }
@@ -266,40 +230,95 @@ export async function restoreBackup(
     }
 
     // 4. pg_restore.
+    // A --use-list for a table restore, or for a full restore that leaves extension entries out.
+    const listed = plan
+      ? plan.entries.filter((e) => !leftOut.has(e.dumpId))
+      : toc && leftOut.size > 0
+        ? fullRestoreEntries(toc, extensions!.leftOut)
+        : undefined;
     let useList: string | undefined;
-    if (plan) {
+    if (listed) {
       useList = path.join(dir, 'use-list.txt');
-      fs.writeFileSync(useList, useListText(plan.entries), { mode: 0o600 });
+      fs.writeFileSync(useList, useListText(listed), { mode: 0o600 });
     }
-    const entriesTotal = plan ? plan.entries.length : toc ? restorableEntries(toc, keepOwners) : 0;
+    const entriesTotal = toc ? restorableEntries({ ...toc, entries: listed ?? toc.entries }, keepOwners) : 0;
     const pgRestoreStarted = Date.now();
-    const processed = await runPgRestore({
-      bin,
-      target,
-      archive,
-      jobs,
-      keepOwners,
-      clean: plan ? plan.conflicts.length > 0 : options.clean === true,
-      useList,
-      entriesTotal,
-      onProgress: options.onProgress,
-      signal: options.signal,
-    });
+    let beside: SideRestore | undefined;
+    let swap: SwapResult | undefined;
+    let processed = 0;
+    if (plan && plan.conflicts.length > 0) {
+      beside = await restoreBeside({
+        bin,
+        target,
+        serverMajor: info.serverMajor,
+        archive,
+        toc: toc!,
+        tables: options.tables!,
+        dir,
+        pgBinDirs: options.pgBinDirs,
+        signal: options.signal,
+      });
+      processed = beside.plan.entries.length;
+      if (options.replace) {
+        const pairs = beside.tables;
+        const schema = beside.schema;
+        try {
+          swap = await withTargetClient(target, (c) => swapTables(c, pairs, schema));
+        } catch (e) {
+          // The swap rolled back; the copies are ours and were made for it: leave nothing behind.
+          await withTargetClient(target, (c) => c.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE`)).catch(
+            () => undefined,
+          );
+          throw e;
+        }
+      }
+    } else {
+      processed = await runPgRestore({
+        bin,
+        target,
+        archive,
+        jobs,
+        keepOwners,
+        clean: options.clean === true && !plan,
+        useList,
+        entriesTotal,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+    }
     const pgRestoreSeconds = seconds(pgRestoreStarted);
+
+    // Database settings and grants: only pg_restore --create would apply them, under the source's name.
+    const database = toc ? archivedDatabase(toc) : undefined;
+    const databaseProperties =
+      database && !plan
+        ? await withTargetClient(target, (c) => applyDatabaseProperties(c, database))
+        : undefined;
+    for (const s of databaseProperties?.statements ?? []) {
+      if (!s.applied) warnings.push(`database property not applied: ${s.statement}: ${s.error}`);
+    }
     const restoreSeconds = seconds(started);
 
     // 5. Row counts of what was restored.
     const countStarted = Date.now();
+    const besideOnly = beside && !swap;
     const restoredTables: readonly TableRef[] =
-      plan?.tables ??
+      (besideOnly ? beside!.tables.map((t) => t.copy) : plan?.tables) ??
       (toc
         ? toc.entries.filter((e) => e.desc === 'TABLE').map((e) => ({ schema: e.namespace!, name: e.tag }))
         : manifest.tables.map((t) => ({ schema: t.schema, name: t.name })));
-    const tables =
+    let tables =
       options.countRows === false
         ? restoredTables.map((t) => withExpected(manifest, t, null))
         : await withTargetClient(target, (c) => countRestored(c, manifest, restoredTables));
     options.onProgress?.({ phase: 'count', tables: tables.length });
+    if (besideOnly) {
+      // A copy's expected rows are its live name's in the manifest.
+      tables = tables.map((t, i) => {
+        const live = withExpected(manifest, beside!.tables[i].live, t.restored);
+        return { ...live, schema: t.schema, name: t.name };
+      });
+    }
 
     return {
       backupId: manifest.backupId,
@@ -312,8 +331,25 @@ export async function restoreBackup(
       jobs,
       owners: keepOwners ? 'kept' : 'dropped',
       ...(ownersReason ? { ownersReason } : {}),
+      ownersSelfGrants,
       roles,
+      ...(extensions ? { extensions } : {}),
+      ...(databaseProperties ? { databaseProperties } : {}),
+      ...(database
+        ? { expected: { ...(rolesSql !== undefined ? { roles: parseRolesScript(rolesSql) } : {}), database } }
+        : {}),
       entries: { total: entriesTotal, processed },
+      ...(beside
+        ? {
+            beside: {
+              schema: beside.schema,
+              tables: beside.tables,
+              swapped: swap !== undefined,
+              nextSteps: swap ? [] : besideNextSteps(beside),
+            },
+          }
+        : {}),
+      ...(swap ? { swap } : {}),
       skipped: plan?.skipped ?? [],
       prerequisites: (plan?.prerequisites ?? []).map(entryLabel),
       tables,
@@ -325,44 +361,5 @@ export async function restoreBackup(
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const entryLabel = (e: TocEntry) => `${e.desc} ${e.namespace ? `${e.namespace}.` : ''}${e.tag}`;
-
-function withExpected(manifest: Manifest, t: TableRef, restored: number | null): RestoredTable {
-  const m = manifest.tables.find((x) => x.schema === t.schema && x.name === t.name);
-  return {
-    schema: t.schema,
-    name: t.name,
-    expected: m ? m.rows : null,
-    expectedExact: m ? m.exact : false,
-    restored,
-  };
-}
-
-/** Exact counts of the restored tables in one read-only snapshot; partitioned parents sum their leaves. */
-async function countRestored(
-  client: ClientBase,
-  manifest: Manifest,
-  restored: readonly TableRef[],
-): Promise<RestoredTable[]> {
-  const schemas = [...new Set(restored.map((t) => t.schema))];
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const all = await listTables(client, { include: schemas });
-    const wanted = new Set(restored.map((t) => catalogKey(t.schema, t.name)));
-    const selected = all.filter((t) => wanted.has(catalogKey(t.schema, t.name)));
-    const leaves = new Set(selected.flatMap((t) => t.leaves));
-    const toCount = all.filter(
-      (t) => wanted.has(catalogKey(t.schema, t.name)) || leaves.has(`${t.schema}.${t.name}`),
-    );
-    const counted = await countRows(client, toCount);
-    return restored.map((t) => {
-      const c = counted.find((x) => x.schema === t.schema && x.name === t.name);
-      return withExpected(manifest, t, c ? c.rows : null);
-    });
-  } finally {
-    await client.query('COMMIT');
   }
 }

@@ -18,18 +18,29 @@ export function parseSslMode(value: string): SslMode {
   throw new UsageError(`--sslmode must be one of ${SSL_MODE_NAMES} (got ${value})`);
 }
 
-/** The connection a URL flag names; an explicit `--sslmode` (given as `sslMode`) wins. */
-export function targetConnection(flag: string, url: string, sslMode: SslMode | undefined): CliConnection {
-  // An explicit --sslmode wins, then the URL's sslmode, then verify-full (never a silent downgrade).
+/**
+ * The connection a URL flag names, or, without one, the libpq environment (PGHOST, PGPORT,
+ * PGUSER, PGDATABASE; pgpass.ts). An explicit `--sslmode` (given as `sslMode`) wins, then the
+ * URL's sslmode, then PGSSLMODE, then verify-full (never a silent downgrade). The CA bundle is
+ * `--ca-bundle`, else PGSSLROOTCERT, else the system store (pgpass.ts defaultCaBundle).
+ */
+export function targetConnection(
+  flag: string,
+  url: string | undefined,
+  sslMode: SslMode | undefined,
+  caBundle?: string,
+  warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
+): CliConnection & { readonly caBundlePath?: string } {
   let conn: CliConnection;
   try {
-    conn = core().connectionFromUrl(url, 'verify-full');
+    conn = core().connectionFromUrl(url, 'verify-full', process.env, warn);
   } catch (e) {
     // The core's URL errors never echo the URL (it may hold a password).
-    throw new UsageError(`${flag}: ${(e as Error).message}`);
+    throw new UsageError(`${url === undefined ? 'PGHOST/PGUSER/PGDATABASE' : flag}: ${(e as Error).message}`);
   }
   rememberSecret(conn.password);
-  return sslMode ? { ...conn, sslMode } : conn;
+  const caBundlePath = caBundle ?? core().defaultCaBundle();
+  return { ...conn, ...(sslMode ? { sslMode } : {}), ...(caBundlePath ? { caBundlePath } : {}) };
 }
 
 /**
@@ -44,6 +55,7 @@ export async function probeConnection(
 ): Promise<void> {
   const { Client, describeTarget, pgClientConfig } = core();
   const where = describeTarget(conn);
+  caBundlePath ??= (conn as { caBundlePath?: string }).caBundlePath;
   let client: InstanceType<typeof Client>;
   try {
     client = new Client(
@@ -51,7 +63,8 @@ export async function probeConnection(
     );
   } catch (e) {
     throw new Failure(
-      `${what} ${where}: ${(e as Error).message} (pass --ca-bundle <file>, or --sslmode for a server without TLS)`,
+      `${what} ${where}: ${(e as Error).message} (pass --ca-bundle <file> or set PGSSLROOTCERT; ` +
+        'or --sslmode / PGSSLMODE for a server without TLS)',
     );
   }
   try {

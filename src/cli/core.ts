@@ -13,4 +13,4 @@ export { runDrill } from '../../lambda/core/drill';
 export { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 export { makeS3Client, isNotFound } from '../../lambda/core/s3';
 export { pgClientConfig, redact, SSL_MODES } from '../../lambda/core/secrets';
-export { connectionFromUrl } from './pgpass';
+export { connectionFromUrl, defaultCaBundle } from './pgpass';

@@ -539,7 +539,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
     );
     expect(await snapshot('refused_full')).toEqual(before);
 
-    // A table restore refuses to replace a table that is there...
+    // A table restore never touches a table that is there: the copy goes beside it...
     await restoredDatabase('refused_orders', ['shop.orders']);
     await onDatabase('refused_orders', (c) => c.query(`DELETE FROM shop.orders WHERE id > 500`));
     const ordersBefore = await snapshot('refused_orders');
@@ -556,13 +556,25 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       '--table',
       'shop.orders',
     ];
-    const refused = await cli(tableArgs, { env: { PGPASSWORD: PASSWORD } });
-    expectOneLineError(refused, 1, /already has "shop"\."orders"; pass --force to replace it/);
+    const beside = await cli(tableArgs, { env: { PGPASSWORD: PASSWORD } });
+    expect(beside).toMatchObject({ code: 0, stderr: '' });
+    const side = /copy is in schema (restorable_restore_\d{8}_\d{6}):/.exec(beside.stdout)?.[1];
+    expect(side).toBeDefined();
+    expect(beside.stdout).toMatch(/--replace[\s\S]*DROP SCHEMA/);
+    const after = await snapshot('refused_orders');
+    expect(after.orders).toBe(ordersBefore.orders);
+    expect(after.counts).toEqual({ ...ordersBefore.counts, [`${side}.orders`]: 900 });
+    await onDatabase('refused_orders', (c) => c.query(`DROP SCHEMA ${side} CASCADE`));
+
+    // ...--force is for whole databases...
+    const forced = await cli([...tableArgs, '--force'], { env: { PGPASSWORD: PASSWORD } });
+    expectOneLineError(forced, 2, /--force is for a whole-database restore.*--replace/);
     expect(await snapshot('refused_orders')).toEqual(ordersBefore);
 
-    // ...and replaces it with --force.
-    const forced = await cli([...tableArgs, '--force'], { env: { PGPASSWORD: PASSWORD } });
-    expect(forced).toMatchObject({ code: 0, stderr: '' });
+    // ...and --replace swaps it in.
+    const replaced = await cli([...tableArgs, '--replace'], { env: { PGPASSWORD: PASSWORD } });
+    expect(replaced).toMatchObject({ code: 0, stderr: '' });
+    expect(replaced.stdout).toMatch(/replaced "shop"\."orders" in one transaction/);
     expect(await liveCounts(h.cluster, 'refused_orders')).toEqual({ 'shop.orders': 900 });
   });
 

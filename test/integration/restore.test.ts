@@ -338,25 +338,34 @@ describe('table restore', () => {
     expect(Number(inserted.rows[0].id)).toBeGreaterThan(2000); // identity sequence value restored
   });
 
-  it('refuses a table that already exists in the target without force, and replaces it with force', async () => {
+  it('restores a table the target already has beside it (hostile names), and replaces it with replace', async () => {
     await createDatabase(
       't_exists',
       `CREATE SCHEMA "Mixed Case"; CREATE TABLE "Mixed Case"."Audit Log" (id int)`,
     );
-    const before = await fingerprint('t_exists');
-    const err = await restoreBackup({ s3: h.s3, bucket: h.bucket, manifest }, target('t_exists'), {
+    const beside = await restoreBackup({ s3: h.s3, bucket: h.bucket, manifest }, target('t_exists'), {
       tables: ['Mixed Case.Audit Log'],
       tempDir,
-    }).catch((e: unknown) => e);
-    expect((err as RestoreError).code).toBe('TABLE_EXISTS');
-    expect(await fingerprint('t_exists')).toBe(before);
+    });
+    expect(beside.beside?.swapped).toBe(false);
+    expect(beside.tables[0]).toMatchObject({
+      schema: beside.beside!.schema,
+      name: 'Audit Log',
+      restored: 25,
+    });
+    const live = await onDatabase('t_exists', (c) =>
+      c.query(`SELECT count(*)::int AS n FROM "Mixed Case"."Audit Log"`),
+    );
+    expect(live.rows[0].n).toBe(0);
+    await onDatabase('t_exists', (c) => c.query(`DROP SCHEMA ${beside.beside!.schema} CASCADE`));
 
     const result = await restoreBackup({ s3: h.s3, bucket: h.bucket, manifest }, target('t_exists'), {
       tables: ['Mixed Case.Audit Log'],
-      force: true,
+      replace: true,
       tempDir,
     });
-    expect(result.tables[0].restored).toBe(25);
+    expect(result.tables[0]).toMatchObject({ schema: 'Mixed Case', name: 'Audit Log', restored: 25 });
+    expect(result.swap?.replaced).toEqual(['"Mixed Case"."Audit Log"']);
   });
 
   it('names tables that are not in the archive', async () => {

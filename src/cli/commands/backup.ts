@@ -67,7 +67,7 @@ export async function backup(
       databaseId: o.db,
       connection: conn,
       sslMode: conn.sslMode,
-      caBundlePath: o.caBundle,
+      caBundlePath: o.caBundle ?? conn.caBundlePath,
       s3: store.s3,
       bucket: store.bucket,
       kmsKeyId: o.kmsKeyId,

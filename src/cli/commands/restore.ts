@@ -1,7 +1,8 @@
 /**
  * `restorable restore`: restores a backup (whole, or `--table`s) into a database: refuses a
  * non-empty target without `--force`, verifies the archive before touching the target, restores
- * roles then data, and exits 1 when a restored table's row count differs from the manifest.
+ * roles then data, and exits 1 when a restored table's row count differs from the manifest. A
+ * table the target already has comes back beside it (a new schema) unless `--replace`.
  */
 import { Option, type Command } from 'commander';
 import type { RestoreProgress, RestoreResult } from '../../../lambda/core/restore';
@@ -20,22 +21,40 @@ export function register(program: Command, cli: CliContext): void {
       .description('restore a backup into a database: checksum first, roles then data, row counts after'),
   )
     .requiredOption('--backup <id>', 'backup id, or latest')
-    .requiredOption('--target-url <postgres-url>', 'database to restore into (password: prefer PGPASSWORD)')
-    .option('--table <schema.name>', 'restore only this table (repeatable)', collect)
+    .option(
+      '--target-url <postgres-url>',
+      'database to restore into (default: PGHOST/PGPORT/PGUSER/PGDATABASE; password: prefer PGPASSWORD or ~/.pgpass)',
+    )
+    .option(
+      '--table <schema.name>',
+      'restore only this table (repeatable); a table the target has comes back beside it, in a new schema',
+      collect,
+    )
+    .option(
+      '--replace',
+      'with --table: swap the restored table(s) in for the live ones in one transaction (dependent views and foreign keys re-created), or refuse',
+    )
     .addOption(new Option('--jobs <n>', 'pg_restore parallel jobs').argParser(positiveInt('--jobs')))
-    .option('--force', 'restore into a target that is not empty (with --table: replace tables that exist)')
+    .option('--force', 'restore the whole backup into a target that is not empty')
     .option('--clean', 'with --force: drop each object the backup holds before re-creating it')
     .option('--no-roles', 'do not create the roles from the backup first')
-    .option('--sslmode <mode>', `TLS mode for the target (${SSL_MODE_NAMES})`)
-    .option('--ca-bundle <file>', 'CA bundle for verify-full')
+    .option(
+      '--sslmode <mode>',
+      `TLS mode for the target (${SSL_MODE_NAMES}; default: PGSSLMODE, else verify-full)`,
+    )
+    .option(
+      '--ca-bundle <file>',
+      'CA bundle for verify-full (default: PGSSLROOTCERT, else the system CA store)',
+    )
     .action(runs(cli, restore));
 }
 
 export async function restore(
   o: StoreOptions & {
     backup: string;
-    targetUrl: string;
+    targetUrl?: string;
     table?: string[];
+    replace?: boolean;
     jobs?: number;
     force?: boolean;
     clean?: boolean;
@@ -48,26 +67,35 @@ export async function restore(
   if (o.clean && !o.force)
     throw new UsageError('--clean replaces what the target holds: add --force to confirm');
   if (o.clean && o.table)
-    throw new UsageError('--clean is for a whole-database restore; --table --force replaces tables');
+    throw new UsageError('--clean is for a whole-database restore; --table --replace replaces tables');
+  if (o.force && o.table) {
+    throw new UsageError(
+      '--force is for a whole-database restore: --table restores beside a live table, --table --replace swaps it in',
+    );
+  }
+  if (o.replace && !o.table) throw new UsageError('--replace goes with --table');
   const conn = targetConnection(
     '--target-url',
     o.targetUrl,
     o.sslmode === undefined ? undefined : parseSslMode(o.sslmode),
+    o.caBundle,
+    (m) => io.err(`warning: ${scrub(m)}`),
   );
   const store = await resolveStore(o);
   const entry = await findBackup(store, o.db, o.backup);
-  await probeConnection(conn, o.caBundle, 'target');
+  await probeConnection(conn, conn.caBundlePath, 'target');
   const progress = new Progress(showProgress(o));
   const signal = interruptible();
   let result: RestoreResult;
   try {
     result = await core().restoreBackup(
       { s3: store.s3, bucket: store.bucket, manifest: entry.manifest, manifestKey: entry.manifestKey },
-      { ...conn, caBundlePath: o.caBundle },
+      conn,
       {
         jobs: o.jobs,
         tables: o.table,
         force: o.force,
+        replace: o.replace,
         clean: o.clean,
         restoreRoles: o.roles,
         signal,
@@ -158,6 +186,34 @@ function printRestore(r: RestoreResult, mismatches: number, io: Io): void {
       ]),
     ),
   );
+  for (const role of r.roles.roles.filter((x) => x.status === 'failed' || x.dropped)) {
+    io.err(`role ${role.name}: ${role.status}${role.reason ? ` (${role.reason})` : ''}`);
+  }
+  for (const m of r.roles.memberships.filter((x) => x.status === 'failed' || x.status === 'skipped')) {
+    io.err(`membership ${m.member} in ${m.role}: ${m.status} (${m.reason})`);
+  }
+  const created = r.roles.roles.filter((x) => x.status === 'created' && x.login).map((x) => x.name);
+  if (created.length > 0) {
+    io.out(
+      `login roles created without passwords (backups never hold them): ${created.join(', ')}; ` +
+        'set them as docs/RUNBOOK.md "Role passwords" says',
+    );
+  }
+  if (r.databaseProperties) {
+    io.out(
+      `database settings and grants: ${r.databaseProperties.applied} applied, ${r.databaseProperties.failed} failed`,
+    );
+  }
+  if (r.beside && !r.beside.swapped) {
+    io.out(`the live table(s) were not touched; the backup's copy is in schema ${r.beside.schema}:`);
+    for (const step of r.beside.nextSteps) io.out(`  ${step}`);
+  }
+  if (r.swap) {
+    io.out(
+      `replaced ${r.swap.replaced.join(', ')} in one transaction; views re-created: ${r.swap.viewsRecreated.join(', ') || 'none'}; ` +
+        `foreign keys re-added: ${r.swap.foreignKeysReadded.join(', ') || 'none'}`,
+    );
+  }
   for (const w of r.warnings) io.err(`warning: ${scrub(w)}`);
   io.out(
     mismatches === 0 ? 'row counts match the manifest' : `${mismatches} table(s) differ from the manifest`,
