@@ -26,6 +26,7 @@ describe('handler environment schemas', () => {
       OBJECT_LOCK_MODE: 'GOVERNANCE',
       RETENTION_DAYS: DEFAULT_RETENTION_DAYS,
       COUNT_BUDGET_SECONDS: 300,
+      LOCK_WAIT_TIMEOUT_SECONDS: 60,
       MIN_DUMP_BYTES: 512,
       SAFETY_MARGIN_SECONDS: 60,
     });
