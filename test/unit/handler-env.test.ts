@@ -114,7 +114,7 @@ describe('handler environment schemas', () => {
         DRILL_SSL_MODE: 'prefer',
       }),
     ).toThrow(
-      /DRILL_SECURITY_GROUP_IDS must list at least one item.*DRILL_MAX_LIFETIME_HOURS must be a positive number.*DRILL_SSL_MODE must be one of verify-full, verify-ca, require, disable/,
+      /DRILL_SECURITY_GROUP_IDS must list at least one item.*DRILL_MAX_LIFETIME_HOURS must be a positive number.*DRILL_SSL_MODE must be one of disable, require, verify-ca, verify-full/,
     );
   });
 
