@@ -165,7 +165,11 @@ export async function backupObjectKeys(
     let token: string | undefined;
     do {
       const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: `${tier}/${databaseId}/`, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: `${tier}/${databaseId}/`,
+          ContinuationToken: token,
+        }),
       );
       for (const o of page.Contents ?? []) {
         if (o.Key && backupOfKey(o.Key)?.backupId === backupId) keys.push(o.Key);
@@ -206,7 +210,8 @@ export async function requestThaw(
   const days = options.days ?? 7;
   if (!Number.isInteger(days) || days < 1) throw new Error(`days must be a positive integer (got ${days})`);
   const keys = await backupObjectKeys(s3, bucket, databaseId, backupId);
-  if (keys.length === 0) throw new Error(`backup ${backupId} of ${databaseId} has no objects in bucket ${bucket}`);
+  if (keys.length === 0)
+    throw new Error(`backup ${backupId} of ${databaseId} has no objects in bucket ${bucket}`);
   const states = await Promise.all(keys.map((k) => headArchiveState(s3, bucket, k)));
   const unsupported = states.filter(
     (s) => s.archived && s.restore === 'none' && !RETRIEVAL_TIME[s.storageClass as ArchiveClass][tier],

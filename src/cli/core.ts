@@ -14,4 +14,9 @@ export { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 export { makeS3Client, isNotFound } from '../../lambda/core/s3';
 export { pgClientConfig, redact, SSL_MODES } from '../../lambda/core/secrets';
 export { connectionFromUrl } from './pgpass';
-export { headArchiveState, requestThaw, waitForThaw, type ArchiveState } from '../../lambda/core/archive-state';
+export {
+  headArchiveState,
+  requestThaw,
+  waitForThaw,
+  type ArchiveState,
+} from '../../lambda/core/archive-state';

@@ -20,7 +20,10 @@ let manifest: Manifest;
 const run = async (...args: string[]) => {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(['node', 'restorable', ...args], { out: (t) => out.push(t), err: (t) => err.push(t) });
+  const code = await main(['node', 'restorable', ...args], {
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+  });
   return { code, stdout: out.join('\n'), stderr: err.join('\n') };
 };
 
@@ -67,7 +70,9 @@ test('list shows the backup as archived in DEEP_ARCHIVE', async () => {
 test('verify says how to thaw, in one line, with no stack trace', async () => {
   const r = await run('verify', '--db', 'app', '--bucket', h.bucket, '--backup', manifest.backupId);
   expect(r.code).toBe(1);
-  expect(r.stderr).toBe(`restorable: error: backup ${manifest.backupId} is in DEEP_ARCHIVE; run: ${thawCommand()}`);
+  expect(r.stderr).toBe(
+    `restorable: error: backup ${manifest.backupId} is in DEEP_ARCHIVE; run: ${thawCommand()}`,
+  );
 });
 
 test('restore says how to thaw and leaves the target untouched', async () => {

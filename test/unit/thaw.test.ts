@@ -56,7 +56,10 @@ const DONE = `ongoing-request="false", expiry-date="${EXPIRY}"`;
 function listing(keys: string[]) {
   s3Mock.on(ListObjectsV2Command).resolves({ Contents: [] });
   s3Mock.on(ListObjectsV2Command, { Prefix: `yearly/${DB}/` }).resolves({
-    Contents: [...keys.map((Key) => ({ Key, Size: 1 })), { Key: `yearly/${DB}/2025/orders-20250301T020000Z.dump` }],
+    Contents: [
+      ...keys.map((Key) => ({ Key, Size: 1 })),
+      { Key: `yearly/${DB}/2025/orders-20250301T020000Z.dump` },
+    ],
   });
 }
 
@@ -92,7 +95,9 @@ describe('thawHint', () => {
     );
   });
   test('a restore in progress: wait for it', () => {
-    expect(thawHint(state('DEEP_ARCHIVE', 'ongoing'))).toMatch(/still in progress; wait for it with: .* --wait$/);
+    expect(thawHint(state('DEEP_ARCHIVE', 'ongoing'))).toMatch(
+      /still in progress; wait for it with: .* --wait$/,
+    );
   });
 });
 
@@ -246,7 +251,9 @@ describe('restorable thaw', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('requested a standard restore of 1 object(s) for 7 day(s)');
     expect(r.stdout).toMatch(new RegExp(`${DUMP}\\s+DEEP_ARCHIVE\\s+thawing`));
-    expect(r.stdout).toContain(`backup ${ID} is thawing; check again or wait with: restorable thaw --db ${DB} --backup ${ID} --wait`);
+    expect(r.stdout).toContain(
+      `backup ${ID} is thawing; check again or wait with: restorable thaw --db ${DB} --backup ${ID} --wait`,
+    );
   });
 
   test('--wait polls until S3 says the copy is there', async () => {
@@ -257,7 +264,19 @@ describe('restorable thaw', () => {
       .resolvesOnce(head('DEEP_ARCHIVE', ONGOING))
       .resolves(head('DEEP_ARCHIVE', DONE));
     s3Mock.on(RestoreObjectCommand).resolves({});
-    const r = await run('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID, '--wait', '--interval', '1', '--progress');
+    const r = await run(
+      'thaw',
+      '--db',
+      DB,
+      '--bucket',
+      'backups',
+      '--backup',
+      ID,
+      '--wait',
+      '--interval',
+      '1',
+      '--progress',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`backup ${ID} is thawed (readable until 2031-11-21T00:00:00.000Z)`);
     expect(s3Mock.commandCalls(HeadObjectCommand).length).toBeGreaterThanOrEqual(3);
@@ -274,7 +293,15 @@ describe('restorable thaw', () => {
 
   test('an unknown backup and a bad tier are one-line errors', async () => {
     listing([]);
-    const missing = await run('thaw', '--db', DB, '--bucket', 'backups', '--backup', 'orders-20990101T000000Z');
+    const missing = await run(
+      'thaw',
+      '--db',
+      DB,
+      '--bucket',
+      'backups',
+      '--backup',
+      'orders-20990101T000000Z',
+    );
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe(
       'restorable: error: backup orders-20990101T000000Z of orders has no objects in bucket backups',

@@ -51,7 +51,8 @@ export interface ThawOptions extends StoreOptions {
 }
 
 export async function thaw(o: ThawOptions, io: Io): Promise<number> {
-  if (!TIERS.includes(o.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')} (got ${o.tier})`);
+  if (!TIERS.includes(o.tier))
+    throw new UsageError(`--tier must be one of ${TIERS.join(', ')} (got ${o.tier})`);
   const store = await resolveStore(o);
   let requests;
   try {
@@ -60,13 +61,19 @@ export async function thaw(o: ThawOptions, io: Io): Promise<number> {
       days: o.days,
     });
   } catch (e) {
-    if (/is not offered for|has no objects/.test((e as Error).message)) throw new Failure((e as Error).message);
+    if (/is not offered for|has no objects/.test((e as Error).message))
+      throw new Failure((e as Error).message);
     throw e;
   }
   const archived = requests.filter((r) => r.state.archived);
   if (archived.length === 0) {
     const classes = [...new Set(requests.map((r) => r.state.storageClass))].join(', ');
-    report(io, o, requests.map((r) => r.state), `backup ${o.backup} is not archived (${classes}): nothing to thaw`);
+    report(
+      io,
+      o,
+      requests.map((r) => r.state),
+      `backup ${o.backup} is not archived (${classes}): nothing to thaw`,
+    );
     return 0;
   }
   const requested = requests.filter((r) => r.action === 'requested').length;
@@ -105,7 +112,12 @@ export async function thaw(o: ThawOptions, io: Io): Promise<number> {
       `stopped waiting; the restore goes on in S3: check with restorable thaw --db ${o.db} --backup ${o.backup}`,
     );
   }
-  report(io, o, result.states, `backup ${o.backup} is thawed${until(result.states)}: verify, restore and drills can read it`);
+  report(
+    io,
+    o,
+    result.states,
+    `backup ${o.backup} is thawed${until(result.states)}: verify, restore and drills can read it`,
+  );
   return 0;
 }
 
