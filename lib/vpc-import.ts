@@ -13,6 +13,27 @@ export interface VpcIds {
   readonly securityGroupIds: readonly string[];
 }
 
+/**
+ * What a function in an imported VPC (the dump, the drill) must reach without a NAT route: the
+ * interface endpoints (by service name suffix) and the S3 gateway endpoint. verify and the
+ * freshness check run outside the VPC, so they need none of these.
+ * @see https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html
+ */
+export const VPC_FUNCTION_ENDPOINTS = {
+  interface: ['secretsmanager', 'rds', 'kms', 'sts', 'logs', 'monitoring'],
+  gateway: ['s3'],
+} as const;
+
+/** The synth warning that names every endpoint the VPC's subnets need (or a NAT route). */
+export function endpointsWarning(vpcId: string): string {
+  return (
+    `functions placed in ${vpcId} (dump, drill) need, from their subnets, a NAT route or these VPC ` +
+    `endpoints: interface ${VPC_FUNCTION_ENDPOINTS.interface.map((e) => `com.amazonaws.<region>.${e}`).join(', ')}; ` +
+    `gateway com.amazonaws.<region>.s3 on the subnets' route tables. Without them every run times out ` +
+    `(see docs/RUNBOOK.md, "Networking").`
+  );
+}
+
 /** A VPC, the subnets to use in it and the security groups the database accepts. */
 export interface ImportedNetwork {
   readonly vpc: ec2.IVpc;
@@ -45,5 +66,8 @@ export function importNetwork(scope: Construct, ids: VpcIds): ImportedNetwork {
   const securityGroups = ids.securityGroupIds.map((id) =>
     ec2.SecurityGroup.fromSecurityGroupId(network, id, id, { mutable: false }),
   );
+  // An imported VPC is never inspected at synth (no lookups), so whether it has NAT or endpoints
+  // is unknown here: say exactly what it must provide.
+  Annotations.of(network).addWarningV2('@restorable/vpc:endpoints', endpointsWarning(ids.vpcId));
   return { vpc, subnets: { subnets }, securityGroups };
 }

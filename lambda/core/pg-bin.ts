@@ -20,6 +20,8 @@ export interface PgBinary {
   readonly version: string;
 }
 
+export { RUNNER_PG_MAJORS } from './pg-majors';
+
 /** Roots whose `<major>/bin` children hold per-major binaries (Debian, PGDG RPM, our image). */
 const VERSIONED_ROOTS = ['/usr/lib/postgresql', '/opt/postgresql'];
 

@@ -17,6 +17,28 @@
  * of pg_restore's progress messages (those never carry a level).
  */
 
+/**
+ * Row values never leave this file: a server error's `DETAIL:` (`Key (email)=(alice@...) already
+ * exists`, `Failing row contains (...)`) and the data in a COPY `CONTEXT:` line or an INSERT's
+ * `Command was:` are table contents, and the summary ends up in failure reasons, Step Functions
+ * history, CloudWatch logs and drill reports. The error line itself (constraint, table, item)
+ * is what an operator needs and stays.
+ */
+export function withoutRowData(text: string): string {
+  const t = text.trimStart();
+  if (/^DETAIL:/.test(t)) return 'DETAIL: [withheld: may contain row values]';
+  // `COPY t, line 3, column email: "alice@..."` / `COPY t, line 3: "1\talice@..."`
+  const copy = /^(CONTEXT:\s+COPY [^,]+, line \d+(?:, column [^:]+)?):/.exec(t);
+  if (copy) return `${copy[1]} [row values withheld]`;
+  const insert = /^((?:Command was: )?INSERT INTO .*?)\bVALUES\b/is.exec(t);
+  if (insert) return `${insert[1]}VALUES [row values withheld]`;
+  // Data errors quote the offending value in the error line itself.
+  return text
+    .replace(/(invalid input (?:syntax|value) for (?:type|enum) [^:]+: )"[^"]*"?/g, '$1[value withheld]')
+    .replace(/\bvalue "[^"]*" is out of range/g, 'value [withheld] is out of range')
+    .replace(/(field value out of range: )"[^"]*"?/g, '$1[value withheld]');
+}
+
 /** What pg_restore writes before a message's text: its name, spaces, and the level. */
 const PREFIX_PIECE = /^(?:pg_restore:|[ \t]+|(error|fatal|warning|detail|hint): )/;
 
@@ -61,7 +83,7 @@ export class PgRestoreLog {
       if (m[0].trim()) prefixed = true;
       rest = rest.slice(m[0].length);
     }
-    const text = rest.slice(0, 1000);
+    const text = withoutRowData(rest.slice(0, 1000));
     this.tail.push(text);
     if (this.tail.length > 5) this.tail.shift();
     if (PROGRESS.test(text)) {

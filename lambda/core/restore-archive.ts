@@ -8,7 +8,8 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseManifest, type Manifest, type StoredObject } from './manifest';
-import { RestoreError } from './restore-error';
+import { isInvalidObjectState } from './archive-state';
+import { archivedRestoreError, assertRestorable, RestoreError } from './restore-error';
 import { readText } from './s3';
 
 /** Reads and validates a manifest object. */
@@ -17,6 +18,7 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
   try {
     body = await readText(s3, bucket, key);
   } catch (e) {
+    if (isInvalidObjectState(e)) throw await archivedRestoreError(s3, bucket, key);
     throw new RestoreError(
       'MANIFEST_UNREADABLE',
       `cannot read manifest s3://${bucket}/${key}: ${(e as Error).message}`,
@@ -41,9 +43,14 @@ export async function downloadVerified(
   onBytes?: (bytes: number) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }), {
-    abortSignal: signal,
-  });
+  // An archived (and not restored) archive is refused up front with the thaw command to run.
+  await assertRestorable(s3, bucket, object.key);
+  let res;
+  try {
+    res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }), { abortSignal: signal });
+  } catch (e) {
+    throw isInvalidObjectState(e) ? await archivedRestoreError(s3, bucket, object.key) : e;
+  }
   if (!res.Body) throw new RestoreError('SIZE_MISMATCH', `s3://${bucket}/${object.key} has no body`);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -78,6 +85,7 @@ export async function downloadVerified(
 
 /** Reads a small object (the globals file) into memory, verified like the archive. */
 export async function fetchVerifiedText(s3: S3Client, bucket: string, object: StoredObject): Promise<string> {
+  await assertRestorable(s3, bucket, object.key);
   const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }));
   const body = Buffer.from(await res.Body!.transformToByteArray());
   if (body.length !== object.bytes) {

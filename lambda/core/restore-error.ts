@@ -2,9 +2,13 @@
  * How a restore fails: one error class with a stable code, shared by every step of a restore
  * (download, target checks, pg_restore) and matched on by the drill and the CLI.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ArchivedObjectError, assertReadable, headArchiveState, thawHint } from './archive-state';
 
 export type RestoreErrorCode =
   | 'MANIFEST_UNREADABLE'
+  /** An object of the backup is in Glacier Flexible Retrieval or Deep Archive and not restored. */
+  | 'ARCHIVED'
   | 'SIZE_MISMATCH'
   | 'CHECKSUM_MISMATCH'
   | 'NOT_AN_ARCHIVE'
@@ -26,4 +30,31 @@ export class RestoreError extends Error {
     super(message);
     this.name = 'RestoreError';
   }
+}
+
+/**
+ * Throws RestoreError('ARCHIVED') naming the exact `restorable thaw` command when `key` is archived
+ * and not restored (a restored copy reads like any object).
+ */
+export async function assertRestorable(s3: S3Client, bucket: string, key: string): Promise<void> {
+  try {
+    await assertReadable(s3, bucket, key);
+  } catch (e) {
+    if (e instanceof ArchivedObjectError) throw new RestoreError('ARCHIVED', e.message);
+    throw e;
+  }
+}
+
+/**
+ * For a read S3 refused with InvalidObjectState (the object went to an archive class between our
+ * HeadObject and the read): the same ARCHIVED error, with the state read again.
+ */
+export async function archivedRestoreError(s3: S3Client, bucket: string, key: string): Promise<RestoreError> {
+  const state = await headArchiveState(s3, bucket, key).catch(() => undefined);
+  return new RestoreError(
+    'ARCHIVED',
+    state
+      ? thawHint(state, bucket)
+      : `s3://${bucket}/${key} is archived; restore it with restorable thaw before reading it`,
+  );
 }

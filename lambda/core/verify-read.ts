@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ArchivedObjectError, assertReadable, headArchiveState, isInvalidObjectState } from './archive-state';
 import { isNotFound } from './s3';
 import { VerifyInfraError } from './verify-result';
 
@@ -30,14 +31,17 @@ export async function readArchive(
 ): Promise<ArchiveRead | undefined> {
   let body: Readable;
   try {
+    // An archived object is not a verdict on the backup: say how to thaw it instead of reading.
+    await assertReadable(s3, bucket, key);
     const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     body = out.Body as Readable;
   } catch (e) {
     if (isNotFound(e)) return undefined;
-    if ((e as { name?: string }).name === 'InvalidObjectState') {
-      // Yearly backups move to Deep Archive after 90 days; reading them needs a restore first.
+    if (e instanceof ArchivedObjectError) throw new VerifyInfraError(e.message);
+    if (isInvalidObjectState(e)) {
+      const state = await headArchiveState(s3, bucket, key).catch(() => undefined);
       throw new VerifyInfraError(
-        `${key} is archived (Deep Archive); restore it with RestoreObject before verifying`,
+        state ? new ArchivedObjectError(state, bucket).message : `${key} is archived; run restorable thaw`,
       );
     }
     throw new VerifyInfraError(`cannot read ${key}: ${(e as Error).message}`);

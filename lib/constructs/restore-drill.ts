@@ -27,14 +27,11 @@ import { MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import {
   DRILL_INSTANCE_PREFIX,
-  DRILL_TAG_KEYS,
-  TAG_DRILL,
-  TAG_EXPIRES_AT,
+  createDrillInstanceStatements,
   deleteDrillInstanceStatement,
   deleteDrillSecretStatement,
   drillInstanceArns,
   drillSecretsCondition,
-  rdsArn,
   rdsManagedSecretArns,
 } from '../drill-iam';
 import { restorableMetric } from '../metrics';
@@ -322,51 +319,11 @@ export class RestoreDrill extends Construct {
     (source === 'replica' ? props.replicaBucket : props.bucket).grants.readBackups(role, databaseId);
     props.bucket.grants.writeDrillReports(role, databaseId);
 
-    // Create only encrypted, single-AZ PostgreSQL of the configured class, named and tagged as a
-    // drill instance, with an expiry the sweeper can act on, and no other tags.
-    const tagConditions = {
-      StringEquals: { [`aws:RequestTag/${TAG_DRILL}`]: 'true' },
-      Null: { [`aws:RequestTag/${TAG_EXPIRES_AT}`]: 'false' },
-      'ForAllValues:StringEquals': { 'aws:TagKeys': [...DRILL_TAG_KEYS] },
-    };
-    add(
-      new iam.PolicyStatement({
-        sid: 'CreateTaggedDrillInstancesOnly',
-        actions: ['rds:CreateDBInstance'],
-        resources: [drillInstanceArns(this)],
-        conditions: {
-          ...tagConditions,
-          StringEquals: {
-            ...tagConditions.StringEquals,
-            'rds:DatabaseEngine': 'postgres',
-            'rds:DatabaseClass': instanceClass,
-          },
-          Bool: { 'rds:StorageEncrypted': 'true', 'rds:MultiAz': 'false' },
-        },
-      }),
-    );
-    // CreateDBInstance is also authorized against what the instance uses: this subnet group and
-    // the default option and parameter groups of PostgreSQL.
-    add(
-      new iam.PolicyStatement({
-        sid: 'UseDrillSubnetGroupAndDefaultGroups',
-        actions: ['rds:CreateDBInstance'],
-        resources: [
-          rdsArn(this, 'subgrp', this.subnetGroup.subnetGroupName),
-          rdsArn(this, 'og', 'default:postgres-*'),
-          rdsArn(this, 'pg', 'default.postgres*'),
-        ],
-      }),
-    );
-    // Tags given to CreateDBInstance are authorized as AddTagsToResource too.
-    add(
-      new iam.PolicyStatement({
-        sid: 'TagDrillInstancesAtCreation',
-        actions: ['rds:AddTagsToResource'],
-        resources: [drillInstanceArns(this)],
-        conditions: tagConditions,
-      }),
-    );
+    // Create and tag only drill instances, within the caps (drill-iam.ts says which and why).
+    createDrillInstanceStatements(this, {
+      instanceClass,
+      subnetGroupName: this.subnetGroup.subnetGroupName,
+    }).forEach(add);
     add(
       new iam.PolicyStatement({
         sid: 'DescribeDrillInstances',

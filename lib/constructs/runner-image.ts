@@ -2,6 +2,7 @@ import * as path from 'path';
 import { Stack } from 'aws-cdk-lib';
 import * as ecr_assets from 'aws-cdk-lib/aws-ecr-assets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { RUNNER_PG_MAJORS } from '../../lambda/core/pg-majors';
 import { Construct } from 'constructs';
 
 /** The Lambda entry points baked into the runner image; the image's CMD is `<name>.handler`. */
@@ -74,6 +75,8 @@ export class RunnerImage extends Construct {
       file: props.file ?? path.join('lambda', 'Dockerfile'),
       platform: ecr_assets.Platform.LINUX_ARM64,
       exclude: [...RUNNER_IMAGE_EXCLUDES],
+      // The majors the image carries are data in lambda/core/pg-bin.ts, not a second list here.
+      buildArgs: { PG_MAJORS: RUNNER_PG_MAJORS.join(' ') },
     });
   }
 

@@ -14,3 +14,9 @@ export { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 export { makeS3Client, isNotFound } from '../../lambda/core/s3';
 export { pgClientConfig, redact, SSL_MODES } from '../../lambda/core/secrets';
 export { connectionFromUrl, defaultCaBundle } from './pgpass';
+export {
+  headArchiveState,
+  requestThaw,
+  waitForThaw,
+  type ArchiveState,
+} from '../../lambda/core/archive-state';

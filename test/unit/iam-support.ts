@@ -15,8 +15,9 @@ import { flatten, statementsOf } from './workflow-support';
  * `${LogicalId.Arn}` / `${AWS::URLSuffix}`. Statement boundaries (how CDK merged them) do not
  * matter; what each action is allowed on, and under which conditions, does.
  *
- * Throws when the role has no statement at all, and on Deny, NotAction or NotResource (none of our
- * roles has them; a test meeting one should say what it means).
+ * Deny statements are left to `deniesOf` (a cap on what the allows grant, asserted on its own).
+ * Throws when the role has no statement at all, and on NotAction or NotResource (none of our roles
+ * has them; a test meeting one should say what it means).
  */
 export function permissionsOf(template: Template, stack: Stack, role: iam.IRole): Record<string, string[]> {
   const statements = statementsOf(template, stack, role);
@@ -26,6 +27,7 @@ export function permissionsOf(template: Template, stack: Stack, role: iam.IRole)
   const permissions: Record<string, string[]> = {};
   for (const statement of statements) {
     const raw = statement as unknown as Record<string, unknown>;
+    if (statement.Effect === 'Deny' && raw.NotAction === undefined && raw.NotResource === undefined) continue;
     if (statement.Effect !== 'Allow' || raw.NotAction !== undefined || raw.NotResource !== undefined) {
       throw new Error(`role ${role.node.path}: unexpected statement ${JSON.stringify(statement)}`);
     }
@@ -40,6 +42,25 @@ export function permissionsOf(template: Template, stack: Stack, role: iam.IRole)
   }
   for (const list of Object.values(permissions)) list.sort();
   return permissions;
+}
+
+/** The role's Deny statements by Sid: `{ actions, resources, condition }` each. */
+export function deniesOf(
+  template: Template,
+  stack: Stack,
+  role: iam.IRole,
+): Record<string, { actions: string[]; resources: string[]; condition: unknown }> {
+  const out: Record<string, { actions: string[]; resources: string[]; condition: unknown }> = {};
+  for (const statement of statementsOf(template, stack, role)) {
+    if (statement.Effect !== 'Deny') continue;
+    const list = (v: unknown) => (Array.isArray(v) ? v : [v]) as string[];
+    out[String((statement as { Sid?: string }).Sid)] = {
+      actions: list(statement.Action),
+      resources: list(statement.Resource).map(flatten),
+      condition: normalize(statement.Condition),
+    };
+  }
+  return out;
 }
 
 /** JSON with sorted keys and tokens flattened, so conditions compare as text. */

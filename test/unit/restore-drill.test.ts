@@ -339,7 +339,11 @@ describe('RestoreDrill role', () => {
           'restorable:drill-id',
         ],
       },
-      Bool: { 'rds:StorageEncrypted': 'true', 'rds:MultiAz': 'false' },
+      Bool: {
+        'rds:StorageEncrypted': 'true',
+        'rds:MultiAz': 'false',
+        'rds:ManageMasterUserPassword': 'true',
+      },
     });
   });
 
@@ -424,7 +428,7 @@ describe('RestoreDrill role', () => {
       's3:PutObject': [`${PRIMARY}/drills/orders/*`],
       'kms:GenerateDataKey': [PRIMARY_KEY + viaS3('eu-west-1')],
       'rds:CreateDBInstance': [
-        `${drillDb} if {"Bool":{"rds:MultiAz":"false","rds:StorageEncrypted":"true"},${tagKeys},${requestTags},` +
+        `${drillDb} if {"Bool":{"rds:ManageMasterUserPassword":"true","rds:MultiAz":"false","rds:StorageEncrypted":"true"},${tagKeys},${requestTags},` +
           '"StringEquals":{"aws:RequestTag/restorable:drill":"true","rds:DatabaseClass":"db.t4g.medium","rds:DatabaseEngine":"postgres"}}',
         'arn:aws:rds:eu-west-1:123456789012:og:default:postgres-*',
         'arn:aws:rds:eu-west-1:123456789012:pg:default.postgres*',

@@ -17,6 +17,7 @@ import * as demo from './demo';
 import * as drill from './drill';
 import * as list from './list';
 import * as restore from './restore';
+import * as thaw from './thaw';
 import * as verify from './verify';
 
 export const COMMANDS: readonly RegisterCommand[] = [
@@ -24,6 +25,7 @@ export const COMMANDS: readonly RegisterCommand[] = [
   verify.register,
   backup.register,
   restore.register,
+  thaw.register,
   drill.register,
   demo.register,
 ];

@@ -1,8 +1,12 @@
 /**
- * `restorable list`: the backups of a database, newest first, with each one's validity (a table,
- * or `--json`).
+ * `restorable list`: the backups of a database, newest first, with each one's validity and where
+ * its archive is stored: a backup in Glacier Flexible Retrieval or Deep Archive is marked archived
+ * (it needs `restorable thaw` before verify, restore or a drill can read it), or thawing, or
+ * thawed until the restored copy expires (a table, or `--json`).
  */
 import type { Command } from 'commander';
+import type { ArchiveState } from '../../../lambda/core/archive-state';
+import type { BackupEntry } from '../../../lambda/core/catalog';
 import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
 import { UsageError } from '../errors';
 import { core } from '../load-core';
@@ -23,10 +27,11 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
   const tier = o.tier as Tier | undefined;
   const store = await resolveStore(o);
   const entries = await core().listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
+  const storage = await storageOf(store.s3, store.bucket, entries);
   if (o.json) {
     io.out(
       JSON.stringify(
-        entries.map((b) => ({
+        entries.map((b, i) => ({
           backupId: b.backupId,
           tier: b.tier,
           period: b.period,
@@ -37,6 +42,10 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
           problem: b.problem,
           manifestKey: b.manifestKey,
           rowCountsExact: b.manifest?.rowCounts.exact,
+          storageClass: storage[i]?.storageClass,
+          archived: storage[i]?.archived,
+          restore: storage[i]?.restore,
+          restoreExpiresAt: storage[i]?.expiresAt?.toISOString(),
         })),
         null,
         2,
@@ -50,17 +59,51 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
   }
   io.out(
     table(
-      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STATUS'],
-      entries.map((b) => [
+      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STORAGE', 'STATUS'],
+      entries.map((b, i) => [
         b.backupId,
         b.tier,
         b.period,
         b.bytes === undefined ? '-' : formatBytes(b.bytes),
         b.manifest ? b.manifest.tables.length : '-',
         b.createdAt.toISOString().replace('.000Z', 'Z'),
+        describeStorage(storage[i]),
         b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`,
       ]),
     ),
   );
   return 0;
+}
+
+/**
+ * Each entry's archive object as HeadObject reports it (ListObjectsV2 gives the class but not the
+ * restore state), a few at a time; undefined where the object is gone or unreadable.
+ */
+async function storageOf(
+  s3: Parameters<ReturnType<typeof core>['headArchiveState']>[0],
+  bucket: string,
+  entries: readonly BackupEntry[],
+): Promise<(ArchiveState | undefined)[]> {
+  const out = new Array<ArchiveState | undefined>(entries.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const i = next++;
+      out[i] = await core()
+        .headArchiveState(s3, bucket, entries[i].dumpKey)
+        .catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, entries.length) }, worker));
+  return out;
+}
+
+/** `STANDARD`, `DEEP_ARCHIVE archived`, `GLACIER thawing`, `DEEP_ARCHIVE thawed until 2026-...`. */
+export function describeStorage(state: ArchiveState | undefined): string {
+  if (!state) return '-';
+  if (!state.archived) return state.storageClass;
+  if (state.restore === 'ongoing') return `${state.storageClass} thawing`;
+  if (state.restore === 'restored')
+    return `${state.storageClass} thawed${state.expiresAt ? ` until ${state.expiresAt.toISOString().slice(0, 10)}` : ''}`;
+  return `${state.storageClass} archived`;
 }
