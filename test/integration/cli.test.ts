@@ -334,12 +334,12 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
     ]);
     expect(human).toMatchObject({ code: 0, stderr: '' });
     const lines = human.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^BACKUP\s+TIER\s+PERIOD\s+SIZE\s+TABLES\s+CREATED \(UTC\)\s+STATUS$/);
+    expect(lines[0]).toMatch(/^BACKUP\s+TIER\s+PERIOD\s+SIZE\s+TABLES\s+CREATED \(UTC\)\s+STORAGE\s+STATUS$/);
     expect(lines.slice(2).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
       [monthly.backupId, 'monthly'],
       [yearly.backupId, 'yearly'],
     ]);
-    expect(lines.slice(2).every((l) => / 11 .* valid$/.test(l))).toBe(true);
+    expect(lines.slice(2).every((l) => / 11 .* STANDARD +valid$/.test(l))).toBe(true);
 
     expect(json.code).toBe(0);
     const entries = JSON.parse(json.stdout) as { backupId: string; bytes: number; valid: boolean }[];
