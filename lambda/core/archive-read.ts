@@ -18,14 +18,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import {
-  CompressionError,
-  ArchiveDecompressor,
-  type CompressionErrorCode,
-} from './compression';
+import { CompressionError, ArchiveDecompressor, type CompressionErrorCode } from './compression';
 import { storedFormatOf, type ArchiveFormat, type Compression } from './compression-settings';
 
-export type ArchiveReadCode = 'SIZE_MISMATCH' | 'CHECKSUM_MISMATCH' | 'INSUFFICIENT_SPACE' | CompressionErrorCode;
+export type ArchiveReadCode =
+  'SIZE_MISMATCH' | 'CHECKSUM_MISMATCH' | 'INSUFFICIENT_SPACE' | CompressionErrorCode;
 
 export class ArchiveReadError extends Error {
   constructor(
@@ -103,7 +100,9 @@ export async function scanArchive(body: Readable, options: ScanOptions = {}): Pr
       }
     } catch (e) {
       decompressError =
-        e instanceof CompressionError ? e : new CompressionError('CORRUPT', `decompressing failed: ${(e as Error).message}`);
+        e instanceof CompressionError
+          ? e
+          : new CompressionError('CORRUPT', `decompressing failed: ${(e as Error).message}`);
     }
   })();
 
@@ -151,7 +150,10 @@ export function scanVerdict(
     );
   }
   if (scan.decompressError) {
-    return new ArchiveReadError(scan.decompressError.code, `${expected.key}: ${scan.decompressError.message}`);
+    return new ArchiveReadError(
+      scan.decompressError.code,
+      `${expected.key}: ${scan.decompressError.message}`,
+    );
   }
   return undefined;
 }
@@ -162,7 +164,8 @@ export function plainArchiveBytes(object: { bytes: number }, compression: Compre
 }
 
 const MIB = 1024 * 1024;
-const fmt = (n: number) => (n >= 1024 * MIB ? `${(n / 1024 / MIB).toFixed(2)} GiB` : `${(n / MIB).toFixed(1)} MiB`);
+const fmt = (n: number) =>
+  n >= 1024 * MIB ? `${(n / 1024 / MIB).toFixed(2)} GiB` : `${(n / MIB).toFixed(1)} MiB`;
 
 export type StatFs = (dir: string) => Promise<{ bavail: number | bigint; bsize: number | bigint }>;
 

@@ -76,7 +76,10 @@ export interface CompressionSettings {
  * Resolves a config choice on a runner with `cores` CPUs. `zstd` means the wrapped kind: it works
  * with any pg_dump and uses every core (pg_dump's own zstd is single-threaded).
  */
-export function resolveCompression(choice: CompressionChoice | undefined, cores: number): CompressionSettings {
+export function resolveCompression(
+  choice: CompressionChoice | undefined,
+  cores: number,
+): CompressionSettings {
   const c = CompressionChoiceSchema.parse(choice ?? {});
   if (c.method === 'gzip') {
     const level = c.level ?? 6;
@@ -103,7 +106,9 @@ export function pgDumpCompressionArgs(settings: CompressionSettings, pgDumpMajor
       return [`--compress=${settings.level}`];
     case 'pg-zstd':
       if (pgDumpMajor < 16) {
-        throw new Error(`pg_dump ${pgDumpMajor} cannot write zstd (--compress=zstd needs pg_dump 16 or newer)`);
+        throw new Error(
+          `pg_dump ${pgDumpMajor} cannot write zstd (--compress=zstd needs pg_dump 16 or newer)`,
+        );
       }
       return [`--compress=zstd:${settings.level}`];
   }
@@ -134,7 +139,8 @@ export const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 export const MAGIC_BYTES = CUSTOM_MAGIC.length;
 
 export function detectArchiveFormat(head: Uint8Array): ArchiveFormat {
-  const starts = (magic: Buffer) => head.length >= magic.length && magic.equals(head.subarray(0, magic.length));
+  const starts = (magic: Buffer) =>
+    head.length >= magic.length && magic.equals(head.subarray(0, magic.length));
   if (starts(CUSTOM_MAGIC)) return 'custom';
   if (starts(ZSTD_MAGIC)) return 'zstd';
   if (starts(GZIP_MAGIC)) return 'gzip';

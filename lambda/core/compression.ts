@@ -14,7 +14,14 @@
  */
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import * as os from 'node:os';
-import { Duplex, PassThrough, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import {
+  Duplex,
+  PassThrough,
+  Transform,
+  type Readable,
+  type TransformCallback,
+  type Writable,
+} from 'node:stream';
 import * as zlib from 'node:zlib';
 import {
   CUSTOM_MAGIC,
@@ -92,7 +99,10 @@ export class ProcessStream extends Duplex {
     private readonly role: Role,
   ) {
     super({ readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    this.child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '' },
+    });
     const child = this.child;
     this.exited = new Promise((resolve) => {
       child.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
@@ -180,6 +190,9 @@ export class ProcessStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    // 'close' (and so `exited`) waits for the stdio pipes; a paused stdout would hold it forever.
+    this.child.stdin.destroy();
+    this.child.stdout.destroy();
     callback(error);
   }
 }
@@ -190,8 +203,13 @@ export function createZstdCompressor(options: { level: number; threads: number }
   if (!Number.isInteger(level) || level < 1 || level > ZSTD_MAX_LEVEL) {
     throw new Error(`zstd level ${level} is not 1-${ZSTD_MAX_LEVEL}`);
   }
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`zstd threads ${threads} is not a positive integer`);
-  return new ProcessStream(zstdCommand(), [`-T${threads}`, `-${level}`, '-c', '-q', '--no-progress'], 'compress');
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new Error(`zstd threads ${threads} is not a positive integer`);
+  return new ProcessStream(
+    zstdCommand(),
+    [`-T${threads}`, `-${level}`, '-c', '-q', '--no-progress'],
+    'compress',
+  );
 }
 
 /** `zstd -d` from stdin to stdout; fails TRUNCATED or CORRUPT naming what zstd said. */
@@ -242,7 +260,11 @@ export class ArchiveDecompressor extends Duplex {
       );
     }
     const inner: Duplex =
-      format === 'zstd' ? createZstdDecompressor() : format === 'gzip' ? zlib.createGunzip() : new PassThrough();
+      format === 'zstd'
+        ? createZstdDecompressor()
+        : format === 'gzip'
+          ? zlib.createGunzip()
+          : new PassThrough();
     this.inner = inner;
     inner.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) inner.pause();
@@ -337,14 +359,22 @@ export function startDump(options: {
   const args = [...options.args, ...pgDumpCompressionArgs(compression, options.pgDumpMajor)];
   const pgDump = spawn(options.pgDumpPath, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderrTail = '';
-  pgDump.stderr.setEncoding('utf8').on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-STDERR_KEEP)));
+  pgDump.stderr
+    .setEncoding('utf8')
+    .on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-STDERR_KEEP)));
+  // 'exit', not 'close': a process pg_dump left behind holding its stdout must not hide the
+  // verdict. The stderr tail gets a moment to arrive so a failure names pg_dump's own message.
+  const pgClosed = new Promise<void>((resolve) => pgDump.once('close', () => resolve()));
   const pgExited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>(
     (resolve) => {
       pgDump.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
-      pgDump.once('close', (code, signal) => resolve({ code, signal }));
+      pgDump.once('exit', (code, signal) => {
+        const status = { code, signal };
+        if (code === 0) return resolve(status);
+        void Promise.race([pgClosed, new Promise((r) => setTimeout(r, 300))]).then(() => resolve(status));
+      });
     },
   );
-
   let rawBytes = 0;
   let head = Buffer.alloc(0);
   const compressor =
@@ -352,10 +382,16 @@ export function startDump(options: {
       ? createZstdCompressor({ level: compression.level, threads: compression.threads })
       : undefined;
   let failure: Error | undefined;
+  const stopProcesses = () => {
+    if (pgDump.exitCode === null && pgDump.signalCode === null) pgDump.kill('SIGKILL');
+    // pg_dump's 'close' waits for its stdout pipe, which a stalled consumer leaves paused.
+    pgDump.stdout.destroy();
+    pgDump.stderr.destroy();
+    compressor?.destroy();
+  };
   const kill = (reason?: Error) => {
     failure ??= reason ?? new CompressionError('PG_DUMP_FAILED', 'dump stopped');
-    if (pgDump.exitCode === null && pgDump.signalCode === null) pgDump.kill('SIGKILL');
-    compressor?.destroy();
+    stopProcesses();
     if (!output.destroyed) output.destroy(failure);
   };
 
@@ -369,8 +405,7 @@ export function startDump(options: {
       void pgExited.then((s) => callback(s.code === 0 ? null : pgDumpFailure(s, stderrTail)));
     },
     destroy(error, callback) {
-      if (pgDump.exitCode === null && pgDump.signalCode === null) pgDump.kill('SIGKILL');
-      compressor?.destroy();
+      stopProcesses();
       callback(error);
     },
   });
@@ -384,7 +419,9 @@ export function startDump(options: {
       callback(null, chunk);
     },
   });
-  pgDump.stdout.on('error', (e) => kill(new CompressionError('PG_DUMP_FAILED', `reading pg_dump output: ${e.message}`)));
+  pgDump.stdout.on('error', (e) =>
+    kill(new CompressionError('PG_DUMP_FAILED', `reading pg_dump output: ${e.message}`)),
+  );
   if (compressor) {
     compressor.on('error', (e) => kill(e));
     pgDump.stdout.pipe(counter).pipe(compressor).pipe(output);
@@ -413,7 +450,8 @@ function pgDumpFailure(
   stderr: string,
 ): CompressionError {
   const exit = { code: s.code, signal: s.signal };
-  if (s.spawnError) return new CompressionError('PG_DUMP_FAILED', `cannot run pg_dump: ${s.spawnError.message}`, exit);
+  if (s.spawnError)
+    return new CompressionError('PG_DUMP_FAILED', `cannot run pg_dump: ${s.spawnError.message}`, exit);
   const how = s.signal ? `was killed by ${s.signal}` : `exited ${s.code}`;
   return new CompressionError('PG_DUMP_FAILED', `pg_dump ${how}: ${stderr.trim() || '(no stderr)'}`, exit);
 }
