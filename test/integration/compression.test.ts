@@ -292,21 +292,38 @@ describe('reading archives back', () => {
     expect(scanVerdict(scan, { key: 'k', bytes: bad.length, sha256: sha(bad) })?.code).toBe('CORRUPT');
   });
 
-  it('finds truncation after pg_restore --list has already taken the TOC and exited', async () => {
-    const cut = wrapped.subarray(0, wrapped.length - 50);
+  /** Scans `bytes` with `pg_restore --list` as the sink, which exits once it has the TOC. */
+  async function scanWithToc(bytes: Buffer) {
     const pgRestore = spawn(path.join(binDir, 'pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let listing = '';
     pgRestore.stdout.setEncoding('utf8').on('data', (d: string) => (listing += d));
     const closed = new Promise<number | null>((r) => pgRestore.once('close', r));
-    const scan = await scanArchive(chunked(cut), {
+    const scan = await scanArchive(chunked(bytes), {
       expect: 'zstd',
       sink: pgRestore.stdin,
       sinkMayCloseEarly: true,
     });
-    expect(await closed).toBe(0);
-    expect(listing).toMatch(/TABLE DATA shop customers/);
-    expect(scan.bytes).toBe(cut.length);
-    expect(scan.decompressError?.code).toBe('TRUNCATED');
+    return { scan, listing, code: await closed };
+  }
+
+  it('reads the whole stream after pg_restore --list took the TOC and exited: sound, truncated, corrupt', async () => {
+    const sound = await scanWithToc(wrapped);
+    expect(sound.code).toBe(0);
+    expect(sound.listing).toMatch(/TABLE DATA shop bulk/);
+    expect(sound.scan.decompressError).toBeUndefined();
+    expect(sound.scan.plainBytes).toBe(wrappedRaw);
+    expect(sound.scan.sha256).toBe(sha(wrapped));
+
+    const cut = await scanWithToc(wrapped.subarray(0, wrapped.length - 50));
+    expect(cut.code).toBe(0);
+    expect(cut.scan.decompressError?.code).toBe('TRUNCATED');
+
+    // Damage near the end, far past the TOC pg_restore read: only reading on finds it.
+    const bad = Buffer.from(wrapped);
+    bad[bad.length - 1000] ^= 0xff;
+    const corrupt = await scanWithToc(bad);
+    expect(corrupt.code).toBe(0);
+    expect(corrupt.scan.decompressError?.code).toBe('CORRUPT');
   });
 
   it('treats a gzip-era archive (no compression field) as a plain custom archive', async () => {
