@@ -4,9 +4,9 @@
  *
  *   npm run bench                       ~100 MB of realistic rows, 3 rounds
  *   npm run bench -- --size-mb 1024     ~1 GB
- *   npm run bench -- --rounds 5 --out /tmp/bench.md
+ *   npm run bench -- --rounds 5 --level 1 --out /tmp/bench.md   (zstd level, default 3)
  *
- * Backup: raw `pg_dump -Fc > /dev/null` (pg_dump's gzip), `pg_dump -Fc -Z0 | zstd -T<cores> -1 >
+ * Backup: raw `pg_dump -Fc > /dev/null` (pg_dump's gzip), `pg_dump -Fc -Z0 | zstd -T<cores> -3 >
  * /dev/null`, our pipeline (startDump → SHA-256 → multipart upload) and the plain
  * `pg_dump -Fc | one multipart upload` script, both into the same local S3 server running in its
  * own process. Restore: our one pass (download → hash → decompress → file, then `pg_restore -j2`)
@@ -43,7 +43,7 @@ const SIZE_MB = Number(arg('size-mb', process.env.BENCH_MB ?? '100'));
 const ROUNDS = Number(arg('rounds', '3'));
 const OUT = arg('out', path.join(__dirname, '..', 'BENCHMARKS.md'));
 const CORES = availableCores();
-const LEVEL = Number(arg('level', '1'));
+const LEVEL = Number(arg('level', '3'));
 const ZSTD: CompressionSettings = { kind: 'zstd-wrapped', level: LEVEL, threads: CORES };
 const BUCKET = 'backups';
 const partSize = (dbBytes: number) => Math.max(5 * MIB, Math.ceil((dbBytes * 1.2) / 10_000));

@@ -59,7 +59,10 @@ export function compressionOf(manifest: { readonly compression?: Compression }):
 export const CompressionChoiceSchema = z.strictObject({
   /** @default 'zstd' */
   method: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
-  /** @default - 1 for zstd (fast, still smaller than gzip -6), 6 for gzip (pg_dump's default) */
+  /**
+   * @default - 3 for zstd (level 1 left the archive 8 % larger than gzip -6 on realistic rows; 3 is
+   * no larger and still about twice as fast, see BENCHMARKS.md), 6 for gzip (pg_dump's default)
+   */
   level: z.number().int().min(0).max(ZSTD_MAX_LEVEL).optional(),
 });
 export type CompressionChoice = z.input<typeof CompressionChoiceSchema>;
@@ -87,7 +90,7 @@ export function resolveCompression(
     return { kind: 'pg-gzip', level, threads: 1 };
   }
   if (c.method === 'none') return { kind: 'none', level: 0, threads: 1 };
-  const level = c.level ?? 1;
+  const level = c.level ?? 3;
   if (level < 1) throw new Error(`compression.level ${level} is not a zstd level (1-${ZSTD_MAX_LEVEL})`);
   return { kind: 'zstd-wrapped', level, threads: Math.max(1, Math.floor(cores)) };
 }

@@ -45,9 +45,9 @@ describe('the manifest compression field', () => {
 });
 
 describe('choosing compression', () => {
-  it('defaults to zstd level 1 on every core, wrapped around an uncompressed pg_dump', () => {
+  it('defaults to zstd level 3 on every core, wrapped around an uncompressed pg_dump', () => {
     const s = resolveCompression(undefined, 8);
-    expect(s).toEqual({ kind: 'zstd-wrapped', level: 1, threads: 8 });
+    expect(s).toEqual({ kind: 'zstd-wrapped', level: 3, threads: 8 });
     expect(pgDumpCompressionArgs(s, 15)).toEqual(['--compress=0']);
   });
 
