@@ -57,8 +57,12 @@ export function compressionOf(manifest: { readonly compression?: Compression }):
 
 /** Per-database choice in the config: what the dump should do. */
 export const CompressionChoiceSchema = z.strictObject({
-  /** @default 'zstd' */
-  method: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
+  /**
+   * `zstd`: pg_dump -Z0 through a multi-threaded zstd (the `zstd-wrapped` kind); `gzip`: pg_dump's
+   * own gzip, as every archive before this setting; `none`: for data that is already compressed.
+   * @default 'zstd'
+   */
+  kind: z.enum(['zstd', 'gzip', 'none']).default('zstd'),
   /**
    * @default - 3 for zstd (level 1 left the archive 8 % larger than gzip -6 on realistic rows; 3 is
    * no larger and still about twice as fast, see BENCHMARKS.md), 6 for gzip (pg_dump's default)
@@ -84,12 +88,12 @@ export function resolveCompression(
   cores: number,
 ): CompressionSettings {
   const c = CompressionChoiceSchema.parse(choice ?? {});
-  if (c.method === 'gzip') {
+  if (c.kind === 'gzip') {
     const level = c.level ?? 6;
     if (level > 9) throw new Error(`compression.level ${level} is not a gzip level (0-9)`);
     return { kind: 'pg-gzip', level, threads: 1 };
   }
-  if (c.method === 'none') return { kind: 'none', level: 0, threads: 1 };
+  if (c.kind === 'none') return { kind: 'none', level: 0, threads: 1 };
   const level = c.level ?? 3;
   if (level < 1) throw new Error(`compression.level ${level} is not a zstd level (1-${ZSTD_MAX_LEVEL})`);
   return { kind: 'zstd-wrapped', level, threads: Math.max(1, Math.floor(cores)) };

@@ -7,9 +7,10 @@
  *
  * 1. Look at the target first: refuse a non-empty target (or, for a table restore, a target that
  *    already holds one of the tables) unless forced — before anything is downloaded or changed.
- * 2. Download the archive to a private temporary file (pg_restore -j needs a seekable file),
- *    computing SHA-256 and size on the way and refusing it unless both equal the manifest's.
- *    The file is removed afterwards, on failure too.
+ * 2. Download the archive to a private work dir (pg_restore -j needs a seekable file): free
+ *    space checked first, leftovers of an earlier invocation removed, and SHA-256, size and
+ *    decompression (zstd-wrapped archives) in the same pass, refusing it unless all agree with
+ *    the manifest. The work dir is removed afterwards, on failure too.
  * 3. Restore roles from the globals file, statement by statement, tolerating "already exists"
  *    and recording every statement that failed (the target's own login role is never altered).
  * 4. `pg_restore -j N --exit-on-error`, the client matching the target's major, credentials only
@@ -20,6 +21,8 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { prepareWorkDir } from './archive-read';
+import { compressionOf } from './compression-settings';
 import * as path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ClientBase } from 'pg';
@@ -179,7 +182,8 @@ export async function restoreBackup(
     options.pgBinDirs,
   );
 
-  const dir = fs.mkdtempSync(path.join(options.tempDir ?? os.tmpdir(), 'restorable-restore-'));
+  const work = await prepareWorkDir(options.tempDir ?? os.tmpdir());
+  const dir = work.dir;
   try {
     // 2. The archive, verified while it downloads.
     const archive = path.join(dir, 'archive.dump');
@@ -193,6 +197,7 @@ export async function restoreBackup(
         ? (bytes) => options.onProgress!({ phase: 'download', bytes, totalBytes: manifest.object.bytes })
         : undefined,
       options.signal,
+      compressionOf(manifest),
     );
     const downloadSeconds = seconds(downloadStarted);
     // Our reading of the TOC drives table selection and progress; a whole-database restore does
@@ -324,7 +329,7 @@ export async function restoreBackup(
       warnings,
     };
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    await work.release();
   }
 }
 

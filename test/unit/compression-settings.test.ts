@@ -52,9 +52,9 @@ describe('choosing compression', () => {
   });
 
   it('keeps pg_dump gzip at its default level when asked for gzip', () => {
-    const s = resolveCompression({ method: 'gzip' }, 2);
+    const s = resolveCompression({ kind: 'gzip' }, 2);
     expect(pgDumpCompressionArgs(s, 15)).toEqual(['--compress=6']);
-    expect(() => resolveCompression({ method: 'gzip', level: 12 }, 2)).toThrow(/12 is not a gzip level/);
+    expect(() => resolveCompression({ kind: 'gzip', level: 12 }, 2)).toThrow(/12 is not a gzip level/);
   });
 
   it('refuses pg_dump-s own zstd before pg_dump 16', () => {
