@@ -230,7 +230,13 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
   const timer = run.deadlineAt
     ? setInterval(() => {
         if (run.deadlineAt!() <= 0) {
-          abortWith(makeError('DEADLINE', 'time nearly exhausted; dump aborted before the deadline'));
+          abortWith(
+            makeError(
+              'DEADLINE',
+              'time nearly exhausted; dump aborted before the deadline (a database this size needs ' +
+                "more time than the runner has: set the database's runner to fargate)",
+            ),
+          );
         }
       }, 200)
     : undefined;

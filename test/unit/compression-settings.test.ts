@@ -7,6 +7,8 @@ import {
   resolveCompression,
   storedFormatOf,
 } from '../../lambda/core/compression-settings';
+import { parseHandlerEnv } from '../../lambda/core/handler-env';
+import { exampleConfig, synthBackupStack } from './cdk-support';
 
 describe('the manifest compression field', () => {
   it('means pg_dump gzip for manifests written before the field existed', () => {
@@ -76,5 +78,34 @@ describe('detecting an archive by its first bytes', () => {
     ['PGD', 'unknown'],
   ])('%j is %s', (head, format) => {
     expect(detectArchiveFormat(Buffer.from(head, 'latin1'))).toBe(format);
+  });
+});
+
+describe('per-database compression, config to the dump handler', () => {
+  it('reaches the dump function as COMPRESSION, which the handler parses back; unset leaves the default', () => {
+    const { template } = synthBackupStack(
+      exampleConfig((c) => {
+        c.databases[0].compression = { kind: 'gzip', level: 9 };
+      }),
+    );
+    const dumps = Object.values(template.findResources('AWS::Lambda::Function')).filter((r) =>
+      ((r as { Properties: { ImageConfig?: { Command?: string[] } } }).Properties.ImageConfig?.Command ?? [])
+        .join()
+        .startsWith('dump.'),
+    );
+    const values = dumps.map(
+      (r) =>
+        (r as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment
+          .Variables.COMPRESSION,
+    );
+    expect(values[0]).toBe('{"kind":"gzip","level":9}');
+    expect(values.slice(1).every((v) => v === undefined)).toBe(true);
+    const env = parseHandlerEnv('dump', {
+      BACKUP_BUCKET: 'b',
+      BACKUP_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/k',
+      COMPRESSION: values[0],
+    });
+    expect(resolveCompression(env.COMPRESSION, 4)).toEqual({ kind: 'pg-gzip', level: 9, threads: 1 });
+    expect(() => exampleConfig((c) => (c.databases[0].compression = { kind: 'lz4' }))).toThrow(/compression/);
   });
 });
