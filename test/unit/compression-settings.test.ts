@@ -103,7 +103,7 @@ describe('per-database compression, config to the dump handler', () => {
     const env = parseHandlerEnv('dump', {
       BACKUP_BUCKET: 'b',
       BACKUP_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/k',
-      COMPRESSION: values[0],
+      COMPRESSION: values[0] as string,
     });
     expect(resolveCompression(env.COMPRESSION, 4)).toEqual({ kind: 'pg-gzip', level: 9, threads: 1 });
     expect(() => exampleConfig((c) => (c.databases[0].compression = { kind: 'lz4' }))).toThrow(/compression/);
