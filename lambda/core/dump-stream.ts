@@ -107,7 +107,10 @@ class ArchiveTap extends Transform {
     if (raw === 0) return callback(this.makeError('EMPTY_OUTPUT', 'pg_dump exited 0 but wrote nothing'));
     if (raw < this.minBytes) {
       return callback(
-        this.makeError('OUTPUT_TOO_SMALL', `pg_dump wrote ${raw} bytes, below the ${this.minBytes}-byte floor`),
+        this.makeError(
+          'OUTPUT_TOO_SMALL',
+          `pg_dump wrote ${raw} bytes, below the ${this.minBytes}-byte floor`,
+        ),
       );
     }
     if (!this.dump.rawHead().equals(ARCHIVE_MAGIC)) {
@@ -179,7 +182,8 @@ function dumpFailure(
   }
   if (e.code === 'COMPRESSOR_FAILED') return makeError('COMPRESSOR_FAILED', e.message);
   const err = clean(stderr) || '(no stderr)';
-  if (!e.exit || (e.exit.code === null && e.exit.signal === null)) return makeError('PG_DUMP_FAILED', e.message);
+  if (!e.exit || (e.exit.code === null && e.exit.signal === null))
+    return makeError('PG_DUMP_FAILED', e.message);
   if (e.exit.signal) return makeError('PG_DUMP_SIGNALED', `pg_dump was killed by ${e.exit.signal}: ${err}`);
   if (isLockWaitTimeout(stderr)) {
     return makeError(

@@ -63,7 +63,8 @@ export async function downloadVerified(
       signal,
     });
   } catch (e) {
-    if (signal?.aborted) throw new RestoreError('ABORTED', `download of s3://${bucket}/${object.key} aborted`);
+    if (signal?.aborted)
+      throw new RestoreError('ABORTED', `download of s3://${bucket}/${object.key} aborted`);
     if (e instanceof ArchiveReadError) throw new RestoreError(e.code as RestoreErrorCode, e.message);
     throw e;
   }

@@ -171,8 +171,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
       const code: VerifyCode =
         broken.code === 'TRUNCATED' || broken.code === 'FORMAT_MISMATCH' ? broken.code : 'CORRUPT';
       checks.push(failed('toc', code, `${manifest.object.key}: ${broken.message}`));
-    }
-    else if (read.toc !== undefined) checks.push(tocCheck(manifest, read.toc));
+    } else if (read.toc !== undefined) checks.push(tocCheck(manifest, read.toc));
   }
 
   checks.push(await globalsCheck(options.s3, options.bucket, manifest));
