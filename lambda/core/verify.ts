@@ -164,9 +164,11 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
             ),
       );
     }
-    // A stream that does not decompress is the TOC check's verdict: what pg_restore read of it
-    // says less than why the stream broke.
-    const broken = read.decompressError;
+    // A stream that does not decompress is the TOC check's verdict (what pg_restore read of it
+    // says less than why the stream broke), unless size or checksum already failed: bytes
+    // appended or cut off break the stream too, and that is the one problem to report.
+    const intact = read.bytes === expected && read.sha256 === manifest.object.sha256;
+    const broken = intact ? read.decompressError : undefined;
     if (broken) {
       const code: VerifyCode =
         broken.code === 'TRUNCATED' || broken.code === 'FORMAT_MISMATCH' ? broken.code : 'CORRUPT';
