@@ -15,6 +15,7 @@ import { Client } from 'pg';
 import { readArchiveToc } from '../../lambda/core/archive-toc';
 import { dumpDatabase } from '../../lambda/core/dump';
 import type { Manifest } from '../../lambda/core/manifest';
+import { verifyBackup } from '../../lambda/core/verify';
 import {
   RestoreError,
   restoreBackup,
@@ -201,6 +202,11 @@ describe('full restore', () => {
     );
     expect(result.tables.every((t) => t.restored === t.expected)).toBe(true);
     expect(await liveCounts(h.cluster, 'gzip_era')).toEqual(await liveCounts(h.cluster, h.database));
+    for (const m of [gzipEra, manifest]) {
+      const v = await verifyBackup({ s3: h.s3, bucket: h.bucket, manifest: m, pgBinDirs: [h.realBinDir] });
+      expect(v.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      expect(v.checks.find((c) => c.name === 'toc')?.status).toBe('pass');
+    }
   });
 
   it('refuses a truncated zstd stream whose manifest matches it, before touching the target', async () => {
@@ -223,6 +229,17 @@ describe('full restore', () => {
     expect((err as RestoreError).code).toBe('TRUNCATED');
     expect((err as Error).message).toMatch(/zstd stream is truncated/);
     expect(await fingerprint('cut')).toBe(before);
+    // Verify, streaming through the decompressor, names it too; size and checksum pass.
+    const v = await verifyBackup({
+      s3: h.s3,
+      bucket: h.bucket,
+      manifest: truncated,
+      pgBinDirs: [h.realBinDir],
+    });
+    expect(v.checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code])).toEqual([
+      ['toc', 'TRUNCATED'],
+    ]);
+    expect(v.checks.find((c) => c.name === 'checksum')?.status).toBe('pass');
   });
 
   it('refuses, before writing, an archive bigger than the work dir can hold', async () => {
