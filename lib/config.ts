@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { Node } from 'constructs';
 import { z } from 'zod';
 import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, SslModeSchema } from '../lambda/core/backup-settings';
+import { CompressionChoiceSchema } from '../lambda/core/compression-settings';
 import {
   DEFAULT_DRILL_INSTANCE_CLASS,
   DEFAULT_DRILL_REPORT_DAYS,
@@ -202,6 +203,9 @@ const DatabaseSchema = z.strictObject({
     .prefault({}),
   sslMode: SslModeSchema.default(DEFAULT_SSL_MODE).describe(
     'libpq sslmode; verify-full checks the certificate and the host name.',
+  ),
+  compression: CompressionChoiceSchema.optional().describe(
+    'Archive compression: { kind: zstd | gzip | none, level }; default zstd level 3 on every core.',
   ),
   drill: DrillSchema.prefault({}),
 });

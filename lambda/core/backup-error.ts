@@ -17,6 +17,8 @@ export type BackupFailureReason =
   | 'LOCK_TIMEOUT'
   | 'PG_DUMP_FAILED'
   | 'PG_DUMP_SIGNALED'
+  /** The zstd process compressing pg_dump's output exited non-zero, was killed or could not start. */
+  | 'COMPRESSOR_FAILED'
   | 'EMPTY_OUTPUT'
   | 'OUTPUT_TOO_SMALL'
   | 'NOT_AN_ARCHIVE'

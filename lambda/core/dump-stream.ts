@@ -1,11 +1,13 @@
 /**
- * pg_dump's stdout on its way to S3: SHA-256 and byte count on the fly into a multipart upload
- * that only completes after pg_dump exited 0 and the output passed its checks (PGDMP magic, size
- * floor). Any failure kills pg_dump and aborts the upload by its id, so nothing half-written is
- * ever committed. pg_dump's stderr is read line by line: its warnings go to the manifest and the
- * log, and a lock wait that timed out becomes LOCK_TIMEOUT rather than a generic failure.
+ * pg_dump's output on its way to S3: pg_dump (with `--compress=0` when zstd wraps it) → a
+ * multi-threaded `zstd` process (compression.ts, startDump) → SHA-256 and byte count on the fly →
+ * a multipart upload that only completes after pg_dump and zstd both exited 0 and pg_dump's
+ * output passed its checks (PGDMP magic, size floor, both on pg_dump's own bytes). Any failure
+ * kills both processes and aborts the upload by its id, so nothing half-written is ever
+ * committed. pg_dump's stderr is read line by line: its warnings go to the manifest and the log,
+ * and a lock wait that timed out becomes LOCK_TIMEOUT rather than a generic failure.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { type ChildProcessByStdio } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
@@ -16,6 +18,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BackupError, type BackupFailureReason } from './backup-error';
+import { CompressionError, startDump, type DumpStream } from './compression';
+import type { CompressionSettings } from './compression-settings';
 import { encryptionParams, isPreconditionFailed } from './dump-claim';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
@@ -43,6 +47,9 @@ export interface StreamRun {
   readonly options: DumpOptions;
   readonly placement: Placement;
   readonly pgDumpPath: string;
+  /** pg_dump's major: `pg-zstd` needs 16 or newer. */
+  readonly pgDumpMajor: number;
+  readonly compression: CompressionSettings;
   readonly databaseBytes: number;
   readonly env: Record<string, string>;
   readonly lock: Partial<PutObjectCommandInput>;
@@ -53,33 +60,42 @@ export interface StreamRun {
 }
 
 export interface StoredDump {
+  /** Bytes stored (after the zstd wrapper, when there is one). */
   readonly bytes: number;
   readonly sha256: string;
+  /** Bytes pg_dump wrote: the plain custom archive a restore writes to disk. */
+  readonly rawBytes: number;
   /** pg_dump's `warning:` lines (redacted, at most 50), e.g. "subscriptions not dumped". */
   readonly warnings: string[];
 }
 
-/** Counts and hashes the archive on its way to S3, and holds back its end until pg_dump's verdict. */
+/**
+ * Counts and hashes the stored bytes on their way to S3; its end comes only after the dump
+ * stream's (both processes exited 0) and pg_dump's own bytes passed their checks.
+ */
 class ArchiveTap extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
-  private head = Buffer.alloc(0);
 
   constructor(
-    private readonly verdict: () => Promise<BackupError | undefined>,
+    private readonly dump: DumpStream,
     private readonly minBytes: number,
     private readonly makeError: (reason: BackupFailureReason, message: string) => BackupError,
   ) {
     super();
   }
 
+  private notArchive(): boolean {
+    const head = this.dump.rawHead();
+    return head.length >= ARCHIVE_MAGIC.length && !head.equals(ARCHIVE_MAGIC);
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    if (this.head.length < ARCHIVE_MAGIC.length) {
-      this.head = Buffer.concat([this.head, chunk.subarray(0, ARCHIVE_MAGIC.length - this.head.length)]);
-      if (this.head.length >= ARCHIVE_MAGIC.length && !this.head.equals(ARCHIVE_MAGIC)) {
-        callback(this.makeError('NOT_AN_ARCHIVE', 'pg_dump output does not start with PGDMP'));
-        return;
-      }
+    // pg_dump's first bytes pass through the counter before zstd emits anything, so a stand-in
+    // that writes something else is refused before its bytes reach a part.
+    if (this.notArchive()) {
+      callback(this.makeError('NOT_AN_ARCHIVE', 'pg_dump output does not start with PGDMP'));
+      return;
     }
     this.hash.update(chunk);
     this.bytes += chunk.length;
@@ -87,26 +103,20 @@ class ArchiveTap extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    this.verdict().then(
-      (err) => {
-        if (err) return callback(err);
-        if (this.bytes === 0)
-          return callback(this.makeError('EMPTY_OUTPUT', 'pg_dump exited 0 but wrote nothing'));
-        if (this.bytes < this.minBytes) {
-          return callback(
-            this.makeError(
-              'OUTPUT_TOO_SMALL',
-              `pg_dump wrote ${this.bytes} bytes, below the ${this.minBytes}-byte floor`,
-            ),
-          );
-        }
-        if (!this.head.equals(ARCHIVE_MAGIC)) {
-          return callback(this.makeError('NOT_AN_ARCHIVE', 'pg_dump output does not start with PGDMP'));
-        }
-        callback();
-      },
-      (e: Error) => callback(e),
-    );
+    const raw = this.dump.rawBytes();
+    if (raw === 0) return callback(this.makeError('EMPTY_OUTPUT', 'pg_dump exited 0 but wrote nothing'));
+    if (raw < this.minBytes) {
+      return callback(
+        this.makeError(
+          'OUTPUT_TOO_SMALL',
+          `pg_dump wrote ${raw} bytes, below the ${this.minBytes}-byte floor`,
+        ),
+      );
+    }
+    if (!this.dump.rawHead().equals(ARCHIVE_MAGIC)) {
+      return callback(this.makeError('NOT_AN_ARCHIVE', 'pg_dump output does not start with PGDMP'));
+    }
+    callback();
   }
 }
 
@@ -122,11 +132,11 @@ export function collectStderr(child: Child): () => string {
 }
 
 /** pg_dump's `pg_dump: warning: ...` lines, as they arrive (the tail kept for errors may lose them). */
-function collectWarnings(child: Child): string[] {
+function collectWarnings(stderr: Readable): string[] {
   const warnings: string[] = [];
   let partial = '';
-  child.stderr.on('data', (d: string) => {
-    const lines = (partial + d).split('\n');
+  stderr.on('data', (d: Buffer | string) => {
+    const lines = (partial + d.toString()).split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
       const m = /^pg_dump: warning: (.*)$/.exec(line.trim());
@@ -159,6 +169,32 @@ export function exitOf(child: Child): Promise<{ code: number | null; signal: Nod
   });
 }
 
+/** The dump stream's failure (a CompressionError from startDump) as the backup's reason. */
+function dumpFailure(
+  e: Error,
+  stderr: string,
+  clean: (text: string) => string,
+  makeError: (reason: BackupFailureReason, message: string) => BackupError,
+): BackupError {
+  if (e instanceof BackupError) return makeError(e.reason, e.message);
+  if (!(e instanceof CompressionError)) {
+    return makeError('STREAM_ERROR', `reading pg_dump output failed: ${e.message}`);
+  }
+  if (e.code === 'COMPRESSOR_FAILED') return makeError('COMPRESSOR_FAILED', e.message);
+  const err = clean(stderr) || '(no stderr)';
+  if (!e.exit || (e.exit.code === null && e.exit.signal === null))
+    return makeError('PG_DUMP_FAILED', e.message);
+  if (e.exit.signal) return makeError('PG_DUMP_SIGNALED', `pg_dump was killed by ${e.exit.signal}: ${err}`);
+  if (isLockWaitTimeout(stderr)) {
+    return makeError(
+      'LOCK_TIMEOUT',
+      `pg_dump could not lock a table within --lock-wait-timeout (a migration or another long ` +
+        `transaction holds a conflicting lock); retry after it ends: ${err}`,
+    );
+  }
+  return makeError('PG_DUMP_FAILED', `pg_dump exited ${e.exit.code}: ${err}`);
+}
+
 export async function streamDump(run: StreamRun, args: string[]): Promise<StoredDump> {
   const { options, placement, log, clean } = run;
   const backupId = placement.backupId;
@@ -169,53 +205,42 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
     throw makeError('DEADLINE', 'not enough time left to start the dump');
   }
 
-  const child: Child = spawn(run.pgDumpPath, args, { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr = collectStderr(child);
-  const warnings = collectWarnings(child);
-  const exited = exitOf(child);
-  let spawnError: Error | undefined;
-  child.once('error', (e) => (spawnError = e));
+  let dump: DumpStream;
+  try {
+    dump = startDump({
+      pgDumpPath: run.pgDumpPath,
+      pgDumpMajor: run.pgDumpMajor,
+      args,
+      env: run.env,
+      compression: run.compression,
+    });
+  } catch (e) {
+    throw makeError('CONFIG', (e as Error).message);
+  }
+  const warnings = collectWarnings(dump.pgDump.stderr!);
 
   // First failure wins; everything after it is cleanup.
   let failure: BackupError | undefined;
-  const tap = new ArchiveTap(
-    async () => {
-      const { code, signal } = await exited;
-      if (failure) return failure;
-      if (spawnError) return makeError('PG_DUMP_FAILED', `cannot run pg_dump: ${spawnError.message}`);
-      if (signal)
-        return makeError(
-          'PG_DUMP_SIGNALED',
-          `pg_dump was killed by ${signal}: ${clean(stderr()) || '(no stderr)'}`,
-        );
-      if (code !== 0 && isLockWaitTimeout(stderr()))
-        return makeError(
-          'LOCK_TIMEOUT',
-          `pg_dump could not lock a table within --lock-wait-timeout (a migration or another long ` +
-            `transaction holds a conflicting lock); retry after it ends: ${clean(stderr())}`,
-        );
-      if (code !== 0)
-        return makeError('PG_DUMP_FAILED', `pg_dump exited ${code}: ${clean(stderr()) || '(no stderr)'}`);
-      return undefined;
-    },
-    options.minBytes ?? 512,
-    makeError,
-  );
+  const tap = new ArchiveTap(dump, options.minBytes ?? 512, makeError);
   const abortWith = (err: BackupError) => {
     if (failure) return;
     failure = err;
-    child.kill('SIGKILL');
+    dump.kill(err);
     tap.destroy(err);
   };
-  child.stdout.on('error', (e) =>
-    abortWith(makeError('STREAM_ERROR', `reading pg_dump output failed: ${e.message}`)),
-  );
-  child.stdout.pipe(tap);
+  dump.output.on('error', (e) => abortWith(dumpFailure(e, dump.stderr(), clean, makeError)));
+  dump.output.pipe(tap);
 
   const timer = run.deadlineAt
     ? setInterval(() => {
         if (run.deadlineAt!() <= 0) {
-          abortWith(makeError('DEADLINE', 'time nearly exhausted; dump aborted before the deadline'));
+          abortWith(
+            makeError(
+              'DEADLINE',
+              'time nearly exhausted; dump aborted before the deadline (a database this size needs ' +
+                "more time than the runner has: set the database's runner to fargate)",
+            ),
+          );
         }
       }, 200)
     : undefined;
@@ -244,7 +269,12 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
   try {
     await upload.done();
     if (failure) throw failure; // defensive: a failure raced the final part
-    return { bytes: tap.bytes, sha256: tap.hash.digest('hex'), warnings: warnings.map(clean) };
+    return {
+      bytes: tap.bytes,
+      sha256: tap.hash.digest('hex'),
+      rawBytes: dump.rawBytes(),
+      warnings: warnings.map(clean),
+    };
   } catch (e) {
     const err =
       failure ??
@@ -254,7 +284,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
           ? makeError('ID_CONFLICT', `an object already exists at ${key}`)
           : makeError('UPLOAD_FAILED', `upload of ${key} failed: ${(e as Error).message}`));
     failure = err;
-    child.kill('SIGKILL');
+    dump.kill(err);
     tap.destroy();
     const left = await abortUploads(options.s3, options.bucket, key, uploadIds, log);
     log.error('dump failed', { backupId, reason: err.reason, error: err.message, uploadsLeft: left });
@@ -266,7 +296,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
       : err;
   } finally {
     if (timer) clearInterval(timer);
-    await exited;
+    await dump.exited;
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS, DEFAULT_SSL_MODE, SslModeSchema } from './backup-settings';
+import { CompressionChoiceSchema } from './compression-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
 /** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
@@ -128,6 +129,8 @@ export const DumpEnvSchema = z.object({
   MIN_DUMP_BYTES: quantity(512),
   /** Give up this long before the Lambda timeout. */
   SAFETY_MARGIN_SECONDS: quantity(60),
+  /** The database's `compression` (`{ kind: zstd|gzip|none, level? }`). @default - zstd level 3 on every core */
+  COMPRESSION: json(CompressionChoiceSchema).optional(),
 });
 
 /** lambda/handlers/verify.ts */

@@ -7,6 +7,7 @@
  * a reader that finds one missing falls back to what the older manifest meant (see rowCountOf).
  */
 import { z } from 'zod';
+import { CompressionSchema } from './compression-settings';
 import { backupKeys, type BackupKeys } from './tiers';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
@@ -104,6 +105,11 @@ export const ManifestSchema = z.strictObject({
     warnings: z.array(z.string()).optional(),
   }),
   object: StoredObjectSchema,
+  /**
+   * How the object is compressed (compression-settings.ts). @default - `{ kind: 'pg-gzip' }`:
+   * manifests written before the field existed describe pg_dump's own gzip (compressionOf)
+   */
+  compression: CompressionSchema.optional(),
   globals: z.union([
     StoredObjectSchema.extend({ present: z.literal(true) }),
     z.strictObject({ present: z.literal(false), reason: z.string() }),

@@ -1,15 +1,15 @@
 /**
- * The backup a restore reads: its manifest, and its objects downloaded and checked against the
- * manifest's size and SHA-256 before anything is restored from them.
+ * The backup a restore reads: its manifest, and its objects downloaded, decompressed and checked
+ * against the manifest's size and SHA-256 before anything is restored from them.
  */
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ArchiveReadError, downloadArchive, type StatFs } from './archive-read';
+import { LEGACY_COMPRESSION, type Compression } from './compression-settings';
 import { parseManifest, type Manifest, type StoredObject } from './manifest';
 import { isInvalidObjectState } from './archive-state';
-import { archivedRestoreError, assertRestorable, RestoreError } from './restore-error';
+import { archivedRestoreError, assertRestorable, RestoreError, type RestoreErrorCode } from './restore-error';
 import { readText } from './s3';
 
 /** Reads and validates a manifest object. */
@@ -32,8 +32,13 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
 }
 
 /**
- * Streams an object to `file` (created 0600, must not exist), hashing and counting on the way;
- * throws SIZE_MISMATCH or CHECKSUM_MISMATCH (size first: a truncated object is reported as such).
+ * Downloads an archive to `file` (created 0600, must not exist) in one pass: the stored bytes are
+ * hashed and counted while they go through the decompressor the manifest's `compression` calls
+ * for, and the plain custom archive `pg_restore -j` needs is what lands on disk (archive-read.ts).
+ * Free space for the plain archive is checked before a byte is written. Throws
+ * INSUFFICIENT_SPACE, SIZE_MISMATCH or CHECKSUM_MISMATCH (size first: a truncated object is
+ * reported as such), then TRUNCATED, CORRUPT or FORMAT_MISMATCH from the decompressor; the
+ * partial file is removed on every failure.
  */
 export async function downloadVerified(
   s3: S3Client,
@@ -42,6 +47,8 @@ export async function downloadVerified(
   file: string,
   onBytes?: (bytes: number) => void,
   signal?: AbortSignal,
+  compression: Compression = LEGACY_COMPRESSION,
+  statfs?: StatFs,
 ): Promise<void> {
   // An archived (and not restored) archive is refused up front with the thaw command to run.
   await assertRestorable(s3, bucket, object.key);
@@ -52,34 +59,21 @@ export async function downloadVerified(
     throw isInvalidObjectState(e) ? await archivedRestoreError(s3, bucket, object.key) : e;
   }
   if (!res.Body) throw new RestoreError('SIZE_MISMATCH', `s3://${bucket}/${object.key} has no body`);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      onBytes?.(bytes);
-      done(null, chunk);
-    },
-  });
-  await pipeline(
-    res.Body as NodeJS.ReadableStream,
-    meter,
-    fs.createWriteStream(file, { mode: 0o600, flags: 'wx' }),
-    ...(signal ? [{ signal }] : []),
-  );
-  const sha256 = hash.digest('hex');
-  if (bytes !== object.bytes) {
-    throw new RestoreError(
-      'SIZE_MISMATCH',
-      `size mismatch for s3://${bucket}/${object.key}: manifest says ${object.bytes} bytes, downloaded ${bytes}`,
-    );
-  }
-  if (sha256 !== object.sha256) {
-    throw new RestoreError(
-      'CHECKSUM_MISMATCH',
-      `SHA-256 mismatch for s3://${bucket}/${object.key}: manifest ${object.sha256}, downloaded ${sha256}`,
-    );
+  try {
+    await downloadArchive({
+      body: res.Body as Readable,
+      object: { ...object, key: `s3://${bucket}/${object.key}` },
+      compression,
+      file,
+      statfs,
+      onBytes,
+      signal,
+    });
+  } catch (e) {
+    if (signal?.aborted)
+      throw new RestoreError('ABORTED', `download of s3://${bucket}/${object.key} aborted`);
+    if (e instanceof ArchiveReadError) throw new RestoreError(e.code as RestoreErrorCode, e.message);
+    throw e;
   }
 }
 

@@ -11,6 +11,12 @@ export type RestoreErrorCode =
   | 'ARCHIVED'
   | 'SIZE_MISMATCH'
   | 'CHECKSUM_MISMATCH'
+  /** No room for the plain archive in the work dir (checked before writing). */
+  | 'INSUFFICIENT_SPACE'
+  /** The stored zstd or gzip stream ends early, does not decode, or is not the manifest's kind. */
+  | 'TRUNCATED'
+  | 'CORRUPT'
+  | 'FORMAT_MISMATCH'
   | 'NOT_AN_ARCHIVE'
   | 'TARGET_NOT_EMPTY'
   | 'TABLE_EXISTS'

@@ -10,11 +10,12 @@
  * 1. Look at the target first: refuse a non-empty target unless forced, a target server older than
  *    the backup's source, or no pg_restore that reads the archive — before anything is downloaded
  *    or changed.
- * 2. Download the archive to a private temporary file (pg_restore -j needs a seekable file),
- *    computing SHA-256 and size on the way and refusing it unless both equal the manifest's.
- *    The file is removed afterwards, on failure too. Then, still before any change: every
- *    extension the archive uses must be offered by the target (all missing ones named), and a
- *    `--replace` whose table has dependents it cannot re-create is refused.
+ * 2. Download the archive to a private work dir (pg_restore -j needs a seekable file): free
+ *    space checked first, leftovers of an earlier invocation removed, and SHA-256, size and
+ *    decompression (zstd-wrapped archives) in the same pass, refusing it unless all agree with
+ *    the manifest. The work dir is removed afterwards, on failure too. Then, still before any
+ *    change: every extension the archive uses must be offered by the target (all missing ones
+ *    named), and a `--replace` whose table has dependents it cannot re-create is refused.
  * 3. Roles from the globals file: missing ones created with what the restorer may set, existing
  *    ones never altered, each reported (restore-roles.ts).
  * 4. `pg_restore -j N --exit-on-error`, the client matching the target's major, credentials only
@@ -26,6 +27,8 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { prepareWorkDir } from './archive-read';
+import { compressionOf } from './compression-settings';
 import * as path from 'node:path';
 import { readArchiveToc, type ArchiveToc } from './archive-toc';
 import { quoteIdent } from './inventory';
@@ -117,7 +120,8 @@ export async function restoreBackup(
   // A target older than the source, or no pg_restore that reads the archive: refused now.
   const bin = checkVersions(manifest, info, options.pgBinDirs);
 
-  const dir = fs.mkdtempSync(path.join(options.tempDir ?? os.tmpdir(), 'restorable-restore-'));
+  const work = await prepareWorkDir(options.tempDir ?? os.tmpdir());
+  const dir = work.dir;
   try {
     // 2. The archive, verified while it downloads.
     const archive = path.join(dir, 'archive.dump');
@@ -131,6 +135,7 @@ export async function restoreBackup(
         ? (bytes) => options.onProgress!({ phase: 'download', bytes, totalBytes: manifest.object.bytes })
         : undefined,
       options.signal,
+      compressionOf(manifest),
     );
     const downloadSeconds = seconds(downloadStarted);
     // Our reading of the TOC drives table selection and progress; a whole-database restore does
@@ -360,6 +365,6 @@ export async function restoreBackup(
       warnings,
     };
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    await work.release();
   }
 }

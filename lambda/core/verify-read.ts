@@ -1,13 +1,18 @@
 /**
- * One read of a stored archive serves three checks: every chunk is hashed (SHA-256) and counted,
- * and fed to `pg_restore --list` on stdin, which reads the table of contents and exits without
- * reading table data.
+ * One read of a stored archive serves every check on its bytes: each chunk is hashed (SHA-256)
+ * and counted, and goes through the decompressor the manifest's kind calls for (zstd for
+ * `zstd-wrapped`, nothing for pg_dump's own gzip) to `pg_restore --list` on stdin, which reads the
+ * table of contents and exits without reading table data. A zstd stream is still decompressed to
+ * its end after pg_restore has gone, so a truncated or corrupt stream is named (TRUNCATED,
+ * CORRUPT) even when its TOC reads (archive-read.ts, scanArchive).
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ArchivedObjectError, assertReadable, headArchiveState, isInvalidObjectState } from './archive-state';
+import { scanArchive } from './archive-read';
+import type { CompressionError } from './compression';
+import { LEGACY_COMPRESSION, storedFormatOf, type Compression } from './compression-settings';
 import { isNotFound } from './s3';
 import { VerifyInfraError } from './verify-result';
 
@@ -16,18 +21,21 @@ export interface ArchiveRead {
   sha256: string;
   /** pg_restore --list outcome, when requested. */
   toc?: { ok: true; listing: string } | { ok: false; error: string };
+  /** Why the stored bytes did not decompress (TRUNCATED, CORRUPT, FORMAT_MISMATCH). */
+  decompressError?: CompressionError;
 }
 
 /**
- * Streams the object once: every chunk is hashed and counted, and fed to `pg_restore --list` on
- * stdin until pg_restore has read the TOC it needs and exits (it does not read table data).
- * Undefined when the object does not exist.
+ * Streams the object once: every chunk is hashed and counted, decompressed as `compression` says
+ * and fed to `pg_restore --list` until it has read the TOC it needs and exits. Undefined when the
+ * object does not exist.
  */
 export async function readArchive(
   s3: S3Client,
   bucket: string,
   key: string,
   pgRestorePath?: string,
+  compression: Compression = LEGACY_COMPRESSION,
 ): Promise<ArchiveRead | undefined> {
   let body: Readable;
   try {
@@ -46,8 +54,6 @@ export async function readArchive(
     }
     throw new VerifyInfraError(`cannot read ${key}: ${(e as Error).message}`);
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
 
   const child = pgRestorePath
     ? spawn(pgRestorePath, ['--list'], {
@@ -55,7 +61,6 @@ export async function readArchive(
         env: { PATH: process.env.PATH ?? '' },
       })
     : undefined;
-  let stdinOpen = !!child;
   let listing = '';
   let stderr = '';
   const exited = child
@@ -67,40 +72,29 @@ export async function readArchive(
   if (child) {
     child.stdout.setEncoding('utf8').on('data', (d: string) => (listing += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
-    // pg_restore exits once it has the TOC; later writes fail with EPIPE, which is expected.
-    child.stdin.on('error', () => (stdinOpen = false));
-    child.stdin.on('close', () => (stdinOpen = false));
   }
 
+  let scan;
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      if (child && stdinOpen && !child.stdin.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            child.stdin.off('drain', done);
-            child.stdin.off('close', done);
-            child.stdin.off('error', done);
-            resolve();
-          };
-          child.stdin.on('drain', done).on('close', done).on('error', done);
-        });
-      }
-    }
+    // pg_restore exits once it has the TOC; later writes fail with EPIPE, which is expected.
+    scan = await scanArchive(body, {
+      expect: storedFormatOf(compression.kind),
+      sink: child?.stdin,
+      sinkMayCloseEarly: true,
+    });
   } catch (e) {
     child?.kill('SIGKILL');
     throw new VerifyInfraError(`reading ${key} failed: ${(e as Error).message}`);
-  } finally {
-    if (child && stdinOpen) child.stdin.end();
   }
 
   let toc: ArchiveRead['toc'];
   if (child && exited) {
+    // A stream that never decompressed leaves pg_restore nothing to read; it exits on EOF.
+    if (!child.stdin.writableEnded) child.stdin.end();
     const { code, spawnError } = await exited;
     if (spawnError) throw new VerifyInfraError(`cannot run pg_restore: ${spawnError.message}`);
     toc =
       code === 0 ? { ok: true, listing } : { ok: false, error: stderr.trim() || `pg_restore exited ${code}` };
   }
-  return { bytes, sha256: hash.digest('hex'), toc };
+  return { bytes: scan.bytes, sha256: scan.sha256, toc, decompressError: scan.decompressError };
 }

@@ -10,6 +10,12 @@ export type VerifyCode =
   | 'SIZE_MISMATCH'
   | 'CHECKSUM_MISMATCH'
   | 'TOC_UNREADABLE'
+  /** The stored stream ends before its last zstd frame does (the dump's compressor died). */
+  | 'TRUNCATED'
+  /** The stored stream does not decode or fails zstd's content checksum. */
+  | 'CORRUPT'
+  /** The stored bytes are not the format the manifest's `compression` says. */
+  | 'FORMAT_MISMATCH'
   | 'TOC_MISSING_TABLES'
   | 'GLOBALS_MISSING'
   | 'GLOBALS_MISMATCH'

@@ -4,8 +4,11 @@
  * - `size`     the object's byte count equals the manifest's (appended/truncated → SIZE_MISMATCH)
  * - `checksum` SHA-256 of the bytes read back equals the manifest's (flipped bit → CHECKSUM_MISMATCH;
  *              only judged when the size matched, so the two failures stay distinct)
- * - `toc`      `pg_restore --list`, fed the same stream on stdin, reads the archive's table of
- *              contents and it holds the entries pg_dump writes for every manifest table: TABLE
+ * - `toc`      the stored bytes decompress as the manifest's `compression` says (zstd to its
+ *              last frame and content checksum: TRUNCATED, CORRUPT, FORMAT_MISMATCH otherwise;
+ *              manifests without the field are pg_dump's gzip archives), and `pg_restore --list`,
+ *              fed the decompressed stream on stdin, reads the archive's table of contents and it
+ *              holds the entries pg_dump writes for every manifest table: TABLE
  *              and TABLE DATA, no TABLE DATA for a partitioned parent, only TABLE DATA for an
  *              extension configuration table (extensions.ts)
  * - `globals`  the roles file, when the manifest says there is one, has its size and SHA-256
@@ -21,12 +24,13 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { silentLogger, type CoreLogger } from './logger';
+import { compressionOf } from './compression-settings';
 import { keysOfManifest, parseManifest, type Manifest } from './manifest';
 import { pgBinDirs as defaultPgBinDirs, pgToolForServer } from './pg-bin';
 import { isNotFound, readText } from './s3';
 import { globalsCheck, replicaCheck } from './verify-copies';
 import { readArchive } from './verify-read';
-import { failed, pass, skipped, VerifyInfraError, type VerifyCheck } from './verify-result';
+import { failed, pass, skipped, VerifyInfraError, type VerifyCheck, type VerifyCode } from './verify-result';
 import { tocCheck } from './verify-toc';
 
 export { parseTocListing, tocHas, tocMissing, type TocEntry, type TocTable } from './verify-toc';
@@ -126,7 +130,13 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
           }
         })();
 
-  const read = await readArchive(options.s3, options.bucket, manifest.object.key, pgRestore?.path);
+  const read = await readArchive(
+    options.s3,
+    options.bucket,
+    manifest.object.key,
+    pgRestore?.path,
+    compressionOf(manifest),
+  );
   if (!read) {
     checks.push(failed('size', 'OBJECT_MISSING', `dump ${manifest.object.key} does not exist`));
     checks.push(skipped('checksum', 'no object to check'));
@@ -154,7 +164,16 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
             ),
       );
     }
-    if (read.toc !== undefined) checks.push(tocCheck(manifest, read.toc));
+    // A stream that does not decompress is the TOC check's verdict (what pg_restore read of it
+    // says less than why the stream broke), unless size or checksum already failed: bytes
+    // appended or cut off break the stream too, and that is the one problem to report.
+    const intact = read.bytes === expected && read.sha256 === manifest.object.sha256;
+    const broken = intact ? read.decompressError : undefined;
+    if (broken) {
+      const code: VerifyCode =
+        broken.code === 'TRUNCATED' || broken.code === 'FORMAT_MISMATCH' ? broken.code : 'CORRUPT';
+      checks.push(failed('toc', code, `${manifest.object.key}: ${broken.message}`));
+    } else if (read.toc !== undefined) checks.push(tocCheck(manifest, read.toc));
   }
 
   checks.push(await globalsCheck(options.s3, options.bucket, manifest));

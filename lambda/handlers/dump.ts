@@ -112,6 +112,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       lockWaitTimeoutMs: env.LOCK_WAIT_TIMEOUT_SECONDS * 1000,
       minBytes: env.MIN_DUMP_BYTES,
       safetyMarginMs: env.SAFETY_MARGIN_SECONDS * 1000,
+      compression: env.COMPRESSION,
       remainingTimeMs: context ? () => context.getRemainingTimeInMillis() : undefined,
       logger,
     });

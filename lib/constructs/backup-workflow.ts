@@ -11,6 +11,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, type SslMode } from '../../lambda/core/backup-settings';
+import type { CompressionChoice } from '../../lambda/core/compression-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
 import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
@@ -96,6 +97,12 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
    * @default 'verify-full' - certificate and host name checked against the RDS CA bundle
    */
   readonly sslMode?: SslMode;
+
+  /**
+   * How the dump compresses the archive.
+   * @default - zstd level 3 over `pg_dump -Z0`, on every core of the runner (COMPRESSION of the dump handler's environment)
+   */
+  readonly compression?: CompressionChoice;
 
   /**
    * Object Lock mode of each object.
@@ -184,6 +191,7 @@ export class BackupWorkflow extends Construct {
         BACKUP_KMS_KEY_ARN: key.keyArn,
         OBJECT_LOCK_MODE: props.objectLockMode,
         RETENTION_DAYS: retentionDays,
+        COMPRESSION: props.compression,
       } satisfies HandlerEnvInput<'dump'>,
     });
     this.verifyFunction = new RunnerFunction(this, 'Verify', {

@@ -118,6 +118,7 @@ export class BackupStack extends Stack {
         schedule: scheduler.ScheduleExpression.expression(database.schedule, TimeZone.ETC_UTC),
         schemas: database.schemas,
         sslMode: database.sslMode,
+        compression: database.compression,
         objectLockMode: config.objectLock.mode,
         placement: network && {
           vpc: network.vpc,

@@ -780,9 +780,10 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
   });
 
   test('Ctrl-C during a backup aborts the upload, writes no manifest and removes the password file', async () => {
-    // A pg_dump that writes more than one multipart part, then hangs: the upload is open.
+    // A pg_dump that writes more than one multipart part, then hangs: the upload is open. (zstd
+    // holds back up to a job of input, several MiB, before it emits: random bytes well past that.)
     const standIn = makeStandInBinDir(
-      { kind: 'stall', bytes: 6 * 1024 * 1024, seconds: 120 },
+      { kind: 'stall', bytes: 24 * 1024 * 1024, seconds: 120 },
       { realBinDir: h.realBinDir },
     );
     try {

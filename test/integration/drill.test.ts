@@ -14,7 +14,7 @@ import {
   type DrillSettingsInput,
   type DrillSource,
 } from '../../lambda/core/drill';
-import { dumpDatabase } from '../../lambda/core/dump';
+import { dumpDatabase, type DumpOptions } from '../../lambda/core/dump';
 import { keysOfManifest, type Manifest } from '../../lambda/core/manifest';
 import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 import type {
@@ -105,8 +105,8 @@ async function expectGone(provider: TrackedProvider): Promise<void> {
 }
 
 /** Dumps the harness database under another database id and replicates it. */
-async function backup(databaseId: string): Promise<Manifest> {
-  const m = await dumpDatabase(h.dumpOptions({ databaseId }));
+async function backup(databaseId: string, extra: Partial<DumpOptions> = {}): Promise<Manifest> {
+  const m = await dumpDatabase(h.dumpOptions({ databaseId, ...extra }));
   await replicateLocally(h.s3, h.bucket, h.replicaBucket, `${m.tier}/${databaseId}/`);
   return m;
 }
@@ -246,7 +246,9 @@ describe('drill faults: FAILED with the reason, ephemeral database released', ()
   });
 
   it('fails when pg_restore errors on an archive whose checksum matches but whose data is corrupt', async () => {
-    const m = await backup('garbled');
+    // pg_dump's own gzip: its data blocks are what pg_restore inflates (a zstd-wrapped archive's
+    // are plain, and zstd's own checksum refuses a damaged stream before pg_restore runs).
+    const m = await backup('garbled', { compression: { kind: 'gzip' } });
     // Damage compressed table data, leave the table of contents intact, and record the damaged
     // bytes' checksum in a rewritten manifest: verification passes, pg_restore cannot inflate.
     const obj = await h.s3.send(new GetObjectCommand({ Bucket: h.replicaBucket, Key: m.object.key }));

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { decompressedArchive } from '../../lambda/core/compression';
 import { Client } from 'pg';
 import { dumpDatabase } from '../../lambda/core/dump';
 import { countRows, listTables } from '../../lambda/core/inventory';
@@ -55,7 +56,8 @@ afterAll(async () => {
 async function archiveText(m: Manifest, args: string[]): Promise<string> {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'restorable-inv-')), 'a.dump');
   const out = await h.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: m.object.key }));
-  await pipeline(out.Body as Readable, fs.createWriteStream(file));
+  // The plain custom archive inside the (by default zstd-wrapped) object.
+  await pipeline(decompressedArchive(out.Body as Readable), fs.createWriteStream(file));
   const pgRestore = findPgBinary('pg_restore', [h.realBinDir]).path;
   const { stdout } = await execFileAsync(pgRestore, [...args, file], { maxBuffer: 64 * 1024 * 1024 });
   return stdout;

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { decompressedArchive } from '../../lambda/core/compression';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Client } from 'pg';
@@ -48,9 +49,10 @@ afterAll(async () => {
   await h?.stop();
 });
 
+/** The plain custom archive of a stored object (zstd-wrapped by default), as pg_restore reads it. */
 async function download(key: string, file: string): Promise<void> {
   const out = await h.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: key }));
-  await pipeline(out.Body as Readable, fs.createWriteStream(file));
+  await pipeline(decompressedArchive(out.Body as Readable), fs.createWriteStream(file));
 }
 
 async function restoreInto(database: string, archive: string): Promise<void> {

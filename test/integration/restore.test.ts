@@ -2,17 +2,20 @@
  * restore.ts against real PostgreSQL, the real pg_dump/pg_restore and the local S3 server: a full
  * restore, table restores (exact schema + name, hostile names, partitions, prerequisites), refusals
  * that change nothing, integrity failures, and credentials kept out of argv and the environment.
+ * The main backup is zstd-wrapped (the default); a gzip-era backup (pg_dump's own gzip, manifest
+ * without a `compression` field) must still restore, and a truncated zstd stream must be refused.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { readArchiveToc } from '../../lambda/core/archive-toc';
 import { dumpDatabase } from '../../lambda/core/dump';
 import type { Manifest } from '../../lambda/core/manifest';
+import { verifyBackup } from '../../lambda/core/verify';
 import {
   RestoreError,
   restoreBackup,
@@ -31,6 +34,8 @@ const PASSWORD = 'restore-test-Secr3t-pw-7f3a';
 
 let h: Harness;
 let manifest: Manifest;
+/** The same database dumped the old way: pg_dump's gzip, and the manifest as written before the field. */
+let gzipEra: Manifest;
 let tempDir: string;
 
 const target = (database: string): RestoreTarget => ({
@@ -57,6 +62,12 @@ beforeAll(async () => {
   // A role that is in the backup's globals but no longer in the cluster: only a roles restore creates it.
   await h.query(`CREATE ROLE ghost_role NOLOGIN`);
   manifest = await dumpDatabase(h.dumpOptions());
+  // A manifest as written before the field existed: the same object, no `compression`.
+  const gzipManifest: Partial<Manifest> = await dumpDatabase(
+    h.dumpOptions({ compression: { kind: 'gzip' } }),
+  );
+  delete gzipManifest.compression;
+  gzipEra = gzipManifest as Manifest;
   await h.query(`DROP ROLE ghost_role`);
   tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'restorable-restore-test-'));
 });
@@ -175,12 +186,82 @@ describe('full restore', () => {
     expect((err2 as RestoreError).code).toBe('SIZE_MISMATCH');
     expect(await fingerprint('tampered')).toBe(before);
   });
+  it('restores a gzip-era backup (pg_dump gzip, no compression field) and a zstd-wrapped one alike', async () => {
+    expect(manifest.compression).toMatchObject({ kind: 'zstd-wrapped', level: 3 });
+    expect(gzipEra).not.toHaveProperty('compression');
+    const stored = fs.readFileSync(h.s3server.objectPath(h.bucket, gzipEra.object.key));
+    expect(stored.subarray(0, 5).toString('latin1')).toBe('PGDMP');
+    await createDatabase('gzip_era');
+    const result = await restoreBackup(
+      { s3: h.s3, bucket: h.bucket, manifest: gzipEra },
+      target('gzip_era'),
+      {
+        restoreRoles: false,
+        tempDir,
+      },
+    );
+    expect(result.tables.every((t) => t.restored === t.expected)).toBe(true);
+    expect(await liveCounts(h.cluster, 'gzip_era')).toEqual(await liveCounts(h.cluster, h.database));
+    for (const m of [gzipEra, manifest]) {
+      const v = await verifyBackup({ s3: h.s3, bucket: h.bucket, manifest: m, pgBinDirs: [h.realBinDir] });
+      expect(v.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      expect(v.checks.find((c) => c.name === 'toc')?.status).toBe('pass');
+    }
+  });
+
+  it('refuses a truncated zstd stream whose manifest matches it, before touching the target', async () => {
+    // The compressor died and the truncated stream was committed with its own size and SHA-256:
+    // size and checksum pass, only decompressing to the end can tell.
+    const full = fs.readFileSync(h.s3server.objectPath(h.bucket, manifest.object.key));
+    const cut = full.subarray(0, Math.floor(full.length * 0.6));
+    const key = manifest.object.key.replace(/\.dump$/, '-cut.dump');
+    await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: cut }));
+    const truncated = {
+      ...manifest,
+      object: { key, bytes: cut.length, sha256: createHash('sha256').update(cut).digest('hex') },
+    };
+    await createDatabase('cut');
+    const before = await fingerprint('cut');
+    const err = await restoreBackup({ s3: h.s3, bucket: h.bucket, manifest: truncated }, target('cut'), {
+      tempDir,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreError);
+    expect((err as RestoreError).code).toBe('TRUNCATED');
+    expect((err as Error).message).toMatch(/zstd stream is truncated/);
+    expect(await fingerprint('cut')).toBe(before);
+    // Verify, streaming through the decompressor, names it too; size and checksum pass.
+    const v = await verifyBackup({
+      s3: h.s3,
+      bucket: h.bucket,
+      manifest: truncated,
+      pgBinDirs: [h.realBinDir],
+    });
+    expect(v.checks.filter((c) => c.status === 'fail').map((c) => [c.name, c.code])).toEqual([
+      ['toc', 'TRUNCATED'],
+    ]);
+    expect(v.checks.find((c) => c.name === 'checksum')?.status).toBe('pass');
+  });
+
+  it('refuses, before writing, an archive bigger than the work dir can hold', async () => {
+    const huge = {
+      ...manifest,
+      compression: { ...manifest.compression!, rawBytes: 64 * 1024 ** 5 },
+    } as Manifest;
+    await createDatabase('nospace');
+    const err = await restoreBackup({ s3: h.s3, bucket: h.bucket, manifest: huge }, target('nospace'), {
+      tempDir,
+    }).catch((e: unknown) => e);
+    expect((err as RestoreError).code).toBe('INSUFFICIENT_SPACE');
+    expect((err as Error).message).toMatch(/not enough free space .*Fargate runner/);
+  });
+
   it("names pg_restore's real error first when parallel workers hit damaged table data", async () => {
-    // Damage the compressed data of shop.orders but not the table of contents, and record the
-    // damaged bytes in the manifest: the archive passes verification and pg_restore fails inside
+    // Damage the gzip-compressed data of shop.orders (pg_dump's own compression: zstd-wrapped
+    // data blocks are plain, and zstd's checksum would refuse the stream before pg_restore ran)
+    // but not the table of contents, and record the damaged bytes in the manifest: the archive passes verification and pg_restore fails inside
     // a worker, whose error pieces interleave with the leader's on one stderr (pg-restore-log.ts).
-    const bytes = fs.readFileSync(h.s3server.objectPath(h.bucket, manifest.object.key));
-    const orders = readArchiveToc(h.s3server.objectPath(h.bucket, manifest.object.key)).entries.find(
+    const bytes = fs.readFileSync(h.s3server.objectPath(h.bucket, gzipEra.object.key));
+    const orders = readArchiveToc(h.s3server.objectPath(h.bucket, gzipEra.object.key)).entries.find(
       (e) => e.desc === 'TABLE DATA' && e.tag === 'orders',
     )!;
     // pg_dump wrote to a pipe, so the TOC holds no data offsets: find the data block's header
@@ -190,11 +271,11 @@ describe('full restore', () => {
     const block = bytes.indexOf(Buffer.concat([Buffer.from([1, 0]), id]));
     expect(block).toBeGreaterThan(0);
     for (let i = block + 30; i < block + 60; i++) bytes[i] ^= 0x5a;
-    const key = manifest.object.key.replace(/\.dump$/, '-damaged.dump');
+    const key = gzipEra.object.key.replace(/\.dump$/, '-damaged.dump');
     await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: bytes }));
     const damaged = {
-      ...manifest,
-      object: { ...manifest.object, key, sha256: createHash('sha256').update(bytes).digest('hex') },
+      ...gzipEra,
+      object: { ...gzipEra.object, key, sha256: createHash('sha256').update(bytes).digest('hex') },
     };
     // The interleaving varies from run to run: every run must name the worker's error first.
     for (const n of [1, 2, 3]) {
@@ -220,30 +301,44 @@ describe('full restore', () => {
 
 describe('archive table of contents', () => {
   it('reads the same entries, descriptors and dependencies as pg_restore --list, with exact names', () => {
-    const file = h.s3server.objectPath(h.bucket, manifest.object.key);
-    const toc = readArchiveToc(file);
-    const listing = execFileSync(path.join(h.realBinDir, 'pg_restore'), ['--list', '--verbose', file], {
-      encoding: 'utf8',
-    });
-    const listed: { id: number; text: string; deps: number[] }[] = [];
-    for (const line of listing.split('\n')) {
-      const m = /^(\d+); \d+ \d+ (.*)$/.exec(line);
-      if (m) listed.push({ id: Number(m[1]), text: m[2], deps: [] });
-      const d = /^;\s+depends on: ([\d ]+)$/.exec(line);
-      if (d) listed[listed.length - 1].deps = d[1].trim().split(' ').map(Number);
+    // The plain custom archive inside the zstd-wrapped object (outside tempDir, which must stay empty).
+    const file = path.join(os.tmpdir(), `restorable-toc-${process.pid}.dump`);
+    const unzstd = spawnSync('zstd', [
+      '-d',
+      '-q',
+      '-f',
+      '-o',
+      file,
+      h.s3server.objectPath(h.bucket, manifest.object.key),
+    ]);
+    expect(unzstd.status).toBe(0);
+    try {
+      const toc = readArchiveToc(file);
+      const listing = execFileSync(path.join(h.realBinDir, 'pg_restore'), ['--list', '--verbose', file], {
+        encoding: 'utf8',
+      });
+      const listed: { id: number; text: string; deps: number[] }[] = [];
+      for (const line of listing.split('\n')) {
+        const m = /^(\d+); \d+ \d+ (.*)$/.exec(line);
+        if (m) listed.push({ id: Number(m[1]), text: m[2], deps: [] });
+        const d = /^;\s+depends on: ([\d ]+)$/.exec(line);
+        if (d) listed[listed.length - 1].deps = d[1].trim().split(' ').map(Number);
+      }
+      expect(toc.entries.map((e) => e.dumpId)).toEqual(listed.map((l) => l.id));
+      toc.entries.forEach((e, i) => {
+        // pg_restore prints "<desc> <schema or -> <tag> <owner>" unquoted; ours has the fields apart.
+        expect(listed[i].text.trimEnd()).toBe(
+          `${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? ''}`.trimEnd(),
+        );
+        expect(e.dependencies).toEqual(listed[i].deps);
+      });
+      expect(toc.entries.find((e) => e.desc === 'TABLE' && e.tag.startsWith('x"'))).toMatchObject({
+        namespace: 'Mixed Case',
+        tag: 'x"; DROP TABLE shop.products;--',
+      });
+    } finally {
+      fs.rmSync(file, { force: true });
     }
-    expect(toc.entries.map((e) => e.dumpId)).toEqual(listed.map((l) => l.id));
-    toc.entries.forEach((e, i) => {
-      // pg_restore prints "<desc> <schema or -> <tag> <owner>" unquoted; ours has the fields apart.
-      expect(listed[i].text.trimEnd()).toBe(
-        `${e.desc} ${e.namespace ?? '-'} ${e.tag} ${e.owner ?? ''}`.trimEnd(),
-      );
-      expect(e.dependencies).toEqual(listed[i].deps);
-    });
-    expect(toc.entries.find((e) => e.desc === 'TABLE' && e.tag.startsWith('x"'))).toMatchObject({
-      namespace: 'Mixed Case',
-      tag: 'x"; DROP TABLE shop.products;--',
-    });
   });
 });
 

@@ -1,0 +1,457 @@
+/**
+ * Streaming compression for the dump pipeline and decompression for verify and restore.
+ *
+ * zstd runs as its own process (`zstd -T<cores> -<level>`), not in Node: it compresses on every
+ * core while Node only moves bytes, hashes and uploads, and its memory stays outside the
+ * runner's heap. A process is wrapped as a Duplex whose readable side ends only after the process
+ * exited 0, so a consumer (the SHA-256 + multipart upload) never sees a clean end of a stream
+ * whose compressor died: a zstd that exits non-zero or is killed errors the stream, and a
+ * destroyed stream kills its process.
+ *
+ * `startDump` is the whole dump source: pg_dump (writing uncompressed with `--compress=0` when
+ * zstd wraps it) → zstd → output, with pg_dump's failure killing zstd and zstd's failure killing
+ * pg_dump, and the output ending only once both exited 0.
+ */
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import * as os from 'node:os';
+import {
+  Duplex,
+  PassThrough,
+  Transform,
+  type Readable,
+  type TransformCallback,
+  type Writable,
+} from 'node:stream';
+import * as zlib from 'node:zlib';
+import {
+  CUSTOM_MAGIC,
+  MAGIC_BYTES,
+  detectArchiveFormat,
+  pgDumpCompressionArgs,
+  ZSTD_MAX_LEVEL,
+  type ArchiveFormat,
+  type CompressionSettings,
+} from './compression-settings';
+
+export type CompressionErrorCode =
+  /** The compressing zstd exited non-zero, was killed, or could not start. */
+  | 'COMPRESSOR_FAILED'
+  /** The compressed stream ends before its last frame does (zstd "premature end", gzip EOF). */
+  | 'TRUNCATED'
+  /** The compressed stream's content does not decode or fails its checksum. */
+  | 'CORRUPT'
+  /** The bytes are not the format the manifest says, or no known format at all. */
+  | 'FORMAT_MISMATCH'
+  /** pg_dump exited non-zero or was killed (its stderr is in the message). */
+  | 'PG_DUMP_FAILED';
+
+export class CompressionError extends Error {
+  constructor(
+    readonly code: CompressionErrorCode,
+    message: string,
+    /** The tool's exit code or signal, when a process failed. */
+    readonly exit?: { code: number | null; signal: NodeJS.Signals | null },
+  ) {
+    super(message);
+    this.name = 'CompressionError';
+  }
+}
+
+/** The zstd binary: `RESTORABLE_ZSTD` when set (the runner image pins one), else `zstd` on PATH. */
+export function zstdCommand(env: NodeJS.ProcessEnv = process.env): string {
+  return env.RESTORABLE_ZSTD || 'zstd';
+}
+
+/** Cores this process may use (cgroup- and affinity-aware on Node ≥ 18.14). */
+export function availableCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+const STDERR_KEEP = 2048;
+
+/** Why a decompressing zstd failed, from its stderr (it exits 1 for every failure). */
+function classifyZstdFailure(stderr: string): CompressionErrorCode {
+  if (/premature end|truncated|unexpected end/i.test(stderr)) return 'TRUNCATED';
+  if (/unsupported format|unknown header|not in zstd format/i.test(stderr)) return 'FORMAT_MISMATCH';
+  return 'CORRUPT';
+}
+
+type Role = 'compress' | 'decompress';
+
+/**
+ * A child process as a Duplex: writes go to its stdin, its stdout is the readable side, and the
+ * readable side ends only after the process exited 0. Counts input bytes and keeps their first
+ * bytes (the archive magic of what pg_dump wrote).
+ */
+export class ProcessStream extends Duplex {
+  readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  /** Resolves with the exit status once the process is gone (never rejects). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>;
+  bytesIn = 0;
+  bytesOut = 0;
+  private headBuf = Buffer.alloc(0);
+  private stderrTail = '';
+  private stdinGone = false;
+
+  constructor(
+    private readonly command: string,
+    args: readonly string[],
+    private readonly role: Role,
+  ) {
+    super({ readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
+    this.child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    const child = this.child;
+    this.exited = new Promise((resolve) => {
+      child.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      this.stderrTail = (this.stderrTail + d).slice(-STDERR_KEEP);
+    });
+    // A process that died closes its stdin; the exit status, not EPIPE, is the error to report.
+    child.stdin.on('error', () => (this.stdinGone = true));
+    child.stdin.on('close', () => (this.stdinGone = true));
+    child.stdout.on('data', (chunk: Buffer) => {
+      this.bytesOut += chunk.length;
+      if (!this.push(chunk)) child.stdout.pause();
+    });
+    void this.exited.then((status) => {
+      if (this.destroyed) return;
+      if (status.code === 0) this.push(null);
+      else this.destroy(this.failure(status));
+    });
+  }
+
+  /** The first input bytes (up to the archive magic's length). */
+  get head(): Buffer {
+    return this.headBuf;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  stderr(): string {
+    return this.stderrTail.trim();
+  }
+
+  private failure(status: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }) {
+    const exit = { code: status.code, signal: status.signal };
+    if (status.spawnError) {
+      return new CompressionError(
+        this.role === 'compress' ? 'COMPRESSOR_FAILED' : 'CORRUPT',
+        `cannot run ${this.command}: ${status.spawnError.message}`,
+        exit,
+      );
+    }
+    const how = status.signal ? `was killed by ${status.signal}` : `exited ${status.code}`;
+    const detail = this.stderr() || '(no stderr)';
+    if (this.role === 'compress') {
+      return new CompressionError('COMPRESSOR_FAILED', `zstd (compressing) ${how}: ${detail}`, exit);
+    }
+    const code = status.signal ? 'CORRUPT' : classifyZstdFailure(detail);
+    const what =
+      code === 'TRUNCATED'
+        ? 'the zstd stream is truncated'
+        : code === 'FORMAT_MISMATCH'
+          ? 'the object is not a zstd stream'
+          : 'the zstd stream is corrupt';
+    return new CompressionError(code, `${what} (zstd -d ${how}: ${detail})`, exit);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.bytesIn += chunk.length;
+    if (this.headBuf.length < MAGIC_BYTES) {
+      this.headBuf = Buffer.concat([this.headBuf, chunk.subarray(0, MAGIC_BYTES - this.headBuf.length)]);
+    }
+    // Once the process is gone its exit handler destroys this stream; swallowing the bytes
+    // meanwhile keeps the writer from hanging on a drain that never comes.
+    if (this.stdinGone) return callback();
+    if (this.child.stdin.write(chunk)) return callback();
+    const stdin = this.child.stdin;
+    const done = () => {
+      stdin.off('drain', done).off('close', done);
+      callback();
+    };
+    stdin.on('drain', done).on('close', done);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.stdinGone) this.child.stdin.end();
+    callback();
+  }
+
+  override _read(): void {
+    this.child.stdout.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    // 'close' (and so `exited`) waits for the stdio pipes; a paused stdout would hold it forever.
+    this.child.stdin.destroy();
+    this.child.stdout.destroy();
+    callback(error);
+  }
+}
+
+/** `zstd -T<threads> -<level>` from stdin to stdout, with its content checksum (the default). */
+export function createZstdCompressor(options: { level: number; threads: number }): ProcessStream {
+  const { level, threads } = options;
+  if (!Number.isInteger(level) || level < 1 || level > ZSTD_MAX_LEVEL) {
+    throw new Error(`zstd level ${level} is not 1-${ZSTD_MAX_LEVEL}`);
+  }
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new Error(`zstd threads ${threads} is not a positive integer`);
+  return new ProcessStream(
+    zstdCommand(),
+    [`-T${threads}`, `-${level}`, '-c', '-q', '--no-progress'],
+    'compress',
+  );
+}
+
+/** `zstd -d` from stdin to stdout; fails TRUNCATED or CORRUPT naming what zstd said. */
+export function createZstdDecompressor(): ProcessStream {
+  // --long=31 accepts any window a wrapped archive could have been written with.
+  return new ProcessStream(zstdCommand(), ['-d', '-c', '-q', '--no-progress', '--long=31'], 'decompress');
+}
+
+/** zlib's gunzip error, named like zstd's: TRUNCATED at an early end of input, else CORRUPT. */
+function gzipError(e: NodeJS.ErrnoException): CompressionError {
+  const truncated = e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message);
+  return new CompressionError(
+    truncated ? 'TRUNCATED' : 'CORRUPT',
+    `the gzip stream is ${truncated ? 'truncated' : 'corrupt'} (${e.message})`,
+  );
+}
+
+/**
+ * A Duplex that reads the first bytes written to it, picks the decompressor for what they are
+ * (zstd → `zstd -d`, gzip → gunzip, `PGDMP` → pass-through) and emits the plain custom archive.
+ * With `expect`, any other format fails FORMAT_MISMATCH before a byte is passed on.
+ */
+export class ArchiveDecompressor extends Duplex {
+  format: ArchiveFormat | undefined;
+  private inner: Duplex | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly expect?: ArchiveFormat) {
+    super({ readableHighWaterMark: 256 * 1024 });
+  }
+
+  /** The zstd process when the input is zstd (its pid, for tests and cleanup checks). */
+  get process(): ProcessStream | undefined {
+    return this.inner instanceof ProcessStream ? this.inner : undefined;
+  }
+
+  private open(): Error | undefined {
+    const head = Buffer.concat(this.pending);
+    const format = detectArchiveFormat(head);
+    this.format = format;
+    if (format === 'unknown' || (this.expect && format !== this.expect)) {
+      const seen = head.subarray(0, MAGIC_BYTES).toString('hex');
+      return new CompressionError(
+        'FORMAT_MISMATCH',
+        `archive starts with ${seen || 'nothing'} (${format})` +
+          (this.expect ? `, expected ${this.expect}` : '; expected a custom archive, zstd or gzip'),
+      );
+    }
+    const inner: Duplex =
+      format === 'zstd'
+        ? createZstdDecompressor()
+        : format === 'gzip'
+          ? zlib.createGunzip()
+          : new PassThrough();
+    this.inner = inner;
+    inner.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) inner.pause();
+    });
+    inner.once('end', () => this.push(null));
+    inner.once('error', (e) => this.destroy(format === 'gzip' ? gzipError(e) : e));
+    return undefined;
+  }
+
+  private forward(chunk: Buffer, callback: (error?: Error | null) => void): void {
+    const inner = this.inner!;
+    if (inner.write(chunk)) return callback();
+    const done = () => {
+      inner.off('drain', done).off('close', done);
+      callback();
+    };
+    inner.on('drain', done).on('close', done);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.inner) return this.forward(chunk, callback);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < MAGIC_BYTES) return callback();
+    const err = this.open();
+    if (err) return callback(err);
+    const buffered = Buffer.concat(this.pending);
+    this.pending = [];
+    this.forward(buffered, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (!this.inner) {
+      const err = this.open();
+      if (err) return callback(err);
+      this.inner!.write(Buffer.concat(this.pending));
+      this.pending = [];
+    }
+    this.inner!.end();
+    callback();
+  }
+
+  override _read(): void {
+    this.inner?.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.inner?.destroy();
+    callback(error);
+  }
+}
+
+/** The plain custom archive from a stored object's bytes, whatever wraps it. */
+export function decompressedArchive(source: Readable, expect?: ArchiveFormat): ArchiveDecompressor {
+  const d = new ArchiveDecompressor(expect);
+  source.on('error', (e) => d.destroy(e));
+  source.pipe(d);
+  return d;
+}
+
+export interface DumpStream {
+  /** The bytes to hash and upload; errors with CompressionError when either process fails. */
+  readonly output: Readable;
+  /** Bytes pg_dump wrote (the plain archive's size when zstd wraps it). */
+  rawBytes(): number;
+  /** pg_dump's first bytes (`PGDMP` for a custom archive). */
+  rawHead(): Buffer;
+  /** pg_dump's stderr tail. */
+  stderr(): string;
+  /** Resolves once pg_dump and the compressor have both exited (never rejects). */
+  readonly exited: Promise<void>;
+  readonly pgDump: ChildProcess;
+  readonly compressor: ProcessStream | undefined;
+  /** Kills both processes and errors the output. */
+  kill(reason?: Error): void;
+}
+
+/**
+ * Spawns `pg_dump <args> <compression args>` and, for `zstd-wrapped`, pipes its stdout through
+ * zstd. The output ends only after pg_dump exited 0 and the compressor exited 0 (pg_dump's exit
+ * status arrives after its stdout's end, so ending on zstd's success alone would pass a dump that
+ * failed after its last byte). pg_dump failing kills zstd; zstd failing kills pg_dump.
+ */
+export function startDump(options: {
+  readonly pgDumpPath: string;
+  readonly pgDumpMajor: number;
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly compression: CompressionSettings;
+}): DumpStream {
+  const { compression } = options;
+  const args = [...options.args, ...pgDumpCompressionArgs(compression, options.pgDumpMajor)];
+  const pgDump = spawn(options.pgDumpPath, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderrTail = '';
+  pgDump.stderr
+    .setEncoding('utf8')
+    .on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-STDERR_KEEP)));
+  // 'exit', not 'close': a process pg_dump left behind holding its stdout must not hide the
+  // verdict. The stderr tail gets a moment to arrive so a failure names pg_dump's own message.
+  const pgClosed = new Promise<void>((resolve) => pgDump.once('close', () => resolve()));
+  const pgExited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>(
+    (resolve) => {
+      pgDump.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
+      pgDump.once('exit', (code, signal) => {
+        const status = { code, signal };
+        if (code === 0) return resolve(status);
+        void Promise.race([pgClosed, new Promise((r) => setTimeout(r, 300))]).then(() => resolve(status));
+      });
+    },
+  );
+  let rawBytes = 0;
+  let head = Buffer.alloc(0);
+  const compressor =
+    compression.kind === 'zstd-wrapped'
+      ? createZstdCompressor({ level: compression.level, threads: compression.threads })
+      : undefined;
+  let failure: Error | undefined;
+  const stopProcesses = () => {
+    if (pgDump.exitCode === null && pgDump.signalCode === null) pgDump.kill('SIGKILL');
+    // pg_dump's 'close' waits for its stdout pipe, which a stalled consumer leaves paused.
+    pgDump.stdout.destroy();
+    pgDump.stderr.destroy();
+    compressor?.destroy();
+  };
+  const kill = (reason?: Error) => {
+    failure ??= reason ?? new CompressionError('PG_DUMP_FAILED', 'dump stopped');
+    stopProcesses();
+    if (!output.destroyed) output.destroy(failure);
+  };
+
+  // Holds back the end until pg_dump's verdict; on the compressed side for zstd-wrapped.
+  const output = new Transform({
+    readableHighWaterMark: 256 * 1024,
+    transform(chunk: Buffer, _enc, callback: TransformCallback) {
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      void pgExited.then((s) => callback(s.code === 0 ? null : pgDumpFailure(s, stderrTail)));
+    },
+    destroy(error, callback) {
+      stopProcesses();
+      callback(error);
+    },
+  });
+
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, callback: TransformCallback) {
+      rawBytes += chunk.length;
+      if (head.length < CUSTOM_MAGIC.length) {
+        head = Buffer.concat([head, chunk.subarray(0, CUSTOM_MAGIC.length - head.length)]);
+      }
+      callback(null, chunk);
+    },
+  });
+  pgDump.stdout.on('error', (e) =>
+    kill(new CompressionError('PG_DUMP_FAILED', `reading pg_dump output: ${e.message}`)),
+  );
+  if (compressor) {
+    compressor.on('error', (e) => kill(e));
+    pgDump.stdout.pipe(counter).pipe(compressor).pipe(output);
+  } else {
+    pgDump.stdout.pipe(counter).pipe(output);
+  }
+  void pgExited.then((s) => {
+    if (s.code !== 0) kill(pgDumpFailure(s, stderrTail));
+  });
+
+  const exited = Promise.all([pgExited, compressor?.exited]).then(() => undefined);
+  return {
+    output,
+    rawBytes: () => rawBytes,
+    rawHead: () => head,
+    stderr: () => stderrTail.trim(),
+    exited,
+    pgDump,
+    compressor,
+    kill,
+  };
+}
+
+function pgDumpFailure(
+  s: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error },
+  stderr: string,
+): CompressionError {
+  const exit = { code: s.code, signal: s.signal };
+  if (s.spawnError)
+    return new CompressionError('PG_DUMP_FAILED', `cannot run pg_dump: ${s.spawnError.message}`, exit);
+  const how = s.signal ? `was killed by ${s.signal}` : `exited ${s.code}`;
+  return new CompressionError('PG_DUMP_FAILED', `pg_dump ${how}: ${stderr.trim() || '(no stderr)'}`, exit);
+}

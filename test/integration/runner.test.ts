@@ -1,0 +1,229 @@
+/**
+ * The Fargate runner's entry point (lambda/runner/main.ts) run as a process, as the ECS task runs
+ * it: `tsx lambda/runner/main.ts <handler>` with the event in RESTORABLE_EVENT, against a real
+ * PostgreSQL and the local S3 server. Secrets Manager and Step Functions have no local server and
+ * the process is not ours to mock, so one small HTTP endpoint answers their JSON protocol
+ * (GetSecretValue; SendTaskSuccess / SendTaskFailure, recorded) through the SDK's per-service
+ * endpoint variables.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { listBackups } from '../../lambda/core/catalog';
+import { parseManifest } from '../../lambda/core/manifest';
+import { readText } from '../../lambda/core/s3';
+import { makeStandInBinDir, startHarness, TEST_KMS_KEY, type Harness } from '../support/harness';
+
+const ROOT = path.join(__dirname, '..', '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:111122223333:secret:restorable-app-AbCdEf';
+const TOKEN = 'task-token-for-this-test';
+const MIB = 1024 * 1024;
+
+let h: Harness;
+let aws: http.Server;
+let awsEndpoint: string;
+/** Step Functions calls the runner made: X-Amz-Target and body. */
+const sfnCalls: { target: string; body: Record<string, unknown> }[] = [];
+
+beforeAll(async () => {
+  h = await startHarness();
+  const c = h.connection;
+  aws = http.createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8').on('data', (d: string) => (raw += d));
+    req.on('end', () => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
+      const reply = (status: number, json: unknown, type: string) => {
+        res.writeHead(status, { 'content-type': type }).end(JSON.stringify(json));
+      };
+      if (target === 'secretsmanager.GetSecretValue' && body.SecretId === SECRET_ARN) {
+        return reply(
+          200,
+          {
+            ARN: SECRET_ARN,
+            Name: 'restorable-app',
+            SecretString: JSON.stringify({
+              engine: 'postgres',
+              username: c.user,
+              password: c.password,
+              host: c.host,
+              port: c.port,
+              dbname: c.database,
+            }),
+          },
+          'application/x-amz-json-1.1',
+        );
+      }
+      if (target.startsWith('AWSStepFunctions.SendTask')) {
+        sfnCalls.push({ target: target.replace('AWSStepFunctions.', ''), body });
+        return reply(200, {}, 'application/x-amz-json-1.0');
+      }
+      reply(400, { __type: 'UnknownOperationException', message: target }, 'application/x-amz-json-1.1');
+    });
+  });
+  await new Promise<void>((resolve) => aws.listen(0, '127.0.0.1', resolve));
+  awsEndpoint = `http://127.0.0.1:${(aws.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => aws?.close(resolve));
+  await h?.stop();
+});
+
+beforeEach(() => {
+  sfnCalls.length = 0;
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The last stdout line: the handler's result. */
+  result(): unknown;
+  /** The last stderr line: `{ errorType, errorMessage }`. */
+  error(): { errorType: string; errorMessage: string };
+}
+
+function runRunner(args: string[], env: Record<string, string>): Promise<Run> {
+  const child = spawn(TSX, [path.join(ROOT, 'lambda', 'runner', 'main.ts'), ...args], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      ...h.s3server.env,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint,
+      AWS_ENDPOINT_URL_SFN: awsEndpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      BACKUP_BUCKET: h.bucket,
+      BACKUP_KMS_KEY_ARN: TEST_KMS_KEY,
+      OBJECT_LOCK_MODE: 'COMPLIANCE',
+      POWERTOOLS_METRICS_NAMESPACE: 'Restorable',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const last = (text: string) => text.trim().split('\n').pop() ?? '';
+  return new Promise((resolve) =>
+    child.once('close', (code) =>
+      resolve({
+        code,
+        stdout,
+        stderr,
+        result: () => JSON.parse(last(stdout)) as unknown,
+        error: () => JSON.parse(last(stderr)) as { errorType: string; errorMessage: string },
+      }),
+    ),
+  );
+}
+
+const dumpEvent = (databaseId: string) =>
+  JSON.stringify({ databaseId, secretArn: SECRET_ARN, sslMode: 'disable', tier: 'daily' });
+
+describe('the Fargate runner entry point, as a process', () => {
+  it('dumps with the Lambda handler code, reports SendTaskSuccess, and its backup verifies through the runner', async () => {
+    const run = await runRunner(['dump'], {
+      RESTORABLE_EVENT: dumpEvent('app'),
+      PG_BIN_DIRS: h.realBinDir,
+      TASK_TOKEN: TOKEN,
+      DEADLINE_SECONDS: '600',
+    });
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+    const result = run.result() as { manifestKey: string; databaseId: string; bytes: number };
+    expect(result).toMatchObject({ databaseId: 'app', tier: 'daily' });
+    const manifest = parseManifest(await readText(h.s3, h.bucket, result.manifestKey));
+    expect(manifest.compression).toMatchObject({ kind: 'zstd-wrapped', level: 3 });
+    expect(manifest.object.bytes).toBe(result.bytes);
+    expect(sfnCalls).toEqual([
+      { target: 'SendTaskSuccess', body: { taskToken: TOKEN, output: JSON.stringify(result) } },
+    ]);
+
+    // verify, by argv this time and without a token (ecs:runTask.sync: the exit code is the outcome).
+    const verify = await runRunner(
+      ['verify', JSON.stringify({ databaseId: 'app', manifestKey: result.manifestKey })],
+      {
+        PG_BIN_DIRS: h.realBinDir,
+      },
+    );
+    expect({ code: verify.code, stderr: verify.code === 0 ? '' : verify.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(verify.result()).toMatchObject({ ok: true, sha256: manifest.object.sha256 });
+    expect(sfnCalls).toHaveLength(1);
+  });
+
+  it('a pg_dump failing mid-stream exits 1, reports SendTaskFailure, and commits nothing', async () => {
+    const standIn = makeStandInBinDir(
+      { kind: 'exit', bytes: 8 * MIB, code: 1 },
+      { realBinDir: h.realBinDir },
+    );
+    try {
+      const run = await runRunner(['dump'], {
+        RESTORABLE_EVENT: dumpEvent('runner-fails'),
+        PG_BIN_DIRS: standIn,
+        TASK_TOKEN: TOKEN,
+      });
+      expect(run.code).toBe(1);
+      expect(run.error()).toMatchObject({
+        errorType: 'BackupError',
+        errorMessage: expect.stringMatching(/^PG_DUMP_FAILED: pg_dump exited 1/),
+      });
+      expect(sfnCalls).toEqual([
+        {
+          target: 'SendTaskFailure',
+          body: { taskToken: TOKEN, error: 'BackupError', cause: run.error().errorMessage },
+        },
+      ]);
+      expect(run.stdout).not.toMatch(/"manifestKey"/);
+      expect(await listBackups(h.s3, h.bucket, 'runner-fails', { includeInvalid: true })).toEqual([]);
+      expect(h.s3server.pendingUploads(h.bucket)).toEqual([]);
+    } finally {
+      fs.rmSync(standIn, { recursive: true, force: true });
+    }
+  });
+
+  it('DEADLINE_SECONDS stands in for Lambda time: a stalled dump stops with DEADLINE naming the fix', async () => {
+    const standIn = makeStandInBinDir(
+      { kind: 'stall', bytes: 1 * MIB, seconds: 120 },
+      { realBinDir: h.realBinDir },
+    );
+    try {
+      const started = Date.now();
+      const run = await runRunner(['dump'], {
+        RESTORABLE_EVENT: dumpEvent('runner-deadline'),
+        PG_BIN_DIRS: standIn,
+        DEADLINE_SECONDS: '20',
+        SAFETY_MARGIN_SECONDS: '5',
+      });
+      expect(run.code).toBe(1);
+      expect(run.error().errorMessage).toMatch(/^DEADLINE: .*runner to fargate/);
+      expect(Date.now() - started).toBeLessThan(60_000);
+      expect(await listBackups(h.s3, h.bucket, 'runner-deadline', { includeInvalid: true })).toEqual([]);
+      expect(sfnCalls).toEqual([]);
+    } finally {
+      fs.rmSync(standIn, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unknown handler or a missing event with exit 1 and says how to call it', async () => {
+    const run = await runRunner(['freshness'], { RESTORABLE_EVENT: '{}' });
+    expect(run.code).toBe(1);
+    expect(run.error()).toEqual({
+      errorType: 'RunnerUsageError',
+      errorMessage:
+        'handler must be one of dump, verify, drill (first argument or RESTORABLE_HANDLER), got freshness',
+    });
+    const none = await runRunner([], { RESTORABLE_HANDLER: 'dump', TASK_TOKEN: TOKEN });
+    expect(none.code).toBe(1);
+    expect(none.error().errorMessage).toMatch(/no event: set RESTORABLE_EVENT/);
+    expect(sfnCalls.map((c) => c.target)).toEqual(['SendTaskFailure']);
+  });
+});
