@@ -4,10 +4,11 @@
  * the lead adds it), the fleet orchestrator construct and the discovery function, so the three
  * cannot default apart.
  *
- * zod only (and drill-naming.ts, import-free): `cdk synth` loads this module and must not load the AWS SDK.
+ * zod only (and the import-free drill-naming.ts and tiers.ts): `cdk synth` loads this module and must not load the AWS SDK.
  */
 import { z } from 'zod';
 import { TAG_DATABASE } from './drill-naming';
+import { DATABASE_ID_PATTERN } from './tiers';
 
 /** Engines discovery understands: RDS for PostgreSQL (instances and Multi-AZ DB clusters) and Aurora. */
 export const FLEET_ENGINES = ['postgres', 'aurora-postgresql'] as const;
@@ -192,3 +193,33 @@ export function matchesTags(
     value === ANY_TAG_VALUE ? tags.has(key) : tags.get(key) === value,
   );
 }
+
+/**
+ * Metrics the fleet orchestrator emits per run it starts (dimension `DatabaseId`): how long the run
+ * waited between the orchestrator's start and its own (queue + jitter), and 1 when that wait was
+ * longer than the run may wait. Kept here until lambda/core/metric-names.ts takes them (that file
+ * is being changed elsewhere); the construct and the alarms import them from one place.
+ */
+export const FleetMetricNames = {
+  backup: { queuedMinutes: 'BackupQueuedMinutes', queueOverdue: 'BackupQueueOverdue' },
+  drill: { queuedMinutes: 'DrillQueuedMinutes', queueOverdue: 'DrillQueueOverdue' },
+} as const;
+export type FleetWorkload = keyof typeof FleetMetricNames;
+
+/**
+ * One item of the orchestrator's Map, as the discovery function returns it: the run's execution
+ * input (what the target workflow takes, its `databaseId` included) and how long the run may wait
+ * to start (a backup: its RPO; a drill: its window). The orchestrator passes `execution` on as is.
+ */
+export const FleetRunItemSchema = z
+  .strictObject({
+    databaseId: z.string().regex(DATABASE_ID_PATTERN),
+    maxQueueMinutes: z.int().min(1),
+    execution: z.looseObject({ databaseId: z.string() }),
+  })
+  .refine((item) => item.execution.databaseId === item.databaseId, {
+    error:
+      'execution.databaseId must equal databaseId: the queue metric and the run must name the same database',
+    path: ['execution', 'databaseId'],
+  });
+export type FleetRunItem = z.output<typeof FleetRunItemSchema>;
