@@ -31,6 +31,8 @@ export const FleetTags = {
   dbname: 'restorable:dbname',
   /** On a secret: the database id whose runs may read it (the ABAC condition of the data-access role). */
   database: TAG_DATABASE,
+  /** On a data-access session: the RDS instance or cluster ARN whose RDS-managed master secret it may read. */
+  rdsResource: 'restorable:rds-resource',
 } as const;
 
 /**
