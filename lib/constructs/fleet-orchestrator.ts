@@ -1,0 +1,338 @@
+/**
+ * One schedule for a whole fleet: a Step Functions workflow that asks the discovery function which
+ * databases to run, then starts the per-database workflow (backup or drill) for each, at most
+ * `maxConcurrency` at a time, each after a random delay, so 300 databases never start at 02:00
+ * against one NAT gateway, one Lambda concurrency quota or one RDS instance quota.
+ *
+ * One database never stops the others: a failed or unstartable run is caught and recorded, the
+ * Map goes on, and only at the end does the execution fail (naming the databases), so the
+ * orchestrator's own failure alarm pages once per night, while each run's workflow pages for its
+ * database as it does today.
+ *
+ * Not wired into the stack yet (see docs/FLEETS.md).
+ */
+import { Duration, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import {
+  FleetMetricNames,
+  INLINE_MAP_MAX_CONCURRENCY,
+  type FleetWorkload,
+} from '../../lambda/core/fleet-settings';
+import { DIMENSION_DATABASE, METRIC_NAMESPACE } from '../../lambda/core/metric-names';
+import {
+  addLambdaRetries,
+  schedulerRole,
+  suppressSchedulerRoleFindings,
+  suppressStateMachineRoleFindings,
+  workflowLogGroup,
+  workflowObservability,
+} from '../workflows';
+
+export interface FleetOrchestratorProps {
+  /** What each item runs: metric names, state names and descriptions follow it. */
+  readonly workload: FleetWorkload;
+
+  /**
+   * The function that returns `{ items: FleetRunItem[] }` (lambda/core/fleet-settings.ts): the
+   * listed and tag-selected databases, each with its execution input and how long it may wait.
+   */
+  readonly discoveryFunction: lambda.IFunction;
+
+  /** The per-database workflow each item starts (`StartExecution.sync:2`); the only one it may start. */
+  readonly target: sfn.IStateMachine;
+
+  /** When the fleet's runs start (UTC unless the expression says otherwise). */
+  readonly schedule: scheduler.ScheduleExpression;
+
+  /**
+   * Runs at the same time (an Inline Map runs at most 40 iterations at once).
+   * @default 10
+   */
+  readonly maxConcurrency?: number;
+
+  /**
+   * Each run first waits a random time from zero up to this.
+   * @default Duration.minutes(30)
+   */
+  readonly startJitter?: Duration;
+
+  /**
+   * Longest a single run may take before the orchestrator stops waiting for it (the run's own
+   * workflow bounds itself too).
+   * @default Duration.hours(3)
+   */
+  readonly runTimeout?: Duration;
+
+  /**
+   * How long execution events are kept.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Customer-managed key for the workflow's log group.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/** The state names tests and runbooks refer to. */
+export const FleetStates = {
+  discover: 'Discover',
+  runs: 'Runs',
+  jitter: 'Jitter',
+  recordQueue: 'RecordQueueTime',
+  start: 'StartRun',
+  succeeded: 'RunSucceeded',
+  failed: 'RunFailed',
+  summarize: 'Summarize',
+  anyFailed: 'AnyRunFailed',
+  fleetFailed: 'FleetRunsFailed',
+  done: 'AllRunsSucceeded',
+} as const;
+
+/**
+ * The fleet workflow: Discover → Map(maxConcurrency) { Jitter → RecordQueueTime → StartRun } →
+ * Summarize → fail if any run failed. Started by one schedule.
+ */
+export class FleetOrchestrator extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly schedule: scheduler.Schedule;
+  public readonly workload: FleetWorkload;
+
+  constructor(scope: Construct, id: string, props: FleetOrchestratorProps) {
+    super(scope, id);
+    validate(props);
+    this.workload = props.workload;
+    this.stateMachine = this.buildStateMachine(props);
+    this.schedule = this.buildSchedule(props);
+  }
+
+  /**
+   * Minutes each run waited to start, per database (a gauge: `Maximum`).
+   * @default - maximum over 5 minutes
+   */
+  public metricQueuedMinutes(databaseId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.fleetMetric(FleetMetricNames[this.workload].queuedMinutes, databaseId, props);
+  }
+
+  /**
+   * 1 when a run waited longer than it may (its RPO for a backup), per database.
+   * @default - maximum over 5 minutes
+   */
+  public metricQueueOverdue(databaseId: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.fleetMetric(FleetMetricNames[this.workload].queueOverdue, databaseId, props);
+  }
+
+  /**
+   * One alarm for the whole fleet on a Metrics Insights query grouped by database: each database
+   * is its own contributor, so the alarm names the database that waited too long, and a database
+   * that joins the fleet by tag is covered without a deploy.
+   * Missing data is not breaching: the metric exists only on nights a run was started.
+   * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/multi-time-series-alarm.html
+   */
+  public addQueueOverdueAlarm(id = 'QueueOverdueAlarm'): cloudwatch.Alarm {
+    const metric = FleetMetricNames[this.workload].queueOverdue;
+    return new cloudwatch.Alarm(this, id, {
+      alarmDescription: `Restorable: a ${this.workload} run waited longer than it may before it started (fleet queue too long for its RPO)`,
+      metric: new cloudwatch.MathExpression({
+        expression: `SELECT MAX(${metric}) FROM SCHEMA("${METRIC_NAMESPACE}", ${DIMENSION_DATABASE}) GROUP BY ${DIMENSION_DATABASE}`,
+        period: Duration.minutes(5),
+        label: metric,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  private fleetMetric(metricName: string, databaseId: string, props?: cloudwatch.MetricOptions) {
+    return new cloudwatch.Metric({
+      namespace: METRIC_NAMESPACE,
+      metricName,
+      statistic: 'Maximum',
+      period: Duration.minutes(5),
+      ...props,
+      dimensionsMap: { [DIMENSION_DATABASE]: databaseId },
+    });
+  }
+
+  private buildStateMachine(props: FleetOrchestratorProps): sfn.StateMachine {
+    const { workload } = props;
+    const jitterSeconds = (props.startJitter ?? Duration.minutes(30)).toSeconds();
+    const names = FleetMetricNames[workload];
+
+    const discover = new tasks.LambdaInvoke(this, 'DiscoverTask', {
+      stateName: FleetStates.discover,
+      comment: 'Listed and tag-selected databases, each with its execution input and how long it may wait',
+      lambdaFunction: props.discoveryFunction,
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+      resultSelector: { 'items.$': '$.items' },
+      resultPath: '$.discovery',
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(5)),
+    });
+    addLambdaRetries(discover);
+
+    // Each iteration sees its item and its own random delay: States.MathRandom draws it in the
+    // ItemSelector, once per item, so the runs spread over [0, jitter).
+    const runs = new sfn.Map(this, 'RunsMap', {
+      stateName: FleetStates.runs,
+      comment: `At most ${props.maxConcurrency ?? 10} ${workload} runs at a time`,
+      itemsPath: '$.discovery.items',
+      maxConcurrency: props.maxConcurrency ?? 10,
+      itemSelector: {
+        'item.$': '$$.Map.Item.Value',
+        ...(jitterSeconds > 0 ? { 'jitterSeconds.$': `States.MathRandom(0, ${jitterSeconds})` } : {}),
+      },
+      resultPath: '$.runs',
+    });
+
+    // How long this run waited since the fleet started (queue + jitter), and whether that is
+    // longer than it may wait. JSONata: JSONPath has no date arithmetic.
+    const recordQueue = tasks.CallAwsService.jsonata(this, 'RecordQueueTimeTask', {
+      stateName: FleetStates.recordQueue,
+      comment: `${names.queuedMinutes} and ${names.queueOverdue} for this database`,
+      service: 'cloudwatch',
+      action: 'putMetricData',
+      iamResources: ['*'],
+      iamAction: 'cloudwatch:PutMetricData',
+      parameters: {
+        Namespace: METRIC_NAMESPACE,
+        MetricData: [
+          {
+            MetricName: names.queuedMinutes,
+            Dimensions: [{ Name: DIMENSION_DATABASE, Value: '{% $states.input.item.databaseId %}' }],
+            Value: `{% ${QUEUED} %}`,
+            Unit: 'None',
+          },
+          {
+            MetricName: names.queueOverdue,
+            Dimensions: [{ Name: DIMENSION_DATABASE, Value: '{% $states.input.item.databaseId %}' }],
+            Value: `{% ${QUEUED} > $states.input.item.maxQueueMinutes ? 1 : 0 %}`,
+            Unit: 'None',
+          },
+        ],
+      },
+      outputs: '{% $states.input %}',
+    });
+
+    const start = new tasks.StepFunctionsStartExecution(this, 'StartRunTask', {
+      stateName: FleetStates.start,
+      comment: `The ${workload} workflow of one database; waits for it to finish`,
+      stateMachine: props.target,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      // The item's execution input as is: the target's input contract lives with the target (its
+      // zod schema), not here. (associateWithParent would need an object literal input.)
+      input: sfn.TaskInput.fromJsonPathAt('$.item.execution'),
+      resultPath: sfn.JsonPath.DISCARD,
+      taskTimeout: sfn.Timeout.duration(props.runTimeout ?? Duration.hours(3)),
+    });
+    const succeeded = new sfn.Pass(this, 'RunSucceeded', {
+      stateName: FleetStates.succeeded,
+      parameters: { 'databaseId.$': '$.item.databaseId', status: 'SUCCEEDED' },
+    });
+    const failed = new sfn.Pass(this, 'RunFailed', {
+      stateName: FleetStates.failed,
+      comment: 'Recorded, not thrown: one database never stops the others',
+      parameters: {
+        'databaseId.$': '$.item.databaseId',
+        status: 'FAILED',
+        'error.$': '$.error.Error',
+      },
+    });
+    // A metric that cannot be written must not cost the run.
+    recordQueue.addCatch(start, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
+    start.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+
+    const firstOfItem =
+      jitterSeconds > 0
+        ? new sfn.Wait(this, 'Jitter', {
+            stateName: FleetStates.jitter,
+            time: sfn.WaitTime.secondsPath('$.jitterSeconds'),
+          }).next(recordQueue)
+        : recordQueue;
+    recordQueue.next(start);
+    start.next(succeeded);
+    runs.itemProcessor(sfn.Chain.start(firstOfItem));
+
+    const summarize = sfn.Pass.jsonata(this, 'Summarize', {
+      stateName: FleetStates.summarize,
+      outputs: {
+        total: '{% $count($states.input.runs) %}',
+        failed: '{% $count($states.input.runs[status = "FAILED"]) %}',
+        failedDatabases: '{% $join($states.input.runs[status = "FAILED"].databaseId, ", ") & "" %}',
+      },
+    });
+    const fleetFailed = new sfn.Fail(this, 'FleetRunsFailed', {
+      stateName: FleetStates.fleetFailed,
+      error: `Fleet${workload === 'backup' ? 'Backup' : 'Drill'}RunsFailed`,
+      causePath: '$.failedDatabases',
+    });
+    const anyFailed = new sfn.Choice(this, 'AnyRunFailed', { stateName: FleetStates.anyFailed })
+      .when(sfn.Condition.numberGreaterThan('$.failed', 0), fleetFailed)
+      .otherwise(new sfn.Succeed(this, 'AllRunsSucceeded', { stateName: FleetStates.done }));
+
+    const logGroup = workflowLogGroup(this, 'LogGroup', {
+      name: `fleet-${workload}`,
+      retention: props.logRetention,
+      encryptionKey: props.logEncryptionKey,
+    });
+    const stateMachine = new sfn.StateMachine(this, 'Resource', {
+      comment: `Restorable fleet ${workload}s: discover, then at most ${props.maxConcurrency ?? 10} at a time, jittered`,
+      definitionBody: sfn.DefinitionBody.fromChainable(discover.next(runs).next(summarize).next(anyFailed)),
+      ...workflowObservability(logGroup),
+    });
+    suppressStateMachineRoleFindings(stateMachine);
+    return stateMachine;
+  }
+
+  private buildSchedule(props: FleetOrchestratorProps): scheduler.Schedule {
+    const role = schedulerRole(
+      this,
+      'ScheduleRole',
+      `EventBridge Scheduler: start the fleet ${props.workload}s`,
+    );
+    const schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: `Restorable: start the fleet ${props.workload}s`,
+      schedule: props.schedule,
+      target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+        role,
+        input: scheduler.ScheduleTargetInput.fromObject({}),
+        maxEventAge: Duration.hours(1),
+        retryAttempts: 10,
+      }),
+    });
+    suppressSchedulerRoleFindings(role);
+    return schedule;
+  }
+}
+
+/** Minutes since the fleet execution started, as JSONata (the ISO start time is in the context). */
+const QUEUED = '$round(($millis() - $toMillis($states.context.Execution.StartTime)) / 60000, 1)';
+
+function validate(props: FleetOrchestratorProps): void {
+  const max = props.maxConcurrency;
+  if (
+    max !== undefined &&
+    !Token.isUnresolved(max) &&
+    (!Number.isInteger(max) || max < 1 || max > INLINE_MAP_MAX_CONCURRENCY)
+  ) {
+    throw new Error(
+      `maxConcurrency (${max}) must be an integer from 1 to ${INLINE_MAP_MAX_CONCURRENCY}: an Inline Map runs at most ${INLINE_MAP_MAX_CONCURRENCY} iterations at once`,
+    );
+  }
+  const jitter = props.startJitter;
+  if (jitter && !jitter.isUnresolved() && (jitter.toSeconds() < 0 || jitter.toSeconds() > 12 * 3600)) {
+    throw new Error(`startJitter (${jitter.toHumanString()}) must be between 0 and 12 hours`);
+  }
+}
