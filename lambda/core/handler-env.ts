@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS, DEFAULT_SSL_MODE, SslModeSchema } from './backup-settings';
+import { DEFAULT_DRILL_MAX_LIFETIME_HOURS } from './drill-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
 /** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
@@ -89,11 +90,8 @@ export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
  */
 export const DEFAULT_OBJECT_LOCK_MODE: ObjectLockMode = 'GOVERNANCE';
 
-/**
- * `restorable:expires-at` of a drill instance = drill start + this: far beyond a drill's few
- * steps, short enough to bound the cost of a leak (the sweeper deletes it after).
- */
-export const DEFAULT_DRILL_MAX_LIFETIME_HOURS = 6;
+/** The drill's own default (drill-settings.ts), re-exported for the handler environment's readers. */
+export { DEFAULT_DRILL_MAX_LIFETIME_HOURS };
 
 const RetentionSchema = z.strictObject(
   Object.fromEntries(TIERS.map((t) => [t, z.number().int().positive()])) as Record<Tier, z.ZodNumber>,

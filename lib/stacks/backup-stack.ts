@@ -181,11 +181,7 @@ export class BackupStack extends Stack {
     this.monitoring.addOrphanedInstancesAlarm(sweeper);
 
     if (this.backups.replicationRuleId) {
-      this.monitoring.addReplicationAlarms({
-        sourceBucket: this.backups.bucket,
-        destinationBucketName: this.replica.bucket.bucketName,
-        ruleId: this.backups.replicationRuleId,
-      });
+      this.monitoring.addReplicationAlarms({ bucket: this.backups });
     }
     return { freshness, sweeper };
   }
