@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { BackupError, type BackupFailureReason } from './backup-error';
+import { DEFAULT_MIN_DUMP_BYTES } from './backup-settings';
 import { encryptionParams, isPreconditionFailed } from './dump-claim';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
@@ -198,7 +199,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
         return makeError('PG_DUMP_FAILED', `pg_dump exited ${code}: ${clean(stderr()) || '(no stderr)'}`);
       return undefined;
     },
-    options.minBytes ?? 512,
+    options.minBytes ?? DEFAULT_MIN_DUMP_BYTES,
     makeError,
   );
   const abortWith = (err: BackupError) => {

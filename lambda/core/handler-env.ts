@@ -8,7 +8,14 @@
  * `cdk synth` imports this module: zod and dependency-free core modules only, never an AWS SDK.
  */
 import { z } from 'zod';
-import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS, DEFAULT_SSL_MODE, SslModeSchema } from './backup-settings';
+import {
+  DEFAULT_COUNT_BUDGET_SECONDS,
+  DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
+  DEFAULT_MIN_DUMP_BYTES,
+  DEFAULT_SAFETY_MARGIN_SECONDS,
+  DEFAULT_SSL_MODE,
+  SslModeSchema,
+} from './backup-settings';
 import { DEFAULT_DRILL_MAX_LIFETIME_HOURS } from './drill-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
@@ -118,14 +125,14 @@ export const DumpEnvSchema = z.object({
   /** CA bundle for verify-full. @default - the image's RDS bundle (secrets.ts) */
   PG_CA_BUNDLE: text().optional(),
   /** Budget for exact row counts; over it the manifest holds marked estimates. */
-  COUNT_BUDGET_SECONDS: quantity(300),
+  COUNT_BUDGET_SECONDS: quantity(DEFAULT_COUNT_BUDGET_SECONDS),
   /** pg_dump --lock-wait-timeout: a migration holding a lock longer fails the run with LOCK_TIMEOUT
    * instead of queueing production behind the dump. */
   LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
   /** Size floor of the archive. */
-  MIN_DUMP_BYTES: quantity(512),
+  MIN_DUMP_BYTES: quantity(DEFAULT_MIN_DUMP_BYTES),
   /** Give up this long before the Lambda timeout. */
-  SAFETY_MARGIN_SECONDS: quantity(60),
+  SAFETY_MARGIN_SECONDS: quantity(DEFAULT_SAFETY_MARGIN_SECONDS),
 });
 
 /** lambda/handlers/verify.ts */

@@ -119,6 +119,10 @@ export class BackupStack extends Stack {
         schemas: database.schemas,
         sslMode: database.sslMode,
         objectLockMode: config.objectLock.mode,
+        lockWaitTimeout:
+          database.lockWaitTimeoutSeconds === undefined
+            ? undefined
+            : Duration.seconds(database.lockWaitTimeoutSeconds),
         placement: network && {
           vpc: network.vpc,
           subnets: network.subnets,

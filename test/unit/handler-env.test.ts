@@ -26,6 +26,7 @@ describe('handler environment schemas', () => {
       OBJECT_LOCK_MODE: 'GOVERNANCE',
       RETENTION_DAYS: DEFAULT_RETENTION_DAYS,
       COUNT_BUDGET_SECONDS: 300,
+      LOCK_WAIT_TIMEOUT_SECONDS: 60,
       MIN_DUMP_BYTES: 512,
       SAFETY_MARGIN_SECONDS: 60,
     });
@@ -113,7 +114,7 @@ describe('handler environment schemas', () => {
         DRILL_SSL_MODE: 'prefer',
       }),
     ).toThrow(
-      /DRILL_SECURITY_GROUP_IDS must list at least one item.*DRILL_MAX_LIFETIME_HOURS must be a positive number.*DRILL_SSL_MODE must be one of verify-full, verify-ca, require, disable/,
+      /DRILL_SECURITY_GROUP_IDS must list at least one item.*DRILL_MAX_LIFETIME_HOURS must be a positive number.*DRILL_SSL_MODE must be one of disable, require, verify-ca, verify-full/,
     );
   });
 
