@@ -1,3 +1,7 @@
+/**
+ * The primary-region stack: the backup bucket and key, per database its backup workflow, restore
+ * drill and alarms, and stack-wide the on-call monitoring, freshness check and drill sweeper.
+ */
 import { Annotations, CfnOutput, Duration, Stack, TimeZone, type StackProps } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';

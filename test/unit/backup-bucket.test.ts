@@ -1,4 +1,4 @@
-import { Duration, Lazy, RemovalPolicy, type Stack } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -586,14 +586,20 @@ describe('BackupBucket', () => {
       });
     });
 
-    test('exposes its replication rule id, and none without replication', () => {
+    /** A bucket replicating to the replica `replica` in eu-central-1, known by its key alias. */
+    function replicatingBucket(): BackupBucket {
       const stack = newStack();
       const destination = BackupBucket.fromBucketAttributes(stack, 'Dest', {
         bucketName: 'replica',
         region: 'eu-central-1',
         encryptionKeyAlias: 'alias/restorable/backups',
       });
-      const source = new BackupBucket(stack, 'Backups', { replication: { destination } });
+      return new BackupBucket(stack, 'Backups', { replication: { destination } });
+    }
+
+    test('exposes its replication rule id, and none without replication', () => {
+      const source = replicatingBucket();
+      const stack = Stack.of(source);
       expect(source.replicationRuleId).toBe('all-objects-to-replica');
       Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
         ReplicationConfiguration: { Rules: [Match.objectLike({ Id: source.replicationRuleId })] },
@@ -602,13 +608,7 @@ describe('BackupBucket', () => {
     });
 
     test('offers the S3 replication metrics of its rule, and refuses them without replication', () => {
-      const stack = newStack();
-      const destination = BackupBucket.fromBucketAttributes(stack, 'Dest', {
-        bucketName: 'replica',
-        region: 'eu-central-1',
-        encryptionKeyAlias: 'alias/restorable/backups',
-      });
-      const source = new BackupBucket(stack, 'Backups', { replication: { destination } });
+      const source = replicatingBucket();
       const dimensions = {
         SourceBucket: source.bucket.bucketName,
         DestinationBucket: 'replica',
