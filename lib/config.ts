@@ -12,7 +12,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Node } from 'constructs';
 import { z } from 'zod';
-import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, SslModeSchema } from '../lambda/core/backup-settings';
+import {
+  DEFAULT_BACKUP_SCHEDULE,
+  DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
+  DEFAULT_SSL_MODE,
+  LockWaitTimeoutSecondsSchema,
+  SslModeSchema,
+} from '../lambda/core/backup-settings';
 import { CompressionChoiceSchema } from '../lambda/core/compression-settings';
 import {
   DEFAULT_DRILL_INSTANCE_CLASS,
@@ -206,6 +212,9 @@ const DatabaseSchema = z.strictObject({
   ),
   compression: CompressionChoiceSchema.optional().describe(
     'Archive compression: { kind: zstd | gzip | none, level }; default zstd level 3 on every core.',
+  ),
+  lockWaitTimeoutSeconds: LockWaitTimeoutSecondsSchema.optional().describe(
+    `How long pg_dump waits for a table lock before the backup gives way (LOCK_TIMEOUT); default ${DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS}.`,
   ),
   drill: DrillSchema.prefault({}),
 });

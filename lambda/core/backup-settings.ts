@@ -1,7 +1,7 @@
 /**
  * A database's backup settings shared by the config (`databases[]`), the BackupWorkflow construct
- * and the runtime: the libpq `sslmode`s we accept and their default, and the default backup
- * schedule. One definition, so the config, the construct and the handlers cannot default apart.
+ * and the runtime: the libpq `sslmode`s we accept and their default, the default backup schedule,
+ * the lock-wait timeout and the dump's budgets and floors. One definition, so the config, the construct and the handlers cannot default apart.
  *
  * zod only: `cdk synth` loads this module and must not load the AWS SDK or `pg`.
  */
@@ -28,3 +28,16 @@ export const DEFAULT_BACKUP_SCHEDULE = 'cron(0 2 * * ? *)';
  * dump is not held for the whole dump.
  */
 export const DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS = 60;
+
+/**
+ * Per-database `lockWaitTimeoutSeconds` (config, BackupWorkflow `lockWaitTimeout`): whole seconds,
+ * at least 1, and under the Lambda's 15 minutes, since the dump has to finish after the wait.
+ */
+export const LockWaitTimeoutSecondsSchema = z.int().min(1).max(899);
+
+/** Budget for exact row counts; over it the manifest holds marked estimates. */
+export const DEFAULT_COUNT_BUDGET_SECONDS = 300;
+/** Size floor of a dump archive: an empty database dumps to ~850 bytes, so less is a broken dump. */
+export const DEFAULT_MIN_DUMP_BYTES = 512;
+/** Time a dump keeps back before its deadline to abort the upload and report. */
+export const DEFAULT_SAFETY_MARGIN_SECONDS = 60;

@@ -24,6 +24,18 @@ export const MAX_CHECK_TIMEOUT_SECONDS = 3600;
 /** Drill reports expire after this many days: a year of monthly reports plus a margin. */
 export const DEFAULT_DRILL_REPORT_DAYS = 400;
 
+/**
+ * `restorable:expires-at` of a drill instance = drill start + this: far beyond a drill's few
+ * steps, short enough to bound the cost of a leak (the sweeper deletes it after).
+ */
+export const DEFAULT_DRILL_MAX_LIFETIME_HOURS = 6;
+export const MIN_DRILL_MAX_LIFETIME_HOURS = 2;
+/** How long the drill workflow waits for its instance to become available before giving up. */
+export const DEFAULT_DRILL_MAX_WAIT_MINUTES = 60;
+export const MAX_DRILL_MAX_WAIT_MINUTES = 6 * 60;
+/** Longest one drill step may take: one Lambda invocation (15 minutes at most) plus a minute. */
+export const DRILL_STEP_TIMEOUT_MINUTES = 16;
+
 export const DRILL_SELECTIONS = ['latest', 'random'] as const;
 export type DrillSelection = (typeof DRILL_SELECTIONS)[number];
 export const DEFAULT_DRILL_SELECTION: DrillSelection = 'latest';
@@ -177,4 +189,55 @@ export function resolveDrillSettings(input: unknown): ResolvedDrillSettings {
     ...(s.checkTimeoutSeconds !== undefined ? { checkTimeoutSeconds: s.checkTimeoutSeconds } : {}),
     ...(s.jobs !== undefined ? { jobs: s.jobs } : {}),
   };
+}
+
+/**
+ * The longest a drill may still need its instance, counted like the instance's expiry from the
+ * drill's start: the select and provision steps, the wait for the instance, and restore-and-check.
+ */
+export function drillInFlightMinutes(maxWaitForInstanceMinutes: number): number {
+  return 3 * DRILL_STEP_TIMEOUT_MINUTES + maxWaitForInstanceMinutes;
+}
+
+/**
+ * How long a drill waits for its instance and how long the instance may live. The lifetime must
+ * exceed the longest a drill may still need the instance ({@link drillInFlightMinutes}): the
+ * sweeper deletes an expired instance, and must never delete one a drill is restoring into.
+ */
+export const DrillLifetimeSchema = z
+  .object({
+    maxWaitForInstanceMinutes: z
+      .number()
+      .min(1, 'must be between 1 minute and 6 hours')
+      .max(MAX_DRILL_MAX_WAIT_MINUTES, 'must be between 1 minute and 6 hours')
+      .default(DEFAULT_DRILL_MAX_WAIT_MINUTES),
+    maxInstanceLifetimeHours: z
+      .int(`must be a whole number of hours, at least ${MIN_DRILL_MAX_LIFETIME_HOURS}`)
+      .min(
+        MIN_DRILL_MAX_LIFETIME_HOURS,
+        `must be a whole number of hours, at least ${MIN_DRILL_MAX_LIFETIME_HOURS}`,
+      )
+      .default(DEFAULT_DRILL_MAX_LIFETIME_HOURS),
+  })
+  .superRefine((v, ctx) => {
+    const inFlight = drillInFlightMinutes(v.maxWaitForInstanceMinutes);
+    if (v.maxInstanceLifetimeHours * 60 <= inFlight) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxInstanceLifetimeHours'],
+        message:
+          `must exceed the ${inFlight} minutes a drill may still need its instance (select, provision and ` +
+          `restore-and-check, ${DRILL_STEP_TIMEOUT_MINUTES} minutes each, plus the ` +
+          `${v.maxWaitForInstanceMinutes}-minute wait for the instance): the sweeper would delete it mid-drill`,
+      });
+    }
+  });
+export type DrillLifetimeInput = z.input<typeof DrillLifetimeSchema>;
+
+/** Every problem of a drill's wait and lifetime, keyed by field; empty when valid. */
+export function drillLifetimeProblems(input: DrillLifetimeInput): { field: string; message: string }[] {
+  const parsed = DrillLifetimeSchema.safeParse(input);
+  return parsed.success
+    ? []
+    : parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
 }

@@ -14,7 +14,18 @@ import type { EphemeralDescription, EphemeralHandle } from './providers/provider
 import type { RestoreResult } from './restore';
 import { compactTimestamp } from './tiers';
 
-export type DrillStep = 'select' | 'provision' | 'wait' | 'restore' | 'checks' | 'rto' | 'cleanup' | 'report';
+/** The steps a drill failure is attributed to, in the order a drill runs them. */
+export const DRILL_STEPS = [
+  'select',
+  'provision',
+  'wait',
+  'restore',
+  'checks',
+  'rto',
+  'cleanup',
+  'report',
+] as const;
+export type DrillStep = (typeof DRILL_STEPS)[number];
 
 /** A drill failure tied to the step it happened in. */
 export class DrillStepError extends Error {

@@ -16,7 +16,7 @@ import {
   type SelectedBackup,
   type SkippedBackup,
 } from './drill-state';
-import type { ResolvedDrillSettings } from './drill-settings';
+import { DEFAULT_DRILL_MAX_LIFETIME_HOURS, type ResolvedDrillSettings } from './drill-settings';
 import { silentLogger, type CoreLogger } from './logger';
 import type { Manifest } from './manifest';
 import { allocatedStorageFor, type EphemeralDatabaseProvider } from './providers/provider';
@@ -144,7 +144,10 @@ export async function startDrill(options: StartOptions): Promise<DrillState> {
 }
 
 export interface ProvisionOptions {
-  /** The sweeper may delete the database this long after the drill started. @default 24 */
+  /**
+   * The sweeper may delete the database this long after the drill started.
+   * @default DEFAULT_DRILL_MAX_LIFETIME_HOURS (6), as the drill handler's environment
+   */
   readonly maxLifetimeHours?: number;
 }
 
@@ -162,7 +165,9 @@ export async function provisionStep(
       databaseId: state.databaseId,
       engineMajor: backup.serverMajor,
       allocatedStorageGb: allocatedStorageFor(backup.bytes),
-      expiresAt: new Date(startedAt.getTime() + (options.maxLifetimeHours ?? 24) * 3_600_000),
+      expiresAt: new Date(
+        startedAt.getTime() + (options.maxLifetimeHours ?? DEFAULT_DRILL_MAX_LIFETIME_HOURS) * 3_600_000,
+      ),
       startedAt,
     });
     return { ...state, completed: 'provision', ephemeral: handle };

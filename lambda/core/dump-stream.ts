@@ -20,6 +20,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { BackupError, type BackupFailureReason } from './backup-error';
 import { CompressionError, startDump, type DumpStream } from './compression';
 import type { CompressionSettings } from './compression-settings';
+import { DEFAULT_MIN_DUMP_BYTES } from './backup-settings';
 import { encryptionParams, isPreconditionFailed } from './dump-claim';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
@@ -221,7 +222,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
 
   // First failure wins; everything after it is cleanup.
   let failure: BackupError | undefined;
-  const tap = new ArchiveTap(dump, options.minBytes ?? 512, makeError);
+  const tap = new ArchiveTap(dump, options.minBytes ?? DEFAULT_MIN_DUMP_BYTES, makeError);
   const abortWith = (err: BackupError) => {
     if (failure) return;
     failure = err;

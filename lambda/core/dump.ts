@@ -34,7 +34,11 @@
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { BackupError, type BackupFailureReason } from './backup-error';
-import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS } from './backup-settings';
+import {
+  DEFAULT_COUNT_BUDGET_SECONDS,
+  DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
+  DEFAULT_SAFETY_MARGIN_SECONDS,
+} from './backup-settings';
 import { availableCores } from './compression';
 import {
   manifestCompression,
@@ -100,13 +104,13 @@ export interface DumpOptions extends TlsOptions {
    * of queueing production behind it. @default DEFAULT_LOCK_WAIT_TIMEOUT_MS (60000)
    */
   readonly lockWaitTimeoutMs?: number;
-  /** Smallest acceptable archive, bytes. An empty database dumps to ~850 bytes. @default 512 */
+  /** Smallest acceptable archive, bytes. An empty database dumps to ~850 bytes. @default DEFAULT_MIN_DUMP_BYTES (512) */
   readonly minBytes?: number;
   /** Stop and abort when this moment minus `safetyMarginMs` is reached. */
   readonly deadline?: Date;
   /** Remaining time (e.g. Lambda `context.getRemainingTimeInMillis`); same effect as `deadline`. */
   readonly remainingTimeMs?: () => number;
-  /** Time kept back for aborting the upload and reporting. @default 60000 */
+  /** Time kept back for aborting the upload and reporting. @default DEFAULT_SAFETY_MARGIN_SECONDS × 1000 */
   readonly safetyMarginMs?: number;
   /**
    * How the archive is compressed. @default - zstd level 3 over pg_dump -Z0, on every core
@@ -253,7 +257,7 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
 }
 
 function effectiveDeadline(options: DumpOptions): (() => number) | undefined {
-  const margin = options.safetyMarginMs ?? 60_000;
+  const margin = options.safetyMarginMs ?? DEFAULT_SAFETY_MARGIN_SECONDS * 1000;
   const fromDate = options.deadline ? options.deadline.getTime() : undefined;
   const fromRemaining = options.remainingTimeMs;
   if (fromDate === undefined && !fromRemaining) return undefined;
@@ -313,7 +317,10 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
   // Counting must leave most of the time for the dump itself.
   const budgetMs = Math.max(
     0,
-    Math.min(options.countBudgetMs ?? 300_000, run.deadlineAt ? run.deadlineAt() / 4 : Infinity),
+    Math.min(
+      options.countBudgetMs ?? DEFAULT_COUNT_BUDGET_SECONDS * 1000,
+      run.deadlineAt ? run.deadlineAt() / 4 : Infinity,
+    ),
   );
   const perTableMs = Math.max(1, Math.min(options.countPerTableMs ?? budgetMs / 4, budgetMs));
   const lockWaitTimeoutMs = Math.max(

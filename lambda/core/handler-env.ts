@@ -8,7 +8,15 @@
  * `cdk synth` imports this module: zod and dependency-free core modules only, never an AWS SDK.
  */
 import { z } from 'zod';
-import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS, DEFAULT_SSL_MODE, SslModeSchema } from './backup-settings';
+import {
+  DEFAULT_COUNT_BUDGET_SECONDS,
+  DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
+  DEFAULT_MIN_DUMP_BYTES,
+  DEFAULT_SAFETY_MARGIN_SECONDS,
+  DEFAULT_SSL_MODE,
+  SslModeSchema,
+} from './backup-settings';
+import { DEFAULT_DRILL_MAX_LIFETIME_HOURS } from './drill-settings';
 import { CompressionChoiceSchema } from './compression-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
@@ -90,11 +98,8 @@ export type ObjectLockMode = (typeof OBJECT_LOCK_MODES)[number];
  */
 export const DEFAULT_OBJECT_LOCK_MODE: ObjectLockMode = 'GOVERNANCE';
 
-/**
- * `restorable:expires-at` of a drill instance = drill start + this: far beyond a drill's few
- * steps, short enough to bound the cost of a leak (the sweeper deletes it after).
- */
-export const DEFAULT_DRILL_MAX_LIFETIME_HOURS = 6;
+/** The drill's own default (drill-settings.ts), re-exported for the handler environment's readers. */
+export { DEFAULT_DRILL_MAX_LIFETIME_HOURS };
 
 const RetentionSchema = z.strictObject(
   Object.fromEntries(TIERS.map((t) => [t, z.number().int().positive()])) as Record<Tier, z.ZodNumber>,
@@ -121,14 +126,14 @@ export const DumpEnvSchema = z.object({
   /** CA bundle for verify-full. @default - the image's RDS bundle (secrets.ts) */
   PG_CA_BUNDLE: text().optional(),
   /** Budget for exact row counts; over it the manifest holds marked estimates. */
-  COUNT_BUDGET_SECONDS: quantity(300),
+  COUNT_BUDGET_SECONDS: quantity(DEFAULT_COUNT_BUDGET_SECONDS),
   /** pg_dump --lock-wait-timeout: a migration holding a lock longer fails the run with LOCK_TIMEOUT
    * instead of queueing production behind the dump. */
   LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
   /** Size floor of the archive. */
-  MIN_DUMP_BYTES: quantity(512),
+  MIN_DUMP_BYTES: quantity(DEFAULT_MIN_DUMP_BYTES),
   /** Give up this long before the Lambda timeout. */
-  SAFETY_MARGIN_SECONDS: quantity(60),
+  SAFETY_MARGIN_SECONDS: quantity(DEFAULT_SAFETY_MARGIN_SECONDS),
   /** The database's `compression` (`{ kind: zstd|gzip|none, level? }`). @default - zstd level 3 on every core */
   COMPRESSION: json(CompressionChoiceSchema).optional(),
 });

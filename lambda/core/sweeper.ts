@@ -14,7 +14,7 @@ import {
   type DBInstance,
 } from '@aws-sdk/client-rds';
 import { silentLogger, type CoreLogger } from './logger';
-import { DRILL_INSTANCE_PREFIX, TAG_DATABASE, TAG_DRILL, TAG_EXPIRES_AT } from './providers/rds';
+import { DRILL_INSTANCE_PREFIX, TAG_DATABASE, TAG_DRILL, TAG_EXPIRES_AT } from './drill-naming';
 
 export interface SweepOptions {
   readonly rds: RDSClient;

@@ -79,6 +79,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import {
   buildReport,
+  DRILL_STEPS,
   DrillStepError,
   drillMetrics,
   initialState,
@@ -93,6 +94,7 @@ import {
   type DrillState,
   type DrillStep,
 } from '../core/drill';
+import { DRILL_ACTIONS, DRILL_CLEANUP_ERROR } from '../core/drill-workflow';
 import type { DrillEnv } from '../core/handler-env';
 import { RdsDatabaseProvider } from '../core/providers/rds';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
@@ -108,7 +110,7 @@ import {
 import { s3Client } from './s3-clients';
 
 export class DrillCleanupError extends Error {
-  override readonly name = 'DrillCleanupError';
+  override readonly name = DRILL_CLEANUP_ERROR;
 }
 
 const databaseId = z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id');
@@ -124,13 +126,13 @@ const StateSchema = z.looseObject({
 });
 
 const EventSchema = z.discriminatedUnion('action', [
-  z.strictObject({ action: z.literal('select'), databaseId, drill: z.unknown().optional() }),
-  z.strictObject({ action: z.literal('provision'), state: StateSchema }),
-  z.strictObject({ action: z.literal('status'), state: StateSchema }),
-  z.strictObject({ action: z.literal('restore-and-check'), state: StateSchema }),
-  z.strictObject({ action: z.literal('report'), state: StateSchema }),
+  z.strictObject({ action: z.literal(DRILL_ACTIONS.Select), databaseId, drill: z.unknown().optional() }),
+  z.strictObject({ action: z.literal(DRILL_ACTIONS.Provision), state: StateSchema }),
+  z.strictObject({ action: z.literal(DRILL_ACTIONS.Status), state: StateSchema }),
+  z.strictObject({ action: z.literal(DRILL_ACTIONS.RestoreAndCheck), state: StateSchema }),
+  z.strictObject({ action: z.literal(DRILL_ACTIONS.Report), state: StateSchema }),
   z.strictObject({
-    action: z.literal('cleanup'),
+    action: z.literal(DRILL_ACTIONS.Cleanup),
     state: z.unknown(),
     error: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
     step: z.string().optional(),
@@ -192,16 +194,7 @@ const asState = (s: unknown) => s as DrillState;
 // Failure (Catch path)
 // ---------------------------------------------------------------------------------------------
 
-const STEPS: readonly DrillStep[] = [
-  'select',
-  'provision',
-  'wait',
-  'restore',
-  'checks',
-  'rto',
-  'cleanup',
-  'report',
-];
+const STEPS: readonly string[] = DRILL_STEPS;
 
 /** The drill state inside whatever the Catch passed: the state itself, or the execution state holding it. */
 export function findDrillState(value: unknown): DrillState | undefined {
@@ -227,11 +220,11 @@ export function describeError(
   }
   const prefixed = /^([a-z-]+): ([\s\S]*)$/.exec(message);
   let step: DrillStep | undefined;
-  if (prefixed && (STEPS as readonly string[]).includes(prefixed[1])) {
+  if (prefixed && STEPS.includes(prefixed[1])) {
     step = prefixed[1] as DrillStep;
     message = prefixed[2];
   }
-  if (explicitStep && (STEPS as readonly string[]).includes(explicitStep)) step = explicitStep as DrillStep;
+  if (explicitStep && STEPS.includes(explicitStep)) step = explicitStep as DrillStep;
   if (!step) {
     const availability = (execution as { availability?: { status?: string } } | undefined)?.availability
       ?.status;

@@ -36,7 +36,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BackupError, dumpDatabase } from '../core/dump';
 import { keysOfManifest } from '../core/manifest';
 import { MetricNames } from '../core/metric-names';
-import { SSL_MODES, type SslMode } from '../core/secrets';
+import { DEFAULT_SSL_MODE, SslModeSchema } from '../core/backup-settings';
 import { DATABASE_ID_PATTERN, TIERS, type Tier } from '../core/tiers';
 import { handlerEnv, parseEvent } from './env';
 import {
@@ -58,7 +58,7 @@ export const DumpEventSchema = z.strictObject({
   schemas: z
     .strictObject({ include: z.array(z.string()).optional(), exclude: z.array(z.string()).optional() })
     .optional(),
-  sslMode: z.enum(SSL_MODES as [SslMode, ...SslMode[]]).optional(),
+  sslMode: SslModeSchema.optional(),
   tier: z.enum(['auto', ...TIERS] as [string, ...string[]]).optional(),
 });
 export type DumpEvent = z.infer<typeof DumpEventSchema>;
@@ -85,7 +85,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     const ev = parseEvent(DumpEventSchema, event, 'dump');
     const env = readEnv();
     secrets ??= traced(new SecretsManagerClient({}));
-    logger.info('backup starting', { tier: ev.tier ?? 'auto', sslMode: ev.sslMode ?? 'verify-full' });
+    logger.info('backup starting', { tier: ev.tier ?? 'auto', sslMode: ev.sslMode ?? DEFAULT_SSL_MODE });
     if (ev.sslMode === 'disable' || ev.sslMode === 'require') {
       logger.warn('TLS verification is off for this database by configuration', { sslMode: ev.sslMode });
     }

@@ -4,6 +4,7 @@
  * behind {@link IBackupBucket}: what the workflows write to and read from.
  */
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -221,6 +222,7 @@ export class BackupBucket extends Construct implements IBackupBucket {
     });
 
     this.replicationRuleId = replication?.rule.id;
+    this.replicationDestination = replication?.destination;
     this.keyId = this.encryptionKey.keyArn;
     this.grants = BackupBucketGrants.fromBucket(this.bucket, this.keyReference);
 
@@ -426,6 +428,53 @@ export class BackupBucket extends Construct implements IBackupBucket {
           ]
         : []),
     ]);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Replication metrics: S3 publishes them per rule, in the source bucket's region, because the
+  // rule turns replication metrics on (planReplication). The alarms take them from here.
+  // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html
+  // ---------------------------------------------------------------------------------------------
+
+  /** The replica this bucket replicates to, when `replication` was given. */
+  private readonly replicationDestination?: IBackupBucket;
+
+  /** `ReplicationLatency`: seconds the replica lags behind. @default - maximum over 5 minutes (a gauge) */
+  public metricReplicationLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.replicationMetric('ReplicationLatency', cloudwatch.Stats.MAXIMUM, props);
+  }
+
+  /** `OperationsFailedReplication`: objects that failed to replicate. @default - sum over 5 minutes */
+  public metricOperationsFailedReplication(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.replicationMetric('OperationsFailedReplication', cloudwatch.Stats.SUM, props);
+  }
+
+  /** `OperationsPendingReplication`: objects not yet replicated. @default - maximum over 5 minutes (a gauge) */
+  public metricOperationsPendingReplication(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.replicationMetric('OperationsPendingReplication', cloudwatch.Stats.MAXIMUM, props);
+  }
+
+  private replicationMetric(
+    metricName: string,
+    statistic: string,
+    props: cloudwatch.MetricOptions = {},
+  ): cloudwatch.Metric {
+    if (this.replicationRuleId === undefined || this.replicationDestination === undefined) {
+      throw new Error(
+        `${metricName}: the backup bucket ${this.node.path} does not replicate (no \`replication\` prop), so S3 publishes no replication metrics for it`,
+      );
+    }
+    return new cloudwatch.Metric({
+      statistic,
+      ...props,
+      namespace: 'AWS/S3',
+      metricName,
+      dimensionsMap: {
+        SourceBucket: this.bucket.bucketName,
+        DestinationBucket: this.replicationDestination.bucket.bucketName,
+        RuleId: this.replicationRuleId,
+      },
+    });
   }
 }
 

@@ -1,3 +1,7 @@
+/**
+ * The BackupKey construct: the customer-managed KMS key of the backups, with its rotation,
+ * retention and the key policy that denies destructive actions to all but its admins.
+ */
 import { DefaultStackSynthesizer, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';

@@ -1,3 +1,7 @@
+/**
+ * The BackupWorkflow construct: one database's scheduled Dump → Verify workflow, its two
+ * functions (environments typed by lambda/core/handler-env.ts), their grants and its metrics.
+ */
 import { Duration, TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -10,7 +14,12 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { DEFAULT_BACKUP_SCHEDULE, DEFAULT_SSL_MODE, type SslMode } from '../../lambda/core/backup-settings';
+import {
+  DEFAULT_BACKUP_SCHEDULE,
+  DEFAULT_SSL_MODE,
+  LockWaitTimeoutSecondsSchema,
+  type SslMode,
+} from '../../lambda/core/backup-settings';
 import type { CompressionChoice } from '../../lambda/core/compression-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
 import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
@@ -127,6 +136,13 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
    * @default 2048
    */
   readonly dumpMemorySize?: number;
+
+  /**
+   * How long pg_dump waits for a table lock before the backup gives way with LOCK_TIMEOUT (a
+   * migration or long transaction holds the lock): whole seconds, 1 to 899.
+   * @default Duration.seconds(60) - DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS of the backup settings
+   */
+  readonly lockWaitTimeout?: Duration;
 }
 
 /** The error the verify handler throws while the replica copy is still being replicated. */
@@ -192,6 +208,7 @@ export class BackupWorkflow extends Construct {
         OBJECT_LOCK_MODE: props.objectLockMode,
         RETENTION_DAYS: retentionDays,
         COMPRESSION: props.compression,
+        LOCK_WAIT_TIMEOUT_SECONDS: props.lockWaitTimeout?.toSeconds(),
       } satisfies HandlerEnvInput<'dump'>,
     });
     this.verifyFunction = new RunnerFunction(this, 'Verify', {
@@ -408,6 +425,15 @@ function validate(props: BackupWorkflowProps): kms.IKey {
     throw new Error(
       `dumpTimeout (${timeout.toHumanString()}) must be between 1 and 15 minutes (the Lambda maximum)`,
     );
+  }
+  const lockWait = props.lockWaitTimeout;
+  if (lockWait && !lockWait.isUnresolved()) {
+    const seconds = lockWait.toSeconds({ integral: false });
+    if (!LockWaitTimeoutSecondsSchema.safeParse(seconds).success) {
+      throw new Error(
+        `lockWaitTimeout (${lockWait.toHumanString()}) must be whole seconds from 1 to 899 (the dump must finish after the wait)`,
+      );
+    }
   }
   const replicaRegion = props.replicaBucket.bucket.env.region;
   if (!Token.isUnresolved(replicaRegion) && replicaRegion === props.bucket.bucket.env.region) {

@@ -1,3 +1,7 @@
+/**
+ * The DrillSweeper construct: the scheduled function that deletes expired drill instances
+ * (lambda/core/sweeper.ts), its narrow RDS permissions and its orphaned-instances metric.
+ */
 import { Duration } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';

@@ -1,3 +1,7 @@
+/**
+ * The FreshnessCheck construct: the hourly function that reports each database's backup and
+ * drill age, size ratio and key state (lambda/handlers/freshness.ts), with its grants and metrics.
+ */
 import { Duration, TimeZone, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as iam from 'aws-cdk-lib/aws-iam';

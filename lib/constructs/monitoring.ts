@@ -1,42 +1,45 @@
-import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
+/**
+ * The Monitoring construct: on-call paging for the whole stack. It owns the alarm list, the
+ * dashboard and how an alarm is made (named, runbook linked, paging the topic on alarm and OK),
+ * and the stack-wide alarms (replication, function errors, orphaned drill instances, backup key).
+ * The per-database alarms and dashboard row are in monitoring-database.ts, the topic and its key in
+ * monitoring-on-call.ts, the alarm spec in monitoring-alarm.ts.
+ */
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cw_actions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { pascalCase } from '../naming';
-import type { BackupWorkflow } from './backup-workflow';
+import type { BackupBucket } from './backup-bucket';
 import type { DrillSweeper } from './drill-sweeper';
 import type { FreshnessCheck } from './freshness-check';
-import type { RestoreDrill } from './restore-drill';
+import { failureAlarm, kebab, type AlarmSpec } from './monitoring-alarm';
+import {
+  databaseMonitoring,
+  validateDatabaseAlarms,
+  type DatabaseAlarms,
+  type DatabaseAlarmsProps,
+} from './monitoring-database';
+import { createOnCallTopic, createOperationalKey, type OnCallSubscriptions } from './monitoring-on-call';
 
-/** A backup is stale once its age passes the RPO by this much (time for the dump and the next check). */
-export const STALE_BACKUP_GRACE = Duration.hours(1);
-/** A backup is anomalous when its size differs from the median of the last 7 by more than this. */
-export const DEFAULT_MAX_SIZE_CHANGE = 0.2;
-/** A database is out of compliance when its newest passing drill is older than this. */
-export const DEFAULT_MAX_DRILL_AGE = Duration.days(35);
+export { FAILURE_THRESHOLD } from './monitoring-alarm';
+export {
+  DEFAULT_MAX_DRILL_AGE,
+  DEFAULT_MAX_SIZE_CHANGE,
+  STALE_BACKUP_GRACE,
+  type BackupMetrics,
+  type DatabaseAlarms,
+  type DatabaseAlarmsProps,
+  type DrillMetrics,
+} from './monitoring-database';
+
 /** Replication Time Control's 15-minute target: anything slower is late. */
 export const DEFAULT_MAX_REPLICATION_LATENCY = Duration.minutes(15);
-/** One failure pages: a backup system has no tolerable failure rate. */
-export const FAILURE_THRESHOLD = 1;
 
-export interface MonitoringProps {
-  /**
-   * Email addresses subscribed to the on-call topic (each must confirm the subscription).
-   * @default - no email subscriptions
-   */
-  readonly emails?: string[];
-
-  /**
-   * HTTPS endpoints subscribed to the on-call topic (e.g. a PagerDuty or Opsgenie integration URL).
-   * @default - no HTTPS subscriptions
-   */
-  readonly httpsEndpoints?: string[];
-
+export interface MonitoringProps extends OnCallSubscriptions {
   /**
    * The key that encrypts the on-call topic (and may encrypt the stack's log groups). When given,
    * its key policy must already allow CloudWatch and EventBridge to use it.
@@ -52,71 +55,20 @@ export interface MonitoringProps {
   readonly dashboardName?: string;
 }
 
-/** The metrics a database's backup alarms watch: {@link BackupWorkflow} provides them. */
-export type BackupMetrics = Pick<
-  BackupWorkflow,
-  | 'databaseId'
-  | 'metricBackupFailure'
-  | 'metricBackupAgeHours'
-  | 'metricBackupSizeRatio'
-  | 'metricBackupBytes'
-  | 'metricVerifyFailure'
-  | 'metricReplicaMissing'
->;
-
-/** The metrics and target a database's drill alarms watch: {@link RestoreDrill} provides them. */
-export type DrillMetrics = Pick<
-  RestoreDrill,
-  | 'rtoTarget'
-  | 'metricDrillFailure'
-  | 'metricExecutionsFailed'
-  | 'metricDrillAgeDays'
-  | 'metricDrillRtoSeconds'
->;
-
 /** Anything with Lambda-style `Errors` (a function, or a construct wrapping one). */
 export interface ErrorMetrics {
   metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
 }
 
-export interface DatabaseAlarmsProps {
-  /** The database's backup workflow: the backup, verify, age and size alarms watch its metrics. */
-  readonly backup: BackupMetrics;
-
-  /**
-   * The database's restore drill: the drill failed, stale and RTO alarms watch its metrics. Its
-   * failed executions count as failed drills too, because a drill that dies before writing its
-   * report never emits `DrillFailure`.
-   * @default - no drill alarms: without drills a drill-stale alarm (missing data breaching) would
-   * page forever
-   */
-  readonly drill?: DrillMetrics;
-
-  /** Recovery point objective: the backup-stale alarm fires when the newest backup is older than this plus one hour. */
-  readonly rpo: Duration;
-
-  /**
-   * Largest tolerated relative change of a backup's size against the median of the last 7.
-   * @default 0.2 - alarm below 80 % or above 120 %
-   */
-  readonly maxSizeChange?: number;
-
-  /**
-   * Longest tolerated time since the last passing drill.
-   * @default Duration.days(35) - a monthly drill may slip by a few days
-   */
-  readonly maxDrillAge?: Duration;
-}
+/** The replication metrics the replication alarms watch: a replicating {@link BackupBucket} provides them. */
+export type ReplicationMetrics = Pick<
+  BackupBucket,
+  'metricOperationsFailedReplication' | 'metricReplicationLatency'
+>;
 
 export interface ReplicationMonitoringProps {
-  /** The replication source (the primary backup bucket). */
-  readonly sourceBucket: s3.IBucket;
-
-  /** The destination bucket's name (the replica bucket, in the replica region). */
-  readonly destinationBucketName: string;
-
-  /** The id of the replication rule, as in the bucket's replication configuration. */
-  readonly ruleId: string;
+  /** The replication source (the primary backup bucket, with `replication`). */
+  readonly bucket: ReplicationMetrics;
 
   /**
    * Longest tolerated replication latency.
@@ -125,42 +77,17 @@ export interface ReplicationMonitoringProps {
   readonly maxLatency?: Duration;
 }
 
-/** The alarms of one database. */
-export interface DatabaseAlarms {
-  readonly backupFailed: cloudwatch.Alarm;
-  readonly backupStale: cloudwatch.Alarm;
-  readonly sizeAnomaly: cloudwatch.Alarm;
-  readonly verifyFailed: cloudwatch.Alarm;
-  readonly replicaMissing: cloudwatch.Alarm;
-  /** Absent when the database has no drills. */
-  readonly drillFailed?: cloudwatch.Alarm;
-  /** Absent when the database has no drills. */
-  readonly drillStale?: cloudwatch.Alarm;
-  /** Absent when the database has no drills. */
-  readonly drillRtoExceeded?: cloudwatch.Alarm;
-}
-
-interface AlarmSpec {
-  readonly metric: cloudwatch.IMetric;
-  readonly threshold: number;
-  readonly comparisonOperator: cloudwatch.ComparisonOperator;
-  readonly treatMissingData: cloudwatch.TreatMissingData;
-  readonly description: string;
-  readonly evaluationPeriods?: number;
-  /** The RUNBOOK.md section (anchor) that says what to do. */
-  readonly runbook: string;
-}
-
 /**
  * On-call paging: one KMS-encrypted SNS topic with the configured subscriptions, the alarms that
  * page it (each with alarm and OK actions), and a dashboard with backup age, size trend and drill
  * RTO per database.
  *
  * Metrics come from the constructs that own them (`BackupWorkflow.metricBackupAgeHours()`,
- * `RestoreDrill.metricDrillRtoSeconds()`, ...): Monitoring only sets the period an alarm evaluates,
- * never the metric's identity or statistic, so a metric changed in its construct changes its alarm.
- * Every threshold is a named value. "Something did not happen" alarms (stale backup, stale drill)
- * treat missing data as breaching: silence is exactly the failure they exist to catch.
+ * `RestoreDrill.metricDrillRtoSeconds()`, `BackupBucket.metricReplicationLatency()`, ...):
+ * Monitoring only sets the period an alarm evaluates, never the metric's identity or statistic, so
+ * a metric changed in its construct changes its alarm. Every threshold is a named value. "Something
+ * did not happen" alarms (stale backup, stale drill) treat missing data as breaching: silence is
+ * exactly the failure they exist to catch.
  *
  * Add alarms with `addDatabaseAlarms`, `addReplicationAlarms`, `addErrorAlarm`,
  * `addOrphanedInstancesAlarm` and `addBackupKeyAlarm`.
@@ -181,58 +108,9 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps = {}) {
     super(scope, id);
-    validateSubscriptions(props);
-    const stack = Stack.of(this);
-
-    this.key = props.key ?? this.createKey();
-
-    this.topic = new sns.Topic(this, 'Topic', {
-      displayName: 'Restorable on-call',
-      masterKey: this.key,
-      enforceSSL: true,
-    });
-    // A topic policy replaces SNS's default one, so the publishers that are AWS services are named
-    // explicitly, each limited to this account.
-    // @see https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-    const publishers = [
-      {
-        sid: 'AllowCloudWatchAlarms',
-        service: 'cloudwatch.amazonaws.com',
-        sourceArn: stack.formatArn({
-          service: 'cloudwatch',
-          resource: 'alarm',
-          resourceName: '*',
-          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        }),
-      },
-      {
-        sid: 'AllowEventBridgeRules',
-        service: 'events.amazonaws.com',
-        sourceArn: stack.formatArn({ service: 'events', resource: 'rule', resourceName: '*' }),
-      },
-    ];
-    for (const { sid, service, sourceArn } of publishers) {
-      this.topic.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid,
-          principals: [new iam.ServicePrincipal(service)],
-          actions: ['sns:Publish'],
-          resources: [this.topic.topicArn],
-          conditions: {
-            StringEquals: { 'aws:SourceAccount': stack.account },
-            ArnLike: { 'aws:SourceArn': sourceArn },
-          },
-        }),
-      );
-    }
-    for (const email of props.emails ?? []) {
-      this.topic.addSubscription(new subs.EmailSubscription(email));
-    }
-    for (const url of props.httpsEndpoints ?? []) {
-      this.topic.addSubscription(new subs.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }));
-    }
+    this.key = props.key ?? createOperationalKey(this);
+    this.topic = createOnCallTopic(this, this.key, props);
     this.alarmAction = new cw_actions.SnsAction(this.topic);
-
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.days(35),
@@ -246,203 +124,39 @@ export class Monitoring extends Construct {
 
   /** Alarms for one database, plus its dashboard row. */
   public addDatabaseAlarms(props: DatabaseAlarmsProps): DatabaseAlarms {
-    const { backup, drill } = props;
-    const databaseId = backup.databaseId;
+    const databaseId = props.backup.databaseId;
     if (this.databases.has(databaseId)) {
       throw new Error(`database "${databaseId}" is already monitored: database ids must be unique`);
     }
     this.databases.add(databaseId);
-    validateDatabase(databaseId, props);
+    validateDatabaseAlarms(databaseId, props);
 
-    const maxBackupAgeHours = props.rpo.toHours({ integral: false }) + STALE_BACKUP_GRACE.toHours();
-    const maxSizeChange = props.maxSizeChange ?? DEFAULT_MAX_SIZE_CHANGE;
-    const maxDrillAgeDays = (props.maxDrillAge ?? DEFAULT_MAX_DRILL_AGE).toDays({ integral: false });
-
-    // Metrics first (from their constructs, only the period set here), alarms second.
-    const hourly = { period: Duration.hours(1) };
-    const metrics = {
-      backupFailure: backup.metricBackupFailure(hourly),
-      // The freshness check runs at minute 5 of every hour, so every hourly period holds one point.
-      backupAgeHours: backup.metricBackupAgeHours(hourly),
-      backupSizeRatio: backup.metricBackupSizeRatio(hourly),
-      backupBytes: backup.metricBackupBytes({ period: Duration.days(1) }),
-      verifyFailure: backup.metricVerifyFailure(hourly),
-      replicaMissing: backup.metricReplicaMissing(hourly),
-    };
-    // The ratio is newest / median of the last 7: distance from 1 is the relative change either way.
-    const sizeChange = new cloudwatch.MathExpression({
-      expression: 'ABS(ratio - 1)',
-      usingMetrics: { ratio: metrics.backupSizeRatio },
-      period: Duration.hours(1),
-      label: `${databaseId} size change vs median of last 7`,
-    });
     const scope = new Construct(this, `Database${pascalCase(databaseId)}`);
-    const alarm = (id: string, spec: Omit<AlarmSpec, 'runbook'>) =>
-      this.createAlarm(scope, id, `${databaseId}-${kebab(id)}`, { ...spec, runbook: kebab(id) });
-    const alarms: DatabaseAlarms = {
-      backupFailed: alarm('BackupFailed', {
-        metric: metrics.backupFailure,
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `A backup of ${databaseId} failed: no new backup was written.`,
-      }),
-      backupStale: alarm('BackupStale', {
-        metric: metrics.backupAgeHours,
-        threshold: maxBackupAgeHours,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        description:
-          `The newest valid backup of ${databaseId} is older than ${maxBackupAgeHours} hours (RPO + 1 h), ` +
-          'or the freshness check reported nothing.',
-      }),
-      sizeAnomaly: alarm('SizeAnomaly', {
-        metric: sizeChange,
-        threshold: maxSizeChange,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description:
-          `The newest backup of ${databaseId} differs from the median of the last 7 by more than ` +
-          `${Math.round(maxSizeChange * 100)} %: check for lost data or a runaway table.`,
-      }),
-      verifyFailed: alarm('VerifyFailed', {
-        metric: metrics.verifyFailure,
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `Verification of a ${databaseId} backup failed (checksum, size, table of contents or replica).`,
-      }),
-      replicaMissing: alarm('ReplicaMissing', {
-        metric: metrics.replicaMissing,
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `A verified backup of ${databaseId} has no matching copy in the replica region.`,
-      }),
-      ...(drill ? this.drillAlarms(databaseId, drill, maxDrillAgeDays, alarm) : {}),
-    };
-
-    this.dashboard.addWidgets(
-      new cloudwatch.TextWidget({ markdown: `### ${databaseId}`, width: 24, height: 1 }),
-      new cloudwatch.GraphWidget({
-        title: `${databaseId}: backup age (hours)`,
-        left: [metrics.backupAgeHours],
-        leftAnnotations: [{ value: maxBackupAgeHours, label: 'stale', color: cloudwatch.Color.RED }],
-        leftYAxis: { min: 0, showUnits: false },
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: `${databaseId}: backup size`,
-        left: [metrics.backupBytes],
-        right: [metrics.backupSizeRatio],
-        rightAnnotations: [
-          { value: 1 + maxSizeChange, label: 'grew', color: cloudwatch.Color.ORANGE },
-          { value: 1 - maxSizeChange, label: 'shrank', color: cloudwatch.Color.ORANGE },
-        ],
-        leftYAxis: { min: 0 },
-        width: 8,
-      }),
-      ...(drill
-        ? [
-            new cloudwatch.GraphWidget({
-              title: `${databaseId}: drill RTO (seconds)`,
-              left: [drill.metricDrillRtoSeconds({ period: Duration.days(1) })],
-              leftAnnotations: [
-                { value: drill.rtoTarget.toSeconds(), label: 'RTO target', color: cloudwatch.Color.RED },
-              ],
-              leftYAxis: { min: 0, showUnits: false },
-              width: 8,
-            }),
-          ]
-        : []),
+    const { alarms, widgets } = databaseMonitoring(props, (id, spec) =>
+      this.createAlarm(scope, id, `${databaseId}-${kebab(id)}`, { ...spec, runbook: kebab(id) }),
     );
+    this.dashboard.addWidgets(...widgets);
     return alarms;
   }
 
-  /** Drill failed (reported or crashed), drill stale and drill RTO exceeded, for one database. */
-  private drillAlarms(
-    databaseId: string,
-    drill: DrillMetrics,
-    maxDrillAgeDays: number,
-    alarm: (id: string, spec: Omit<AlarmSpec, 'runbook'>) => cloudwatch.Alarm,
-  ): Required<Pick<DatabaseAlarms, 'drillFailed' | 'drillStale' | 'drillRtoExceeded'>> {
-    const hourly = { period: Duration.hours(1) };
-    const maxRtoSeconds = drill.rtoTarget.toSeconds();
-    const failures = new cloudwatch.MathExpression({
-      expression: 'FILL(failures, 0) + FILL(executionsFailed, 0)',
-      usingMetrics: {
-        failures: drill.metricDrillFailure(hourly),
-        executionsFailed: drill.metricExecutionsFailed(hourly),
-      },
-      period: Duration.hours(1),
-      label: `${databaseId} failed drills`,
-    });
-    return {
-      drillFailed: alarm('DrillFailed', {
-        metric: failures,
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `A restore drill of ${databaseId} failed: the backup could not be proven restorable.`,
-      }),
-      // Six-hour periods: drill staleness is measured in days, and one missed freshness run must not page.
-      drillStale: alarm('DrillStale', {
-        metric: drill.metricDrillAgeDays({ period: Duration.hours(6) }),
-        threshold: maxDrillAgeDays,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-        description: `No restore drill of ${databaseId} has passed in ${maxDrillAgeDays} days, or no drill age was reported.`,
-      }),
-      drillRtoExceeded: alarm('DrillRtoExceeded', {
-        metric: drill.metricDrillRtoSeconds(hourly),
-        threshold: maxRtoSeconds,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description: `A restore drill of ${databaseId} took longer than the ${maxRtoSeconds} s RTO target.`,
-      }),
-    };
-  }
-
-  /** Replication failed and replication late, from S3's replication metrics for one rule. */
+  /** Replication failed and replication late, from S3's replication metrics of the bucket's rule. */
   public addReplicationAlarms(props: ReplicationMonitoringProps): {
     failed: cloudwatch.Alarm;
     late: cloudwatch.Alarm;
   } {
     const maxLatency = props.maxLatency ?? DEFAULT_MAX_REPLICATION_LATENCY;
-    const dimensionsMap = {
-      SourceBucket: props.sourceBucket.bucketName,
-      DestinationBucket: props.destinationBucketName,
-      RuleId: props.ruleId,
-    };
-    // Published by S3 in the source bucket's region when replication metrics (or RTC) are on.
-    // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html
-    const failedOperations = new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName: 'OperationsFailedReplication',
-      dimensionsMap,
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(15),
-    });
-    const latency = new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName: 'ReplicationLatency',
-      dimensionsMap,
-      statistic: cloudwatch.Stats.MAXIMUM,
-      period: Duration.minutes(15),
-    });
+    const period = { period: Duration.minutes(15) };
     const scope = new Construct(this, 'Replication');
     return {
       failed: this.createAlarm(scope, 'Failed', 'replication-failed', {
-        metric: failedOperations,
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description:
+        ...failureAlarm(
+          props.bucket.metricOperationsFailedReplication(period),
           'Objects failed to replicate to the replica region (check the replication role and replica key).',
+        ),
         runbook: 'replication-failed',
       }),
       late: this.createAlarm(scope, 'Late', 'replication-late', {
-        metric: latency,
+        metric: props.bucket.metricReplicationLatency(period),
         threshold: maxLatency.toSeconds(),
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -458,11 +172,10 @@ export class Monitoring extends Construct {
    */
   public addErrorAlarm(id: string, source: ErrorMetrics): cloudwatch.Alarm {
     return this.createAlarm(new Construct(this, `Function${id}`), 'Errors', `${kebab(id)}-errors`, {
-      metric: source.metricErrors({ period: Duration.minutes(5) }),
-      threshold: FAILURE_THRESHOLD,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      description: `The ${id} function failed (see its log group).`,
+      ...failureAlarm(
+        source.metricErrors({ period: Duration.minutes(5) }),
+        `The ${id} function failed (see its log group).`,
+      ),
       runbook: 'runner-errors',
     });
   }
@@ -474,12 +187,10 @@ export class Monitoring extends Construct {
       'OrphanedInstances',
       'orphaned-drill-instances',
       {
-        metric: sweeper.metricOrphanedInstances(),
-        threshold: FAILURE_THRESHOLD,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        description:
+        ...failureAlarm(
+          sweeper.metricOrphanedInstances(),
           'The sweeper found an expired restore-drill instance: a drill did not delete its database.',
+        ),
         runbook: 'orphaned-drill-instances',
       },
     );
@@ -488,12 +199,10 @@ export class Monitoring extends Construct {
   /** Pages when a backup key is disabled or pending deletion (any database's, as the check reports it). */
   public addBackupKeyAlarm(freshness: Pick<FreshnessCheck, 'metricBackupKeyUnusable'>): cloudwatch.Alarm {
     return this.createAlarm(new Construct(this, 'BackupKey'), 'Unusable', 'backup-key-unusable', {
-      metric: freshness.metricBackupKeyUnusable({ period: Duration.hours(1) }),
-      threshold: FAILURE_THRESHOLD,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      description:
+      ...failureAlarm(
+        freshness.metricBackupKeyUnusable({ period: Duration.hours(1) }),
         'A backup KMS key is disabled or pending deletion: new backups fail and existing ones cannot be read.',
+      ),
       runbook: 'backup-key-unusable',
     });
   }
@@ -518,80 +227,4 @@ export class Monitoring extends Construct {
     this.alarmList.push(created);
     return created;
   }
-
-  private createKey(): kms.Key {
-    const stack = Stack.of(this);
-    const key = new kms.Key(this, 'Key', {
-      description: 'Restorable operational data: the on-call topic and log groups (never backups)',
-      enableKeyRotation: true,
-      pendingWindow: Duration.days(30),
-    });
-    // Alarms and rules publish to the encrypted topic as their service, which needs the key.
-    // @see https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowAlarmsAndRulesToPublishToTheEncryptedTopic',
-        principals: [
-          new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-          new iam.ServicePrincipal('events.amazonaws.com'),
-        ],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-    // CloudWatch Logs encrypts this stack's log groups, and only log groups of this account and region.
-    // @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-    key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'AllowCloudWatchLogsForThisAccountsLogGroups',
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.${stack.urlSuffix}`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: {
-            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
-              service: 'logs',
-              resource: 'log-group',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    );
-    return key;
-  }
-}
-
-function validateSubscriptions(props: MonitoringProps): void {
-  for (const email of props.emails ?? []) {
-    if (!Token.isUnresolved(email) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
-      throw new Error(`emails: "${email}" is not an email address`);
-    }
-  }
-  for (const url of props.httpsEndpoints ?? []) {
-    if (!Token.isUnresolved(url) && !/^https:\/\/[^\s/]+/.test(url)) {
-      throw new Error(`httpsEndpoints: "${url}" must be an https:// URL`);
-    }
-  }
-}
-
-function validateDatabase(databaseId: string, props: DatabaseAlarmsProps): void {
-  if (!Token.isUnresolved(props.rpo.toSeconds()) && props.rpo.toSeconds() <= 0) {
-    throw new Error(`rpo (${props.rpo.toHumanString()}) for database "${databaseId}" must be positive`);
-  }
-  const rto = props.drill?.rtoTarget;
-  if (rto && !Token.isUnresolved(rto.toSeconds()) && rto.toSeconds() <= 0) {
-    throw new Error(
-      `the drill's rtoTarget (${rto.toHumanString()}) for database "${databaseId}" must be positive`,
-    );
-  }
-  const change = props.maxSizeChange;
-  if (change !== undefined && !Token.isUnresolved(change) && !(change > 0 && change < 1)) {
-    throw new Error(`maxSizeChange (${change}) for database "${databaseId}" must be between 0 and 1`);
-  }
-}
-
-function kebab(id: string): string {
-  return id.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
 }

@@ -1,21 +1,30 @@
-import { Duration, RemovalPolicy, Size, Stack, TimeZone, Token } from 'aws-cdk-lib';
+/**
+ * The RestoreDrill construct: one database's monthly restore drill — its props and their
+ * validation, the network (security groups, DB subnet group), the drill function, the schedule
+ * and the drill metrics. The state machine is in restore-drill-workflow.ts, the drill role's
+ * permissions in restore-drill-grants.ts; the settings are the drill's own
+ * (lambda/core/drill-settings.ts).
+ */
+import { Duration, RemovalPolicy, Size, TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { NagSuppressions } from 'cdk-nag';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DRILL_INSTANCE_PREFIX } from '../../lambda/core/drill-naming';
 import {
   DEFAULT_DRILL_INSTANCE_CLASS,
+  DEFAULT_DRILL_MAX_LIFETIME_HOURS,
+  DEFAULT_DRILL_MAX_WAIT_MINUTES,
   DEFAULT_DRILL_SCHEDULE,
   DEFAULT_DRILL_SELECTION,
   DEFAULT_DRILL_SOURCE,
   DEFAULT_RANDOM_WINDOW_DAYS,
   DEFAULT_RTO_TARGET_SECONDS,
+  drillLifetimeProblems,
   drillSettingsProblems,
   type DrillSelection,
   type DrillSettingsInput,
@@ -25,34 +34,18 @@ import {
 import type { HandlerEnvInput } from '../../lambda/core/handler-env';
 import { MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
-import {
-  DRILL_INSTANCE_PREFIX,
-  createDrillInstanceStatements,
-  deleteDrillInstanceStatement,
-  deleteDrillSecretStatement,
-  drillInstanceArns,
-  drillSecretsCondition,
-  rdsManagedSecretArns,
-} from '../drill-iam';
 import { restorableMetric } from '../metrics';
-import {
-  addLambdaRetries,
-  schedulerRole,
-  suppressSchedulerRoleFindings,
-  suppressStateMachineRoleFindings,
-  workflowLogGroup,
-  workflowObservability,
-} from '../workflows';
+import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
+import { grantDrill } from './restore-drill-grants';
+import { buildDrillStateMachine } from './restore-drill-workflow';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** PostgreSQL's port: the only way into a drill instance. */
 export const POSTGRES_PORT = 5432;
 
 export { DEFAULT_DRILL_SCHEDULE };
-
-/** The error the drill handler throws when the instance could not be deleted yet (retry it). */
-export const DRILL_CLEANUP_ERROR = 'DrillCleanupError';
+export { DRILL_CLEANUP_ERROR } from '../../lambda/core/drill-workflow';
 
 /**
  * An operator SQL check run read-only against the restored database: `name`, one `sql` statement,
@@ -138,8 +131,10 @@ export interface RestoreDrillProps extends RunnerCommonProps {
 
   /**
    * Lifetime written to the instance's `restorable:expires-at` tag: the sweeper deletes it after.
+   * A whole number of hours, longer than a drill may still need the instance (the select,
+   * provision and restore-and-check steps plus `maxWaitForInstance`).
    * @default Duration.hours(6) - far beyond a drill's few steps, short enough to bound the cost of a
-   * leak (DEFAULT_DRILL_MAX_LIFETIME_HOURS of the drill handler's environment)
+   * leak (DEFAULT_DRILL_MAX_LIFETIME_HOURS of the drill settings)
    */
   readonly maxInstanceLifetime?: Duration;
 
@@ -149,16 +144,6 @@ export interface RestoreDrillProps extends RunnerCommonProps {
    */
   readonly ephemeralStorageSize?: Size;
 }
-
-/** Every Lambda task of the drill: a state name and the handler action it runs. */
-const ACTIONS = {
-  Select: 'select',
-  Provision: 'provision',
-  Status: 'status',
-  RestoreAndCheck: 'restore-and-check',
-  Cleanup: 'cleanup',
-  Report: 'report',
-} as const;
 
 /**
  * The monthly restore drill of one database: a schedule starts a Step Functions workflow that
@@ -256,9 +241,22 @@ export class RestoreDrill extends Construct {
         DRILL_MAX_LIFETIME_HOURS: props.maxInstanceLifetime?.toHours(),
       } satisfies HandlerEnvInput<'drill'>,
     });
-    this.grantDrill(this.drillFunction.role, props, source, instanceClass);
+    grantDrill(this, this.drillFunction.role, {
+      databaseId,
+      sourceBucket: source === 'replica' ? props.replicaBucket : props.bucket,
+      reportBucket: props.bucket,
+      instanceClass,
+      subnetGroup: this.subnetGroup,
+    });
 
-    this.stateMachine = this.buildStateMachine(props);
+    this.stateMachine = buildDrillStateMachine(this, {
+      databaseId,
+      fn: this.drillFunction.function,
+      maxWaitForInstanceMinutes:
+        props.maxWaitForInstance?.toMinutes({ integral: false }) ?? DEFAULT_DRILL_MAX_WAIT_MINUTES,
+      logRetention: props.logRetention,
+      logEncryptionKey: props.logEncryptionKey,
+    });
     this.schedule = this.buildSchedule(props, source, instanceClass);
   }
 
@@ -303,231 +301,6 @@ export class RestoreDrill extends Construct {
   /** Lets `grantee` start a drill now (the operator CLI's `restorable drill`). */
   public grantStartExecution(grantee: iam.IGrantable): iam.Grant {
     return this.stateMachine.grantStartExecution(grantee);
-  }
-
-  private grantDrill(
-    role: iam.Role,
-    props: RestoreDrillProps,
-    source: DrillSourceKind,
-    instanceClass: string,
-  ): void {
-    const { databaseId } = props;
-    const add = (statement: iam.PolicyStatement) => role.addToPrincipalPolicy(statement);
-
-    // Read backups of this database from the source bucket (selection checks each candidate's
-    // dump exists, so it lists the bucket: see readBackups), write its reports to the primary.
-    (source === 'replica' ? props.replicaBucket : props.bucket).grants.readBackups(role, databaseId);
-    props.bucket.grants.writeDrillReports(role, databaseId);
-
-    // Create and tag only drill instances, within the caps (drill-iam.ts says which and why).
-    createDrillInstanceStatements(this, {
-      instanceClass,
-      subnetGroupName: this.subnetGroup.subnetGroupName,
-    }).forEach(add);
-    add(
-      new iam.PolicyStatement({
-        sid: 'DescribeDrillInstances',
-        actions: ['rds:DescribeDBInstances'],
-        resources: [drillInstanceArns(this)],
-      }),
-    );
-    add(deleteDrillInstanceStatement(this));
-
-    // The managed master password: RDS creates the secret with the caller's permissions (only
-    // through RDS: aws:ViaAWSService), and the drill reads it only for drill instances.
-    add(
-      new iam.PolicyStatement({
-        sid: 'LetRdsCreateManagedMasterSecrets',
-        actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
-        resources: [rdsManagedSecretArns(this)],
-        conditions: { Bool: { 'aws:ViaAWSService': 'true' } },
-      }),
-    );
-    add(
-      new iam.PolicyStatement({
-        sid: 'ReadDrillInstanceMasterSecretsOnly',
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [rdsManagedSecretArns(this)],
-        conditions: drillSecretsCondition(this),
-      }),
-    );
-    add(deleteDrillSecretStatement(this));
-    // The first RDS instance of an account creates RDS's service-linked role.
-    add(
-      new iam.PolicyStatement({
-        sid: 'CreateRdsServiceLinkedRole',
-        actions: ['iam:CreateServiceLinkedRole'],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'iam',
-            region: '',
-            resource: 'role',
-            resourceName: 'aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS',
-          }),
-        ],
-        conditions: { StringEquals: { 'iam:AWSServiceName': 'rds.amazonaws.com' } },
-      }),
-    );
-
-    NagSuppressions.addResourceSuppressions(
-      role,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'Drill instances have generated names under the restorable-drill- prefix; create is further limited by request tags, ' +
-            'engine, class and encryption, delete by the restorable:drill resource tag.',
-          appliesTo: [{ regex: `/^Resource::arn:.*:rds:.*:db:${DRILL_INSTANCE_PREFIX}\\*$/` }],
-        },
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'PostgreSQL default option/parameter groups are named per major version (default:postgres-16, default.postgres16); ' +
-            'the drill picks the backup source major at run time.',
-          appliesTo: [
-            { regex: '/^Resource::arn:.*:rds:.*:og:default:postgres-\\*$/' },
-            { regex: '/^Resource::arn:.*:rds:.*:pg:default\\.postgres\\*$/' },
-          ],
-        },
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            'RDS names managed master secrets rds!db-<uuid>; reading is limited to secrets tagged with a drill instance ARN, ' +
-            "creating and deleting to requests RDS makes on the role's behalf.",
-          appliesTo: [{ regex: '/^Resource::arn:.*:secretsmanager:.*:secret:rds!db-\\*$/' }],
-        },
-      ],
-      true,
-    );
-  }
-
-  private buildStateMachine(props: RestoreDrillProps): sfn.StateMachine {
-    const { databaseId } = props;
-    const fn = this.drillFunction.function;
-    const stepTimeout = sfn.Timeout.duration(Duration.minutes(16));
-    const invoke = (name: keyof typeof ACTIONS, payload: Record<string, unknown>, resultPath: string) =>
-      new tasks.LambdaInvoke(this, `${name}Task`, {
-        stateName: name,
-        lambdaFunction: fn,
-        payload: sfn.TaskInput.fromObject({ action: ACTIONS[name], ...payload }),
-        payloadResponseOnly: true,
-        retryOnServiceExceptions: false,
-        resultPath,
-        taskTimeout: stepTimeout,
-      });
-
-    const select = invoke('Select', { 'databaseId.$': '$.databaseId', 'drill.$': '$.drill' }, '$.state');
-    const provision = invoke('Provision', { 'state.$': '$.state' }, '$.state');
-    const status = invoke('Status', { 'state.$': '$.state' }, '$.availability');
-    const restoreAndCheck = invoke('RestoreAndCheck', { 'state.$': '$.state' }, '$.state');
-    const cleanup = invoke('Cleanup', { 'state.$': '$.state' }, '$.state');
-    const report = invoke('Report', { 'state.$': '$.state' }, '$.report');
-
-    // The failure path: delete whatever exists, write the FAILED report, fail the execution.
-    const cleanupOnError = new tasks.LambdaInvoke(this, 'CleanupOnErrorTask', {
-      stateName: 'CleanupOnError',
-      comment: 'Deletes the drill instance (if any), writes a FAILED report and emits DrillFailure',
-      lambdaFunction: fn,
-      payload: sfn.TaskInput.fromObject({ action: 'cleanup', 'state.$': '$', 'error.$': '$.error' }),
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-      resultPath: '$.cleanup',
-      taskTimeout: stepTimeout,
-    });
-    const drillFailed = new sfn.Fail(this, 'DrillFailed', {
-      stateName: 'DrillFailed',
-      errorPath: '$.error.Error',
-      causePath: '$.error.Cause',
-    });
-    for (const task of [cleanup, cleanupOnError]) {
-      // The instance may still be busy (e.g. backing up right after creation): keep trying for
-      // ~30 minutes; after that the sweeper deletes it once it expires, and alarms.
-      task.addRetry({
-        errors: [DRILL_CLEANUP_ERROR],
-        interval: Duration.minutes(1),
-        maxAttempts: 6,
-        backoffRate: 2,
-        maxDelay: Duration.minutes(10),
-      });
-    }
-    addLambdaRetries(cleanupOnError);
-    // Even a cleanup that cannot run ends the execution as failed (the sweeper is the backstop).
-    cleanupOnError.addCatch(drillFailed, { errors: [sfn.Errors.ALL], resultPath: '$.cleanupError' });
-    cleanupOnError.next(drillFailed);
-
-    for (const task of [select, provision, status, restoreAndCheck, cleanup, report]) {
-      addLambdaRetries(task);
-      task.addCatch(cleanupOnError, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-    }
-
-    // The wait loop, bounded: count rounds, give up (into cleanup) after maxWaitForInstance.
-    const maxRounds = Math.max(1, Math.ceil((props.maxWaitForInstance ?? Duration.minutes(60)).toMinutes()));
-    const startWaiting = new sfn.Pass(this, 'StartWaiting', {
-      stateName: 'StartWaiting',
-      result: sfn.Result.fromObject({ rounds: 0 }),
-      resultPath: '$.wait',
-    });
-    const wait = new sfn.Wait(this, 'WaitForInstance', {
-      stateName: 'WaitForInstance',
-      time: sfn.WaitTime.duration(Duration.seconds(60)),
-    });
-    const countRound = new sfn.Pass(this, 'CountRound', {
-      stateName: 'CountRound',
-      parameters: { 'rounds.$': 'States.MathAdd($.wait.rounds, 1)' },
-      resultPath: '$.wait',
-    });
-    const notReady = new sfn.Pass(this, 'InstanceNotReady', {
-      stateName: 'InstanceNotReady',
-      result: sfn.Result.fromObject({
-        Error: 'DrillInstanceNotReady',
-        Cause: `wait: the drill instance was not available after ${maxRounds} minutes`,
-      }),
-      resultPath: '$.error',
-    });
-    notReady.next(cleanupOnError);
-
-    const passed = new sfn.Choice(this, 'DidTheDrillPass', { stateName: 'DidTheDrillPass' })
-      .when(
-        sfn.Condition.stringEquals('$.report.status', 'PASSED'),
-        new sfn.Succeed(this, 'DrillPassed', { stateName: 'DrillPassed' }),
-      )
-      .otherwise(
-        new sfn.Fail(this, 'DrillReportedFailure', {
-          stateName: 'DrillReportedFailure',
-          error: 'DrillFailed',
-          cause: 'The drill report says FAILED (checks, RTO or cleanup); see the report in drills/.',
-        }),
-      );
-
-    const afterStatus = new sfn.Choice(this, 'IsInstanceAvailable', { stateName: 'IsInstanceAvailable' })
-      .when(
-        sfn.Condition.stringEquals('$.availability.status', 'available'),
-        restoreAndCheck.next(cleanup).next(report).next(passed),
-      )
-      .when(sfn.Condition.numberGreaterThanEquals('$.wait.rounds', maxRounds), notReady)
-      .otherwise(wait);
-
-    const definition = select
-      .next(provision)
-      .next(startWaiting)
-      .next(wait)
-      .next(status)
-      .next(countRound)
-      .next(afterStatus);
-
-    const logGroup = workflowLogGroup(this, 'LogGroup', {
-      name: `${databaseId}-drill`,
-      retention: props.logRetention,
-      encryptionKey: props.logEncryptionKey,
-    });
-    const stateMachine = new sfn.StateMachine(this, 'Resource', {
-      comment: `Restorable restore drill of ${databaseId}; the drill instance is deleted on every path`,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      ...workflowObservability(logGroup),
-      // No execution timeout: it would end the execution without running the Catch (cleanup).
-    });
-    suppressStateMachineRoleFindings(stateMachine);
-    return stateMachine;
   }
 
   private buildSchedule(
@@ -590,21 +363,20 @@ function validate(props: RestoreDrillProps): void {
   if (problems.length > 0) {
     throw new Error(`invalid drill settings for "${props.databaseId}": ${problems.join('; ')}`);
   }
+  // The wait and the lifetime are checked together by the drill's own rule: an instance that
+  // expires while a drill may still restore into it would be deleted mid-drill by the sweeper.
   const wait = props.maxWaitForInstance;
-  if (
-    wait &&
-    !wait.isUnresolved() &&
-    (wait.toMinutes({ integral: false }) < 1 || wait.toHours({ integral: false }) > 6)
-  ) {
-    throw new Error(`maxWaitForInstance (${wait.toHumanString()}) must be between 1 minute and 6 hours`);
-  }
   const lifetime = props.maxInstanceLifetime;
-  if (lifetime && !lifetime.isUnresolved()) {
-    const hours = lifetime.toHours({ integral: false });
-    if (!Number.isInteger(hours) || hours < 2) {
-      throw new Error(
-        `maxInstanceLifetime (${lifetime.toHumanString()}) must be a whole number of hours, at least 2`,
-      );
-    }
+  const timing = drillLifetimeProblems({
+    maxWaitForInstanceMinutes: wait && !wait.isUnresolved() ? wait.toMinutes({ integral: false }) : undefined,
+    maxInstanceLifetimeHours:
+      lifetime && !lifetime.isUnresolved() ? lifetime.toHours({ integral: false }) : undefined,
+  }).map(({ field, message }) =>
+    field === 'maxWaitForInstanceMinutes'
+      ? `maxWaitForInstance (${wait?.toHumanString()}) ${message}`
+      : `maxInstanceLifetime (${lifetime?.toHumanString() ?? `${DEFAULT_DRILL_MAX_LIFETIME_HOURS} hours`}) ${message}`,
+  );
+  if (timing.length > 0) {
+    throw new Error(`invalid drill timing for "${props.databaseId}": ${timing.join('; ')}`);
   }
 }

@@ -1,3 +1,8 @@
+/**
+ * The RunnerFunction construct: every Restorable Lambda function, built from the runner image
+ * with one set of defaults (ARM64, tracing, log group, timeouts, memory), and the environment
+ * serialisation the handler schemas (lambda/core/handler-env.ts) read back.
+ */
 import { Duration, RemovalPolicy, Size, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';

@@ -1,3 +1,7 @@
+/**
+ * The RunnerImage construct: the one container image every runner function uses (the handlers
+ * plus pg_dump/pg_restore of each supported major), and what the image build leaves out.
+ */
 import * as path from 'path';
 import { Stack } from 'aws-cdk-lib';
 import * as ecr_assets from 'aws-cdk-lib/aws-ecr-assets';

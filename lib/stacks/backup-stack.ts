@@ -1,3 +1,7 @@
+/**
+ * The primary-region stack: the backup bucket and key, per database its backup workflow, restore
+ * drill and alarms, and stack-wide the on-call monitoring, freshness check and drill sweeper.
+ */
 import { Annotations, CfnOutput, Duration, Stack, TimeZone, type StackProps } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -120,6 +124,10 @@ export class BackupStack extends Stack {
         sslMode: database.sslMode,
         compression: database.compression,
         objectLockMode: config.objectLock.mode,
+        lockWaitTimeout:
+          database.lockWaitTimeoutSeconds === undefined
+            ? undefined
+            : Duration.seconds(database.lockWaitTimeoutSeconds),
         placement: network && {
           vpc: network.vpc,
           subnets: network.subnets,
@@ -182,11 +190,7 @@ export class BackupStack extends Stack {
     this.monitoring.addOrphanedInstancesAlarm(sweeper);
 
     if (this.backups.replicationRuleId) {
-      this.monitoring.addReplicationAlarms({
-        sourceBucket: this.backups.bucket,
-        destinationBucketName: this.replica.bucket.bucketName,
-        ruleId: this.backups.replicationRuleId,
-      });
+      this.monitoring.addReplicationAlarms({ bucket: this.backups });
     }
     return { freshness, sweeper };
   }

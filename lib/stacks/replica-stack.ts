@@ -1,3 +1,7 @@
+/**
+ * The replica-region stack: the replica bucket and its key (under a stable alias and name, so the
+ * primary stack needs no cross-region reference), and the settings both stacks derive from the config.
+ */
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';

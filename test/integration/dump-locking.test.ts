@@ -180,7 +180,8 @@ test('a migration that keeps its lock makes the backup give up with LOCK_TIMEOUT
     expect((err as BackupError).reason).toBe('LOCK_TIMEOUT');
     expect((err as BackupError).message).toMatch(/lock-wait-timeout/);
     expect(Date.now() - started).toBeLessThan(20_000);
-    // Nothing of the backup is left connected, and nothing was committed.
+    // Nothing of the backup is left connected, and nothing was committed (the run's backup-id
+    // claim stays: the dump role has no delete, the lifecycle rule expires claims).
     const ours = await h.query<{ app: string }>(
       `SELECT application_name AS app FROM pg_stat_activity
        WHERE application_name LIKE 'restorable%'`,

@@ -15,6 +15,7 @@ import {
 } from '../../lambda/core/fingerprint';
 import type { Fingerprints } from '../../lambda/core/fingerprint-schema';
 import type { LocalCluster } from '../../lambda/core/local-cluster';
+import { onDatabase } from './harness';
 
 const run = promisify(execFile);
 
@@ -89,19 +90,8 @@ export async function pgRestoreList(cluster: LocalCluster, file: string): Promis
   return (await run(path.join(cluster.binDir, 'pg_restore'), ['-l', file])).stdout;
 }
 
-export async function onCluster<T>(
-  cluster: LocalCluster,
-  database: string,
-  fn: (c: Client) => Promise<T>,
-): Promise<T> {
-  const c = new Client(cluster.connection(database));
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+/** The harness's `onDatabase`: a client on one database of the cluster, always closed. */
+export const onCluster = onDatabase;
 
 export const fingerprintOf = (
   cluster: LocalCluster,

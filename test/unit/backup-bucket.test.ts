@@ -1,5 +1,6 @@
-import { Duration, Lazy, RemovalPolicy, type Stack } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -585,19 +586,45 @@ describe('BackupBucket', () => {
       });
     });
 
-    test('exposes its replication rule id, and none without replication', () => {
+    /** A bucket replicating to the replica `replica` in eu-central-1, known by its key alias. */
+    function replicatingBucket(): BackupBucket {
       const stack = newStack();
       const destination = BackupBucket.fromBucketAttributes(stack, 'Dest', {
         bucketName: 'replica',
         region: 'eu-central-1',
         encryptionKeyAlias: 'alias/restorable/backups',
       });
-      const source = new BackupBucket(stack, 'Backups', { replication: { destination } });
+      return new BackupBucket(stack, 'Backups', { replication: { destination } });
+    }
+
+    test('exposes its replication rule id, and none without replication', () => {
+      const source = replicatingBucket();
+      const stack = Stack.of(source);
       expect(source.replicationRuleId).toBe('all-objects-to-replica');
       Template.fromStack(stack).hasResourceProperties('AWS::S3::Bucket', {
         ReplicationConfiguration: { Rules: [Match.objectLike({ Id: source.replicationRuleId })] },
       });
       expect(new BackupBucket(newStack(), 'Plain').replicationRuleId).toBeUndefined();
+    });
+
+    test('offers the S3 replication metrics of its rule, and refuses them without replication', () => {
+      const source = replicatingBucket();
+      const dimensions = {
+        SourceBucket: source.bucket.bucketName,
+        DestinationBucket: 'replica',
+        RuleId: 'all-objects-to-replica',
+      };
+      const expected: [cloudwatch.Metric, string, string][] = [
+        [source.metricReplicationLatency(), 'ReplicationLatency', 'Maximum'],
+        [source.metricOperationsFailedReplication(), 'OperationsFailedReplication', 'Sum'],
+        [source.metricOperationsPendingReplication(), 'OperationsPendingReplication', 'Maximum'],
+      ];
+      for (const [metric, name, statistic] of expected) {
+        expect(metric).toMatchObject({ namespace: 'AWS/S3', metricName: name, statistic, dimensions });
+      }
+      expect(source.metricReplicationLatency({ period: Duration.minutes(15) }).period.toMinutes()).toBe(15);
+      const plain = new BackupBucket(newStack(), 'Plain');
+      expect(() => plain.metricReplicationLatency()).toThrow(/ReplicationLatency: .* does not replicate/);
     });
 
     test('with a known destination key, uses its ARN for ReplicaKmsKeyID and for the role', () => {

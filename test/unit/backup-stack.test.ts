@@ -26,6 +26,22 @@ describe('BackupStack', () => {
     expect(stack.replicaRegion).toBe('eu-central-1');
   });
 
+  test("passes a database's lockWaitTimeoutSeconds to its dump function only, and leaves the others the default", () => {
+    const { template } = synth(exampleConfig((c) => (c.databases[0].lockWaitTimeoutSeconds = 5)));
+    const dumps = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { ImageConfig: { Command: ['dump.handler'] } },
+      }),
+    ).map((r) => (r as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties);
+    expect(dumps.map((p) => p.Environment.Variables.LOCK_WAIT_TIMEOUT_SECONDS).sort()).toEqual([
+      '5',
+      undefined,
+    ]);
+    expect(() => exampleConfig((c) => (c.databases[0].lockWaitTimeoutSeconds = 0))).toThrow(
+      /databases\[0\]\.lockWaitTimeoutSeconds/,
+    );
+  });
+
   test('names the primary bucket after account and region and aliases the key', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::S3::Bucket', {

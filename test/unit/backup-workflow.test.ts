@@ -366,6 +366,22 @@ describe('BackupWorkflow validation', () => {
     );
   });
 
+  test('passes a lock-wait timeout in seconds to the dump, and rejects one the dump could not finish after', () => {
+    build(() => ({ lockWaitTimeout: Duration.seconds(20) })).template.hasResourceProperties(
+      'AWS::Lambda::Function',
+      {
+        ImageConfig: { Command: ['dump.handler'] },
+        Environment: { Variables: Match.objectLike({ LOCK_WAIT_TIMEOUT_SECONDS: '20' }) },
+      },
+    );
+    expect(() => build(() => ({ lockWaitTimeout: Duration.minutes(15) }))).toThrow(
+      /lockWaitTimeout \(15 minutes\) must be whole seconds from 1 to 899/,
+    );
+    expect(() => build(() => ({ lockWaitTimeout: Duration.millis(1500) }))).toThrow(
+      /lockWaitTimeout .* must be whole seconds/,
+    );
+  });
+
   test('rejects a replica bucket in the primary region', () => {
     expect(() =>
       build((f) => ({

@@ -13,6 +13,11 @@ import {
 } from '../../lambda/core/checks';
 import {
   buildReport,
+  DEFAULT_DRILL_MAX_LIFETIME_HOURS,
+  DEFAULT_DRILL_MAX_WAIT_MINUTES,
+  drillInFlightMinutes,
+  drillLifetimeProblems,
+  DrillLifetimeSchema,
   drillMetrics,
   resolveDrillSettings,
   summarizeChecks,
@@ -242,6 +247,36 @@ describe('resolveDrillSettings', () => {
       checks: [],
     });
     expect(() => resolveDrillSettings({ selection: 'oldest' })).toThrow(/invalid drill settings: selection/);
+  });
+});
+
+describe('DrillLifetimeSchema', () => {
+  it('defaults to a lifetime well beyond the longest a drill may need its instance', () => {
+    expect(DrillLifetimeSchema.parse({})).toEqual({
+      maxWaitForInstanceMinutes: DEFAULT_DRILL_MAX_WAIT_MINUTES,
+      maxInstanceLifetimeHours: DEFAULT_DRILL_MAX_LIFETIME_HOURS,
+    });
+    expect(DEFAULT_DRILL_MAX_LIFETIME_HOURS * 60).toBeGreaterThan(
+      drillInFlightMinutes(DEFAULT_DRILL_MAX_WAIT_MINUTES),
+    );
+  });
+
+  it('rejects a lifetime the sweeper could end while a drill still restores into the instance', () => {
+    // 6 h wait + 3 steps of 16 min = 408 min: a 6-hour (360 min) lifetime would expire mid-drill.
+    expect(drillInFlightMinutes(360)).toBe(408);
+    expect(() => DrillLifetimeSchema.parse({ maxWaitForInstanceMinutes: 360 })).toThrow(
+      /must exceed the 408 minutes a drill may still need its instance .* the sweeper would delete it mid-drill/,
+    );
+    expect(drillLifetimeProblems({ maxWaitForInstanceMinutes: 360, maxInstanceLifetimeHours: 6 })).toEqual([
+      { field: 'maxInstanceLifetimeHours', message: expect.stringMatching(/must exceed the 408 minutes/) },
+    ]);
+    expect(drillLifetimeProblems({ maxWaitForInstanceMinutes: 360, maxInstanceLifetimeHours: 7 })).toEqual(
+      [],
+    );
+    expect(drillLifetimeProblems({ maxWaitForInstanceMinutes: 72, maxInstanceLifetimeHours: 2 })).toEqual([
+      { field: 'maxInstanceLifetimeHours', message: expect.stringMatching(/must exceed the 120 minutes/) },
+    ]);
+    expect(drillLifetimeProblems({ maxWaitForInstanceMinutes: 71, maxInstanceLifetimeHours: 2 })).toEqual([]);
   });
 });
 

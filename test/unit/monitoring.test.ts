@@ -6,8 +6,8 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import { MetricNames, type MetricName } from '../../lambda/core/metric-names';
+import { BackupBucket } from '../../lib/constructs/backup-bucket';
 import { BackupWorkflow } from '../../lib/constructs/backup-workflow';
 import { DrillSweeper } from '../../lib/constructs/drill-sweeper';
 import { FreshnessCheck } from '../../lib/constructs/freshness-check';
@@ -307,18 +307,23 @@ describe('Monitoring database alarms', () => {
 });
 
 describe('Monitoring stack-wide alarms', () => {
-  test('replication failed and late, on the S3 replication metrics of the rule', () => {
+  test("replication failed and late, on the replicating bucket's S3 replication metrics of its rule", () => {
     const { stack, monitoring } = build();
-    monitoring.addReplicationAlarms({
-      sourceBucket: s3.Bucket.fromBucketName(stack, 'Source', 'restorable-123456789012-eu-west-1-backups'),
-      destinationBucketName: 'restorable-123456789012-eu-central-1-backups',
-      ruleId: 'all-objects-to-replica',
+    const destination = BackupBucket.fromBucketAttributes(stack, 'Replica', {
+      bucketName: 'restorable-123456789012-eu-central-1-backups',
+      region: 'eu-central-1',
+      encryptionKeyAlias: 'alias/restorable/backups',
     });
+    const source = new BackupBucket(stack, 'Backups', {
+      bucketName: 'restorable-123456789012-eu-west-1-backups',
+      replication: { destination },
+    });
+    monitoring.addReplicationAlarms({ bucket: source });
     const template = Template.fromStack(stack);
     const dimensions = [
       { Name: 'DestinationBucket', Value: 'restorable-123456789012-eu-central-1-backups' },
       { Name: 'RuleId', Value: 'all-objects-to-replica' },
-      { Name: 'SourceBucket', Value: 'restorable-123456789012-eu-west-1-backups' },
+      { Name: 'SourceBucket', Value: { Ref: Match.stringLikeRegexp('^Backups') } },
     ];
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/S3',

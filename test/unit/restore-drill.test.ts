@@ -508,6 +508,18 @@ describe('RestoreDrill validation', () => {
     );
   });
 
+  test('rejects an instance lifetime that could end while the drill still needs the instance', () => {
+    // The sweeper deletes expired drill instances: with a 6-hour wait, the default 6-hour lifetime
+    // could expire while the drill restores (6 h + select, provision and restore steps).
+    expect(() => build(() => ({ maxWaitForInstance: Duration.hours(6) }))).toThrow(
+      /invalid drill timing for "orders": maxInstanceLifetime \(6 hours\) must exceed the 408 minutes .* mid-drill/,
+    );
+    expect(() =>
+      build(() => ({ maxWaitForInstance: Duration.hours(2), maxInstanceLifetime: Duration.hours(2) })),
+    ).toThrow(/maxInstanceLifetime \(2 hours\) must exceed the 168 minutes/);
+    build(() => ({ maxWaitForInstance: Duration.hours(6), maxInstanceLifetime: Duration.hours(7) }));
+  });
+
   test('rejects two checks with the same name', () => {
     const check = { name: 'same', sql: 'select 1', expect: { rows: 1 } };
     expect(() => build(() => ({ checks: [check, check] }))).toThrow(

@@ -3,6 +3,12 @@
  * and prints the manifest it wrote. Ctrl-C aborts the upload and writes no manifest.
  */
 import type { Command } from 'commander';
+import { DEFAULT_SSL_MODE } from '../../../lambda/core/backup-settings';
+import {
+  DEFAULT_OBJECT_LOCK_MODE,
+  OBJECT_LOCK_MODES,
+  type ObjectLockMode,
+} from '../../../lambda/core/handler-env';
 import type { Manifest } from '../../../lambda/core/manifest';
 import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
 import { interruptible } from '../cleanup';
@@ -17,13 +23,22 @@ export function register(program: Command, cli: CliContext): void {
   storeOptions(program.command('backup').description('dump a database into the bucket now'))
     .requiredOption('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
     .option('--tier <tier>', 'auto (grandfather-father-son by first success) or a tier', 'auto')
-    .option('--sslmode <mode>', `TLS mode (${SSL_MODE_NAMES}; default: the URL's, else verify-full)`)
+    .option('--sslmode <mode>', `TLS mode (${SSL_MODE_NAMES}; default: the URL's, else ${DEFAULT_SSL_MODE})`)
     .option('--ca-bundle <file>', 'CA bundle for verify-full (default: the RDS bundle)')
     .option('--kms-key-id <key>', 'KMS key for SSE-KMS (default: the bucket default)')
-    .option('--object-lock-mode <mode>', 'GOVERNANCE, COMPLIANCE or NONE', 'GOVERNANCE')
+    .option('--object-lock-mode <mode>', OBJECT_LOCK_MODE_NAMES, DEFAULT_OBJECT_LOCK_MODE)
     .option('--schema <name>', 'only this schema (repeatable)', collect)
     .option('--exclude-schema <name>', 'leave this schema out (repeatable)', collect)
     .action(runs(cli, backup));
+}
+
+/** "GOVERNANCE, COMPLIANCE or NONE": the dump handler's modes, the same default. */
+const OBJECT_LOCK_MODE_NAMES = `${OBJECT_LOCK_MODES.slice(0, -1).join(', ')} or ${OBJECT_LOCK_MODES.at(-1)}`;
+
+function parseObjectLockMode(value: string): ObjectLockMode {
+  const mode = value.toUpperCase();
+  if ((OBJECT_LOCK_MODES as readonly string[]).includes(mode)) return mode as ObjectLockMode;
+  throw new UsageError(`--object-lock-mode must be ${OBJECT_LOCK_MODE_NAMES} (got ${value})`);
 }
 
 function parseTier(value: string): Tier | 'auto' {
@@ -45,12 +60,7 @@ export async function backup(
   io: Io,
 ): Promise<number> {
   const tier = parseTier(o.tier);
-  const lock = o.objectLockMode.toUpperCase();
-  if (!['GOVERNANCE', 'COMPLIANCE', 'NONE'].includes(lock)) {
-    throw new UsageError(
-      `--object-lock-mode must be GOVERNANCE, COMPLIANCE or NONE (got ${o.objectLockMode})`,
-    );
-  }
+  const lock = parseObjectLockMode(o.objectLockMode);
   const conn = targetConnection(
     '--url',
     o.url,
@@ -71,7 +81,7 @@ export async function backup(
       s3: store.s3,
       bucket: store.bucket,
       kmsKeyId: o.kmsKeyId,
-      objectLockMode: lock as 'GOVERNANCE' | 'COMPLIANCE' | 'NONE',
+      objectLockMode: lock,
       tier,
       schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
       logger: progressLogger(progress, io),
