@@ -78,7 +78,9 @@ export function fargateSizeProblems(size: FargateSize): string[] {
   } else if (!memory.includes(size.memoryMiB)) {
     const [from, to, step] = FARGATE_CPU_MEMORY[size.cpu];
     const allowed = size.cpu === 256 ? SMALLEST_MEMORY.join(', ') : `${from} to ${to} in steps of ${step}`;
-    problems.push(`memoryMiB ${size.memoryMiB} is not allowed with cpu ${size.cpu}: Fargate allows ${allowed}`);
+    problems.push(
+      `memoryMiB ${size.memoryMiB} is not allowed with cpu ${size.cpu}: Fargate allows ${allowed}`,
+    );
   }
   const storage = size.ephemeralStorageGiB;
   if (
@@ -126,7 +128,9 @@ export const RunnerSettingFields = {
     .number()
     .positive()
     .optional()
-    .describe('About how large the database is (pg_database_size, GiB); synth warns when Lambda cannot keep up.'),
+    .describe(
+      'About how large the database is (pg_database_size, GiB); synth warns when Lambda cannot keep up.',
+    ),
 };
 
 export interface RunnerSettings {
