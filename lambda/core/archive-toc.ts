@@ -53,8 +53,11 @@ export interface ArchiveToc {
 const MIN_VERSION = (1 << 16) | (12 << 8); // 1.12
 const MAX_VERSION = (1 << 16) | (16 << 8) | 0xff; // 1.16.x
 const FORMAT_CUSTOM = 1;
-/** A directory-format dump's `toc.dat`: the same header and entries, a file name per entry. */
-const FORMAT_DIRECTORY = 5;
+/**
+ * A directory-format dump's `toc.dat`: the same header and entries, a file name per entry. (The
+ * header's format byte as pg_dump writes it; read from a real `pg_dump -Fd` in the tests.)
+ */
+const FORMAT_DIRECTORY = 3;
 
 /** Reads bytes from a file on demand; the TOC is at the start, so a large archive is never loaded. */
 class Reader {

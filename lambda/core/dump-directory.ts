@@ -36,10 +36,8 @@ import {
   type StoredDump,
   type StreamRun,
 } from './dump-stream';
-import { directoryPrefixOf, type DirectoryFile, type StoredObject } from './manifest';
+import { DIRECTORY_TOC, directoryPrefixOf, type DirectoryFile, type StoredObject } from './manifest';
 
-/** The file every directory-format dump has: its table of contents. */
-export const DIRECTORY_TOC = 'toc.dat';
 /** Prefix of the dump's work dirs (leftovers of a dead run are removed at the next start). */
 export const DUMP_WORK_DIR_PREFIX = 'restorable-dump-';
 const STDERR_KEEP = 8 * 1024;

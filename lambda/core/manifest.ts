@@ -233,6 +233,9 @@ export const keysOfManifest = (
   m: Pick<Manifest, 'tier' | 'databaseId' | 'period' | 'backupId'>,
 ): BackupKeys => backupKeys(m.tier, m.databaseId, m.period, m.backupId);
 
+/** The file every directory-format dump has, its table of contents: a directory manifest's `object`. */
+export const DIRECTORY_TOC = 'toc.dat';
+
 /** Where a directory-layout backup's files live: `<tier>/<db>/<period>/<backupId>.dir/`. */
 export const directoryPrefixOf = (m: Pick<Manifest, 'tier' | 'databaseId' | 'period' | 'backupId'>): string =>
   `${keysOfManifest(m).prefix}${m.backupId}.dir/`;
