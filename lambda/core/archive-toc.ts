@@ -1,5 +1,6 @@
 /**
- * Reads the table of contents of a pg_dump custom-format archive straight from its header.
+ * Reads the table of contents of a pg_dump custom-format archive straight from its header (or of a
+ * directory-format dump from its `toc.dat`, which has the same layout).
  *
  * `pg_restore --list` prints the same entries, but its name fields are neither quoted nor
  * escaped ("we currently don't bother to quote names, meaning that the name fields aren't
@@ -36,6 +37,8 @@ export interface TocEntry {
   readonly defn: string;
   /** Byte offset of the entry's data block in the archive, when it has one. */
   readonly dataOffset?: number;
+  /** Directory format: the file holding the entry's data (`3071.dat.gz`), when it has one. */
+  readonly dataFile?: string;
 }
 
 export interface ArchiveToc {
@@ -50,6 +53,11 @@ export interface ArchiveToc {
 const MIN_VERSION = (1 << 16) | (12 << 8); // 1.12
 const MAX_VERSION = (1 << 16) | (16 << 8) | 0xff; // 1.16.x
 const FORMAT_CUSTOM = 1;
+/**
+ * A directory-format dump's `toc.dat`: the same header and entries, a file name per entry. (The
+ * header's format byte as pg_dump writes it; read from a real `pg_dump -Fd` in the tests.)
+ */
+const FORMAT_DIRECTORY = 3;
 
 /** Reads bytes from a file on demand; the TOC is at the start, so a large archive is never loaded. */
 class Reader {
@@ -90,7 +98,7 @@ class Reader {
   }
 }
 
-/** Reads and validates the TOC of a custom-format archive file. */
+/** Reads and validates the TOC of a custom-format archive file or a directory dump's `toc.dat`. */
 export function readArchiveToc(file: string): ArchiveToc {
   const fd = fs.openSync(file, 'r');
   try {
@@ -117,7 +125,8 @@ function parse(r: Reader): ArchiveToc {
     throw new Error(`archive header is corrupt (integer size ${intSize}, offset size ${offSize})`);
   }
   const format = r.byte();
-  if (format !== FORMAT_CUSTOM) throw new Error(`archive is not in custom format (format code ${format})`);
+  if (format !== FORMAT_CUSTOM && format !== FORMAT_DIRECTORY)
+    throw new Error(`archive is not in custom or directory format (format code ${format})`);
 
   const readInt = (): number => {
     const sign = r.byte();
@@ -167,6 +176,23 @@ function parse(r: Reader): ArchiveToc {
       const dep = readStr();
       if (dep === undefined) break;
       dependencies.push(Number(dep));
+    }
+    if (format === FORMAT_DIRECTORY) {
+      // Directory format: the name of the entry's data file (pg_backup_directory.c, _ReadExtraToc).
+      const dataFile = readStr();
+      entries.push({
+        dumpId,
+        desc,
+        namespace: namespace || undefined,
+        tag,
+        owner: owner || undefined,
+        section,
+        dependencies,
+        hadDumper,
+        defn,
+        ...(dataFile ? { dataFile } : {}),
+      });
+      continue;
     }
     // Custom format: where the entry's data block starts (a flag byte, 2 = position set, plus
     // offSize little-endian bytes).

@@ -15,7 +15,7 @@
  * stale.
  */
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
-import { parseManifest, type Manifest } from './manifest';
+import { DIRECTORY_TOC, directoryPrefixOf, parseManifest, type Manifest } from './manifest';
 import { isNotFound, readText } from './s3';
 import { candidatePeriods, parseManifestKey, TIERS, type Tier } from './tiers';
 import { verifyBackup, type VerifyOptions, type VerifyResult } from './verify';
@@ -88,6 +88,10 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return results;
 }
 
+/** The object a manifest must name: `<id>.dump`, or a directory-layout dump's `<id>.dir/toc.dat`. */
+const expectedObjectKey = (manifest: Manifest, dumpKey: string): string =>
+  manifest.layout === 'directory' ? `${directoryPrefixOf(manifest)}${DIRECTORY_TOC}` : dumpKey;
+
 async function inspectManifest(
   s3: S3Client,
   bucket: string,
@@ -121,8 +125,8 @@ async function inspectManifest(
         ? `manifest databaseId ${manifest.databaseId} does not match its key`
         : manifest.tier !== parsed.tier || manifest.period !== parsed.period
           ? `manifest tier/period ${manifest.tier}/${manifest.period} does not match its key`
-          : manifest.object.key !== dumpKey
-            ? `manifest names dump ${manifest.object.key}, expected ${dumpKey}`
+          : manifest.object.key !== expectedObjectKey(manifest, dumpKey)
+            ? `manifest names dump ${manifest.object.key}, expected ${expectedObjectKey(manifest, dumpKey)}`
             : undefined;
   if (mismatch) return { ...withManifest, valid: false, problem: mismatch };
   try {

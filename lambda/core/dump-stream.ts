@@ -133,7 +133,7 @@ export function collectStderr(child: Child): () => string {
 }
 
 /** pg_dump's `pg_dump: warning: ...` lines, as they arrive (the tail kept for errors may lose them). */
-function collectWarnings(stderr: Readable): string[] {
+export function collectWarnings(stderr: Readable): string[] {
   const warnings: string[] = [];
   let partial = '';
   stderr.on('data', (d: Buffer | string) => {
@@ -305,7 +305,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
  * Wraps an S3 client so that the UploadId of each CreateMultipartUpload for `key` is recorded.
  * lib-storage only reads `send` and `config` from its client.
  */
-function trackingClient(s3: S3Client, key: string, uploadIds: Set<string>): S3Client {
+export function trackingClient(s3: S3Client, key: string, uploadIds: Set<string>): S3Client {
   return new Proxy(s3, {
     get(target, prop, receiver) {
       if (prop !== 'send') return Reflect.get(target, prop, receiver);
@@ -325,7 +325,7 @@ function trackingClient(s3: S3Client, key: string, uploadIds: Set<string>): S3Cl
  * (an in-flight part can recreate state after an abort, so we list again). Returns how many remain.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html
  */
-async function abortUploads(
+export async function abortUploads(
   s3: S3Client,
   bucket: string,
   key: string,

@@ -47,6 +47,7 @@ import {
   type CompressionSettings,
 } from './compression-settings';
 import { claimPlacement, encryptionParams, lockParams } from './dump-claim';
+import { dumpDirectory, type StoredDirectory } from './dump-directory';
 import { storeGlobals } from './dump-globals';
 import { exportSnapshot, takeInventory, type Inventory } from './dump-snapshot';
 import { streamDump, type StoredDump } from './dump-stream';
@@ -128,6 +129,15 @@ export interface DumpOptions extends TlsOptions {
   readonly logger?: CoreLogger;
   /** How many later seconds to try when the backup id is taken. @default 30 */
   readonly maxIdAttempts?: number;
+  /**
+   * `directory`: `pg_dump -Fd -j <jobs>` to local storage, each file its own object (the Fargate
+   * runner's parallel mode, dump-directory.ts). @default 'custom' - one streamed archive
+   */
+  readonly layout?: 'custom' | 'directory';
+  /** pg_dump workers for the directory layout. @default - the cores this process may use */
+  readonly jobs?: number;
+  /** Where the directory layout's work dir is made (task storage). @default os.tmpdir() */
+  readonly workDir?: string;
 }
 
 /** pg_dump `--lock-wait-timeout` when none is configured. */
@@ -335,9 +345,11 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     throw fail('SNAPSHOT', `cannot export a snapshot: ${(e as Error).message}`, placement.backupId);
   }
   let inventory: Inventory;
-  let stored: StoredDump;
+  let stored: StoredDump & Partial<StoredDirectory>;
+  const directory = options.layout === 'directory';
+  const jobs = Math.max(1, Math.floor(options.jobs ?? availableCores()));
   const dumpArgs = [
-    '--format=custom',
+    ...(directory ? ['--format=directory', `--jobs=${jobs}`] : ['--format=custom']),
     `--snapshot=${snapshot}`,
     '--no-password',
     `--lock-wait-timeout=${lockWaitTimeoutMs}`,
@@ -364,23 +376,31 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
       exactCounts: inventory.tables.every((t) => t.exact),
       largeObjects: inventory.largeObjects.count,
     });
-    stored = await streamDump(
-      {
-        options,
-        placement,
-        pgDumpPath: pre.pgDump.path,
-        pgDumpMajor: pre.pgDump.major,
-        compression: run.compression,
-        databaseBytes: pre.databaseBytes,
-        env: run.env,
-        lock: run.lock,
-        deadlineAt: run.deadlineAt,
-        log,
-        fail,
-        clean: run.clean,
-      },
-      dumpArgs,
-    );
+    const streamRun = {
+      options,
+      placement,
+      pgDumpPath: pre.pgDump.path,
+      pgDumpMajor: pre.pgDump.major,
+      compression: run.compression,
+      databaseBytes: pre.databaseBytes,
+      env: run.env,
+      lock: run.lock,
+      deadlineAt: run.deadlineAt,
+      log,
+      fail,
+      clean: run.clean,
+    };
+    stored = directory
+      ? await dumpDirectory(
+          {
+            ...streamRun,
+            workBase: options.workDir,
+            // Uploading needs no snapshot: release it (and the xmin it holds back) once pg_dump is done.
+            afterDump: () => client.query('COMMIT').then(() => undefined),
+          },
+          dumpArgs,
+        )
+      : await streamDump(streamRun, dumpArgs);
   } finally {
     // The snapshot has served its purpose (or the dump failed); end the transaction either way.
     await client.query('COMMIT').catch(() => undefined);
@@ -389,8 +409,8 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     log.warn('pg_dump warning', { backupId: placement.backupId, warning });
   log.info('dump stored', {
     backupId: placement.backupId,
-    key: placement.keys.dump,
-    compression: run.compression.kind,
+    key: stored.object?.key ?? placement.keys.dump,
+    compression: stored.compression?.kind ?? run.compression.kind,
     rawBytes: stored.rawBytes,
     // Last: the CLI's progress line ends with the stored size.
     bytes: stored.bytes,
@@ -428,13 +448,14 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     pgDump: {
       version: pre.pgDump.version,
       major: pre.pgDump.major,
-      format: 'custom',
+      format: directory ? 'directory' : 'custom',
       // The snapshot id is per-run noise; the options that shape the archive are what matter.
       options: dumpArgs.filter((a) => !a.startsWith('--snapshot=')),
       ...(stored.warnings.length > 0 ? { warnings: stored.warnings } : {}),
     },
-    object: { key: placement.keys.dump, bytes: stored.bytes, sha256: stored.sha256 },
-    compression: manifestCompression(run.compression, stored.rawBytes),
+    object: stored.object ?? { key: placement.keys.dump, bytes: stored.bytes, sha256: stored.sha256 },
+    ...(stored.files ? { layout: 'directory', files: stored.files } : {}),
+    compression: stored.compression ?? manifestCompression(run.compression, stored.rawBytes),
     globals,
     rowCounts: {
       exact: tables.every((t) => t.exact),

@@ -78,6 +78,19 @@ const StoredObjectSchema = z.strictObject({
 });
 export type StoredObject = z.infer<typeof StoredObjectSchema>;
 
+/**
+ * One file of a directory-format dump, stored as its own object. The name is pg_dump's own
+ * (`toc.dat`, `3071.dat.gz`, `blobs.toc`): one path segment, so a restore that writes it into its
+ * work dir can never be sent elsewhere by a manifest.
+ */
+export const DirectoryFileSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'must be one plain file name'),
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sha256: sha256Hex,
+});
+export type DirectoryFile = z.infer<typeof DirectoryFileSchema>;
+
 export const ManifestSchema = z.strictObject({
   formatVersion: z.literal(1),
   backupId: z.string(),
@@ -98,13 +111,21 @@ export const ManifestSchema = z.strictObject({
   pgDump: z.strictObject({
     version: z.string(),
     major: z.number().int(),
-    format: z.literal('custom'),
+    format: z.enum(['custom', 'directory']),
     /** pg_dump options without connection parameters (those never leave the process). */
     options: z.array(z.string()),
     /** pg_dump's warnings (e.g. "subscriptions not dumped"): what the archive lacks and why. */
     warnings: z.array(z.string()).optional(),
   }),
+  /** The archive; for the directory layout, its `toc.dat` (also listed in `files`). */
   object: StoredObjectSchema,
+  /**
+   * `directory`: `pg_dump -Fd -j N`, every file its own object under `<backupId>.dir/` (`files`).
+   * @default - one custom-format archive, `object`
+   */
+  layout: z.literal('directory').optional(),
+  /** Every file of a directory-layout dump, each with its own size and SHA-256. */
+  files: z.array(DirectoryFileSchema).optional(),
   /**
    * How the object is compressed (compression-settings.ts). @default - `{ kind: 'pg-gzip' }`:
    * manifests written before the field existed describe pg_dump's own gzip (compressionOf)
@@ -211,3 +232,10 @@ export function parseTableLabel(label: string): { schema: string; name: string }
 export const keysOfManifest = (
   m: Pick<Manifest, 'tier' | 'databaseId' | 'period' | 'backupId'>,
 ): BackupKeys => backupKeys(m.tier, m.databaseId, m.period, m.backupId);
+
+/** The file every directory-format dump has, its table of contents: a directory manifest's `object`. */
+export const DIRECTORY_TOC = 'toc.dat';
+
+/** Where a directory-layout backup's files live: `<tier>/<db>/<period>/<backupId>.dir/`. */
+export const directoryPrefixOf = (m: Pick<Manifest, 'tier' | 'databaseId' | 'period' | 'backupId'>): string =>
+  `${keysOfManifest(m).prefix}${m.backupId}.dir/`;

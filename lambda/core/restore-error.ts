@@ -9,6 +9,8 @@ export type RestoreErrorCode =
   | 'MANIFEST_UNREADABLE'
   /** An object of the backup is in Glacier Flexible Retrieval or Deep Archive and not restored. */
   | 'ARCHIVED'
+  /** A file a directory-layout manifest lists does not exist. */
+  | 'OBJECT_MISSING'
   | 'SIZE_MISMATCH'
   | 'CHECKSUM_MISMATCH'
   /** No room for the plain archive in the work dir (checked before writing). */

@@ -32,8 +32,10 @@ import { compressionOf } from './compression-settings';
 import * as path from 'node:path';
 import { readArchiveToc, type ArchiveToc } from './archive-toc';
 import { quoteIdent } from './inventory';
+import { DIRECTORY_TOC } from './manifest';
 import { restorableEntries, runPgRestore } from './pg-restore';
 import { downloadVerified, fetchVerifiedText, readManifest } from './restore-archive';
+import { directoryBytes, downloadDirectory } from './restore-directory';
 import { RestoreError } from './restore-error';
 import { planTableRestore, useListText, type TableRef } from './restore-plan';
 import { applyDatabaseProperties, archivedDatabase, isDatabaseEntry } from './restore-database';
@@ -124,25 +126,39 @@ export async function restoreBackup(
   const dir = work.dir;
   try {
     // 2. The archive, verified while it downloads.
-    const archive = path.join(dir, 'archive.dump');
+    // The directory layout: every file checked into one directory pg_restore reads (restore-directory.ts).
+    const directory = manifest.layout === 'directory';
+    const archive = path.join(dir, directory ? 'archive.dir' : 'archive.dump');
     const downloadStarted = Date.now();
-    await downloadVerified(
-      source.s3,
-      source.bucket,
-      manifest.object,
-      archive,
-      options.onProgress
-        ? (bytes) => options.onProgress!({ phase: 'download', bytes, totalBytes: manifest.object.bytes })
-        : undefined,
-      options.signal,
-      compressionOf(manifest),
-    );
+    if (directory) {
+      await downloadDirectory({
+        s3: source.s3,
+        bucket: source.bucket,
+        manifest,
+        dir: archive,
+        onBytes: options.onProgress
+          ? (bytes) => options.onProgress!({ phase: 'download', bytes, totalBytes: directoryBytes(manifest) })
+          : undefined,
+        signal: options.signal,
+      });
+    } else
+      await downloadVerified(
+        source.s3,
+        source.bucket,
+        manifest.object,
+        archive,
+        options.onProgress
+          ? (bytes) => options.onProgress!({ phase: 'download', bytes, totalBytes: manifest.object.bytes })
+          : undefined,
+        options.signal,
+        compressionOf(manifest),
+      );
     const downloadSeconds = seconds(downloadStarted);
     // Our reading of the TOC drives table selection and progress; a whole-database restore does
     // not depend on it, so an archive format newer than this parser knows is left to pg_restore.
     let toc: ArchiveToc | undefined;
     try {
-      toc = readArchiveToc(archive);
+      toc = readArchiveToc(directory ? path.join(archive, DIRECTORY_TOC) : archive);
     } catch (e) {
       const message = `s3://${source.bucket}/${manifest.object.key}: ${(e as Error).message}`;
       if (tableMode || /no PGDMP header/.test((e as Error).message))

@@ -31,6 +31,7 @@ import { isNotFound, readText } from './s3';
 import { globalsCheck, replicaCheck } from './verify-copies';
 import { readArchive } from './verify-read';
 import { failed, pass, skipped, VerifyInfraError, type VerifyCheck, type VerifyCode } from './verify-result';
+import { verifyDirectory } from './verify-directory';
 import { tocCheck } from './verify-toc';
 
 export { parseTocListing, tocHas, tocMissing, type TocEntry, type TocTable } from './verify-toc';
@@ -130,14 +131,22 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
           }
         })();
 
-  const read = await readArchive(
-    options.s3,
-    options.bucket,
-    manifest.object.key,
-    pgRestore?.path,
-    compressionOf(manifest),
-  );
-  if (!read) {
+  // The directory layout (dump-directory.ts) has its own file-by-file checks (verify-directory.ts).
+  const directory =
+    manifest.layout === 'directory'
+      ? await verifyDirectory(options.s3, options.bucket, manifest, pgRestore?.path)
+      : undefined;
+  const read = directory
+    ? undefined
+    : await readArchive(
+        options.s3,
+        options.bucket,
+        manifest.object.key,
+        pgRestore?.path,
+        compressionOf(manifest),
+      );
+  if (directory) checks.push(...directory.checks);
+  else if (!read) {
     checks.push(failed('size', 'OBJECT_MISSING', `dump ${manifest.object.key} does not exist`));
     checks.push(skipped('checksum', 'no object to check'));
     if (pgRestore) checks.push(skipped('toc', 'no object to check'));
@@ -179,7 +188,11 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
   checks.push(await globalsCheck(options.s3, options.bucket, manifest));
   if (options.replica) checks.push(await replicaCheck(options, manifest, manifestKey));
 
-  const out = result(checks, started, { ...ids, bytes: read?.bytes, sha256: read?.sha256 });
+  const out = result(checks, started, {
+    ...ids,
+    bytes: read?.bytes ?? directory?.bytes,
+    sha256: read?.sha256,
+  });
   log.info('verify finished', {
     backupId: manifest.backupId,
     ok: out.ok,
