@@ -28,3 +28,10 @@ export const DEFAULT_BACKUP_SCHEDULE = 'cron(0 2 * * ? *)';
  * dump is not held for the whole dump.
  */
 export const DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS = 60;
+
+/**
+ * Time for content fingerprints (fingerprint.ts) in the dump's counting session, before pg_dump
+ * starts: tables are hashed smallest first, and what the budget does not reach is recorded as
+ * skipped (the drill reports it, never as a pass). BENCHMARKS.md has the cost per GB.
+ */
+export const DEFAULT_FINGERPRINT_BUDGET_SECONDS = 300;

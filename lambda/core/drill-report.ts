@@ -39,6 +39,11 @@ export interface DrillReport {
   /** Failed checks (0 when checks never ran: see status and failure). */
   readonly mismatches: number;
   readonly restore: RestoreSummary | null;
+  /**
+   * Where this backup was proven (or failed) to restore: the target's engine and server major,
+   * and the pg_restore used. null when the restore never ran.
+   */
+  readonly restoredOn: RestoredOn | null;
   readonly ephemeral: {
     readonly id: string | null;
     readonly released: boolean;
@@ -46,6 +51,24 @@ export interface DrillReport {
     readonly releaseError?: string;
     readonly description?: EphemeralDescription;
   };
+}
+
+export interface RestoredOn {
+  readonly engine: ProviderName;
+  readonly serverMajor: number;
+  readonly serverVersion: string;
+  /** `pg_restore --version` of the client used, e.g. `pg_restore (PostgreSQL) 16.4`. */
+  readonly pgRestore: string;
+  /** The backup's source major, for "restored into a newer major" at a glance. */
+  readonly sourceMajor: number | null;
+}
+
+/** The server major of a `server_version` string (`16.4 (Debian ...)`, `9.6.24`). */
+export function majorOfVersion(version: string): number {
+  const m = /^(\d+)(?:\.(\d+))?/.exec(version.trim());
+  if (!m) return NaN;
+  const major = Number(m[1]);
+  return major < 10 && m[2] !== undefined ? Number(`${m[1]}.${m[2]}`) : major;
 }
 
 const roundSeconds = (ms: number) => Math.round(ms / 10) / 100;
@@ -104,6 +127,15 @@ export function buildReport(
     checks: outcome?.checks ?? null,
     mismatches: outcome?.checks.failed ?? 0,
     restore: outcome?.restore ?? null,
+    restoredOn: outcome
+      ? {
+          engine: providerName,
+          serverMajor: majorOfVersion(outcome.restore.targetServerVersion),
+          serverVersion: outcome.restore.targetServerVersion,
+          pgRestore: outcome.restore.pgRestore,
+          sourceMajor: state.backup?.serverMajor ?? null,
+        }
+      : null,
     ephemeral: {
       id: state.ephemeral?.id ?? null,
       released,

@@ -6,6 +6,7 @@
  */
 import { latestValidBackup, listBackups, type BackupEntry } from './catalog';
 import { describeFailures, runChecks, type ChecksResult } from './checks';
+import { targetLacks } from './drill-object-checks';
 import {
   DrillStepError,
   initialState,
@@ -148,7 +149,10 @@ export interface ProvisionOptions {
   readonly maxLifetimeHours?: number;
 }
 
-/** Step 2: ask the provider for an ephemeral database of the backup's major, sized for the dump. */
+/**
+ * Step 2: ask the provider for an ephemeral database of the backup's major (or the settings'
+ * `targetMajor`, to prove the restore path of an upgrade), sized for the dump.
+ */
 export async function provisionStep(
   provider: EphemeralDatabaseProvider,
   state: DrillState,
@@ -156,11 +160,20 @@ export async function provisionStep(
 ): Promise<DrillState> {
   const backup = requireBackup(state);
   const startedAt = new Date(state.startedAt);
+  const targetMajor = state.settings.targetMajor;
+  if (targetMajor !== undefined && targetMajor < backup.serverMajor) {
+    throw new DrillStepError(
+      'provision',
+      `drill.targetMajor ${targetMajor} is older than the backup's source major ${backup.serverMajor}: ` +
+        'a dump restores into the same or a newer major only',
+    );
+  }
   try {
     const handle = await provider.provision({
       drillId: state.drillId,
       databaseId: state.databaseId,
-      engineMajor: backup.serverMajor,
+      engineMajor: targetMajor ?? backup.serverMajor,
+      ...(targetMajor !== undefined ? { exactMajor: true } : {}),
       allocatedStorageGb: allocatedStorageFor(backup.bytes),
       expiresAt: new Date(startedAt.getTime() + (options.maxLifetimeHours ?? 24) * 3_600_000),
       startedAt,
@@ -195,6 +208,17 @@ export async function restoreAndCheckStep(
   const target = await options.provider.connection(state.ephemeral);
   const manifest = await readManifest(options.source.s3, options.source.bucket, backup.manifestKey);
 
+  // Everything the target lacks, named at once, before pg_restore stops at the first of them.
+  let lacks: string[];
+  try {
+    lacks = await withTargetClient(target, (c) => targetLacks(c, manifest));
+  } catch (e) {
+    throw new DrillStepError('restore', `cannot inspect the drill target: ${(e as Error).message}`);
+  }
+  if (lacks.length > 0) {
+    throw new DrillStepError('restore', `the drill target lacks what the backup needs: ${lacks.join('; ')}`);
+  }
+
   let restored: RestoreResult;
   try {
     restored = await restoreBackup(
@@ -227,6 +251,10 @@ export async function restoreAndCheckStep(
       runChecks(client, manifest, {
         operatorChecks: state.settings.checks,
         timeoutSeconds: state.settings.checkTimeoutSeconds,
+        // Older states (carried by a running workflow) have no budget: no limit then.
+        ...(state.settings.fingerprintBudgetSeconds !== undefined
+          ? { fingerprintBudgetMs: state.settings.fingerprintBudgetSeconds * 1000 }
+          : {}),
       }),
     );
   } catch (e) {

@@ -8,7 +8,12 @@
  * `cdk synth` imports this module: zod and dependency-free core modules only, never an AWS SDK.
  */
 import { z } from 'zod';
-import { DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS, DEFAULT_SSL_MODE, SslModeSchema } from './backup-settings';
+import {
+  DEFAULT_FINGERPRINT_BUDGET_SECONDS,
+  DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
+  DEFAULT_SSL_MODE,
+  SslModeSchema,
+} from './backup-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
 /** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
@@ -121,6 +126,8 @@ export const DumpEnvSchema = z.object({
   PG_CA_BUNDLE: text().optional(),
   /** Budget for exact row counts; over it the manifest holds marked estimates. */
   COUNT_BUDGET_SECONDS: quantity(300),
+  /** Budget for content fingerprints, taken after the counts and before pg_dump starts; 0: none taken. */
+  FINGERPRINT_BUDGET_SECONDS: quantity(DEFAULT_FINGERPRINT_BUDGET_SECONDS),
   /** pg_dump --lock-wait-timeout: a migration holding a lock longer fails the run with LOCK_TIMEOUT
    * instead of queueing production behind the dump. */
   LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
@@ -160,6 +167,11 @@ export const DrillEnvSchema = z
     DRILL_INSTANCE_CLASS: text().optional(),
     /** Storage encryption key of drill instances. @default - aws/rds */
     DRILL_KMS_KEY_ARN: text().optional(),
+    /**
+     * DB parameter group of drill instances per engine major, JSON `{"16": "<name>"}`
+     * (DrillParameterGroups). @default - the major's RDS default group
+     */
+    DRILL_PARAMETER_GROUPS: json(z.record(z.string().regex(/^\d+$/), z.string().min(1))).optional(),
     DRILL_MAX_LIFETIME_HOURS: quantity(DEFAULT_DRILL_MAX_LIFETIME_HOURS, { positive: true }),
     /** TLS to the drill instance; anything but verify-full is for tests. */
     DRILL_SSL_MODE: SslModeSchema.default(DEFAULT_SSL_MODE),

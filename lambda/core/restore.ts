@@ -30,6 +30,7 @@ import { pgToolForServer } from './pg-bin';
 import { restorableEntries, runPgRestore } from './pg-restore';
 import { downloadVerified, fetchVerifiedText, readManifest } from './restore-archive';
 import { RestoreError } from './restore-error';
+import { deferredMatviews, refreshMatviews, type MatviewRefresh } from './restore-matviews';
 import { catalogKey, planTableRestore, useListText, type SkippedEntry, type TableRef } from './restore-plan';
 import { ownersUsable, restoreRoles, rolesNotAttempted, type RolesResult } from './restore-roles';
 import {
@@ -137,6 +138,8 @@ export interface RestoreResult {
   /** The whole restore: target checks, download, roles, pg_restore (not the row counts). */
   readonly restoreSeconds: number;
   readonly countSeconds: number;
+  /** Materialized views refreshed after pg_restore with the source's search_path (restore-matviews.ts). */
+  readonly matviews?: MatviewRefresh;
   readonly warnings: readonly string[];
 }
 
@@ -265,13 +268,20 @@ export async function restoreBackup(
       });
     }
 
-    // 4. pg_restore.
+    // 4. pg_restore, materialized view data left for step 4b.
+    const deferred = deferredMatviews(plan?.entries ?? toc?.entries ?? []);
     let useList: string | undefined;
-    if (plan) {
+    if (plan || deferred.length > 0) {
+      const deferredIds = new Set(deferred.map((e) => e.dumpId));
       useList = path.join(dir, 'use-list.txt');
-      fs.writeFileSync(useList, useListText(plan.entries), { mode: 0o600 });
+      fs.writeFileSync(
+        useList,
+        useListText((plan?.entries ?? toc!.entries).filter((e) => !deferredIds.has(e.dumpId))),
+        { mode: 0o600 },
+      );
     }
-    const entriesTotal = plan ? plan.entries.length : toc ? restorableEntries(toc, keepOwners) : 0;
+    const entriesTotal =
+      (plan ? plan.entries.length : toc ? restorableEntries(toc, keepOwners) : 0) - deferred.length;
     const pgRestoreStarted = Date.now();
     const processed = await runPgRestore({
       bin,
@@ -286,6 +296,15 @@ export async function restoreBackup(
       signal: options.signal,
     });
     const pgRestoreSeconds = seconds(pgRestoreStarted);
+
+    // 4b. Materialized views, with the source database's search_path.
+    const matviews =
+      deferred.length > 0
+        ? await withTargetClient(target, (c) => refreshMatviews(c, deferred, manifest.source.searchPath))
+        : undefined;
+    for (const f of matviews?.failed ?? []) {
+      warnings.push(`materialized view ${f.name} left unpopulated: ${f.error}`);
+    }
     const restoreSeconds = seconds(started);
 
     // 5. Row counts of what was restored.
@@ -321,6 +340,7 @@ export async function restoreBackup(
       pgRestoreSeconds,
       restoreSeconds,
       countSeconds: seconds(countStarted),
+      ...(matviews ? { matviews } : {}),
       warnings,
     };
   } finally {
