@@ -3,7 +3,7 @@
  * over target, an ephemeral database not released), the JSON written to
  * `drills/<db>/<yyyy-mm>/<drillId>.json`, and the metrics it publishes.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, type _Object, type S3Client } from '@aws-sdk/client-s3';
 import type {
   ChecksSummary,
   DrillState,
@@ -14,7 +14,8 @@ import type {
 } from './drill-state';
 import { MetricNames, type MetricName } from './metric-names';
 import type { EphemeralDescription, ProviderName } from './providers/provider';
-import { drillReportKey } from './tiers';
+import { readText } from './s3';
+import { drillReportKey, drillReportPrefix } from './tiers';
 
 export interface DrillReport {
   readonly formatVersion: 1;
@@ -172,4 +173,55 @@ export function drillMetrics(report: DrillReport): [MetricName, 'Count' | 'Secon
   if (report.restoreSeconds !== null)
     values.push([MetricNames.drillRestoreSeconds, 'Seconds', report.restoreSeconds]);
   return values;
+}
+
+/** What `list` shows of a backup's newest drill. */
+export interface DrillOfBackup {
+  readonly drillId: string;
+  readonly status: DrillReport['status'];
+  readonly finishedAt: string;
+  readonly restoredOn: RestoredOn | null;
+}
+
+/**
+ * The newest drill of each backup, from the newest `maxReports` reports (by S3 LastModified):
+ * one GET per report read, so `list` stays cheap; older backups simply show none. Unreadable
+ * reports are passed over.
+ */
+export async function latestDrills(
+  s3: S3Client,
+  bucket: string,
+  databaseId: string,
+  maxReports = 24,
+): Promise<Map<string, DrillOfBackup>> {
+  const objects: _Object[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: drillReportPrefix(databaseId),
+        ContinuationToken: token,
+      }),
+    );
+    objects.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  objects.sort((a, b) => b.LastModified!.getTime() - a.LastModified!.getTime());
+  const byBackup = new Map<string, DrillOfBackup>();
+  for (const o of objects.slice(0, maxReports)) {
+    try {
+      const r = JSON.parse(await readText(s3, bucket, o.Key!)) as Partial<DrillReport>;
+      if (!r.backupId || byBackup.has(r.backupId) || !r.drillId || !r.status) continue;
+      byBackup.set(r.backupId, {
+        drillId: r.drillId,
+        status: r.status,
+        finishedAt: r.finishedAt ?? o.LastModified!.toISOString(),
+        restoredOn: r.restoredOn ?? null,
+      });
+    } catch {
+      // An unreadable report says nothing about its backup.
+    }
+  }
+  return byBackup;
 }

@@ -135,12 +135,6 @@ export const DrillSettingFields = {
       "Restore into this PostgreSQL major instead of the backup's own (at least the backup's): " +
         "proves an upgrade's restore path before the upgrade.",
     ),
-  fingerprintBudgetMinutes: z
-    .number()
-    .positive()
-    .max(24 * 60)
-    .default(DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES)
-    .describe('Time for recomputing content fingerprints; tables not reached are reported as skipped.'),
 };
 
 /**
@@ -153,6 +147,11 @@ export const DrillSettingsSchema = z.object({
   instanceClass: DrillInstanceClassSchema.optional(),
   /** Wins over `rtoTargetMinutes` (the workflow sends seconds). */
   rtoTargetSeconds: z.number().positive().optional(),
+  /**
+   * Time for recomputing content fingerprints; tables not reached are reported as skipped.
+   * @default DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES × 60
+   */
+  fingerprintBudgetSeconds: z.number().positive().max(86_400).optional(),
   /** Statement timeout of operator checks that set none. @default 30 */
   checkTimeoutSeconds: z.number().positive().max(MAX_CHECK_TIMEOUT_SECONDS).optional(),
   /** pg_restore jobs. @default - min(4, CPUs) */
@@ -197,7 +196,7 @@ export function resolveDrillSettings(input: unknown): ResolvedDrillSettings {
     rtoTargetSeconds: s.rtoTargetSeconds ?? s.rtoTargetMinutes * 60,
     checks: s.checks,
     ...(s.targetMajor !== undefined ? { targetMajor: s.targetMajor } : {}),
-    fingerprintBudgetSeconds: s.fingerprintBudgetMinutes * 60,
+    fingerprintBudgetSeconds: s.fingerprintBudgetSeconds ?? DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES * 60,
     ...(s.checkTimeoutSeconds !== undefined ? { checkTimeoutSeconds: s.checkTimeoutSeconds } : {}),
     ...(s.jobs !== undefined ? { jobs: s.jobs } : {}),
   };

@@ -47,6 +47,7 @@ import {
   workflowObservability,
 } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
+import { DrillParameterGroups } from './drill-parameter-groups';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** PostgreSQL's port: the only way into a drill instance. */
@@ -147,6 +148,13 @@ export interface RestoreDrillProps extends RunnerCommonProps {
   readonly maxInstanceLifetime?: Duration;
 
   /**
+   * Restore into this PostgreSQL major instead of the backup's own: proves an upgrade's restore
+   * path before the upgrade.
+   * @default - the backup's source major
+   */
+  readonly targetMajor?: number;
+
+  /**
    * Local disk of the drill function: `pg_restore -j` needs the archive as a file.
    * @default Size.gibibytes(10) - the Lambda maximum
    */
@@ -188,6 +196,8 @@ export class RestoreDrill extends Construct {
   public readonly schedule: scheduler.Schedule;
   /** DB subnet group of drill instances. */
   public readonly subnetGroup: rds.SubnetGroup;
+  /** DB parameter groups of drill instances, one per major (max_locks_per_transaction raised). */
+  public readonly parameterGroups: DrillParameterGroups;
   /** Security group of the drill function. */
   public readonly functionSecurityGroup: ec2.SecurityGroup;
   /** Security group of drill instances: PostgreSQL from the drill function only. */
@@ -238,6 +248,8 @@ export class RestoreDrill extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    this.parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', { databaseId });
+
     this.drillFunction = new RunnerFunction(this, 'Function', {
       handler: 'drill',
       description: `Restorable: restore drill of ${databaseId}`,
@@ -257,6 +269,7 @@ export class RestoreDrill extends Construct {
         DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
         DRILL_INSTANCE_CLASS: instanceClass,
         DRILL_MAX_LIFETIME_HOURS: props.maxInstanceLifetime?.toHours(),
+        DRILL_PARAMETER_GROUPS: this.parameterGroups.namesByMajor,
       } satisfies HandlerEnvInput<'drill'>,
     });
     this.grantDrill(this.drillFunction.role, props, source, instanceClass);
@@ -355,6 +368,7 @@ export class RestoreDrill extends Construct {
           rdsArn(this, 'subgrp', this.subnetGroup.subnetGroupName),
           rdsArn(this, 'og', 'default:postgres-*'),
           rdsArn(this, 'pg', 'default.postgres*'),
+          ...Object.values(this.parameterGroups.namesByMajor).map((name) => rdsArn(this, 'pg', name)),
         ],
       }),
     );
@@ -617,6 +631,7 @@ function drillSettingsInput(
     instanceClass,
     rtoTargetSeconds: props.rtoTarget?.toSeconds() ?? DEFAULT_RTO_TARGET_SECONDS,
     checks: [...(props.checks ?? [])],
+    ...(props.targetMajor !== undefined ? { targetMajor: props.targetMajor } : {}),
   } satisfies DrillSettingsInput;
 }
 

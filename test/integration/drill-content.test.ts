@@ -230,7 +230,7 @@ describe('estimated counts and the time budget cannot pass falsely', () => {
   });
 
   it('reports tables the drill budget did not reach as skipped, never as passed', async () => {
-    const report = await drill('content', undefined, { fingerprintBudgetMinutes: 0.000001 });
+    const report = await drill('content', undefined, { fingerprintBudgetSeconds: 0.00001 });
     const hashes = report.checks!.results.filter((r) => r.name.startsWith('rows-hash:'));
     expect(hashes.length).toBe(manifest.fingerprints!.tables.length);
     expect(hashes.every((r) => r.status === 'skipped' && r.ok)).toBe(true);

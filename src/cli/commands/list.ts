@@ -1,8 +1,10 @@
 /**
- * `restorable list`: the backups of a database, newest first, with each one's validity (a table,
- * or `--json`).
+ * `restorable list`: the backups of a database, newest first, with each one's validity and where
+ * its newest drill restored it (engine, server major; from the newest drill reports only), as a
+ * table or `--json`.
  */
 import type { Command } from 'commander';
+import type { DrillOfBackup } from '../../../lambda/core/drill-report';
 import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
 import { UsageError } from '../errors';
 import { core } from '../load-core';
@@ -23,6 +25,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
   const tier = o.tier as Tier | undefined;
   const store = await resolveStore(o);
   const entries = await core().listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
+  const drills = entries.length > 0 ? await core().latestDrills(store.s3, store.bucket, o.db) : new Map();
   if (o.json) {
     io.out(
       JSON.stringify(
@@ -37,6 +40,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
           problem: b.problem,
           manifestKey: b.manifestKey,
           rowCountsExact: b.manifest?.rowCounts.exact,
+          drill: drills.get(b.backupId),
         })),
         null,
         2,
@@ -50,7 +54,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
   }
   io.out(
     table(
-      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STATUS'],
+      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STATUS', 'DRILLED'],
       entries.map((b) => [
         b.backupId,
         b.tier,
@@ -59,8 +63,15 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
         b.manifest ? b.manifest.tables.length : '-',
         b.createdAt.toISOString().replace('.000Z', 'Z'),
         b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`,
+        drilledText(drills.get(b.backupId)),
       ]),
     ),
   );
   return 0;
+}
+
+/** `PASSED pg16 rds`, `FAILED pg15 local`, or `-` when no recent drill restored this backup. */
+function drilledText(d: DrillOfBackup | undefined): string {
+  if (!d) return '-';
+  return d.restoredOn ? `${d.status} pg${d.restoredOn.serverMajor} ${d.restoredOn.engine}` : d.status;
 }
