@@ -56,7 +56,8 @@ export interface DrillReport {
 
 export interface RestoredOn {
   readonly engine: ProviderName;
-  readonly serverMajor: number;
+  /** null when the server's version could not be read. */
+  readonly serverMajor: number | null;
   readonly serverVersion: string;
   /** `pg_restore --version` of the client used, e.g. `pg_restore (PostgreSQL) 16.4`. */
   readonly pgRestore: string;
@@ -65,9 +66,9 @@ export interface RestoredOn {
 }
 
 /** The server major of a `server_version` string (`16.4 (Debian ...)`, `9.6.24`). */
-export function majorOfVersion(version: string): number {
-  const m = /^(\d+)(?:\.(\d+))?/.exec(version.trim());
-  if (!m) return NaN;
+export function majorOfVersion(version: string | undefined): number | null {
+  const m = /^(\d+)(?:\.(\d+))?/.exec((version ?? '').trim());
+  if (!m) return null;
   const major = Number(m[1]);
   return major < 10 && m[2] !== undefined ? Number(`${m[1]}.${m[2]}`) : major;
 }

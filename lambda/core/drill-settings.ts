@@ -168,7 +168,8 @@ export interface ResolvedDrillSettings {
   readonly checks: readonly OperatorCheck[];
   /** @default - the backup's source major */
   readonly targetMajor?: number;
-  readonly fingerprintBudgetSeconds: number;
+  /** @default DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES × 60 */
+  readonly fingerprintBudgetSeconds?: number;
   readonly checkTimeoutSeconds?: number;
   readonly jobs?: number;
 }
@@ -196,7 +197,9 @@ export function resolveDrillSettings(input: unknown): ResolvedDrillSettings {
     rtoTargetSeconds: s.rtoTargetSeconds ?? s.rtoTargetMinutes * 60,
     checks: s.checks,
     ...(s.targetMajor !== undefined ? { targetMajor: s.targetMajor } : {}),
-    fingerprintBudgetSeconds: s.fingerprintBudgetSeconds ?? DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES * 60,
+    ...(s.fingerprintBudgetSeconds !== undefined
+      ? { fingerprintBudgetSeconds: s.fingerprintBudgetSeconds }
+      : {}),
     ...(s.checkTimeoutSeconds !== undefined ? { checkTimeoutSeconds: s.checkTimeoutSeconds } : {}),
     ...(s.jobs !== undefined ? { jobs: s.jobs } : {}),
   };

@@ -17,7 +17,7 @@ import {
   type SelectedBackup,
   type SkippedBackup,
 } from './drill-state';
-import type { ResolvedDrillSettings } from './drill-settings';
+import { DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES, type ResolvedDrillSettings } from './drill-settings';
 import { silentLogger, type CoreLogger } from './logger';
 import type { Manifest } from './manifest';
 import { allocatedStorageFor, type EphemeralDatabaseProvider } from './providers/provider';
@@ -251,10 +251,8 @@ export async function restoreAndCheckStep(
       runChecks(client, manifest, {
         operatorChecks: state.settings.checks,
         timeoutSeconds: state.settings.checkTimeoutSeconds,
-        // Older states (carried by a running workflow) have no budget: no limit then.
-        ...(state.settings.fingerprintBudgetSeconds !== undefined
-          ? { fingerprintBudgetMs: state.settings.fingerprintBudgetSeconds * 1000 }
-          : {}),
+        fingerprintBudgetMs:
+          (state.settings.fingerprintBudgetSeconds ?? DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES * 60) * 1000,
       }),
     );
   } catch (e) {
