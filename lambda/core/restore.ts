@@ -16,6 +16,8 @@
  *    in a 0600 PGPASSFILE. Owners and grants are kept when the roles are there (restored, and the
  *    restoring user can act as each owner); otherwise `--no-owner --no-privileges`.
  *    A table restore passes a `--use-list` built from the archive's TOC (restore-plan.ts).
+ *    Materialized view data is left out of it and refreshed afterwards with the source
+ *    database's search_path (restore-matviews.ts says why).
  * 5. Count the rows of the restored tables (exact, in one read-only snapshot).
  */
 import * as fs from 'node:fs';

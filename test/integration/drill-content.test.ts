@@ -88,8 +88,7 @@ async function drill(
   return report;
 }
 
-const failedNames = (r: DrillReport) =>
-  r.checks!.results.filter((c) => !c.ok).map((c) => c.name);
+const failedNames = (r: DrillReport) => r.checks!.results.filter((c) => !c.ok).map((c) => c.name);
 
 beforeAll(async () => {
   h = await startHarness();

@@ -114,7 +114,9 @@ describe('drill.targetMajor', () => {
     expect(report.failure).toEqual({
       step: 'provision',
       reason: expect.stringMatching(
-        new RegExp(`drill\\.targetMajor ${missing}: no local PostgreSQL ${missing} \\(initdb\\) is installed`),
+        new RegExp(
+          `drill\\.targetMajor ${missing}: no local PostgreSQL ${missing} \\(initdb\\) is installed`,
+        ),
       ),
     });
   });
