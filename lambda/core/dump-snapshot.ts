@@ -150,7 +150,6 @@ async function takeFingerprints(
     });
     return fingerprints;
   } catch (e) {
-    if ((e as { code?: string }).code === LOCK_NOT_AVAILABLE) throw e;
     req.log.warn('fingerprints not taken', { backupId: req.backupId, error: (e as Error).message });
     return undefined;
   }
