@@ -96,6 +96,11 @@ export interface DrillCreateOptions {
   readonly subnetGroupName: string;
   /** @default DEFAULT_DRILL_MAX_STORAGE_GIB */
   readonly maxStorageGiB?: number;
+  /**
+   * The drill's own DB parameter groups (max_locks_per_transaction raised), by name.
+   * @default - only PostgreSQL's default parameter groups
+   */
+  readonly parameterGroupNames?: readonly string[];
 }
 
 /** The tag conditions every tagged create carries: the drill tag, an expiry, no other keys. */
@@ -170,6 +175,7 @@ export function createDrillInstanceStatements(
         rdsArn(scope, 'subgrp', o.subnetGroupName),
         rdsArn(scope, 'og', 'default:postgres-*'),
         rdsArn(scope, 'pg', 'default.postgres*'),
+        ...(o.parameterGroupNames ?? []).map((name) => rdsArn(scope, 'pg', name)),
       ],
     }),
     // Tags given to CreateDBInstance are authorized as AddTagsToResource too.

@@ -41,3 +41,10 @@ export const DEFAULT_COUNT_BUDGET_SECONDS = 300;
 export const DEFAULT_MIN_DUMP_BYTES = 512;
 /** Time a dump keeps back before its deadline to abort the upload and report. */
 export const DEFAULT_SAFETY_MARGIN_SECONDS = 60;
+
+/**
+ * Time for content fingerprints (fingerprint.ts) in the dump's counting session, before pg_dump
+ * starts: tables are hashed smallest first, and what the budget does not reach is recorded as
+ * skipped (the drill reports it, never as a pass). BENCHMARKS.md has the cost per GB.
+ */
+export const DEFAULT_FINGERPRINT_BUDGET_SECONDS = 300;

@@ -1,25 +1,33 @@
 /**
  * What a drill checks on the restored database before calling the data verified:
  *
- * - rows: exact `count(*)` of every table in the manifest equals the manifest's count, taken in
- *   the dump's snapshot. A manifest count that was a planner estimate (the dump's count budget ran
- *   out) cannot be compared; it is reported `estimated` and does not fail the drill. A table that
- *   is missing fails; so does a table the manifest does not list.
+ * - rows: exact `count(*)` of every table in the manifest, judged against the manifest's count
+ *   (row-counts.ts `judgeRestoredRows`): an exact count must be equal — more rows fail like fewer;
+ *   an estimate fails when the table came back empty although estimated non-empty. A table that
+ *   is missing fails; so does a table the manifest does not list. Counting bypasses row-level
+ *   security as the dump's did (`row_security = off`), and commits every COUNT_BATCH tables so a
+ *   database with thousands of tables cannot exhaust the target's lock table.
  * - catalog: counts of schemas, tables, views, functions, triggers, policies, indexes, sequences,
  *   types in the manifest's schema scope equal the manifest's.
  * - rls: row-level security (and FORCE) is on exactly where it was.
+ * - large objects, extensions and content fingerprints (drill-object-checks.ts), when the manifest
+ *   recorded them.
  * - sql: operator checks from the config, each in its own `BEGIN READ ONLY` transaction with
  *   `SET LOCAL statement_timeout`, sent with the extended query protocol so a check is exactly one
  *   statement (no `COMMIT; DROP ...` smuggled in). A check that errors fails like one that
  *   returns the wrong answer.
+ *
+ * `skipped` (a fingerprint the time budget did not reach) never fails and never counts as passed.
  *
  * Every identifier comes from the catalog (inventory.ts) and is quoted there; nothing from the
  * manifest, the config or any other input is spliced into SQL.
  */
 import type { ClientBase, QueryConfig } from 'pg';
 import { DEFAULT_CHECK_TIMEOUT_SECONDS, type CheckExpectation, type OperatorCheck } from './drill-settings';
+import { checkExtensions, checkFingerprints, checkLargeObjects } from './drill-object-checks';
 import { catalogCounts, countRows, listTables, type SchemaScope, type TableInfo } from './inventory';
 import { tableLabel, type CatalogCounts, type Manifest, type TableEntry } from './manifest';
+import { judgeRestoredRows } from './row-counts';
 
 // The operator checks' schema is a drill setting: defined with the others in drill-settings.ts
 // (which synth loads) and re-exported here for the check runner's callers.
@@ -31,11 +39,16 @@ export {
   type OperatorCheck,
 } from './drill-settings';
 
-export type CheckKind = 'rows' | 'catalog' | 'rls' | 'sql';
-export type CheckStatus = 'ok' | 'estimated' | 'mismatch' | 'missing' | 'unexpected' | 'error';
+export type CheckKind = 'rows' | 'catalog' | 'rls' | 'large-objects' | 'extension' | 'fingerprint' | 'sql';
+export type CheckStatus =
+  'ok' | 'estimated' | 'unknown' | 'skipped' | 'mismatch' | 'missing' | 'unexpected' | 'error';
 
 export interface CheckResult {
-  /** `rows:shop.orders`, `catalog:tables`, `rls:shop.customers`, `sql:<operator name>` */
+  /**
+   * `rows:shop.orders`, `catalog:tables`, `rls:shop.customers`, `large-objects`,
+   * `extension:postgis`, `rows-hash:shop.orders` / `sequence:...` / `matview:...` (fingerprints),
+   * `sql:<operator name>`
+   */
   readonly name: string;
   readonly kind: CheckKind;
   readonly ok: boolean;
@@ -54,8 +67,10 @@ export interface ChecksResult {
     readonly total: number;
     readonly passed: number;
     readonly failed: number;
-    /** Row counts not compared because the manifest only had an estimate. */
+    /** Row counts judged against an estimate (or no count) rather than compared exactly. */
     readonly estimated: number;
+    /** Neither passed nor failed: not proven (a fingerprint the time budget did not reach). */
+    readonly skipped: number;
   };
   readonly seconds: number;
 }
@@ -64,7 +79,14 @@ export interface ChecksOptions {
   readonly operatorChecks?: readonly OperatorCheck[];
   /** Default statement timeout for operator checks, seconds. @default 30 */
   readonly timeoutSeconds?: number;
+  /** Time for recomputing the content fingerprints, ms. @default - no limit */
+  readonly fingerprintBudgetMs?: number;
+  /** For estimated manifest counts (judgeRestoredRows). @default - only "restored empty" fails */
+  readonly estimateTolerance?: number;
 }
+
+/** Tables counted per transaction: their locks are released at each commit (see runChecks). */
+export const COUNT_BATCH = 50;
 
 const CATALOG_FIELDS: readonly (keyof CatalogCounts)[] = [
   'schemas',
@@ -89,21 +111,26 @@ export async function runChecks(
   const scope: SchemaScope = manifest.schemas;
   const results: CheckResult[] = [];
 
-  // Rows, catalog and RLS in one snapshot.
+  // The catalog in one snapshot; rows in batches of COUNT_BATCH tables per transaction (the
+  // restored copy has no writers, and one transaction over every table and index could need more
+  // locks than the target's max_locks_per_transaction × max_connections).
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   let tables: TableInfo[];
   let counted: TableEntry[];
   let catalog: CatalogCounts;
   try {
     tables = await listTables(client, scope);
-    counted = await countRows(client, tables);
     catalog = await catalogCounts(client, scope);
+    counted = await countRows(client, tables, { commitEvery: COUNT_BATCH });
   } finally {
     await client.query('COMMIT').catch(() => undefined);
   }
-  results.push(...compareRows(manifest.tables, counted));
+  results.push(...compareRows(manifest.tables, counted, options));
   results.push(...compareCatalog(manifest.catalog, catalog));
   results.push(...compareRls(manifest.tables, tables));
+  results.push(...(await checkLargeObjects(client, manifest)));
+  results.push(...(await checkExtensions(client, manifest)));
+  results.push(...(await checkFingerprints(client, manifest, options.fingerprintBudgetMs)));
 
   for (const check of options.operatorChecks ?? []) {
     results.push(
@@ -112,15 +139,17 @@ export async function runChecks(
   }
 
   const failed = results.filter((r) => !r.ok).length;
+  const skipped = results.filter((r) => r.status === 'skipped').length;
   return {
     ok: failed === 0,
     results,
     mismatches: failed,
     summary: {
       total: results.length,
-      passed: results.length - failed,
+      passed: results.length - failed - skipped,
       failed,
-      estimated: results.filter((r) => r.status === 'estimated').length,
+      estimated: results.filter((r) => r.status === 'estimated' || r.status === 'unknown').length,
+      skipped,
     },
     seconds: Math.round((Date.now() - started) / 10) / 100,
   };
@@ -128,7 +157,11 @@ export async function runChecks(
 
 const key = (t: { schema: string; name: string }) => `${t.schema}\u0000${t.name}`;
 
-export function compareRows(expected: readonly TableEntry[], restored: readonly TableEntry[]): CheckResult[] {
+export function compareRows(
+  expected: readonly TableEntry[],
+  restored: readonly TableEntry[],
+  options: Pick<ChecksOptions, 'estimateTolerance'> = {},
+): CheckResult[] {
   const byKey = new Map(restored.map((t) => [key(t), t]));
   const results: CheckResult[] = [];
   for (const m of expected) {
@@ -144,28 +177,23 @@ export function compareRows(expected: readonly TableEntry[], restored: readonly 
         actual: null,
         detail: 'table not found after restore',
       });
-    } else if (!m.exact) {
-      results.push({
-        name,
-        kind: 'rows',
-        ok: true,
-        status: 'estimated',
-        expected: m.rows,
-        actual: r.rows,
-        detail: 'manifest count is a planner estimate (count budget ran out at dump time); not compared',
-      });
-    } else {
-      const ok = r.rows === m.rows;
-      results.push({
-        name,
-        kind: 'rows',
-        ok,
-        status: ok ? 'ok' : 'mismatch',
-        expected: m.rows,
-        actual: r.rows,
-        ...(ok ? {} : { detail: `${r.rows - m.rows > 0 ? '+' : ''}${r.rows - m.rows} rows` }),
-      });
+      continue;
     }
+    const judged = judgeRestoredRows(m, r.rows, { estimateTolerance: options.estimateTolerance });
+    // The drill's role could not turn row-level security off: its count is a lower bound too.
+    const filtered = r.rowsFiltered
+      ? 'counted with row-level security on (the drill role cannot bypass it): a lower bound'
+      : undefined;
+    const detail = [judged.detail, judged.ok ? undefined : filtered].filter(Boolean).join('; ');
+    results.push({
+      name,
+      kind: 'rows',
+      ok: judged.ok,
+      status: judged.status,
+      expected: m.rows,
+      actual: r.rows,
+      ...(detail ? { detail } : {}),
+    });
   }
   const listed = new Set(expected.map(key));
   for (const r of restored) {

@@ -3,7 +3,7 @@
  * over target, an ephemeral database not released), the JSON written to
  * `drills/<db>/<yyyy-mm>/<drillId>.json`, and the metrics it publishes.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, type _Object, type S3Client } from '@aws-sdk/client-s3';
 import type {
   ChecksSummary,
   DrillState,
@@ -14,7 +14,8 @@ import type {
 } from './drill-state';
 import { MetricNames, type MetricName } from './metric-names';
 import type { EphemeralDescription, ProviderName } from './providers/provider';
-import { drillReportKey } from './tiers';
+import { readText } from './s3';
+import { drillReportKey, drillReportPrefix } from './tiers';
 
 export interface DrillReport {
   readonly formatVersion: 1;
@@ -39,6 +40,11 @@ export interface DrillReport {
   /** Failed checks (0 when checks never ran: see status and failure). */
   readonly mismatches: number;
   readonly restore: RestoreSummary | null;
+  /**
+   * Where this backup was proven (or failed) to restore: the target's engine and server major,
+   * and the pg_restore used. null when the restore never ran.
+   */
+  readonly restoredOn: RestoredOn | null;
   readonly ephemeral: {
     readonly id: string | null;
     readonly released: boolean;
@@ -46,6 +52,25 @@ export interface DrillReport {
     readonly releaseError?: string;
     readonly description?: EphemeralDescription;
   };
+}
+
+export interface RestoredOn {
+  readonly engine: ProviderName;
+  /** null when the server's version could not be read. */
+  readonly serverMajor: number | null;
+  readonly serverVersion: string;
+  /** `pg_restore --version` of the client used, e.g. `pg_restore (PostgreSQL) 16.4`. */
+  readonly pgRestore: string;
+  /** The backup's source major, for "restored into a newer major" at a glance. */
+  readonly sourceMajor: number | null;
+}
+
+/** The server major of a `server_version` string (`16.4 (Debian ...)`, `9.6.24`). */
+export function majorOfVersion(version: string | undefined): number | null {
+  const m = /^(\d+)(?:\.(\d+))?/.exec((version ?? '').trim());
+  if (!m) return null;
+  const major = Number(m[1]);
+  return major < 10 && m[2] !== undefined ? Number(`${m[1]}.${m[2]}`) : major;
 }
 
 const roundSeconds = (ms: number) => Math.round(ms / 10) / 100;
@@ -104,6 +129,15 @@ export function buildReport(
     checks: outcome?.checks ?? null,
     mismatches: outcome?.checks.failed ?? 0,
     restore: outcome?.restore ?? null,
+    restoredOn: outcome
+      ? {
+          engine: providerName,
+          serverMajor: majorOfVersion(outcome.restore.targetServerVersion),
+          serverVersion: outcome.restore.targetServerVersion,
+          pgRestore: outcome.restore.pgRestore,
+          sourceMajor: state.backup?.serverMajor ?? null,
+        }
+      : null,
     ephemeral: {
       id: state.ephemeral?.id ?? null,
       released,
@@ -140,4 +174,55 @@ export function drillMetrics(report: DrillReport): [MetricName, 'Count' | 'Secon
   if (report.restoreSeconds !== null)
     values.push([MetricNames.drillRestoreSeconds, 'Seconds', report.restoreSeconds]);
   return values;
+}
+
+/** What `list` shows of a backup's newest drill. */
+export interface DrillOfBackup {
+  readonly drillId: string;
+  readonly status: DrillReport['status'];
+  readonly finishedAt: string;
+  readonly restoredOn: RestoredOn | null;
+}
+
+/**
+ * The newest drill of each backup, from the newest `maxReports` reports (by S3 LastModified):
+ * one GET per report read, so `list` stays cheap; older backups simply show none. Unreadable
+ * reports are passed over.
+ */
+export async function latestDrills(
+  s3: S3Client,
+  bucket: string,
+  databaseId: string,
+  maxReports = 24,
+): Promise<Map<string, DrillOfBackup>> {
+  const objects: _Object[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: drillReportPrefix(databaseId),
+        ContinuationToken: token,
+      }),
+    );
+    objects.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  objects.sort((a, b) => b.LastModified!.getTime() - a.LastModified!.getTime());
+  const byBackup = new Map<string, DrillOfBackup>();
+  for (const o of objects.slice(0, maxReports)) {
+    try {
+      const r = JSON.parse(await readText(s3, bucket, o.Key!)) as Partial<DrillReport>;
+      if (!r.backupId || byBackup.has(r.backupId) || !r.drillId || !r.status) continue;
+      byBackup.set(r.backupId, {
+        drillId: r.drillId,
+        status: r.status,
+        finishedAt: r.finishedAt ?? o.LastModified!.toISOString(),
+        restoredOn: r.restoredOn ?? null,
+      });
+    } catch {
+      // An unreadable report says nothing about its backup.
+    }
+  }
+  return byBackup;
 }

@@ -21,6 +21,10 @@ export const DEFAULT_RANDOM_WINDOW_DAYS = 30;
 /** Statement timeout of an operator check that sets none. */
 export const DEFAULT_CHECK_TIMEOUT_SECONDS = 30;
 export const MAX_CHECK_TIMEOUT_SECONDS = 3600;
+/** Time for recomputing content fingerprints on the restored copy; tables not reached are `skipped`. */
+export const DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES = 30;
+/** Oldest and newest PostgreSQL majors a drill can be asked to restore into (`targetMajor`). */
+export const DRILL_TARGET_MAJORS = { min: 12, max: 18 } as const;
 /** Drill reports expire after this many days: a year of monthly reports plus a margin. */
 export const DEFAULT_DRILL_REPORT_DAYS = 400;
 
@@ -134,6 +138,15 @@ export const DrillSettingFields = {
     .default(DEFAULT_RTO_TARGET_MINUTES)
     .describe('A drill slower than this (start to verified data) fails.'),
   checks: OperatorChecksSchema.default([]).describe('Operator SQL checks run after the restore.'),
+  targetMajor: z
+    .int()
+    .min(DRILL_TARGET_MAJORS.min)
+    .max(DRILL_TARGET_MAJORS.max)
+    .optional()
+    .describe(
+      "Restore into this PostgreSQL major instead of the backup's own (at least the backup's): " +
+        "proves an upgrade's restore path before the upgrade.",
+    ),
 };
 
 /**
@@ -146,6 +159,11 @@ export const DrillSettingsSchema = z.object({
   instanceClass: DrillInstanceClassSchema.optional(),
   /** Wins over `rtoTargetMinutes` (the workflow sends seconds). */
   rtoTargetSeconds: z.number().positive().optional(),
+  /**
+   * Time for recomputing content fingerprints; tables not reached are reported as skipped.
+   * @default DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES × 60
+   */
+  fingerprintBudgetSeconds: z.number().positive().max(86_400).optional(),
   /** Statement timeout of operator checks that set none. @default 30 */
   checkTimeoutSeconds: z.number().positive().max(MAX_CHECK_TIMEOUT_SECONDS).optional(),
   /** pg_restore jobs. @default - min(4, CPUs) */
@@ -160,6 +178,10 @@ export interface ResolvedDrillSettings {
   readonly instanceClass?: string;
   readonly rtoTargetSeconds: number;
   readonly checks: readonly OperatorCheck[];
+  /** @default - the backup's source major */
+  readonly targetMajor?: number;
+  /** @default DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES × 60 */
+  readonly fingerprintBudgetSeconds?: number;
   readonly checkTimeoutSeconds?: number;
   readonly jobs?: number;
 }
@@ -186,6 +208,10 @@ export function resolveDrillSettings(input: unknown): ResolvedDrillSettings {
     ...(s.instanceClass ? { instanceClass: s.instanceClass } : {}),
     rtoTargetSeconds: s.rtoTargetSeconds ?? s.rtoTargetMinutes * 60,
     checks: s.checks,
+    ...(s.targetMajor !== undefined ? { targetMajor: s.targetMajor } : {}),
+    ...(s.fingerprintBudgetSeconds !== undefined
+      ? { fingerprintBudgetSeconds: s.fingerprintBudgetSeconds }
+      : {}),
     ...(s.checkTimeoutSeconds !== undefined ? { checkTimeoutSeconds: s.checkTimeoutSeconds } : {}),
     ...(s.jobs !== undefined ? { jobs: s.jobs } : {}),
   };

@@ -88,8 +88,10 @@ export interface ChecksSummary {
   readonly passed: number;
   readonly failed: number;
   readonly estimated: number;
+  /** Not proven either way (fingerprints the time budget did not reach): never counted as passed. */
+  readonly skipped?: number;
   readonly seconds: number;
-  /** Every result, or when there are many, every failed/estimated/operator one (see omitted). */
+  /** Every result, or when there are many, every failed/estimated/skipped/operator one (see omitted). */
   readonly results: readonly CheckResult[];
   /** Results left out (passing row/catalog/RLS ones first) to keep the report and the workflow state small. */
   readonly omitted: number;
@@ -192,20 +194,21 @@ export function summarizeRestore(r: RestoreResult): RestoreSummary {
   };
 }
 
-/** Beyond this many results only failed, estimated and operator results are kept. */
+/** Beyond this many results only failed, estimated, skipped and operator results are kept. */
 export const MAX_FULL_RESULTS = 300;
 
 export function summarizeChecks(c: ChecksResult): ChecksSummary {
   const keep =
     c.results.length <= MAX_FULL_RESULTS
       ? c.results
-      : c.results.filter((r) => !r.ok || r.status === 'estimated' || r.kind === 'sql');
+      : c.results.filter((r) => !r.ok || r.status !== 'ok' || r.kind === 'sql');
   return {
     ok: c.ok,
     total: c.summary.total,
     passed: c.summary.passed,
     failed: c.summary.failed,
     estimated: c.summary.estimated,
+    skipped: c.summary.skipped,
     seconds: c.seconds,
     results: keep.slice(0, 2 * MAX_FULL_RESULTS),
     omitted: c.results.length - Math.min(keep.length, 2 * MAX_FULL_RESULTS),

@@ -6,6 +6,7 @@
  */
 import { latestValidBackup, listBackups, type BackupEntry } from './catalog';
 import { describeFailures, runChecks, type ChecksResult } from './checks';
+import { targetLacks } from './drill-object-checks';
 import {
   DrillStepError,
   initialState,
@@ -16,7 +17,11 @@ import {
   type SelectedBackup,
   type SkippedBackup,
 } from './drill-state';
-import { DEFAULT_DRILL_MAX_LIFETIME_HOURS, type ResolvedDrillSettings } from './drill-settings';
+import {
+  DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES,
+  DEFAULT_DRILL_MAX_LIFETIME_HOURS,
+  type ResolvedDrillSettings,
+} from './drill-settings';
 import { silentLogger, type CoreLogger } from './logger';
 import type { Manifest } from './manifest';
 import { allocatedStorageFor, type EphemeralDatabaseProvider } from './providers/provider';
@@ -151,7 +156,10 @@ export interface ProvisionOptions {
   readonly maxLifetimeHours?: number;
 }
 
-/** Step 2: ask the provider for an ephemeral database of the backup's major, sized for the dump. */
+/**
+ * Step 2: ask the provider for an ephemeral database of the backup's major (or the settings'
+ * `targetMajor`, to prove the restore path of an upgrade), sized for the dump.
+ */
 export async function provisionStep(
   provider: EphemeralDatabaseProvider,
   state: DrillState,
@@ -159,11 +167,20 @@ export async function provisionStep(
 ): Promise<DrillState> {
   const backup = requireBackup(state);
   const startedAt = new Date(state.startedAt);
+  const targetMajor = state.settings.targetMajor;
+  if (targetMajor !== undefined && targetMajor < backup.serverMajor) {
+    throw new DrillStepError(
+      'provision',
+      `drill.targetMajor ${targetMajor} is older than the backup's source major ${backup.serverMajor}: ` +
+        'a dump restores into the same or a newer major only',
+    );
+  }
   try {
     const handle = await provider.provision({
       drillId: state.drillId,
       databaseId: state.databaseId,
-      engineMajor: backup.serverMajor,
+      engineMajor: targetMajor ?? backup.serverMajor,
+      ...(targetMajor !== undefined ? { exactMajor: true } : {}),
       allocatedStorageGb: allocatedStorageFor(backup.bytes),
       expiresAt: new Date(
         startedAt.getTime() + (options.maxLifetimeHours ?? DEFAULT_DRILL_MAX_LIFETIME_HOURS) * 3_600_000,
@@ -200,6 +217,17 @@ export async function restoreAndCheckStep(
   const target = await options.provider.connection(state.ephemeral);
   const manifest = await readManifest(options.source.s3, options.source.bucket, backup.manifestKey);
 
+  // Everything the target lacks, named at once, before pg_restore stops at the first of them.
+  let lacks: string[];
+  try {
+    lacks = await withTargetClient(target, (c) => targetLacks(c, manifest));
+  } catch (e) {
+    throw new DrillStepError('restore', `cannot inspect the drill target: ${(e as Error).message}`);
+  }
+  if (lacks.length > 0) {
+    throw new DrillStepError('restore', `the drill target lacks what the backup needs: ${lacks.join('; ')}`);
+  }
+
   let restored: RestoreResult;
   try {
     restored = await restoreBackup(
@@ -232,6 +260,8 @@ export async function restoreAndCheckStep(
       runChecks(client, manifest, {
         operatorChecks: state.settings.checks,
         timeoutSeconds: state.settings.checkTimeoutSeconds,
+        fingerprintBudgetMs:
+          (state.settings.fingerprintBudgetSeconds ?? DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES * 60) * 1000,
       }),
     );
   } catch (e) {

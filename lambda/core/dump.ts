@@ -36,6 +36,7 @@ import { Client } from 'pg';
 import { BackupError, type BackupFailureReason } from './backup-error';
 import {
   DEFAULT_COUNT_BUDGET_SECONDS,
+  DEFAULT_FINGERPRINT_BUDGET_SECONDS,
   DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
   DEFAULT_SAFETY_MARGIN_SECONDS,
 } from './backup-settings';
@@ -97,6 +98,11 @@ export interface DumpOptions extends TlsOptions {
   readonly countBudgetMs?: number;
   /** Longest one table's count may take, ms; smaller tables are counted first. @default - a quarter of the count budget */
   readonly countPerTableMs?: number;
+  /**
+   * Time for content fingerprints after the counts (same snapshot, before pg_dump starts), ms; 0
+   * takes none. @default DEFAULT_FINGERPRINT_BUDGET_SECONDS × 1000, at most a quarter of the time left
+   */
+  readonly fingerprintBudgetMs?: number;
   /** `lock_timeout` of the counting session, ms: a table it cannot lock in time gets its estimate. @default 5000 */
   readonly countLockTimeoutMs?: number;
   /**
@@ -366,6 +372,14 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
       scope: run.scope,
       budgetMs,
       perTableMs,
+      // Like the counts, fingerprints leave most of the time for the dump itself.
+      fingerprintBudgetMs: Math.max(
+        0,
+        Math.min(
+          options.fingerprintBudgetMs ?? DEFAULT_FINGERPRINT_BUDGET_SECONDS * 1000,
+          run.deadlineAt ? run.deadlineAt() / 4 : Infinity,
+        ),
+      ),
       lockTimeoutMs: options.countLockTimeoutMs ?? 5_000,
       backupId: placement.backupId,
       log,
@@ -444,6 +458,7 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
       serverVersion: pre.serverVersion,
       serverVersionNum: pre.serverVersionNum,
       serverMajor: pre.serverMajor,
+      ...(inventory.searchPath !== undefined ? { searchPath: inventory.searchPath } : {}),
     },
     pgDump: {
       version: pre.pgDump.version,
@@ -468,6 +483,7 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     encryption: options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {},
     extensions: inventory.extensions,
     largeObjects: inventory.largeObjects,
+    ...(inventory.fingerprints ? { fingerprints: inventory.fingerprints } : {}),
   });
   try {
     await options.s3.send(

@@ -103,10 +103,15 @@ export function chooseModulus(rows: number, target: number): number {
   return Math.min(4294967295, Math.max(2, Math.ceil(rows / target)));
 }
 
-/** Tables, matviews: what fingerprinting needs from the catalog, smallest first. */
+/**
+ * Tables, matviews: what fingerprinting needs from the catalog, smallest first. Sizes come from
+ * `relpages` (as of the last VACUUM/ANALYZE), not pg_relation_size: that one locks each relation,
+ * and a migration's ALTER holding one would stall the whole catalog read (and the backup) instead
+ * of only that table's hash, which its own budgeted statement then skips.
+ */
 export const RELATIONS_QUERY = (inScope: string): string => `
   SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind,
-         pg_relation_size(c.oid)::text AS bytes, c.reltuples::bigint::text AS estimate,
+         (c.relpages::bigint * current_setting('block_size')::bigint)::text AS bytes, c.reltuples::bigint::text AS estimate,
          c.relispopulated AS populated,
          coalesce((SELECT json_agg(json_build_object('name', a.attname::text, 'collatable', a.attcollation <> 0)
                                    ORDER BY a.attname COLLATE "C")
@@ -119,7 +124,7 @@ export const RELATIONS_QUERY = (inScope: string): string => `
            WHERE i.indrelid = c.oid AND i.indisprimary AND k.ord <= i.indnkeyatts) AS key
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'm') AND ${inScope}
-  ORDER BY pg_relation_size(c.oid), n.nspname COLLATE "C", c.relname COLLATE "C"`;
+  ORDER BY c.relpages, n.nspname COLLATE "C", c.relname COLLATE "C"`;
 
 export interface RelationRow {
   schema: string;

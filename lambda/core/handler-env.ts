@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import {
   DEFAULT_COUNT_BUDGET_SECONDS,
+  DEFAULT_FINGERPRINT_BUDGET_SECONDS,
   DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
   DEFAULT_MIN_DUMP_BYTES,
   DEFAULT_SAFETY_MARGIN_SECONDS,
@@ -127,6 +128,8 @@ export const DumpEnvSchema = z.object({
   PG_CA_BUNDLE: text().optional(),
   /** Budget for exact row counts; over it the manifest holds marked estimates. */
   COUNT_BUDGET_SECONDS: quantity(DEFAULT_COUNT_BUDGET_SECONDS),
+  /** Budget for content fingerprints, taken after the counts and before pg_dump starts; 0: none taken. */
+  FINGERPRINT_BUDGET_SECONDS: quantity(DEFAULT_FINGERPRINT_BUDGET_SECONDS),
   /** pg_dump --lock-wait-timeout: a migration holding a lock longer fails the run with LOCK_TIMEOUT
    * instead of queueing production behind the dump. */
   LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
@@ -168,6 +171,11 @@ export const DrillEnvSchema = z
     DRILL_INSTANCE_CLASS: text().optional(),
     /** Storage encryption key of drill instances. @default - aws/rds */
     DRILL_KMS_KEY_ARN: text().optional(),
+    /**
+     * DB parameter group of drill instances per engine major, JSON `{"16": "<name>"}`
+     * (DrillParameterGroups). @default - the major's RDS default group
+     */
+    DRILL_PARAMETER_GROUPS: json(z.record(z.string().regex(/^\d+$/), z.string().min(1))).optional(),
     DRILL_MAX_LIFETIME_HOURS: quantity(DEFAULT_DRILL_MAX_LIFETIME_HOURS, { positive: true }),
     /** TLS to the drill instance; anything but verify-full is for tests. */
     DRILL_SSL_MODE: SslModeSchema.default(DEFAULT_SSL_MODE),

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { CompressionSchema } from './compression-settings';
+import { FingerprintsSchema } from './fingerprint-schema';
 import { backupKeys, type BackupKeys } from './tiers';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
@@ -107,6 +108,12 @@ export const ManifestSchema = z.strictObject({
     serverVersion: z.string(),
     serverVersionNum: z.number().int(),
     serverMajor: z.number().int(),
+    /**
+     * The database's own `search_path` setting (`ALTER DATABASE ... SET search_path`) at dump time.
+     * pg_restore applies it only with `--create`, and refreshes materialized views with an empty
+     * search_path; restore-matviews.ts refreshes them with this one. Absent: none was set.
+     */
+    searchPath: z.string().optional(),
   }),
   pgDump: z.strictObject({
     version: z.string(),
@@ -150,6 +157,8 @@ export const ManifestSchema = z.strictObject({
   extensions: z.array(ExtensionEntrySchema).optional(),
   /** Large objects in the dump's snapshot (they are in the archive whatever the schema scope). */
   largeObjects: LargeObjectsSchema.optional(),
+  /** Content fingerprints taken in the dump's snapshot (fingerprint.ts); the drill recomputes them. */
+  fingerprints: FingerprintsSchema.optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 

@@ -9,6 +9,7 @@ import type { TableRef } from './restore-plan';
 import type { GlobalsExpectation } from './restore-check';
 import type { DatabasePropertiesResult } from './restore-database';
 import type { ExtensionsResult } from './restore-extensions';
+import type { MatviewRefresh } from './restore-matviews';
 import type { RestoredTable } from './restore-result';
 import type { RolesResult } from './restore-roles';
 import type { SideRestore } from './restore-table-side';
@@ -102,6 +103,8 @@ export interface RestoreResult {
   /** The whole restore: target checks, download, roles, pg_restore (not the row counts). */
   readonly restoreSeconds: number;
   readonly countSeconds: number;
+  /** Materialized views refreshed after pg_restore with the source's search_path (restore-matviews.ts). */
+  readonly matviews?: MatviewRefresh;
   readonly warnings: readonly string[];
 }
 

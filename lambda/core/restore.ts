@@ -23,6 +23,8 @@
  *    restoring user can act as each owner); otherwise `--no-owner --no-privileges`. A table
  *    restore, or a restore leaving pre-installed extensions' entries out, passes a `--use-list`.
  *    Then the archive's database settings and grants, under the target's name.
+ *    Materialized view data is left out of the restore and refreshed afterwards with the source
+ *    database's search_path (restore-matviews.ts says why).
  * 5. Count the rows of the restored tables (exact, in one read-only snapshot).
  */
 import * as fs from 'node:fs';
@@ -52,6 +54,7 @@ import { restoreBeside, type SideRestore } from './restore-table-side';
 import { findDependents, swapTables, type SwapResult } from './restore-table-swap';
 import { checkArchiveFormat, checkVersions } from './restore-versions';
 import type { RestoreOptions, RestoreResult, RestoreSource } from './restore-types';
+import { deferredMatviews, refreshMatviews } from './restore-matviews';
 import {
   describeTarget,
   inspectTarget,
@@ -251,11 +254,18 @@ export async function restoreBackup(
     }
 
     // 4. pg_restore.
-    // A --use-list for a table restore, or for a full restore that leaves extension entries out.
-    const listed = plan
+    // A --use-list for a table restore, or for a full restore that leaves extension entries out;
+    // materialized view data is always left out here and refreshed in step 4b.
+    const candidates = plan
       ? plan.entries.filter((e) => !leftOut.has(e.dumpId))
       : toc && leftOut.size > 0
         ? fullRestoreEntries(toc, extensions!.leftOut)
+        : undefined;
+    const deferred = deferredMatviews(candidates ?? toc?.entries ?? []);
+    const deferredIds = new Set(deferred.map((e) => e.dumpId));
+    const listed =
+      candidates || deferred.length > 0
+        ? (candidates ?? toc!.entries).filter((e) => !deferredIds.has(e.dumpId))
         : undefined;
     let useList: string | undefined;
     if (listed) {
@@ -309,6 +319,14 @@ export async function restoreBackup(
     }
     const pgRestoreSeconds = seconds(pgRestoreStarted);
 
+    // 4b. Materialized views, with the source database's search_path.
+    const matviews =
+      deferred.length > 0
+        ? await withTargetClient(target, (c) => refreshMatviews(c, deferred, manifest.source.searchPath))
+        : undefined;
+    for (const f of matviews?.failed ?? []) {
+      warnings.push(`materialized view ${f.name} left unpopulated: ${f.error}`);
+    }
     // Database settings and grants: only pg_restore --create would apply them, under the source's name.
     const database = toc ? archivedDatabase(toc) : undefined;
     const databaseProperties =
@@ -378,6 +396,7 @@ export async function restoreBackup(
       pgRestoreSeconds,
       restoreSeconds,
       countSeconds: seconds(countStarted),
+      ...(matviews ? { matviews } : {}),
       warnings,
     };
   } finally {

@@ -30,6 +30,15 @@ export interface CountOptions {
   readonly perTableMs?: number;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Commit and begin a new `REPEATABLE READ READ ONLY` transaction after this many tables, so the
+   * locks of counted tables are released: one transaction over thousands of tables (and their
+   * indexes) exhausts the server's lock table (max_locks_per_transaction × max_connections).
+   * Only for a database without writers (the drill's restored copy): the counts then come from
+   * several snapshots. The caller must have opened the first transaction.
+   * @default - one transaction (the dump: every count in the exported snapshot)
+   */
+  readonly commitEvery?: number;
 }
 
 type CountKind = 'exact' | 'estimated' | 'unknown';
@@ -71,7 +80,14 @@ export async function countRows(
       (a, b) =>
         (a.pages ?? 0) - (b.pages ?? 0) || a.schema.localeCompare(b.schema) || a.name.localeCompare(b.name),
     );
+  let inTransaction = 0;
   for (const t of order) {
+    if (options.commitEvery !== undefined && inTransaction >= options.commitEvery) {
+      await client.query('COMMIT');
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      inTransaction = 0;
+    }
+    inTransaction++;
     const remaining = Math.min(deadline - now(), cap);
     if (remaining <= 0) {
       counted.set(keyOf(t), estimateOf(t));

@@ -179,6 +179,7 @@ function provider(env: DrillEnv, instanceClass?: string): RdsDatabaseProvider {
     securityGroupIds: env.DRILL_SECURITY_GROUP_IDS,
     instanceClass: instanceClass ?? env.DRILL_INSTANCE_CLASS,
     kmsKeyId: env.DRILL_KMS_KEY_ARN,
+    parameterGroups: env.DRILL_PARAMETER_GROUPS,
     sslMode: env.DRILL_SSL_MODE,
     caBundlePath: env.PG_CA_BUNDLE,
   });

@@ -109,6 +109,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       caBundlePath: env.PG_CA_BUNDLE,
       pgBinDirs: env.PG_BIN_DIRS,
       countBudgetMs: env.COUNT_BUDGET_SECONDS * 1000,
+      fingerprintBudgetMs: env.FINGERPRINT_BUDGET_SECONDS * 1000,
       lockWaitTimeoutMs: env.LOCK_WAIT_TIMEOUT_SECONDS * 1000,
       minBytes: env.MIN_DUMP_BYTES,
       safetyMarginMs: env.SAFETY_MARGIN_SECONDS * 1000,

@@ -31,6 +31,8 @@ export interface DrillGrantProps {
   readonly instanceClass: string;
   /** The only DB subnet group the role may create instances in. */
   readonly subnetGroup: rds.ISubnetGroup;
+  /** The drill's own DB parameter groups the role may create instances with. */
+  readonly parameterGroupNames?: readonly string[];
 }
 
 /** Adds the drill's permissions to `role`; `scope` (the RestoreDrill) places the ARNs. */
@@ -46,6 +48,7 @@ export function grantDrill(scope: Construct, role: iam.Role, props: DrillGrantPr
   createDrillInstanceStatements(scope, {
     instanceClass: props.instanceClass,
     subnetGroupName: props.subnetGroup.subnetGroupName,
+    parameterGroupNames: props.parameterGroupNames,
   }).forEach(add);
   add(
     new iam.PolicyStatement({

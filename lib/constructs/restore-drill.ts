@@ -39,6 +39,7 @@ import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
 import { grantDrill } from './restore-drill-grants';
 import { buildDrillStateMachine } from './restore-drill-workflow';
+import { DrillParameterGroups } from './drill-parameter-groups';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** PostgreSQL's port: the only way into a drill instance. */
@@ -139,6 +140,13 @@ export interface RestoreDrillProps extends RunnerCommonProps {
   readonly maxInstanceLifetime?: Duration;
 
   /**
+   * Restore into this PostgreSQL major instead of the backup's own: proves an upgrade's restore
+   * path before the upgrade.
+   * @default - the backup's source major
+   */
+  readonly targetMajor?: number;
+
+  /**
    * Local disk of the drill function: `pg_restore -j` needs the archive as a file.
    * @default Size.gibibytes(10) - the Lambda maximum
    */
@@ -170,6 +178,8 @@ export class RestoreDrill extends Construct {
   public readonly schedule: scheduler.Schedule;
   /** DB subnet group of drill instances. */
   public readonly subnetGroup: rds.SubnetGroup;
+  /** DB parameter groups of drill instances, one per major (max_locks_per_transaction raised). */
+  public readonly parameterGroups: DrillParameterGroups;
   /** Security group of the drill function. */
   public readonly functionSecurityGroup: ec2.SecurityGroup;
   /** Security group of drill instances: PostgreSQL from the drill function only. */
@@ -220,6 +230,8 @@ export class RestoreDrill extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    this.parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', { databaseId });
+
     this.drillFunction = new RunnerFunction(this, 'Function', {
       handler: 'drill',
       description: `Restorable: restore drill of ${databaseId}`,
@@ -239,6 +251,7 @@ export class RestoreDrill extends Construct {
         DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
         DRILL_INSTANCE_CLASS: instanceClass,
         DRILL_MAX_LIFETIME_HOURS: props.maxInstanceLifetime?.toHours(),
+        DRILL_PARAMETER_GROUPS: this.parameterGroups.namesByMajor,
       } satisfies HandlerEnvInput<'drill'>,
     });
     grantDrill(this, this.drillFunction.role, {
@@ -247,6 +260,7 @@ export class RestoreDrill extends Construct {
       reportBucket: props.bucket,
       instanceClass,
       subnetGroup: this.subnetGroup,
+      parameterGroupNames: Object.values(this.parameterGroups.namesByMajor),
     });
 
     this.stateMachine = buildDrillStateMachine(this, {
@@ -347,6 +361,7 @@ function drillSettingsInput(
     instanceClass,
     rtoTargetSeconds: props.rtoTarget?.toSeconds() ?? DEFAULT_RTO_TARGET_SECONDS,
     checks: [...(props.checks ?? [])],
+    ...(props.targetMajor !== undefined ? { targetMajor: props.targetMajor } : {}),
   } satisfies DrillSettingsInput;
 }
 

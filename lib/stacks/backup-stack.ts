@@ -158,6 +158,7 @@ export class BackupStack extends Stack {
           rtoTarget: Duration.minutes(database.drill.rtoTargetMinutes),
           instanceClass: database.drill.instanceClass,
           checks: database.drill.checks,
+          targetMajor: database.drill.targetMajor,
           logEncryptionKey,
         });
         this.drills.set(database.id, drill);

@@ -9,7 +9,7 @@ export { listBackups, latestValidBackup } from '../../lambda/core/catalog';
 export { BackupError, dumpDatabase } from '../../lambda/core/dump';
 export { verifyBackup } from '../../lambda/core/verify';
 export { describeTarget, restoreBackup, RestoreError } from '../../lambda/core/restore';
-export { runDrill } from '../../lambda/core/drill';
+export { latestDrills, runDrill } from '../../lambda/core/drill';
 export { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 export { makeS3Client, isNotFound } from '../../lambda/core/s3';
 export { pgClientConfig, redact, SSL_MODES } from '../../lambda/core/secrets';

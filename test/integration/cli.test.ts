@@ -334,12 +334,14 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
     ]);
     expect(human).toMatchObject({ code: 0, stderr: '' });
     const lines = human.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^BACKUP\s+TIER\s+PERIOD\s+SIZE\s+TABLES\s+CREATED \(UTC\)\s+STORAGE\s+STATUS$/);
+    expect(lines[0]).toMatch(
+      /^BACKUP\s+TIER\s+PERIOD\s+SIZE\s+TABLES\s+CREATED \(UTC\)\s+STORAGE\s+STATUS\s+DRILLED$/,
+    );
     expect(lines.slice(2).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
       [monthly.backupId, 'monthly'],
       [yearly.backupId, 'yearly'],
     ]);
-    expect(lines.slice(2).every((l) => / 11 .* STANDARD +valid$/.test(l))).toBe(true);
+    expect(lines.slice(2).every((l) => / 11 .* STANDARD +valid +-$/.test(l))).toBe(true); // not drilled yet
 
     expect(json.code).toBe(0);
     const entries = JSON.parse(json.stdout) as { backupId: string; bytes: number; valid: boolean }[];
@@ -608,6 +610,11 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
     expect(report.checks.passed).toBeGreaterThan(11); // a row count per table, catalog counts, RLS
     const stored = await h.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: report.reportKey }));
     expect(stored.ContentLength).toBeGreaterThan(0);
+
+    // list says where the drilled backup was proven to restore.
+    const listed = await cli(['list', '--db', 'app', '--bucket', BUCKET]);
+    const drilled = listed.stdout.split('\n').find((l) => l.startsWith(monthly.backupId));
+    expect(drilled).toMatch(new RegExp(` valid +PASSED pg${monthly.source.serverMajor} local$`));
   });
 
   test('a flipped byte fails verify with a checksum mismatch and restore refuses it, target untouched', async () => {

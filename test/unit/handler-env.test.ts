@@ -26,6 +26,7 @@ describe('handler environment schemas', () => {
       OBJECT_LOCK_MODE: 'GOVERNANCE',
       RETENTION_DAYS: DEFAULT_RETENTION_DAYS,
       COUNT_BUDGET_SECONDS: 300,
+      FINGERPRINT_BUDGET_SECONDS: 300,
       LOCK_WAIT_TIMEOUT_SECONDS: 60,
       MIN_DUMP_BYTES: 512,
       SAFETY_MARGIN_SECONDS: 60,
@@ -37,6 +38,12 @@ describe('handler environment schemas', () => {
       DRILL_SSL_MODE: 'verify-full',
     });
     expect(DEFAULT_DRILL_MAX_LIFETIME_HOURS).toBe(6);
+    expect(
+      parseHandlerEnv('drill', { ...DRILL, DRILL_PARAMETER_GROUPS: '{"16":"restorable-drill-orders-pg16"}' }),
+    ).toMatchObject({ DRILL_PARAMETER_GROUPS: { '16': 'restorable-drill-orders-pg16' } });
+    expect(() => parseHandlerEnv('drill', { ...DRILL, DRILL_PARAMETER_GROUPS: '{"pg16":"x"}' })).toThrow(
+      /DRILL_PARAMETER_GROUPS/,
+    );
   });
 
   test('parses numbers, JSON and directory lists from their text', () => {

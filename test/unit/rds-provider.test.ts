@@ -128,6 +128,22 @@ describe('RdsDatabaseProvider.provision', () => {
     expect(input.KmsKeyId).toBeUndefined();
   });
 
+  it("uses the drill's parameter group of the requested major, and the RDS default for a major without one", async () => {
+    rds.on(CreateDBInstanceCommand).resolves({});
+    const groups = { '16': 'restorable-drill-orders-pg16', '17': 'restorable-drill-orders-pg17' };
+    await provider({ parameterGroups: groups }).provision(request);
+    await provider({ parameterGroups: groups }).provision({ ...request, engineMajor: 17, exactMajor: true });
+    await provider({ parameterGroups: groups }).provision({ ...request, engineMajor: 15 });
+    await provider().provision(request);
+    const inputs = rds.commandCalls(CreateDBInstanceCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => [i.EngineVersion, i.DBParameterGroupName])).toEqual([
+      ['16', 'restorable-drill-orders-pg16'],
+      ['17', 'restorable-drill-orders-pg17'],
+      ['15', undefined],
+      ['16', undefined],
+    ]);
+  });
+
   it('refuses to create without a subnet group or security group', async () => {
     await expect(provider({ subnetGroupName: undefined }).provision(request)).rejects.toThrow(/subnet group/);
     await expect(provider({ securityGroupIds: [] }).provision(request)).rejects.toThrow(/security group/);

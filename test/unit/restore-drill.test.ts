@@ -347,16 +347,19 @@ describe('RestoreDrill role', () => {
     });
   });
 
-  test('may use only its subnet group and the default PostgreSQL option and parameter groups', () => {
+  test('may use only its subnet group, its own parameter groups and the default PostgreSQL option and parameter groups', () => {
     const { statements } = drillRole();
     const use = statementWithSid(statements, 'UseDrillSubnetGroupAndDefaultGroups');
     const resources = resourcesOf(use);
-    expect(resources).toHaveLength(3);
+    expect(resources).toHaveLength(8);
     expect(resources).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^arn:aws:rds:eu-west-1:123456789012:subgrp:\$\{OrdersDrillSubnetGroup\w+\}$/),
         'arn:aws:rds:eu-west-1:123456789012:og:default:postgres-*',
         'arn:aws:rds:eu-west-1:123456789012:pg:default.postgres*',
+        ...[13, 14, 15, 16, 17].map((major) =>
+          expect.stringMatching(new RegExp(`:pg:\\$\\{OrdersDrillParameterGroupsPostgres${major}\\w+\\}$`)),
+        ),
       ]),
     );
     expect(use.Condition).toBeUndefined();
@@ -431,6 +434,13 @@ describe('RestoreDrill role', () => {
         `${drillDb} if {"Bool":{"rds:ManageMasterUserPassword":"true","rds:MultiAz":"false","rds:StorageEncrypted":"true"},${tagKeys},${requestTags},` +
           '"StringEquals":{"aws:RequestTag/restorable:drill":"true","rds:DatabaseClass":"db.t4g.medium","rds:DatabaseEngine":"postgres"}}',
         'arn:aws:rds:eu-west-1:123456789012:og:default:postgres-*',
+        ...[13, 14, 15, 16, 17].map((major) =>
+          expect.stringMatching(
+            new RegExp(
+              `^arn:aws:rds:eu-west-1:123456789012:pg:\\$\\{OrdersDrillParameterGroupsPostgres${major}\\w+\\}$`,
+            ),
+          ),
+        ),
         'arn:aws:rds:eu-west-1:123456789012:pg:default.postgres*',
         expect.stringMatching(/^arn:aws:rds:eu-west-1:123456789012:subgrp:\$\{OrdersDrillSubnetGroup\w+\}$/),
       ],

@@ -23,11 +23,18 @@ import type {
 export interface LocalProviderOptions {
   /** Where the temporary clusters go. @default - os.tmpdir() */
   readonly parentDir?: string;
-  /** Extra postgresql.conf settings. @default - none */
+  /** Extra postgresql.conf settings, over DRILL_CLUSTER_SETTINGS. @default - none */
   readonly settings?: LocalClusterOptions['settings'];
   /** The database restores go into. @default 'postgres' */
   readonly database?: string;
 }
+
+/**
+ * What a drill target needs beyond a test cluster's defaults: a lock table for databases with
+ * thousands of tables (pg_restore and the checks release locks as they go, but an operator's own
+ * check may not), as the RDS drill's parameter group raises it.
+ */
+export const DRILL_CLUSTER_SETTINGS: Readonly<Record<string, number>> = { max_locks_per_transaction: 1024 };
 
 export class LocalDatabaseProvider implements EphemeralDatabaseProvider {
   readonly name = 'local' as const;
@@ -40,8 +47,14 @@ export class LocalDatabaseProvider implements EphemeralDatabaseProvider {
    * The same major as the source when installed, else the nearest newer one (a restore into a
    * newer major works; into an older one it may not).
    */
-  static majorFor(engineMajor: number): number {
+  static majorFor(engineMajor: number, exact = false): number {
     const installed = findPgBinaries('initdb').map((b) => b.major);
+    if (exact && !installed.includes(engineMajor)) {
+      throw new Error(
+        `drill.targetMajor ${engineMajor}: no local PostgreSQL ${engineMajor} (initdb) is installed ` +
+          `(installed: ${installed.join(', ') || 'none'}); install its server package or set RESTORABLE_PG_BIN_DIRS`,
+      );
+    }
     const usable = installed.filter((m) => m >= engineMajor).sort((a, b) => a - b);
     if (usable.length === 0) {
       throw new Error(
@@ -53,9 +66,9 @@ export class LocalDatabaseProvider implements EphemeralDatabaseProvider {
 
   async provision(request: ProvisionRequest): Promise<EphemeralHandle> {
     const cluster = await startLocalCluster({
-      major: LocalDatabaseProvider.majorFor(request.engineMajor),
+      major: LocalDatabaseProvider.majorFor(request.engineMajor, request.exactMajor),
       parentDir: this.options.parentDir,
-      settings: this.options.settings,
+      settings: { ...DRILL_CLUSTER_SETTINGS, ...this.options.settings },
     });
     const id = `local-${request.drillId}`;
     this.clusters.set(id, cluster);

@@ -16,8 +16,16 @@ export type EphemeralStatus = 'creating' | 'available' | 'failed' | 'deleted';
 export interface ProvisionRequest {
   readonly drillId: string;
   readonly databaseId: string;
-  /** PostgreSQL major of the backup's source server; the ephemeral database runs the same. */
+  /**
+   * PostgreSQL major of the ephemeral database: the backup's source major, or the drill's
+   * `targetMajor`.
+   */
   readonly engineMajor: number;
+  /**
+   * The drill asked for this major explicitly (`targetMajor`): a provider that cannot offer it
+   * fails with a clear reason instead of picking another. @default false - the nearest newer one will do
+   */
+  readonly exactMajor?: boolean;
   readonly allocatedStorageGb: number;
   /** When the sweeper may delete the database if the drill never released it. */
   readonly expiresAt: Date;

@@ -92,6 +92,13 @@ export interface RdsProviderConfig {
   readonly sslMode?: SslMode;
   /** @default - secrets.ts default (RESTORABLE_CA_BUNDLE or the image's RDS bundle) */
   readonly caBundlePath?: string;
+  /**
+   * DB parameter group per engine major (`{"16": "restorable-drill-app-pg16"}`): the drill's own,
+   * with `max_locks_per_transaction` raised (lib/constructs/drill-parameter-groups.ts). A major
+   * without one gets the RDS default group.
+   * @default - the RDS default parameter group of the major
+   */
+  readonly parameterGroups?: Readonly<Record<string, string>>;
 }
 
 const CREATING = new Set([
@@ -130,6 +137,7 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
     if (securityGroupIds.length === 0)
       throw new Error('RDS drill provider needs at least one security group');
     const id = drillInstanceIdentifier(request.databaseId, request.startedAt ?? new Date());
+    const parameterGroup = this.config.parameterGroups?.[String(request.engineMajor)];
     const tags: Tag[] = [
       { Key: TAG_DRILL, Value: 'true' },
       { Key: TAG_EXPIRES_AT, Value: request.expiresAt.toISOString() },
@@ -153,6 +161,7 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
           ? { MasterUserSecretKmsKeyId: this.config.masterUserSecretKmsKeyId }
           : {}),
         DBSubnetGroupName: subnetGroupName,
+        ...(parameterGroup ? { DBParameterGroupName: parameterGroup } : {}),
         VpcSecurityGroupIds: [...securityGroupIds],
         PubliclyAccessible: false,
         MultiAZ: false,

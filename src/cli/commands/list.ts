@@ -2,11 +2,13 @@
  * `restorable list`: the backups of a database, newest first, with each one's validity and where
  * its archive is stored: a backup in Glacier Flexible Retrieval or Deep Archive is marked archived
  * (it needs `restorable thaw` before verify, restore or a drill can read it), or thawing, or
- * thawed until the restored copy expires (a table, or `--json`).
+ * thawed until the restored copy expires; and where its newest drill restored it (engine, server
+ * major; from the newest drill reports only) — as a table, or `--json`.
  */
 import type { Command } from 'commander';
 import type { ArchiveState } from '../../../lambda/core/archive-state';
 import type { BackupEntry } from '../../../lambda/core/catalog';
+import type { DrillOfBackup } from '../../../lambda/core/drill-report';
 import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
 import { UsageError } from '../errors';
 import { core } from '../load-core';
@@ -28,6 +30,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
   const store = await resolveStore(o);
   const entries = await core().listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
   const storage = await storageOf(store.s3, store.bucket, entries);
+  const drills = entries.length > 0 ? await core().latestDrills(store.s3, store.bucket, o.db) : new Map();
   if (o.json) {
     io.out(
       JSON.stringify(
@@ -46,6 +49,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
           archived: storage[i]?.archived,
           restore: storage[i]?.restore,
           restoreExpiresAt: storage[i]?.expiresAt?.toISOString(),
+          drill: drills.get(b.backupId),
         })),
         null,
         2,
@@ -59,7 +63,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
   }
   io.out(
     table(
-      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STORAGE', 'STATUS'],
+      ['BACKUP', 'TIER', 'PERIOD', 'SIZE', 'TABLES', 'CREATED (UTC)', 'STORAGE', 'STATUS', 'DRILLED'],
       entries.map((b, i) => [
         b.backupId,
         b.tier,
@@ -69,6 +73,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
         b.createdAt.toISOString().replace('.000Z', 'Z'),
         describeStorage(storage[i]),
         b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`,
+        drilledText(drills.get(b.backupId)),
       ]),
     ),
   );
@@ -106,4 +111,10 @@ export function describeStorage(state: ArchiveState | undefined): string {
   if (state.restore === 'restored')
     return `${state.storageClass} thawed${state.expiresAt ? ` until ${state.expiresAt.toISOString().slice(0, 10)}` : ''}`;
   return `${state.storageClass} archived`;
+}
+
+/** `PASSED pg16 rds`, `FAILED pg15 local`, or `-` when no recent drill restored this backup. */
+function drilledText(d: DrillOfBackup | undefined): string {
+  if (!d) return '-';
+  return d.restoredOn ? `${d.status} pg${d.restoredOn.serverMajor} ${d.restoredOn.engine}` : d.status;
 }
