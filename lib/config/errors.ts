@@ -84,4 +84,3 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
       : [`${formatConfigPath(issue.path)} ${issue.message}`],
   );
 }
-

@@ -13,12 +13,7 @@
 
 /** Storage classes lifecycle rules transition to, by their API names (`s3.StorageClass.value`). */
 export type TransitionClass =
-  | 'STANDARD_IA'
-  | 'INTELLIGENT_TIERING'
-  | 'ONEZONE_IA'
-  | 'GLACIER_IR'
-  | 'GLACIER'
-  | 'DEEP_ARCHIVE';
+  'STANDARD_IA' | 'INTELLIGENT_TIERING' | 'ONEZONE_IA' | 'GLACIER_IR' | 'GLACIER' | 'DEEP_ARCHIVE';
 
 interface ClassRule {
   readonly label: string;

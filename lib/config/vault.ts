@@ -7,15 +7,7 @@
 import { z } from 'zod';
 import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
 import { DEFAULT_RETENTION_DAYS, type Tier } from '../../lambda/core/tiers';
-import {
-  ACCOUNT,
-  asRecord,
-  days,
-  IAM_ROLE_ARN,
-  isNumber,
-  KMS_KEY_ARN,
-  regexField,
-} from './fields';
+import { ACCOUNT, asRecord, days, IAM_ROLE_ARN, isNumber, KMS_KEY_ARN, regexField } from './fields';
 import { defaultTierPlan, lifecycleProblems } from './lifecycle';
 
 export const RetentionSchema = z.strictObject({
@@ -28,7 +20,7 @@ export const RetentionSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe(
-      "Accept expiries that leave a storage class before its minimum storage duration (S3 bills the rest as early deletion); otherwise such a config is an error.",
+      'Accept expiries that leave a storage class before its minimum storage duration (S3 bills the rest as early deletion); otherwise such a config is an error.',
     ),
 });
 
@@ -40,7 +32,7 @@ export const ObjectLockSchema = z.strictObject({
     .enum(['GOVERNANCE', 'COMPLIANCE'])
     .default('COMPLIANCE')
     .describe(
-      'Lock mode of every backup object, and so of both copies (replication carries each object\'s retention to its replica). ' +
+      "Lock mode of every backup object, and so of both copies (replication carries each object's retention to its replica). " +
         'COMPLIANCE cannot be shortened by anyone, including the root user; GOVERNANCE needs governanceReason.',
     ),
   governanceReason: z
@@ -137,7 +129,9 @@ export function checkVaultRules(config: Record<string, unknown>, ctx: z.core.$Re
         path: ['retention', key],
         message:
           `(${expiry}): ${tier} ${problem.message}` +
-          (problem.kind === 'early-deletion' ? '; choose a longer expiry or set retention.allowEarlyDeletionCharges' : ''),
+          (problem.kind === 'early-deletion'
+            ? '; choose a longer expiry or set retention.allowEarlyDeletionCharges'
+            : ''),
       });
     }
   }
@@ -191,7 +185,10 @@ export function checkVaultRules(config: Record<string, unknown>, ctx: z.core.$Re
   }
   if (typeof replica.keyArn === 'string' && typeof replica.account === 'string') {
     const [, , , region, account] = replica.keyArn.split(':');
-    if (account !== replica.account || (typeof config.replicaRegion === 'string' && region !== config.replicaRegion)) {
+    if (
+      account !== replica.account ||
+      (typeof config.replicaRegion === 'string' && region !== config.replicaRegion)
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['replica', 'keyArn'],

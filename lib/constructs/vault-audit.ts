@@ -99,7 +99,8 @@ export class VaultAudit extends Construct {
     if (props.trail) ({ trail: this.trail, key: this.key } = this.addTrail(props.trail, props.buckets));
 
     const s3Rule = new events.Rule(this, 'BucketChanges', {
-      description: 'Restorable vault: version deletion, retention and configuration changes on backup buckets',
+      description:
+        'Restorable vault: version deletion, retention and configuration changes on backup buckets',
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['AWS API Call via CloudTrail'],
@@ -153,7 +154,10 @@ export class VaultAudit extends Construct {
     );
   }
 
-  private addTrail(props: VaultTrailProps, buckets: s3.IBucket[]): { trail: cloudtrail.Trail; key: BackupKey } {
+  private addTrail(
+    props: VaultTrailProps,
+    buckets: s3.IBucket[],
+  ): { trail: cloudtrail.Trail; key: BackupKey } {
     const stack = Stack.of(this);
     const trailName = `restorable-vault-${stack.region}`;
     const trailArn = stack.formatArn({ service: 'cloudtrail', resource: 'trail', resourceName: trailName });
@@ -207,12 +211,17 @@ export class VaultAudit extends Construct {
       sendToCloudWatchLogs: true,
       cloudWatchLogGroup: logGroup,
       managementEvents:
-        (props.managementEvents ?? true) ? cloudtrail.ReadWriteType.WRITE_ONLY : cloudtrail.ReadWriteType.NONE,
+        (props.managementEvents ?? true)
+          ? cloudtrail.ReadWriteType.WRITE_ONLY
+          : cloudtrail.ReadWriteType.NONE,
     });
     // Writes and deletes only: reads (every verify and drill) would multiply the data-event bill.
     trail.addS3EventSelector(
       buckets.map((bucket) => ({ bucket })),
-      { readWriteType: cloudtrail.ReadWriteType.WRITE_ONLY, includeManagementEvents: props.managementEvents ?? true },
+      {
+        readWriteType: cloudtrail.ReadWriteType.WRITE_ONLY,
+        includeManagementEvents: props.managementEvents ?? true,
+      },
     );
     trail.node.addDependency(key.key);
     NagSuppressions.addResourceSuppressions(

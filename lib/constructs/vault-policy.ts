@@ -44,12 +44,17 @@ export const VAULT_PROTECTED_ACTIONS: readonly string[] = [
 ];
 
 /** Protected too, but the deployment role may be exempted from these (see {@link VaultPolicyProps}). */
-export const VAULT_DEPLOYABLE_ACTIONS: readonly string[] = ['s3:PutBucketPolicy', 's3:PutLifecycleConfiguration'];
+export const VAULT_DEPLOYABLE_ACTIONS: readonly string[] = [
+  's3:PutBucketPolicy',
+  's3:PutLifecycleConfiguration',
+];
 
 /** Adds the vault denies to `bucket`'s policy. */
 export function addVaultDenies(bucket: s3.Bucket, props: VaultPolicyProps): void {
   if (props.breakGlassPrincipalArns.length === 0) {
-    throw new Error('a vault bucket needs at least one break-glass principal, or nobody could ever change it');
+    throw new Error(
+      'a vault bucket needs at least one break-glass principal, or nobody could ever change it',
+    );
   }
   const deny = (sid: string, actions: readonly string[], exempt: readonly string[]) =>
     bucket.addToResourcePolicy(
