@@ -220,7 +220,8 @@ export class VaultAudit extends Construct {
       buckets.map((bucket) => ({ bucket })),
       {
         readWriteType: cloudtrail.ReadWriteType.WRITE_ONLY,
-        includeManagementEvents: props.managementEvents ?? true,
+        // Management events come with the trail's own selector; once is enough.
+        includeManagementEvents: false,
       },
     );
     trail.node.addDependency(key.key);

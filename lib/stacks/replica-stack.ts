@@ -127,7 +127,17 @@ export class ReplicaStack extends Stack {
     this.audit = new VaultAudit(this, 'VaultAudit', {
       buckets: [this.backups.bucket],
       keys: [this.key.key],
-      targets: [new targets.EventBus(primaryBus)],
+      // One role for both rules: put events on the primary region's default bus, nothing else.
+      targets: [
+        new targets.EventBus(primaryBus, {
+          role: new iam.Role(this, 'ForwardVaultEventsRole', {
+            assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
+              conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+            }),
+            description: 'Forwards Restorable vault events to the primary region',
+          }),
+        }),
+      ],
       // In the same account the primary's multi-region trail records this region.
       trail: crossAccount
         ? { bucket: this.backups.accessLogsBucket, managementEvents: this.config.vault.auditManagementEvents }
