@@ -6,7 +6,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { DEFAULT_RETENTION_DAYS, type RetentionDays, type Tier, TIERS } from '../../lambda/core/tiers';
-import { DEFAULT_TIER_TRANSITIONS, defaultTierPlan, lifecycleProblems } from '../config/lifecycle';
+import { defaultTierPlan, lifecycleProblems } from '../config/lifecycle';
 
 /** A lifecycle transition of one tier's objects to a colder storage class. */
 export interface TierTransition {
@@ -64,7 +64,7 @@ export class RetentionTiers {
   }
 
   /**
-   * The standard storage classes ({@link DEFAULT_TIER_TRANSITIONS}) with the given expiries. A
+   * The standard storage classes (`DEFAULT_TIER_TRANSITIONS` in lib/config/lifecycle.ts) with the given expiries. A
    * transition is kept only when it happens before the tier expires (S3 rejects a rule whose
    * expiration is not after its transitions), so short tiers simply stay in S3 Standard.
    */
