@@ -24,7 +24,7 @@ import { DEFAULT_MIN_DUMP_BYTES } from './backup-settings';
 import { encryptionParams, isPreconditionFailed } from './dump-claim';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
-import type { Placement } from './tiers';
+import { ARCHIVE_TAGGING, type Placement } from './tiers';
 
 const MIB = 1024 * 1024;
 const MIN_PART = 5 * MIB;
@@ -262,6 +262,8 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
       ContentType: 'application/octet-stream',
       // On AWS a completed object can never be replaced under our feet (or by us).
       IfNoneMatch: '*',
+      // Only archives transition to colder classes (the lifecycle rules match this tag).
+      Tagging: ARCHIVE_TAGGING,
       ...encryptionParams(options),
       ...run.lock,
     },

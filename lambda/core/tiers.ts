@@ -81,6 +81,16 @@ export function backupIdFor(databaseId: string, at: Date): string {
   return `${databaseId}-${compactTimestamp(at)}`;
 }
 
+/**
+ * The object tag every dump archive is written with. Lifecycle transitions to colder storage
+ * classes match this tag, so manifests, roles files and reports (written without it) never leave
+ * instant-access storage while their archive moves to Glacier; expiry still covers every object.
+ */
+export const ARCHIVE_TAG = { key: 'restorable:kind', value: 'archive' } as const;
+
+/** {@link ARCHIVE_TAG} in the URL-encoded form of the `x-amz-tagging` header (`Tagging` on PutObject). */
+export const ARCHIVE_TAGGING = new URLSearchParams({ [ARCHIVE_TAG.key]: ARCHIVE_TAG.value }).toString();
+
 /** Where drill reports live: `drills/<databaseId>/...` (also the prefix of their lifecycle rule). */
 export const DRILL_REPORTS_PREFIX = 'drills/';
 

@@ -153,6 +153,8 @@ export class BackupBucketGrants {
       's3:PutObject',
       // The per-object retain-until (ObjectLockMode + ObjectLockRetainUntilDate on the upload).
       's3:PutObjectRetention',
+      // The archive tag on the upload (`Tagging`), which lifecycle transitions match.
+      's3:PutObjectTagging',
       's3:AbortMultipartUpload',
       's3:ListMultipartUploadParts',
       // Reading manifests decides the tier (first success per period).

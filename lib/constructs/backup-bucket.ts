@@ -3,7 +3,7 @@
  * optionally replicating) and the import of one by name (the replica, from the other region), both
  * behind {@link IBackupBucket}: what the workflows write to and read from.
  */
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -11,17 +11,21 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
-import { DRILL_REPORTS_PREFIX, TIERS } from '../../lambda/core/tiers';
-import { BackupBucketGrants, keyStatement, type KeyReference } from './backup-bucket-grants';
-import { BackupKey } from './backup-key';
+import { ARCHIVE_TAG, DRILL_REPORTS_PREFIX, TIERS } from '../../lambda/core/tiers';
+import { suppressControls } from '../control-tower';
+import { BackupBucketGrants, type KeyReference } from './backup-bucket-grants';
+import { BackupKey, defaultDeploymentRoleArn } from './backup-key';
 import {
   type BackupBucketAttributes,
   type IBackupBucket,
   ImportedBackupBucket,
 } from './imported-backup-bucket';
+import { addReplicationPolicy, type BackupReplicationProps, planReplication } from './backup-replication';
 import { RetentionTiers } from './retention-tiers';
+import { addVaultDenies, addWriteGuards } from './vault-policy';
 
 export type { BackupBucketAttributes, IBackupBucket } from './imported-backup-bucket';
+export type { BackupReplicationProps } from './backup-replication';
 
 export {
   RetentionTiers,
@@ -30,14 +34,22 @@ export {
   type TierTransition,
 } from './retention-tiers';
 
-/** Where a source bucket replicates to. */
-export interface BackupReplicationProps {
+/** Who may still change the bucket once deployed (see `vault-policy.ts`). */
+export interface BackupVaultProps {
   /**
-   * The replica bucket, with its account and region known (e.g. imported with
-   * {@link BackupBucket.fromBucketAttributes} and `region`). It must have versioning and Object
-   * Lock enabled. Its key (or key alias) is the `ReplicaKmsKeyID`.
+   * The role exempt from every vault deny: version deletion, governance bypass, legal holds and
+   * changes to the bucket policy, lifecycle, replication, versioning and Object Lock.
+   *
+   * @default - the account root user only
    */
-  readonly destination: IBackupBucket;
+  readonly breakGlassRoleArn?: string;
+
+  /**
+   * Also exempt the CloudFormation execution role, for bucket policy and lifecycle updates only.
+   *
+   * @default false - deployments that change them run with the break-glass role
+   */
+  readonly deploymentRoleMayUpdatePolicies?: boolean;
 }
 
 export interface BackupBucketProps {
@@ -93,6 +105,13 @@ export interface BackupBucketProps {
   readonly replication?: BackupReplicationProps;
 
   /**
+   * Who may still change the bucket.
+   *
+   * @default - only the account root user; the deployment role may not change the bucket policy
+   */
+  readonly vault?: BackupVaultProps;
+
+  /**
    * @default RemovalPolicy.RETAIN - for the bucket and its access-log bucket
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -101,8 +120,10 @@ export interface BackupBucketProps {
 /**
  * The bucket backups live in: versioned, Object Lock, SSE-KMS with a customer-managed key and S3
  * Bucket Keys, TLS only, wrong-key and non-KMS uploads denied, server access logs to a separate
- * bucket, one lifecycle rule per tier prefix, retained on stack deletion. Optionally the source of
- * a cross-region replication with RTC.
+ * bucket, one lifecycle rule per tier prefix, retained on stack deletion, and a vault policy
+ * (`vault-policy.ts`): conditional creates only, bounded retention, and no version deletion,
+ * governance bypass or configuration change except by the break-glass role. Optionally the source
+ * of a cross-region (and cross-account) replication with RTC.
  *
  * Key layout (see `lambda/core/tiers.ts`): `<tier>/<databaseId>/<period>/<backupId>.*` and
  * `drills/<databaseId>/<yyyy-mm>/<drillId>.json`.
@@ -133,6 +154,8 @@ export class BackupBucket extends Construct implements IBackupBucket {
   public readonly replicationRole?: iam.Role;
   /** Id of the replication rule (the replication metrics' `RuleId`), when `replication` was given. */
   public readonly replicationRuleId?: string;
+  /** ARNs exempt from every vault deny. */
+  public readonly breakGlassPrincipalArns: string[];
   public readonly keyReference: KeyReference;
   public readonly keyId: string;
   public readonly grants: BackupBucketGrants;
@@ -167,6 +190,10 @@ export class BackupBucket extends Construct implements IBackupBucket {
       enforceSSL: true,
       minimumTLSVersion: 1.2,
       versioned: true,
+      // Object Lock without a default retention (a default would stop log delivery): logs can be
+      // locked object by object, and Control Tower's CT.S3.PR.9 holds.
+      // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html
+      objectLockEnabled: true,
       removalPolicy,
       lifecycleRules: [
         {
@@ -191,11 +218,24 @@ export class BackupBucket extends Construct implements IBackupBucket {
           'Access logs are region-local operational telemetry about the backup bucket, not backup data; the backups themselves are replicated.',
       },
     ]);
+    enableEventBridge(this.accessLogsBucket);
+    suppressControls(this.accessLogsBucket, {
+      s3_bucket_default_encryption_kms_check:
+        'S3 server access logging delivers only to buckets with SSE-S3 default encryption, not SSE-KMS.',
+      s3_bucket_logging_enabled_check:
+        'This is the server access log destination; logging it to itself would log every log delivery, and to another bucket would need that bucket logged in turn.',
+    });
 
-    const replication = props.replication ? this.planReplication(props.replication) : undefined;
+    const replication = props.replication
+      ? planReplication(this, props.replication, BackupBucket.REPLICATION_TIME)
+      : undefined;
     this.replicationRole = replication
       ? new iam.Role(this, 'ReplicationRole', {
-          assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
+          roleName: props.replication?.roleName,
+          // Only S3 acting for this account may assume it (confused-deputy protection).
+          assumedBy: new iam.ServicePrincipal('s3.amazonaws.com', {
+            conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+          }),
           description: 'S3 replication of Restorable backups to the replica region',
         })
       : undefined;
@@ -228,8 +268,26 @@ export class BackupBucket extends Construct implements IBackupBucket {
 
     this.addEncryptionGuards();
     if (replication && this.replicationRole) {
-      this.addReplicationPolicy(this.replicationRole, replication);
+      addReplicationPolicy(
+        this,
+        { bucket: this.bucket, keyReference: this.keyReference },
+        this.replicationRole,
+        replication,
+      );
     }
+    enableEventBridge(this.bucket);
+
+    const stack = Stack.of(this);
+    this.breakGlassPrincipalArns = [
+      props.vault?.breakGlassRoleArn ?? stack.formatArn({ service: 'iam', region: '', resource: 'root' }),
+    ];
+    addVaultDenies(this.bucket, {
+      breakGlassPrincipalArns: this.breakGlassPrincipalArns,
+      deploymentRoleArn: props.vault?.deploymentRoleMayUpdatePolicies
+        ? defaultDeploymentRoleArn(stack)
+        : undefined,
+    });
+    addWriteGuards(this.bucket, this.retention, this.objectLockRetention.mode);
   }
 
   private validateObjectLock(drillReportExpiration: Duration): void {
@@ -260,20 +318,30 @@ export class BackupBucket extends Construct implements IBackupBucket {
       noncurrentVersionExpiration: Duration.days(1),
       abortIncompleteMultipartUploadAfter: Duration.days(1),
     };
-    const tierRules: s3.LifecycleRule[] = [...TIERS].reverse().map((tier) => {
+    const tierRules: s3.LifecycleRule[] = [...TIERS].reverse().flatMap((tier) => {
       const lifecycle = this.retention.tier(tier);
-      return {
+      const expiry: s3.LifecycleRule = {
         id: `${tier}-tier`,
         prefix: `${tier}/`,
         expiration: lifecycle.expiration,
-        transitions: lifecycle.transitions?.length
-          ? lifecycle.transitions.map((t) => ({
-              storageClass: t.storageClass,
-              transitionAfter: t.transitionAfter,
-            }))
-          : undefined,
         ...cleanup,
       };
+      if (!lifecycle.transitions?.length) return [expiry];
+      // Only dump archives (tagged on upload) move to colder classes: a manifest or roles file in
+      // Deep Archive would make its backup unreadable until thawed. A tag, not a size filter,
+      // because a manifest's size grows with the number of tables.
+      return [
+        expiry,
+        {
+          id: `${tier}-archive-transitions`,
+          prefix: `${tier}/`,
+          tagFilters: { [ARCHIVE_TAG.key]: ARCHIVE_TAG.value },
+          transitions: lifecycle.transitions.map((t) => ({
+            storageClass: t.storageClass,
+            transitionAfter: t.transitionAfter,
+          })),
+        },
+      ];
     });
     return [
       ...tierRules,
@@ -338,98 +406,6 @@ export class BackupBucket extends Construct implements IBackupBucket {
     });
   }
 
-  /**
-   * Replication of every object with RTC (15 min) and its metrics, KMS-encrypted objects
-   * included and re-encrypted under the replica's key; delete markers stay behind, so deleting in
-   * the primary never deletes in the replica.
-   *
-   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-config-for-kms-objects.html
-   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html
-   */
-  private planReplication(replication: BackupReplicationProps): ReplicationPlan {
-    const { destination } = replication;
-    // An alias ARN is a valid ReplicaKmsKeyID, so a key known only by alias is imported from that
-    // ARN. It only renders ReplicaKmsKeyID; grants go through keyReference, because KMS authorizes
-    // against the key ARN, not the alias ARN.
-    // @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_EncryptionConfiguration.html
-    const replicaKey =
-      destination.encryptionKey ?? kms.Key.fromKeyArn(this, 'ReplicaKeyAlias', destination.keyId);
-    return {
-      destination,
-      rule: {
-        id: 'all-objects-to-replica',
-        priority: 1,
-        filter: { prefix: '' },
-        destination: destination.bucket,
-        kmsKey: replicaKey,
-        sseKmsEncryptedObjects: true,
-        replicationTimeControl: BackupBucket.REPLICATION_TIME,
-        metrics: BackupBucket.REPLICATION_TIME,
-        deleteMarkerReplication: false,
-      },
-    };
-  }
-
-  /**
-   * The replication role's only permissions, as a customer-managed policy.
-   *
-   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html
-   */
-  private addReplicationPolicy(role: iam.Role, plan: ReplicationPlan): void {
-    const policy = new iam.ManagedPolicy(this, 'ReplicationPolicy', {
-      description: 'Least privilege for S3 replication of Restorable backups',
-      roles: [role],
-      statements: [
-        new iam.PolicyStatement({
-          sid: 'SourceBucket',
-          actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
-          resources: [this.bucket.bucketArn],
-        }),
-        new iam.PolicyStatement({
-          sid: 'SourceObjects',
-          actions: [
-            's3:GetObjectVersionForReplication',
-            's3:GetObjectVersionAcl',
-            's3:GetObjectVersionTagging',
-            // Object Lock retention and legal holds travel with the replica only if the role may read them.
-            's3:GetObjectRetention',
-            's3:GetObjectLegalHold',
-          ],
-          resources: [this.bucket.arnForObjects('*')],
-        }),
-        new iam.PolicyStatement({
-          sid: 'DestinationObjects',
-          // No s3:ReplicateDelete: a delete in the primary must never reach the replica.
-          actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
-          resources: [plan.destination.bucket.arnForObjects('*')],
-        }),
-        keyStatement(this.bucket, this.keyReference, ['kms:Decrypt'], { sid: 'DecryptSource' }),
-        keyStatement(plan.destination.bucket, plan.destination.keyReference, ['kms:Encrypt'], {
-          sid: 'EncryptReplica',
-        }),
-      ],
-    });
-    NagSuppressions.addResourceSuppressions(policy, [
-      {
-        id: 'AwsSolutions-IAM5',
-        reason:
-          'S3 replication reads every object version of the source bucket and writes every object of the replica bucket; object ARNs need the /* suffix.',
-        // The source bucket (`<LogicalId.Arn>/*`) and the replica bucket (`arn:...:s3:::name/*`), nothing else.
-        appliesTo: [{ regex: '/^Resource::(<[A-Za-z0-9]+\\.Arn>|arn:[^:]+:s3:::[a-z0-9.-]+)\\/\\*$/' }],
-      },
-      ...(plan.destination.keyReference.alias
-        ? [
-            {
-              id: 'AwsSolutions-IAM5',
-              reason:
-                'The replica key lives in another region and its ARN is unknown here; key/* is narrowed to the key carrying the backup alias (kms:ResourceAliases) used through S3 in that region (kms:ViaService).',
-              appliesTo: [{ regex: '/^Resource::arn:.*:kms:.*:key\\/\\*$/' }],
-            },
-          ]
-        : []),
-    ]);
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Replication metrics: S3 publishes them per rule, in the source bucket's region, because the
   // rule turns replication metrics on (planReplication). The alarms take them from here.
@@ -478,9 +454,16 @@ export class BackupBucket extends Construct implements IBackupBucket {
   }
 }
 
-interface ReplicationPlan {
-  readonly destination: IBackupBucket;
-  readonly rule: s3.ReplicationRule & { readonly id: string };
+/**
+ * S3 event notifications to EventBridge, set on the bucket resource itself rather than through
+ * CDK's notification custom resource (a Lambda function): Control Tower's CT.S3.PR.4 asks for a
+ * notification configuration, and EventBridge delivery of S3 events costs nothing until a rule
+ * matches them.
+ */
+function enableEventBridge(bucket: s3.Bucket): void {
+  (bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+    eventBridgeConfiguration: { eventBridgeEnabled: true },
+  };
 }
 
 function validateBucketName(name: string): void {

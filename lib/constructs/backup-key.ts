@@ -53,7 +53,8 @@ export interface BackupKeyProps {
 
 /**
  * A customer-managed KMS key for backups: rotation on, 30-day deletion window, retained, and a
- * key policy that denies the destructive actions to everyone but named admins.
+ * key policy that denies the destructive actions to everyone but named admins and grants to all
+ * but AWS services.
  *
  * The key policy keeps CDK's default statement (the account root may use the key, which delegates
  * use to IAM), so workload roles granted through IAM (`grantEncryptDecrypt`, the bucket grants)
@@ -121,6 +122,48 @@ export class BackupKey extends Construct {
         conditions: { ArnNotLike: { 'aws:PrincipalArn': this.adminPrincipalArns } },
       }),
     );
+    BackupKey.limitGrantsToAwsServices(this.key);
+  }
+
+  /**
+   * Adds the key-policy statement AWS Control Tower's proactive control CT.KMS.PR.3 requires:
+   * grants may be created only by AWS services, or for AWS resources (e.g. RDS, Lambda), so no
+   * principal can hand its key access to another through a grant that IAM never sees.
+   *
+   * @see https://docs.aws.amazon.com/controltower/latest/controlreference/kms-rules.html#ct-kms-pr-3-description
+   */
+  public static limitGrantsToAwsServices(key: kms.Key): void {
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyGrantsExceptForAwsServices',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: {
+          BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+        },
+      }),
+    );
+  }
+
+  /**
+   * Lets another account's S3 replication role encrypt replicas with this key, only through S3 in
+   * this key's region: what a replica in a separate backup account needs from its own key.
+   *
+   * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-walkthrough-4.html
+   */
+  public allowReplicationFrom(replicationRoleArn: string): void {
+    const stack = Stack.of(this);
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowSourceReplicationRoleToEncryptReplicas',
+        principals: [new iam.ArnPrincipal(replicationRoleArn)],
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.${stack.urlSuffix}` } },
+      }),
+    );
   }
 
   /** Lets the grantee encrypt and decrypt with the key (the statements go to its IAM policy). */
@@ -130,7 +173,7 @@ export class BackupKey extends Construct {
 }
 
 /** The bootstrap CloudFormation execution role, with its `${AWS::Partition}` placeholder resolved. */
-function defaultDeploymentRoleArn(stack: Stack): string | undefined {
+export function defaultDeploymentRoleArn(stack: Stack): string | undefined {
   const synthesizer = stack.synthesizer;
   if (!(synthesizer instanceof DefaultStackSynthesizer)) return undefined;
   const arn = synthesizer.cloudFormationExecutionRoleArn;

@@ -191,7 +191,6 @@ export class BackupWorkflow extends Construct {
       securityGroups: props.placement?.securityGroups,
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
-      reservedConcurrentExecutions: 1,
     };
 
     this.dumpFunction = new RunnerFunction(this, 'Dump', {

@@ -1,10 +1,12 @@
 /**
  * Retention per grandfather-father-son tier: each tier's expiry (also every object's Object Lock
- * retain-until) and storage-class transitions, validated against S3's own lifecycle rules.
+ * retain-until) and storage-class transitions, validated against S3's own lifecycle rules and
+ * minimum storage durations.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { DEFAULT_RETENTION_DAYS, type RetentionDays, type Tier, TIERS } from '../../lambda/core/tiers';
+import { defaultTierPlan, lifecycleProblems } from '../config/lifecycle';
 
 /** A lifecycle transition of one tier's objects to a colder storage class. */
 export interface TierTransition {
@@ -28,40 +30,61 @@ export interface RetentionTiersProps {
   readonly weekly: TierLifecycle;
   readonly monthly: TierLifecycle;
   readonly yearly: TierLifecycle;
+  /**
+   * Accept transitions and expiries that take objects out of a storage class before its minimum
+   * storage duration (S3 bills the remainder as an early-deletion charge).
+   *
+   * @default false - such a lifecycle is an error
+   */
+  readonly allowEarlyDeletionCharges?: boolean;
+}
+
+/** Options of {@link RetentionTiers.fromDays}. */
+export interface RetentionTiersFromDaysOptions {
+  /**
+   * @default false - see {@link RetentionTiersProps.allowEarlyDeletionCharges}
+   */
+  readonly allowEarlyDeletionCharges?: boolean;
 }
 
 /**
- * Lifecycle per grandfather-father-son tier, validated against the rules S3 itself enforces so a
- * bad combination fails at synth rather than at deploy.
+ * Lifecycle per grandfather-father-son tier, validated against the rules S3 itself enforces and
+ * against each storage class's minimum storage duration (`lib/config/lifecycle.ts`), so a bad
+ * combination fails at synth rather than at deploy or on the bill.
  *
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html
  */
 export class RetentionTiers {
-  /** DESIGN.md "Storage": daily 30 d; weekly 90 d (IA at 30); monthly 365 d (Glacier IR at 30); yearly 2555 d (Glacier IR at 30, Deep Archive at 90). */
+  /**
+   * DESIGN.md "Storage": daily 30 d; weekly 90 d (IA at 30); monthly 365 d (Glacier IR at 30);
+   * yearly 2555 d (Glacier IR at 30, Deep Archive at 120, after Glacier IR's 90-day minimum).
+   */
   public static standard(): RetentionTiers {
     return RetentionTiers.fromDays(DEFAULT_RETENTION_DAYS);
   }
 
   /**
-   * The standard storage classes with the given expiries. A transition is kept only when it
-   * happens before the tier expires (S3 rejects a rule whose expiration is not after its
-   * transitions), so short tiers simply stay in S3 Standard.
+   * The standard storage classes (`DEFAULT_TIER_TRANSITIONS` in lib/config/lifecycle.ts) with the given expiries. A
+   * transition is kept only when it happens before the tier expires (S3 rejects a rule whose
+   * expiration is not after its transitions), so short tiers simply stay in S3 Standard.
    */
-  public static fromDays(days: RetentionDays): RetentionTiers {
-    const tier = (expiryDays: number, transitions: [s3.StorageClass, number][]): TierLifecycle => ({
-      expiration: Duration.days(expiryDays),
-      transitions: transitions
-        .filter(([, after]) => after < expiryDays)
-        .map(([storageClass, after]) => ({ storageClass, transitionAfter: Duration.days(after) })),
-    });
+  public static fromDays(days: RetentionDays, options: RetentionTiersFromDaysOptions = {}): RetentionTiers {
+    const tier = (name: Tier): TierLifecycle => {
+      const plan = defaultTierPlan(name, days[name]);
+      return {
+        expiration: Duration.days(plan.expiryDays),
+        transitions: plan.transitions.map((t) => ({
+          storageClass: new s3.StorageClass(t.storageClass),
+          transitionAfter: Duration.days(t.days),
+        })),
+      };
+    };
     return new RetentionTiers({
-      daily: tier(days.daily, []),
-      weekly: tier(days.weekly, [[s3.StorageClass.INFREQUENT_ACCESS, 30]]),
-      monthly: tier(days.monthly, [[s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 30]]),
-      yearly: tier(days.yearly, [
-        [s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 30],
-        [s3.StorageClass.DEEP_ARCHIVE, 90],
-      ]),
+      daily: tier('daily'),
+      weekly: tier('weekly'),
+      monthly: tier('monthly'),
+      yearly: tier('yearly'),
+      allowEarlyDeletionCharges: options.allowEarlyDeletionCharges,
     });
   }
 
@@ -69,12 +92,14 @@ export class RetentionTiers {
   public readonly weekly: TierLifecycle;
   public readonly monthly: TierLifecycle;
   public readonly yearly: TierLifecycle;
+  public readonly allowEarlyDeletionCharges: boolean;
 
   constructor(props: RetentionTiersProps) {
     this.daily = props.daily;
     this.weekly = props.weekly;
     this.monthly = props.monthly;
     this.yearly = props.yearly;
+    this.allowEarlyDeletionCharges = props.allowEarlyDeletionCharges ?? false;
     this.validate();
   }
 
@@ -98,8 +123,10 @@ export class RetentionTiers {
     };
   }
 
+  /** Every broken rule of every tier in one error, so one synth shows them all. */
   private validate(): void {
     const ordered = [...TIERS].reverse(); // daily, weekly, monthly, yearly
+    const problems: string[] = [];
     let previous: { tier: Tier; days: number } | undefined;
     for (const tier of ordered) {
       const lifecycle = this[tier];
@@ -108,51 +135,30 @@ export class RetentionTiers {
         continue;
       }
       const expiry = wholeDays(lifecycle.expiration, `${tier} expiration`);
-      if (expiry < 1)
-        throw new Error(`RetentionTiers: ${tier} expiration must be at least 1 day, got ${expiry}`);
+      if (expiry < 1) problems.push(`${tier} expiration must be at least 1 day, got ${expiry}`);
       if (previous && expiry <= previous.days) {
-        throw new Error(
-          `RetentionTiers: ${tier} expiration (${expiry} days) must be greater than ${previous.tier} expiration (${previous.days} days)`,
+        problems.push(
+          `${tier} expiration (${expiry} days) must be greater than ${previous.tier} expiration (${previous.days} days)`,
         );
       }
       previous = { tier, days: expiry };
-
-      let last: { storageClass: string; days: number } | undefined;
-      for (const transition of lifecycle.transitions ?? []) {
-        if (transition.transitionAfter.isUnresolved()) continue;
-        const at = wholeDays(transition.transitionAfter, `${tier} transition`);
-        const storageClass = transition.storageClass.value;
-        // S3 does not move objects to Standard-IA or One Zone-IA before they are 30 days old.
-        if (isInfrequentAccess(storageClass) && at < 30) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} after ${at} days is too early: S3 requires at least 30 days`,
-          );
-        }
-        if (last && at <= last.days) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} (${at} days) must come after the transition to ${last.storageClass} (${last.days} days)`,
-          );
-        }
-        // S3 keeps objects at least 30 days in Standard-IA / One Zone-IA before the next transition.
-        if (last && isInfrequentAccess(last.storageClass) && at - last.days < 30) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} (${at} days) must be at least 30 days after the transition to ${last.storageClass} (${last.days} days)`,
-          );
-        }
-        if (at >= expiry) {
-          throw new Error(
-            `RetentionTiers: ${tier} transition to ${storageClass} (${at} days) must come before the tier expires (${expiry} days)`,
-          );
-        }
-        last = { storageClass, days: at };
+      const transitions = (lifecycle.transitions ?? [])
+        .filter((t) => !t.transitionAfter.isUnresolved())
+        .map((t) => ({
+          storageClass: t.storageClass.value,
+          days: wholeDays(t.transitionAfter, `${tier} transition`),
+        }));
+      for (const problem of lifecycleProblems({ expiryDays: expiry, transitions })) {
+        if (problem.kind === 'early-deletion' && this.allowEarlyDeletionCharges) continue;
+        problems.push(
+          `${tier} ${problem.message}` +
+            (problem.kind === 'early-deletion' ? ' (set allowEarlyDeletionCharges to accept it)' : ''),
+        );
       }
     }
+    if (problems.length > 0) throw new Error(`RetentionTiers: ${problems.join('; ')}`);
   }
 }
-
-const isInfrequentAccess = (storageClass: string): boolean =>
-  storageClass === s3.StorageClass.INFREQUENT_ACCESS.value ||
-  storageClass === s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS.value;
 
 function wholeDays(duration: Duration, what: string): number {
   const value = duration.toDays({ integral: false });

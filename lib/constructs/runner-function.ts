@@ -91,9 +91,9 @@ export interface RunnerFunctionOptions {
   readonly ephemeralStorageSize?: Size;
 
   /**
-   * Reserved concurrency. Reserving also caps the function, which is how one database's dumps are
-   * kept from overlapping.
-   * @default 1
+   * Reserved concurrency (config `functions.reservedConcurrency` sets it for every function).
+   * @default - none: a new account's quota of 10 cannot reserve for eight functions; overlapping
+   *   runs are kept apart by the workflow and by conditional creates of unique backup ids
    */
   readonly reservedConcurrentExecutions?: number;
 
@@ -242,7 +242,7 @@ export class RunnerFunction extends Construct {
       memorySize: props.memorySize ?? defaults.memorySize,
       ephemeralStorageSize: props.ephemeralStorageSize,
       environment: lambdaEnvironment(this, props.environment),
-      reservedConcurrentExecutions: props.reservedConcurrentExecutions ?? 1,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
       vpc: props.vpc,

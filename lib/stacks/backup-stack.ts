@@ -3,6 +3,10 @@
  * drill and alarms, and stack-wide the on-call monitoring, freshness check and drill sweeper.
  */
 import { Annotations, CfnOutput, Duration, Stack, TimeZone, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -14,9 +18,23 @@ import { DrillSweeper } from '../constructs/drill-sweeper';
 import { FreshnessCheck } from '../constructs/freshness-check';
 import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
+import { VaultAudit } from '../constructs/vault-audit';
 import { pascalCase } from '../naming';
 import { importNetwork } from '../vpc-import';
-import { BACKUP_KEY_ALIAS, backupBucketName, backupBucketSettings } from './replica-stack';
+import { applyGovernedAccountDefaults } from './governed-account';
+import {
+  BACKUP_KEY_ALIAS,
+  backupBucketName,
+  backupBucketSettings,
+  replicaAccountOf,
+  replicationRoleName,
+} from './replica-stack';
+
+/**
+ * How long function, workflow and trail logs are kept: a year, the minimum AWS Control Tower's
+ * CT.CLOUDWATCH.PR.2 accepts, and the span an auditor asks about.
+ */
+export const LOG_RETENTION = logs.RetentionDays.ONE_YEAR;
 
 export interface BackupStackProps extends Omit<StackProps, 'env'> {
   /** The validated config; the stack deploys to its account and primary region. */
@@ -48,10 +66,13 @@ export class BackupStack extends Stack {
   public readonly freshness: FreshnessCheck;
   /** The drill sweeper. */
   public readonly sweeper: DrillSweeper;
+  /** The vault trail and the rules that page on changes to it. */
+  public readonly audit: VaultAudit;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, {
       description: 'Restorable: PostgreSQL backups, verification, restore drills and alarms (primary region)',
+      terminationProtection: true,
       ...props,
       env: { account: props.config.account, region: props.config.primaryRegion },
     });
@@ -59,11 +80,16 @@ export class BackupStack extends Stack {
     this.replicaRegion = this.config.replicaRegion;
 
     const settings = backupBucketSettings(this.config);
+    const replicaAccount = replicaAccountOf(this.config);
+    const { keyArn: replicaKeyArn } = this.config.replica;
     this.replica = BackupBucket.fromBucketAttributes(this, 'ReplicaBucket', {
-      bucketName: backupBucketName(this.config.account, this.replicaRegion),
-      account: this.config.account,
+      bucketName: backupBucketName(replicaAccount, this.replicaRegion),
+      account: replicaAccount,
       region: this.replicaRegion,
-      encryptionKeyAlias: BACKUP_KEY_ALIAS,
+      // A key in another account is named by ARN: aliases do not resolve across accounts.
+      ...(replicaKeyArn
+        ? { encryptionKey: kms.Key.fromKeyArn(this, 'ReplicaKey', replicaKeyArn) }
+        : { encryptionKeyAlias: BACKUP_KEY_ALIAS }),
       retention: settings.retention,
     });
 
@@ -77,7 +103,7 @@ export class BackupStack extends Stack {
       bucketName: backupBucketName(this.config.account, this.config.primaryRegion),
       encryptionKey: this.key.key,
       ...settings,
-      replication: { destination: this.replica },
+      replication: { destination: this.replica, roleName: replicationRoleName(this.config) },
     });
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -85,6 +111,9 @@ export class BackupStack extends Stack {
       httpsEndpoints: this.config.onCall.httpsEndpoints,
     });
     ({ freshness: this.freshness, sweeper: this.sweeper } = this.addOperations());
+    this.audit = this.addVaultAudit(replicaAccount);
+    if (this.monitoring.key instanceof kms.Key) BackupKey.limitGrantsToAwsServices(this.monitoring.key);
+    applyGovernedAccountDefaults(this, { reservedConcurrency: this.config.functions.reservedConcurrency });
 
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });
@@ -134,6 +163,7 @@ export class BackupStack extends Stack {
           securityGroups: network.securityGroups,
         },
         logEncryptionKey,
+        logRetention: LOG_RETENTION,
       });
       this.workflows.set(database.id, workflow);
 
@@ -160,6 +190,7 @@ export class BackupStack extends Stack {
           checks: database.drill.checks,
           targetMajor: database.drill.targetMajor,
           logEncryptionKey,
+          logRetention: LOG_RETENTION,
         });
         this.drills.set(database.id, drill);
       } else if (database.drill.enabled) {
@@ -182,11 +213,12 @@ export class BackupStack extends Stack {
       databaseIds: config.databases.map((d) => d.id),
       replicaBucket: this.replica,
       logEncryptionKey,
+      logRetention: LOG_RETENTION,
     });
     this.monitoring.addErrorAlarm('Freshness', freshness);
     this.monitoring.addBackupKeyAlarm(freshness);
 
-    const sweeper = new DrillSweeper(this, 'DrillSweeper', { logEncryptionKey });
+    const sweeper = new DrillSweeper(this, 'DrillSweeper', { logEncryptionKey, logRetention: LOG_RETENTION });
     this.monitoring.addErrorAlarm('DrillSweeper', sweeper);
     this.monitoring.addOrphanedInstancesAlarm(sweeper);
 
@@ -194,5 +226,33 @@ export class BackupStack extends Stack {
       this.monitoring.addReplicationAlarms({ bucket: this.backups });
     }
     return { freshness, sweeper };
+  }
+
+  /**
+   * One multi-region trail (this account's backup buckets, both regions) and rules that page on
+   * any attempt to change the vault. The replica region's rules forward to this region's default
+   * bus; from a backup account that needs this bus to accept its events.
+   */
+  private addVaultAudit(replicaAccount: string): VaultAudit {
+    const sameAccount = replicaAccount === this.config.account;
+    if (!sameAccount) {
+      new events.CfnEventBusPolicy(this, 'ReplicaAccountEvents', {
+        statementId: 'RestorableReplicaAccountVaultEvents',
+        eventBusName: 'default',
+        action: 'events:PutEvents',
+        principal: replicaAccount,
+      });
+    }
+    return new VaultAudit(this, 'VaultAudit', {
+      buckets: sameAccount ? [this.backups.bucket, this.replica.bucket] : [this.backups.bucket],
+      keys: [this.key.key],
+      targets: [new targets.SnsTopic(this.monitoring.topic)],
+      forwardedFrom: { account: replicaAccount, region: this.replicaRegion },
+      trail: {
+        bucket: this.backups.accessLogsBucket,
+        managementEvents: this.config.vault.auditManagementEvents,
+        logRetention: LOG_RETENTION,
+      },
+    });
   }
 }

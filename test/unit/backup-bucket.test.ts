@@ -5,17 +5,20 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BackupBucket, RetentionTiers, type TierLifecycle } from '../../lib/constructs/backup-bucket';
+import { ARCHIVE_TAG } from '../../lambda/core/tiers';
 import { BackupBucketGrants } from '../../lib/constructs/backup-bucket-grants';
 import { newStack } from './cdk-support';
 import { aliasViaS3, permissionsOf, tierObjects, viaS3 } from './iam-support';
 
-/** The backup bucket (the one with Object Lock), not its access-log bucket. */
+/** The backup bucket (the one with a default Object Lock retention), not its access-log bucket. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudFormation JSON, navigated by tests
 type CfnJson = Record<string, any>;
 
 function backupBucket(template: Template): { id: string; resource: CfnJson } {
   const found = Object.entries(
-    template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }),
+    template.findResources('AWS::S3::Bucket', {
+      Properties: { ObjectLockConfiguration: Match.objectLike({ Rule: Match.anyValue() }) },
+    }),
   );
   expect(found).toHaveLength(1);
   return { id: found[0][0], resource: found[0][1] };
@@ -57,13 +60,16 @@ describe('RetentionTiers', () => {
     expect(classes('monthly')).toEqual([['GLACIER_IR', 30]]);
     expect(classes('yearly')).toEqual([
       ['GLACIER_IR', 30],
-      ['DEEP_ARCHIVE', 90],
+      ['DEEP_ARCHIVE', 120],
     ]);
     expect(tiers.shortestExpiration.toDays()).toBe(30);
   });
 
   test('fromDays drops transitions that would not happen before the tier expires', () => {
-    const tiers = RetentionTiers.fromDays({ daily: 7, weekly: 30, monthly: 60, yearly: 90 });
+    const tiers = RetentionTiers.fromDays(
+      { daily: 7, weekly: 30, monthly: 60, yearly: 90 },
+      { allowEarlyDeletionCharges: true },
+    );
     expect(tiers.weekly.transitions).toEqual([]);
     expect(tiers.monthly.transitions?.map((t) => t.storageClass.value)).toEqual(['GLACIER_IR']);
     expect(tiers.yearly.transitions?.map((t) => t.storageClass.value)).toEqual(['GLACIER_IR']);
@@ -90,13 +96,13 @@ describe('RetentionTiers', () => {
 
   test('rejects a Standard-IA transition before 30 days (an S3 rule)', () => {
     expect(() => withWeekly(tier(90, [s3.StorageClass.INFREQUENT_ACCESS, 14]))).toThrow(
-      /weekly transition to STANDARD_IA after 14 days is too early: S3 requires at least 30 days/,
+      /weekly transition to Standard-IA after 14 days is too early: S3 moves objects to Standard-IA only once they are at least 30 days old/,
     );
   });
 
   test('rejects a transition at or after the tier expiry', () => {
     expect(() => withWeekly(tier(60, [s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 60]))).toThrow(
-      /weekly transition to GLACIER_IR \(60 days\) must come before the tier expires \(60 days\)/,
+      /weekly transition to Glacier Instant Retrieval \(60 days\) must come before the tier expires \(60 days\)/,
     );
   });
 
@@ -106,7 +112,7 @@ describe('RetentionTiers', () => {
         tier(300, [s3.StorageClass.DEEP_ARCHIVE, 90], [s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 30]),
       ),
     ).toThrow(
-      /transition to GLACIER_IR \(30 days\) must come after the transition to DEEP_ARCHIVE \(90 days\)/,
+      /transition from Glacier Deep Archive to Glacier Instant Retrieval is not supported: S3 transitions only down the waterfall[\s\S]*transition to Glacier Instant Retrieval \(30 days\) must come after the transition to Glacier Deep Archive \(90 days\)/,
     );
   });
 
@@ -115,7 +121,7 @@ describe('RetentionTiers', () => {
       withWeekly(
         tier(300, [s3.StorageClass.INFREQUENT_ACCESS, 30], [s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, 45]),
       ),
-    ).toThrow(/must be at least 30 days after the transition to STANDARD_IA \(30 days\)/);
+    ).toThrow(/must be at least 30 days after the transition to Standard-IA \(30 days\)/);
   });
 
   test('rejects fractional days', () => {
@@ -206,23 +212,46 @@ describe('BackupBucket', () => {
       2555,
       [
         { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
-        { StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 90 },
+        { StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 120 },
       ],
     ],
   ])(
-    'expires %s/ after %p days with its transitions and cleans up versions and uploads',
+    'expires everything under %s/ after %p days; only tagged archives transition, manifests stay instant',
     (tier, days, transitions) => {
-      const rule = lifecycleRule(synth().template, `${tier}-tier`);
-      expect(rule).toEqual({
+      const { template } = synth();
+      expect(lifecycleRule(template, `${tier}-tier`)).toEqual({
         Id: `${tier}-tier`,
         Prefix: `${tier}/`,
         Status: 'Enabled',
         ExpirationInDays: days,
-        ...(transitions.length ? { Transitions: transitions } : {}),
         ...CLEANUP,
       });
+      const rules = backupBucket(template).resource.Properties.LifecycleConfiguration.Rules as CfnJson[];
+      const transitionRules = rules.filter((r) => r.Transitions && r.Prefix === `${tier}/`);
+      if (transitions.length === 0) {
+        expect(transitionRules).toEqual([]);
+      } else {
+        expect(transitionRules).toEqual([
+          {
+            Id: `${tier}-archive-transitions`,
+            Prefix: `${tier}/`,
+            Status: 'Enabled',
+            // Written by the dump on archives only (ARCHIVE_TAGGING); manifests carry no tags.
+            TagFilters: [{ Key: ARCHIVE_TAG.key, Value: ARCHIVE_TAG.value }],
+            Transitions: transitions,
+          },
+        ]);
+      }
     },
   );
+
+  test('no rule with transitions can match an untagged object', () => {
+    const rules = backupBucket(synth().template).resource.Properties.LifecycleConfiguration
+      .Rules as CfnJson[];
+    for (const rule of rules.filter((r) => r.Transitions)) {
+      expect(rule.TagFilters).toEqual([{ Key: 'restorable:kind', Value: 'archive' }]);
+    }
+  });
 
   test('expires drill reports under drills/ after 400 days', () => {
     expect(lifecycleRule(synth().template, 'drill-reports')).toEqual({
@@ -245,13 +274,13 @@ describe('BackupBucket', () => {
 
   test('takes tier expiries from RetentionTiers.fromDays', () => {
     const { template } = synth({
-      retention: RetentionTiers.fromDays({ daily: 7, weekly: 35, monthly: 180, yearly: 730 }),
+      retention: RetentionTiers.fromDays({ daily: 7, weekly: 60, monthly: 180, yearly: 730 }),
       objectLockRetention: s3.ObjectLockRetention.governance(Duration.days(7)),
       drillReportExpiration: Duration.days(200),
     });
     expect(lifecycleRule(template, 'daily-tier').ExpirationInDays).toBe(7);
-    expect(lifecycleRule(template, 'weekly-tier')).toMatchObject({
-      ExpirationInDays: 35,
+    expect(lifecycleRule(template, 'weekly-tier')).toMatchObject({ ExpirationInDays: 60 });
+    expect(lifecycleRule(template, 'weekly-archive-transitions')).toMatchObject({
       Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
     });
     expect(lifecycleRule(template, 'monthly-tier').ExpirationInDays).toBe(180);
@@ -345,7 +374,7 @@ describe('BackupBucket', () => {
   test('sends server access logs to a separate log bucket', () => {
     const { template } = synth();
     const logBuckets = template.findResources('AWS::S3::Bucket', {
-      Properties: { ObjectLockEnabled: Match.absent() },
+      Properties: { ObjectLockConfiguration: Match.absent() },
     });
     const [logBucketId] = Object.keys(logBuckets);
     expect(backupBucket(template).resource.Properties.LoggingConfiguration).toEqual({
@@ -376,7 +405,9 @@ describe('BackupBucket', () => {
     template.hasResource('AWS::S3::Bucket', {
       DeletionPolicy: 'Retain',
       Properties: {
-        ObjectLockEnabled: Match.absent(),
+        // Object Lock on (Control Tower CT.S3.PR.9), with no default retention: that would stop log delivery.
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: Match.absent(),
         BucketEncryption: {
           ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
         },
@@ -472,6 +503,7 @@ describe('BackupBucket', () => {
       expect(permissions).toEqual({
         's3:PutObject': tierObjects(bucket, 'orders'),
         's3:PutObjectRetention': tierObjects(bucket, 'orders'),
+        's3:PutObjectTagging': tierObjects(bucket, 'orders'),
         's3:AbortMultipartUpload': tierObjects(bucket, 'orders'),
         's3:ListMultipartUploadParts': tierObjects(bucket, 'orders'),
         's3:GetObject': tierObjects(bucket, 'orders'),

@@ -65,8 +65,12 @@ describe('parseConfig', () => {
       monthlyDays: 365,
       yearlyDays: 2555,
       drillReportDays: 400,
+      allowEarlyDeletionCharges: false,
     });
-    expect(config.objectLock).toEqual({ mode: 'GOVERNANCE', defaultRetentionDays: 30 });
+    expect(config.objectLock).toEqual({ mode: 'COMPLIANCE', defaultRetentionDays: 30 });
+    expect(config.replica).toEqual({});
+    expect(config.vault).toEqual({ deploymentRoleMayUpdatePolicies: false, auditManagementEvents: true });
+    expect(config.functions).toEqual({});
     expect(config.onCall).toEqual({ emails: [], httpsEndpoints: [] });
     expect(config.keyAdmins).toEqual([]);
     expect(config.databases[0]).toEqual({
@@ -221,7 +225,7 @@ describe('parseConfig', () => {
     test('names the shortest tier the retention outlives', () => {
       expect(
         problemsOf((c) => {
-          c.retention = { dailyDays: 7, weeklyDays: 35 };
+          c.retention = { dailyDays: 7, weeklyDays: 60 };
           c.objectLock = { defaultRetentionDays: 40 };
         }),
       ).toMatch(/objectLock\.defaultRetentionDays \(40\) must not exceed retention\.dailyDays \(7\)/);
@@ -245,8 +249,8 @@ describe('parseConfig', () => {
     });
 
     test('caps the default retention at a shorter daily tier instead of failing', () => {
-      const config = parseConfig({ ...minimal(), retention: { dailyDays: 7, weeklyDays: 35 } });
-      expect(config.objectLock).toEqual({ mode: 'GOVERNANCE', defaultRetentionDays: 7 });
+      const config = parseConfig({ ...minimal(), retention: { dailyDays: 7, weeklyDays: 60 } });
+      expect(config.objectLock).toEqual({ mode: 'COMPLIANCE', defaultRetentionDays: 7 });
     });
 
     test('rejects an unknown mode', () => {
@@ -609,9 +613,9 @@ describe('retentionDaysOf', () => {
     expect(retentionDaysOf(parseConfig(minimal()))).toEqual(DEFAULT_RETENTION_DAYS);
     const custom = parseConfig({
       ...minimal(),
-      retention: { dailyDays: 7, weeklyDays: 35, monthlyDays: 180, yearlyDays: 730 },
+      retention: { dailyDays: 7, weeklyDays: 60, monthlyDays: 180, yearlyDays: 730 },
     });
-    expect(retentionDaysOf(custom)).toEqual({ daily: 7, weekly: 35, monthly: 180, yearly: 730 });
+    expect(retentionDaysOf(custom)).toEqual({ daily: 7, weekly: 60, monthly: 180, yearly: 730 });
   });
 });
 

@@ -18,7 +18,6 @@ describe('DrillSweeper', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       ImageConfig: { Command: ['sweeper.handler'] },
       Architectures: ['arm64'],
-      ReservedConcurrentExecutions: 1,
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(1 hour)',

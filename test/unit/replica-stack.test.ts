@@ -39,7 +39,7 @@ describe('ReplicaStack', () => {
       Properties: {
         BucketName: 'restorable-123456789012-eu-central-1-backups',
         ObjectLockEnabled: true,
-        ObjectLockConfiguration: { Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 30 } } },
+        ObjectLockConfiguration: { Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } } },
         VersioningConfiguration: { Status: 'Enabled' },
         BucketEncryption: {
           ServerSideEncryptionConfiguration: [
@@ -62,12 +62,12 @@ describe('ReplicaStack', () => {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
           Match.objectLike({ Id: 'daily-tier', Prefix: 'daily/', ExpirationInDays: 30 }),
+          Match.objectLike({ Id: 'yearly-tier', ExpirationInDays: 2555 }),
           Match.objectLike({
-            Id: 'yearly-tier',
-            ExpirationInDays: 2555,
+            Id: 'yearly-archive-transitions',
             Transitions: [
               { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
-              { StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 90 },
+              { StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 120 },
             ],
           }),
         ]),
@@ -87,12 +87,22 @@ describe('ReplicaStack', () => {
     });
   });
 
-  test('does not replicate further and creates no IAM roles', () => {
+  test('does not replicate further; its only role forwards vault events to the primary region', () => {
     const { template } = synth();
     for (const bucket of Object.values(template.findResources('AWS::S3::Bucket'))) {
       expect(bucket.Properties.ReplicationConfiguration).toBeUndefined();
     }
-    template.resourceCountIs('AWS::IAM::Role', 0);
+    template.resourceCountIs('AWS::IAM::Role', 1);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+          }),
+        ],
+      },
+    });
   });
 
   test('outputs the bucket name and key ARN', () => {

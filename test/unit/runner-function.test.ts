@@ -94,12 +94,12 @@ describe('RunnerFunction', () => {
     });
   });
 
-  test('reserves concurrency 1 unless told otherwise', () => {
+  test('reserves no concurrency unless told to', () => {
     expect(
       build().template.findResources('AWS::Lambda::Function', {
-        Properties: { ReservedConcurrentExecutions: 1 },
+        Properties: { ReservedConcurrentExecutions: Match.anyValue() },
       }),
-    ).not.toEqual({});
+    ).toEqual({});
     expect(
       build({ reservedConcurrentExecutions: 3 }).template.findResources('AWS::Lambda::Function', {
         Properties: { ReservedConcurrentExecutions: 3 },
