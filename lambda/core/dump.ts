@@ -106,8 +106,10 @@ export interface DumpOptions extends TlsOptions {
   readonly objectLockMode?: ObjectLockMode;
   /** Per-tier retention, which is also each object's Object Lock retain-until. @default DEFAULT_RETENTION_DAYS */
   readonly retentionDays?: RetentionDays;
-  /** Force a tier; `auto` places by first success. @default 'auto' */
-  readonly tier?: Tier | 'auto';
+  /** Force a tier; `auto` places by first success; `adhoc` is an on-demand backup. @default 'auto' */
+  readonly tier?: Tier | 'adhoc' | 'auto';
+  /** Why this backup was taken (on-demand backups); recorded in the manifest. @default - none */
+  readonly reason?: string;
   /** Schemas to include/exclude (exact names). @default - every non-system schema */
   readonly schemas?: SchemaScope;
   /** Directories holding pg_dump/pg_dumpall (only these are searched). @default - pgBinDirs() */
@@ -503,6 +505,7 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     catalog,
     schemas: { include: [...(run.scope.include ?? [])], exclude: [...(run.scope.exclude ?? [])] },
     encryption: options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {},
+    ...(options.reason ? { reason: options.reason } : {}),
   });
   try {
     await options.s3.send(

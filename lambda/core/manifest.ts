@@ -47,7 +47,7 @@ export const ManifestSchema = z.strictObject({
   formatVersion: z.literal(1),
   backupId: z.string(),
   databaseId: z.string(),
-  tier: z.enum(['yearly', 'monthly', 'weekly', 'daily']),
+  tier: z.enum(['yearly', 'monthly', 'weekly', 'daily', 'adhoc']),
   period: z.string(),
   startedAt: isoDate,
   completedAt: isoDate,
@@ -81,6 +81,8 @@ export const ManifestSchema = z.strictObject({
   catalog: CatalogCountsSchema,
   schemas: z.strictObject({ include: z.array(z.string()), exclude: z.array(z.string()) }),
   encryption: z.strictObject({ kmsKeyId: z.string().optional() }),
+  /** Why an on-demand backup was taken (`restorable backup --reason`), for list and reports. */
+  reason: z.string().max(500).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 

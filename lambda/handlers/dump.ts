@@ -9,7 +9,8 @@
  *     database?: string;                  // database name when the secret has no dbname
  *     schemas?: { include?: string[]; exclude?: string[] };
  *     sslMode?: 'verify-full' | 'verify-ca' | 'require' | 'disable';   // default verify-full
- *     tier?: 'auto' | 'daily' | 'weekly' | 'monthly' | 'yearly';        // default auto (GFS)
+ *     tier?: 'auto' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'adhoc'; // default auto (GFS)
+ *     reason?: string;                    // why an on-demand (adhoc) backup was taken; in the manifest
  *   }
  * Returns:
  *   { databaseId, backupId, manifestKey, tier, period, bytes, sha256 }
@@ -46,8 +47,9 @@ import { SSL_MODES, type SslMode } from '../core/secrets';
 import {
   DATABASE_ID_PATTERN,
   DEFAULT_RETENTION_DAYS,
-  TIERS,
+  STORED_TIERS,
   type RetentionDays,
+  type StoredTier,
   type Tier,
 } from '../core/tiers';
 import { sharedS3Client } from '../core/s3';
@@ -64,7 +66,9 @@ export const DumpEventSchema = z.strictObject({
     .strictObject({ include: z.array(z.string()).optional(), exclude: z.array(z.string()).optional() })
     .optional(),
   sslMode: z.enum(SSL_MODES as [SslMode, ...SslMode[]]).optional(),
-  tier: z.enum(['auto', ...TIERS] as [string, ...string[]]).optional(),
+  tier: z.enum(['auto', ...STORED_TIERS] as [string, ...string[]]).optional(),
+  // The workflow passes '' when no reason was given (JSONPath cannot pass an absent field on).
+  reason: z.string().max(500).optional(),
 });
 export type DumpEvent = z.infer<typeof DumpEventSchema>;
 
@@ -72,7 +76,7 @@ export interface DumpResult {
   readonly databaseId: string;
   readonly backupId: string;
   readonly manifestKey: string;
-  readonly tier: Tier;
+  readonly tier: StoredTier;
   readonly period: string;
   readonly bytes: number;
   readonly sha256: string;
@@ -83,6 +87,7 @@ const RetentionSchema = z.strictObject({
   weekly: z.number().int().positive(),
   monthly: z.number().int().positive(),
   yearly: z.number().int().positive(),
+  adhoc: z.number().int().positive().optional(),
 });
 
 function readConfig() {
@@ -125,7 +130,8 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       kmsKeyId: config.kmsKeyId,
       objectLockMode: config.objectLockMode,
       retentionDays: config.retentionDays,
-      tier: (ev.tier ?? 'auto') as Tier | 'auto',
+      tier: (ev.tier ?? 'auto') as Tier | 'adhoc' | 'auto',
+      reason: ev.reason || undefined,
       schemas: ev.schemas,
       sslMode: ev.sslMode,
       caBundlePath: config.caBundlePath,

@@ -19,11 +19,15 @@
  *   REPLICA_BUCKET    replica bucket; with REPLICA_REGION enables the replica check
  *   REPLICA_REGION    the replica bucket's region
  *   PG_BIN_DIRS       colon-separated pg_restore directories (default: image layout)
+ *   OBJECT_LOCK_MODE  lock mode of the verification record (default COMPLIANCE, as the dump)
  *
  * Metrics (dimension DatabaseId): VerifySuccess / VerifyFailure (1/0 when a verdict was reached),
  * ReplicaMissing (1 when the replica is missing, failed or differs; 0 when it checked out).
  *
- * IAM: s3:GetObject on the primary bucket's objects, s3:GetObject (for HeadObject) on the replica
+ * Every verdict is recorded as `<tier>/<db>/<period>/<backupId>.verify-<stamp>.json` next to the
+ * manifest (core/verification.ts): the evidence report reads it.
+ *
+ * IAM: s3:PutObject (+ s3:PutObjectRetention) on `<tier>/<db>/*.verify-*.json`, s3:GetObject on the primary bucket's objects, s3:GetObject (for HeadObject) on the replica
  * bucket's objects, kms:Decrypt on both keys.
  */
 import { z } from 'zod';
@@ -31,6 +35,7 @@ import { MetricNames } from '../core/metric-names';
 import { sharedS3Client } from '../core/s3';
 import { DATABASE_ID_PATTERN, parseManifestKey } from '../core/tiers';
 import { verifyBackup, type VerifyCheck } from '../core/verify';
+import { recordVerification } from '../core/verification';
 import { ConfigError, EventError, optionalEnv, parseEvent, pathListEnv, requireEnv } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
 
@@ -93,6 +98,19 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     values.push([MetricNames.replicaMissing, MetricUnit.Count, replica.ok ? 0 : 1]);
   }
   if (values.length > 0) emitForDatabase(ev.databaseId, values);
+  const lockMode = optionalEnv('OBJECT_LOCK_MODE') ?? 'COMPLIANCE';
+  if (!['COMPLIANCE', 'GOVERNANCE', 'NONE'].includes(lockMode)) {
+    throw new ConfigError(`OBJECT_LOCK_MODE must be COMPLIANCE, GOVERNANCE or NONE, got ${lockMode}`);
+  }
+  // Evidence: a verdict that cannot be recorded fails the run (the report would show it unverified).
+  const recordKey = await recordVerification({
+    s3: sharedS3Client(),
+    bucket,
+    result,
+    by: 'workflow',
+    objectLockMode: lockMode as 'COMPLIANCE' | 'GOVERNANCE' | 'NONE',
+  });
+  if (recordKey) logger.info('verification recorded', { key: recordKey });
 
   if (failedChecks.length > 0) {
     const summary = failedChecks.map((c) => `${c.code}: ${c.detail}`).join(' | ');

@@ -8,6 +8,7 @@ export { Client } from 'pg';
 export { listBackups, latestValidBackup } from '../../lambda/core/catalog';
 export { BackupError, dumpDatabase } from '../../lambda/core/dump';
 export { verifyBackup } from '../../lambda/core/verify';
+export { recordVerification } from '../../lambda/core/verification';
 export { describeTarget, restoreBackup, RestoreError } from '../../lambda/core/restore';
 export { runDrill } from '../../lambda/core/drill';
 export { LocalDatabaseProvider } from '../../lambda/core/providers/local';

@@ -316,7 +316,7 @@ function printVerify(result: VerifyResult, o: { json?: boolean }, io: Io): numbe
 }
 
 async function cmdVerify(
-  o: StoreOptions & { backup: string; replicaBucket?: string; replicaRegion?: string },
+  o: StoreOptions & { backup: string; replicaBucket?: string; replicaRegion?: string; record?: boolean },
   io: Io,
 ): Promise<number> {
   if (Boolean(o.replicaBucket) !== Boolean(o.replicaRegion) && !o.stack) {
@@ -338,6 +338,13 @@ async function cmdVerify(
     manifestKey: entry.manifestKey,
     replica,
   });
+  if (o.record) {
+    // The verdict stands even when it cannot be recorded (an operator without s3:PutObject).
+    await core()
+      .recordVerification({ ...store, result, by: 'cli', manifest: entry.manifest, objectLockMode: 'GOVERNANCE' })
+      .then((key) => key && io.err(`verification recorded: ${key}`))
+      .catch((e: Error) => io.err(`warning: verification not recorded: ${scrub(e.message)}`));
+  }
   return printVerify(result, o, io);
 }
 
@@ -680,6 +687,7 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .option('--backup <id>', 'backup id, or latest', 'latest')
     .option('--replica-bucket <name>', 'also check the copy in this replica bucket')
     .option('--replica-region <region>', 'region of the replica bucket')
+    .option('--no-record', 'do not write the verification record next to the manifest')
     .action(wrap(cmdVerify));
 
   storeOptions(program.command('backup').description('dump a database into the bucket now'))
