@@ -117,7 +117,12 @@ export interface BackupKeys {
   readonly manifest: string;
 }
 
-export function backupKeys(tier: StoredTier, databaseId: string, period: string, backupId: string): BackupKeys {
+export function backupKeys(
+  tier: StoredTier,
+  databaseId: string,
+  period: string,
+  backupId: string,
+): BackupKeys {
   const prefix = `${tier}/${databaseId}/${period}/`;
   return {
     prefix,

@@ -68,7 +68,11 @@ export interface RecordVerificationOptions {
 }
 
 /** Builds the record a verification leaves (pure; exported for tests). */
-export function verificationRecord(result: VerifyResult, by: VerificationRecord['by'], at: Date): VerificationRecord {
+export function verificationRecord(
+  result: VerifyResult,
+  by: VerificationRecord['by'],
+  at: Date,
+): VerificationRecord {
   if (!result.manifestKey || !result.backupId || !result.databaseId) {
     throw new Error('cannot record a verification that found no manifest');
   }
@@ -115,7 +119,11 @@ export async function recordVerification(options: RecordVerificationOptions): Pr
       // The backup's key when the manifest names one; otherwise the bucket default (the bucket
       // policy denies aws:kms without a key id).
       ...(manifest.encryption.kmsKeyId
-        ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: manifest.encryption.kmsKeyId, BucketKeyEnabled: true }
+        ? {
+            ServerSideEncryption: 'aws:kms',
+            SSEKMSKeyId: manifest.encryption.kmsKeyId,
+            BucketKeyEnabled: true,
+          }
         : {}),
       // The record lives and is locked exactly as long as the backup it describes.
       ...(mode === 'NONE'

@@ -341,7 +341,13 @@ async function cmdVerify(
   if (o.record) {
     // The verdict stands even when it cannot be recorded (an operator without s3:PutObject).
     await core()
-      .recordVerification({ ...store, result, by: 'cli', manifest: entry.manifest, objectLockMode: 'GOVERNANCE' })
+      .recordVerification({
+        ...store,
+        result,
+        by: 'cli',
+        manifest: entry.manifest,
+        objectLockMode: 'GOVERNANCE',
+      })
       .then((key) => key && io.err(`verification recorded: ${key}`))
       .catch((e: Error) => io.err(`warning: verification not recorded: ${scrub(e.message)}`));
   }

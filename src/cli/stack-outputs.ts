@@ -1,0 +1,50 @@
+/**
+ * What the report, status, cost and remote backup commands read from a deployed BackupStack: its
+ * CloudFormation outputs (bucket names, the per-database backup state machines).
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+
+export { backupStateMachineOutputKey } from '../../lib/outputs';
+
+export async function readStackOutputs(
+  stack: string,
+  region?: string,
+  cfn: CloudFormationClient = new CloudFormationClient(region ? { region } : {}),
+): Promise<Map<string, string>> {
+  let out;
+  try {
+    out = await cfn.send(new DescribeStacksCommand({ StackName: stack }));
+  } catch (e) {
+    throw new Error(`cannot read stack ${stack}: ${(e as Error).name}: ${(e as Error).message}`);
+  }
+  return new Map(
+    (out.Stacks?.[0]?.Outputs ?? [])
+      .filter((o) => o.OutputKey && o.OutputValue)
+      .map((o) => [o.OutputKey!, o.OutputValue!]),
+  );
+}
+
+/** The primary bucket from `--bucket`, else from the stack's BackupBucketName output. */
+export async function bucketFrom(o: { bucket?: string; stack?: string; region?: string }): Promise<string> {
+  if (o.bucket) return o.bucket;
+  if (!o.stack) throw new CommandUsageError('give --bucket <name> or --stack <name>');
+  const bucket = (await readStackOutputs(o.stack, o.region)).get('BackupBucketName');
+  if (!bucket) throw new Error(`stack ${o.stack} has no BackupBucketName output`);
+  return bucket;
+}
+
+/** A command line problem (exit code 2), raised by the command modules. */
+export class CommandUsageError extends Error {
+  override readonly name = 'CommandUsageError';
+}
+
+/** Prints a usage error the way main.ts does and returns its exit code (2). */
+export function usageError(io: CommandIo, message: string): number {
+  io.err(`restorable: error: ${message} (see --help)`);
+  return 2;
+}
+
+export interface CommandIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
