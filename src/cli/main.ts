@@ -23,6 +23,7 @@ import type { Manifest } from '../../lambda/core/manifest';
 import type { CliConnection } from './connection';
 import { formatBytes, formatSeconds, Progress, table } from './output';
 import { runInterruptHandlers } from './cleanup';
+import { addReportCommand } from './commands/report';
 
 /**
  * The core, pg and the AWS SDK, loaded when a command first needs them (see core.ts). require
@@ -731,6 +732,8 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .option('--checks <file>', 'JSON file with operator checks [{name, sql, expect}]')
     .addOption(new Option('--rto-minutes <n>', 'RTO target').argParser(positiveInt('--rto-minutes')))
     .action(wrap(cmdDrill));
+
+  addReportCommand(program, io, run);
 
   program
     .command('demo')

@@ -2,15 +2,18 @@
  * What the report, status, cost and remote backup commands read from a deployed BackupStack: its
  * CloudFormation outputs (bucket names, the per-database backup state machines).
  */
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 
 export { backupStateMachineOutputKey } from '../../lib/outputs';
 
 export async function readStackOutputs(
   stack: string,
   region?: string,
-  cfn: CloudFormationClient = new CloudFormationClient(region ? { region } : {}),
+  client?: CloudFormationClient,
 ): Promise<Map<string, string>> {
+  // Loaded on use: most runs name --bucket, and this client costs start-up time.
+  const { CloudFormationClient: Cfn, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+  const cfn = client ?? new Cfn(region ? { region } : {});
   let out;
   try {
     out = await cfn.send(new DescribeStacksCommand({ StackName: stack }));

@@ -6,9 +6,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { buildEvidenceReport } from '../../../lambda/core/evidence/collect';
 import { parseDay } from '../../../lambda/core/evidence/model';
-import { makeS3Client } from '../../../lambda/core/s3';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../report/render';
 import { bucketFrom, usageError, type CommandIo } from '../stack-outputs';
 
@@ -63,6 +61,12 @@ export async function runReport(o: ReportOptions, io: CommandIo, s3?: S3Client):
   const problems = reportProblems(o);
   if (problems.length > 0) return usageError(io, problems.join('; '));
   const bucket = await bucketFrom(o);
+  // Loaded on use, like main.ts's core(): `--help` should not wait for the AWS SDK.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { buildEvidenceReport } =
+    require('../../../lambda/core/evidence/collect') as typeof import('../../../lambda/core/evidence/collect');
+  const { makeS3Client } = require('../../../lambda/core/s3') as typeof import('../../../lambda/core/s3');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const report = await buildEvidenceReport({
     s3: s3 ?? makeS3Client(o.region),
     bucket,
