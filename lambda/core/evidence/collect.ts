@@ -13,7 +13,7 @@ import {
 import { listBackups } from '../catalog';
 import { s3ServerTime } from '../freshness';
 import { readText } from '../s3';
-import { STORED_TIERS } from '../tiers';
+import { DATABASE_ID_PATTERN, STORED_TIERS } from '../tiers';
 import { isVerificationKey, VerificationRecordSchema, type VerificationRecord } from '../verification';
 import {
   buildDatabaseEvidence,
@@ -45,14 +45,20 @@ async function listAll(s3: S3Client, bucket: string, prefix: string, delimiter?:
   return { objects, prefixes };
 }
 
-/** Database ids that have anything under a tier prefix or `drills/`. */
+/**
+ * Database ids that have anything under a tier prefix or `drills/`. A full listing rather than a
+ * `Delimiter` one: not every S3-compatible server answers CommonPrefixes for ListObjectsV2.
+ */
 export async function discoverDatabases(s3: S3Client, bucket: string): Promise<string[]> {
   const ids = new Set<string>();
   for (const top of [...STORED_TIERS, 'drills']) {
-    const { prefixes } = await listAll(s3, bucket, `${top}/`, '/');
-    for (const p of prefixes) ids.add(p.slice(top.length + 1, -1));
+    const { objects } = await listAll(s3, bucket, `${top}/`);
+    for (const o of objects) {
+      const id = o.Key?.split('/')[1];
+      if (id && DATABASE_ID_PATTERN.test(id)) ids.add(id);
+    }
   }
-  return [...ids].filter((id) => /^[a-z][a-z0-9-]*$/.test(id)).sort();
+  return [...ids].sort();
 }
 
 /** Newest readable verification record per manifest key, from one listing per tier. */
