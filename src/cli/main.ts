@@ -23,6 +23,7 @@ import type { Manifest } from '../../lambda/core/manifest';
 import type { CliConnection } from './connection';
 import { formatBytes, formatSeconds, Progress, table } from './output';
 import { runInterruptHandlers } from './cleanup';
+import { addCostCommand } from './commands/cost';
 import { addReportCommand } from './commands/report';
 
 /**
@@ -734,6 +735,7 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .action(wrap(cmdDrill));
 
   addReportCommand(program, io, run);
+  addCostCommand(program, io, run);
 
   program
     .command('demo')
