@@ -10,3 +10,6 @@ export const backupStateMachineOutputKey = (databaseId: string): string =>
 
 /** Output holding the evidence report topic ARN. */
 export const EVIDENCE_TOPIC_OUTPUT = 'EvidenceReportTopicArn';
+
+/** Output holding the input a database's scheduled backup execution gets (JSON, ARNs only, no secret). */
+export const backupInputOutputKey = (databaseId: string): string => `BackupInput${pascalCase(databaseId)}`;

@@ -4,7 +4,13 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { DEFAULT_RETENTION_DAYS, type RetentionDays, type Tier, TIERS } from '../../lambda/core/tiers';
+import {
+  DEFAULT_ADHOC_RETENTION_DAYS,
+  DEFAULT_RETENTION_DAYS,
+  type RetentionDays,
+  type Tier,
+  TIERS,
+} from '../../lambda/core/tiers';
 import { BackupKey } from './backup-key';
 
 /** A lifecycle transition of one tier's objects to a colder storage class. */
@@ -227,6 +233,13 @@ export interface BackupBucketProps {
   readonly drillReportExpiration?: Duration;
 
   /**
+   * How long on-demand backups (`adhoc/`, e.g. before a migration) are kept; their Object Lock
+   * retain-until (RetentionDays.adhoc in the dump) must say the same.
+   * @default Duration.days(30) - DEFAULT_ADHOC_RETENTION_DAYS
+   */
+  readonly adhocExpiration?: Duration;
+
+  /**
    * Age at which server access logs expire in the log bucket.
    *
    * @default Duration.days(365)
@@ -270,6 +283,8 @@ export class BackupBucket extends Construct {
   public readonly accessLogsBucket: s3.Bucket;
   public readonly retention: RetentionTiers;
   public readonly objectLockRetention: s3.ObjectLockRetention;
+  /** Expiry of on-demand backups under `adhoc/`. */
+  public readonly adhocExpiration: Duration;
   /** The role S3 assumes to replicate, when `replication` was given. */
   public readonly replicationRole?: iam.Role;
 
@@ -281,6 +296,7 @@ export class BackupBucket extends Construct {
       props.objectLockRetention ?? s3.ObjectLockRetention.governance(Duration.days(30));
     const drillReportExpiration = props.drillReportExpiration ?? Duration.days(400);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.adhocExpiration = props.adhocExpiration ?? Duration.days(DEFAULT_ADHOC_RETENTION_DAYS);
     this.validateObjectLock(drillReportExpiration);
     if (props.bucketName !== undefined && !Token.isUnresolved(props.bucketName)) {
       validateBucketName(props.bucketName);
@@ -453,6 +469,9 @@ export class BackupBucket extends Construct {
     });
     return [
       ...tierRules,
+      // On-demand backups: their own prefix and short expiry, never transitioned (a 30-day copy in
+      // a colder class would only pay its minimum-duration charge).
+      { id: 'adhoc-backups', prefix: 'adhoc/', expiration: this.adhocExpiration, ...cleanup },
       {
         id: 'drill-reports',
         prefix: BackupBucket.DRILL_REPORTS_PREFIX,

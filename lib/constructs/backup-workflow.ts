@@ -275,6 +275,9 @@ export class BackupWorkflow extends Construct {
         ...(props.schemas?.exclude ? { exclude: props.schemas.exclude } : {}),
       },
       sslMode: props.sslMode ?? 'verify-full',
+      // Passed on by path, so always present: `restorable backup --stack --reason` sets adhoc + why.
+      tier: 'auto',
+      reason: '',
     };
   }
 
@@ -351,6 +354,8 @@ export class BackupWorkflow extends Construct {
         'secretArn.$': '$.secretArn',
         'schemas.$': '$.schemas',
         'sslMode.$': '$.sslMode',
+        'tier.$': '$.tier',
+        'reason.$': '$.reason',
       }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,

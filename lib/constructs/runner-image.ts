@@ -5,7 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 
 /** The Lambda entry points baked into the runner image; the image's CMD is `<name>.handler`. */
-export type RunnerHandler = 'dump' | 'verify' | 'freshness' | 'drill' | 'sweeper';
+export type RunnerHandler = 'dump' | 'verify' | 'freshness' | 'drill' | 'sweeper' | 'report';
 
 /** The repository root: the image's build context (see lambda/Dockerfile and .dockerignore). */
 export const REPOSITORY_ROOT = path.join(__dirname, '..', '..');

@@ -9,10 +9,12 @@ import { BackupBucket } from '../constructs/backup-bucket';
 import { BackupKey } from '../constructs/backup-key';
 import { BackupWorkflow } from '../constructs/backup-workflow';
 import { DrillSweeper } from '../constructs/drill-sweeper';
+import { EvidenceReport } from '../constructs/evidence-report';
 import { FreshnessCheck } from '../constructs/freshness-check';
 import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
 import type { KeyReference } from '../grants';
+import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
 import { importNetwork } from '../vpc-import';
 import { BACKUP_KEY_ALIAS, backupBucketName, backupBucketSettings } from './replica-stack';
@@ -49,6 +51,8 @@ export class BackupStack extends Stack {
   public readonly freshness: FreshnessCheck;
   /** The drill sweeper. */
   public readonly sweeper: DrillSweeper;
+  /** The monthly evidence report. */
+  public readonly evidence: EvidenceReport;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, {
@@ -88,6 +92,17 @@ export class BackupStack extends Stack {
       httpsEndpoints: this.config.onCall.httpsEndpoints,
     });
     ({ freshness: this.freshness, sweeper: this.sweeper } = this.addOperations());
+
+    // The monthly evidence report under reports/<yyyy-mm>/, announced on its own topic.
+    this.evidence = new EvidenceReport(this, 'EvidenceReport', {
+      bucket: this.backups.bucket,
+      key: this.key.key,
+      databases: this.config.databases.map((d) => ({ id: d.id, rpo: Duration.hours(d.rpoHours) })),
+      objectLockMode: this.config.objectLock.mode,
+      logEncryptionKey: this.monitoring.key,
+    });
+    this.monitoring.addFunction('EvidenceReport', this.evidence.function.function);
+    new CfnOutput(this, EVIDENCE_TOPIC_OUTPUT, { value: this.evidence.topic.topicArn });
 
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });
@@ -139,6 +154,19 @@ export class BackupStack extends Stack {
         logEncryptionKey,
       });
       this.workflows.set(database.id, workflow);
+      // `restorable backup --stack --reason` starts this workflow with this (secret-free) input.
+      new CfnOutput(this, backupStateMachineOutputKey(database.id), {
+        value: workflow.stateMachine.stateMachineArn,
+      });
+      new CfnOutput(this, backupInputOutputKey(database.id), {
+        value: this.toJsonString(
+          workflow.executionInput({
+            secret: scope.node.findChild('Secret') as secretsmanager.ISecret,
+            schemas: database.schemas,
+            sslMode: database.sslMode,
+          }),
+        ),
+      });
 
       // A drill needs a VPC for its throwaway RDS instance: its own (drill.vpc), else the
       // database's. A database outside any VPC (e.g. Supabase) without drill.vpc gets no drill and a

@@ -25,6 +25,7 @@ import { formatBytes, formatSeconds, Progress, table } from './output';
 import { runInterruptHandlers } from './cleanup';
 import { addCostCommand } from './commands/cost';
 import { addReportCommand } from './commands/report';
+import { runRemoteBackup } from './remote-backup';
 
 /**
  * The core, pg and the AWS SDK, loaded when a command first needs them (see core.ts). require
@@ -358,7 +359,8 @@ async function cmdVerify(
 
 async function cmdBackup(
   o: StoreOptions & {
-    url: string;
+    url?: string;
+    reason?: string;
     tier: string;
     sslmode?: string;
     caBundle?: string;
@@ -369,7 +371,13 @@ async function cmdBackup(
   },
   io: Io,
 ): Promise<number> {
-  const tier = parseTier(o.tier);
+  if (!o.url && o.stack) {
+    return runRemoteBackup({ ...o, stack: o.stack }, io, { signal: interruptible() });
+  }
+  if (!o.url)
+    throw new UsageError('give --url <postgres-url>, or --stack <name> to run the deployed backup workflow');
+  // A backup with a reason is an on-demand one: its own adhoc tier unless --tier says otherwise.
+  const tier = o.reason && o.tier === 'auto' ? 'adhoc' : parseTier(o.tier);
   const lock = o.objectLockMode.toUpperCase();
   if (!['GOVERNANCE', 'COMPLIANCE', 'NONE'].includes(lock)) {
     throw new UsageError(
@@ -398,6 +406,7 @@ async function cmdBackup(
       kmsKeyId: o.kmsKeyId,
       objectLockMode: lock as 'GOVERNANCE' | 'COMPLIANCE' | 'NONE',
       tier,
+      reason: o.reason,
       schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
       logger: progressLogger(progress, io),
       // The dump's deadline machinery is how it stops cleanly (pg_dump killed, multipart upload
@@ -699,7 +708,11 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
     .action(wrap(cmdVerify));
 
   storeOptions(program.command('backup').description('dump a database into the bucket now'))
-    .requiredOption('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
+    .option('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
+    .option(
+      '--reason <text>',
+      'why (recorded in the manifest); with --stack and no --url: run the deployed workflow',
+    )
     .option('--tier <tier>', 'auto (grandfather-father-son by first success) or a tier', 'auto')
     .option('--sslmode <mode>', `TLS mode (${SSL_MODE_NAMES}; default: the URL's, else verify-full)`)
     .option('--ca-bundle <file>', 'CA bundle for verify-full (default: the RDS bundle)')

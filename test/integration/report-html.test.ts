@@ -11,7 +11,9 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { buildEvidenceReport } from '../../lambda/core/evidence/collect';
 import type { EvidenceReport } from '../../lambda/core/evidence/model';
+import { writeMonthlyReport } from '../../lambda/core/evidence/monthly';
 import { keysOfManifest } from '../../lambda/core/manifest';
+import { readText } from '../../lambda/core/s3';
 import { recordVerification } from '../../lambda/core/verification';
 import type { VerifyResult } from '../../lambda/core/verify';
 import { DAY_COLOURS, renderHtml } from '../../src/report/html';
@@ -166,4 +168,34 @@ test('renders in headless Chromium: plots and calendar visible, gap day red, no 
   expect(consoleErrors).toEqual([]);
   expect(requests).toEqual([url]);
   await page.close();
+});
+
+test('the monthly run writes the month in every format under reports/<yyyy-mm>/, once', async () => {
+  const result = await writeMonthlyReport({
+    s3: h.s3,
+    bucket: h.bucket,
+    month: '2026-04',
+    objectLockMode: 'NONE',
+  });
+  expect(result.keys).toEqual({
+    json: 'reports/2026-04/evidence.json',
+    md: 'reports/2026-04/evidence.md',
+    html: 'reports/2026-04/evidence.html',
+  });
+  expect(result.databases).toEqual([
+    {
+      databaseId: 'orders',
+      // The last backup is Apr 10's: from Apr 11 on, the rest of the month is a gap.
+      gapDays: ['2026-04-05', '2026-04-06', ...Array.from({ length: 20 }, (_, i) => `2026-04-${i + 11}`)],
+      drills: 2,
+      drillsPassed: 1,
+    },
+  ]);
+  const json = JSON.parse(await readText(h.s3, h.bucket, result.keys.json)) as EvidenceReport;
+  expect([json.from, json.to]).toEqual(['2026-04-01', '2026-04-30']);
+  expect(await readText(h.s3, h.bucket, result.keys.html)).toContain('<svg id="size-orders"');
+  // A month already reported is never replaced.
+  await expect(
+    writeMonthlyReport({ s3: h.s3, bucket: h.bucket, month: '2026-04', objectLockMode: 'NONE' }),
+  ).rejects.toThrow();
 });

@@ -55,6 +55,8 @@ describe('BackupWorkflow state machine', () => {
       'secretArn.$': '$.secretArn',
       'schemas.$': '$.schemas',
       'sslMode.$': '$.sslMode',
+      'tier.$': '$.tier',
+      'reason.$': '$.reason',
     });
     expect(asl.States.Verify.Parameters).toEqual({
       'databaseId.$': '$.databaseId',
@@ -169,6 +171,8 @@ describe('BackupWorkflow schedule', () => {
           secretArn: SECRET_ARN,
           schemas: {},
           sslMode: 'verify-full',
+          tier: 'auto',
+          reason: '',
         }),
       },
     });
@@ -188,6 +192,8 @@ describe('BackupWorkflow schedule', () => {
           secretArn: SECRET_ARN,
           schemas: { include: ['public', 'reporting'] },
           sslMode: 'verify-ca',
+          tier: 'auto',
+          reason: '',
         }),
       },
     });

@@ -198,6 +198,8 @@ export interface EvidenceOptions {
   readonly to: string;
   /** @default 24 */
   readonly rpoHours?: number;
+  /** Per-database RPO (the config's `databases[].rpoHours`), over `rpoHours`. */
+  readonly rpoHoursByDatabase?: Readonly<Record<string, number>>;
   /** Slack on top of the RPO, as the stale-backup alarm allows. @default 60 */
   readonly graceMinutes?: number;
   /** Used only when S3 sends no Date header. @default () => new Date() */
@@ -223,7 +225,7 @@ export async function buildEvidenceReport(o: EvidenceOptions): Promise<EvidenceR
         databaseId,
         from: o.from,
         to: o.to,
-        rpoHours,
+        rpoHours: o.rpoHoursByDatabase?.[databaseId] ?? rpoHours,
         graceMinutes,
         now,
         backups,

@@ -88,6 +88,8 @@ export interface DrillEvidence extends DrillFact {
 
 export interface DatabaseEvidence {
   readonly databaseId: string;
+  /** The RPO this database was judged against, hours. */
+  readonly rpoHours: number;
   readonly days: readonly DayEvidence[];
   readonly gapDays: readonly string[];
   readonly drills: readonly DrillEvidence[];
@@ -235,6 +237,7 @@ export function buildDatabaseEvidence(o: BuildOptions): DatabaseEvidence {
   const judged = days.filter((d) => d.status !== 'future');
   return {
     databaseId: o.databaseId,
+    rpoHours: o.rpoHours,
     days,
     gapDays: days.filter((d) => d.status === 'gap').map((d) => d.date),
     drills,
