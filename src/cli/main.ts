@@ -25,6 +25,7 @@ import { formatBytes, formatSeconds, Progress, table } from './output';
 import { runInterruptHandlers } from './cleanup';
 import { addCostCommand } from './commands/cost';
 import { addReportCommand } from './commands/report';
+import { addStatusCommand } from './commands/status';
 import { runRemoteBackup } from './remote-backup';
 
 /**
@@ -749,6 +750,7 @@ export function buildProgram(io: Io, run: (code: number) => void): Command {
 
   addReportCommand(program, io, run);
   addCostCommand(program, io, run);
+  addStatusCommand(program, io, run);
 
   program
     .command('demo')
