@@ -277,6 +277,7 @@ async function cmdList(o: StoreOptions & { tier?: string }, io: Io): Promise<num
           problem: b.problem,
           manifestKey: b.manifestKey,
           rowCountsExact: b.manifest?.rowCounts.exact,
+          reason: b.manifest?.reason,
         })),
         null,
         2,
@@ -298,7 +299,8 @@ async function cmdList(o: StoreOptions & { tier?: string }, io: Io): Promise<num
         b.bytes === undefined ? '-' : formatBytes(b.bytes),
         b.manifest ? b.manifest.tables.length : '-',
         b.createdAt.toISOString().replace('.000Z', 'Z'),
-        b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`,
+        (b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`) +
+          (b.manifest?.reason ? ` (reason: ${b.manifest.reason})` : ''),
       ]),
     ),
   );

@@ -14,6 +14,7 @@ import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
 import { recordVerification } from '../../lambda/core/verification';
 import { verifyBackup } from '../../lambda/core/verify';
 import { runReport } from '../../src/cli/commands/report';
+import { main } from '../../src/cli/main';
 import { replicateLocally } from '../../src/local/replicate';
 import { startHarness, type Harness } from '../support/harness';
 
@@ -153,6 +154,22 @@ test('the pre-migration backup sits in the adhoc tier with its reason and its ow
   expect(backups[1].reason).toBe('before migration 0042_orders_index');
   expect(backups[1].backupId).toMatch(/^app-20260302T140000Z$/);
   expect(report.retention.observedDays.adhoc).toEqual({ min: 30, max: 30, backups: 1 });
+});
+
+test('list shows the pre-migration backup in the adhoc tier with its reason', async () => {
+  const out: string[] = [];
+  const io = { out: (t: string) => out.push(t), err: () => undefined };
+  expect(await main(['node', 'restorable', 'list', '--db', 'app', '--bucket', h.bucket], io)).toBe(0);
+  expect(out.join('\n')).toMatch(
+    /app-20260302T140000Z +adhoc +2026-03-02 .* valid \(reason: before migration 0042_orders_index\)/,
+  );
+  out.length = 0;
+  await main(['node', 'restorable', 'list', '--db', 'app', '--bucket', h.bucket, '--json'], io);
+  const listed = JSON.parse(out.join('')) as { backupId: string; tier: string; reason?: string }[];
+  expect(listed.find((b) => b.tier === 'adhoc')).toMatchObject({
+    reason: 'before migration 0042_orders_index',
+  });
+  expect(listed.filter((b) => b.reason !== undefined)).toHaveLength(1);
 });
 
 test('drills: the passed one within its RTO target with its checks, the failed one with its step; both released', () => {
