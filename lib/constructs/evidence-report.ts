@@ -144,6 +144,13 @@ export class EvidenceReport extends Construct {
             'The report reads every object the evidence is built from (all tiers, verification records, drill reports) and writes under reports/; object ARNs need the trailing wildcard.',
           appliesTo: [{ regex: '/^Resource::.*\\/(reports\\/)?\\*$/' }],
         },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Announcing on the KMS-encrypted report topic needs kms:GenerateDataKey* on its key (SNS may call any ' +
+            'GenerateDataKey variant); the grant comes from topic.grantPublish and names that key only.',
+          appliesTo: ['Action::kms:GenerateDataKey*'],
+        },
       ],
       true,
     );
