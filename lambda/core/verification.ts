@@ -1,5 +1,5 @@
 /**
- * The durable record of a verification: `<tier>/<db>/<period>/<backupId>.verify-<yyyymmddThhmmssZ>.json`,
+ * The durable record of a verification: `<tier>/<db>/<period>/<backupId>.verify-<yyyymmddThhmmssZ>-<4 hex>.json`,
  * written next to the manifest with the backup's own Object Lock retain-until, so an evidence
  * report rebuilds "this backup was verified, on this day, with these checks" from the bucket alone
  * (verify results otherwise live only in Step Functions history and CloudWatch, which expire).
@@ -8,6 +8,7 @@
  * conditional creates, and a later re-verification that finds bit rot must not erase the earlier
  * pass (both are evidence). Readers take the newest record per backup.
  */
+import { randomBytes } from 'node:crypto';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { ObjectLockMode } from './dump';
@@ -46,12 +47,17 @@ export function verificationPrefix(manifestKey: string): string {
   return `${manifestKey.slice(0, -'.manifest.json'.length)}.verify-`;
 }
 
+/**
+ * `<prefix><yyyymmddThhmmssZ>-<4 hex>.json`: sorts by time, and two verifications in one second
+ * (a rerun) still get keys of their own, so the conditional create never refuses a verdict.
+ */
 export function verificationKey(manifestKey: string, at: Date): string {
-  return `${verificationPrefix(manifestKey)}${compactTimestamp(at)}.json`;
+  return `${verificationPrefix(manifestKey)}${compactTimestamp(at)}-${randomBytes(2).toString('hex')}.json`;
 }
 
 /** True for keys written by recordVerification. */
-export const isVerificationKey = (key: string): boolean => /\.verify-\d{8}T\d{6}Z\.json$/.test(key);
+export const isVerificationKey = (key: string): boolean =>
+  /\.verify-\d{8}T\d{6}Z-[0-9a-f]{4}\.json$/.test(key);
 
 export interface RecordVerificationOptions {
   readonly s3: S3Client;

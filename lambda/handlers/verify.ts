@@ -24,7 +24,7 @@
  * Metrics (dimension DatabaseId): VerifySuccess / VerifyFailure (1/0 when a verdict was reached),
  * ReplicaMissing (1 when the replica is missing, failed or differs; 0 when it checked out).
  *
- * Every verdict is recorded as `<tier>/<db>/<period>/<backupId>.verify-<stamp>.json` next to the
+ * Every verdict is recorded as `<tier>/<db>/<period>/<backupId>.verify-<stamp>-<hex>.json` next to the
  * manifest (core/verification.ts): the evidence report reads it.
  *
  * IAM: s3:PutObject (+ s3:PutObjectRetention) on `<tier>/<db>/*.verify-*.json`, s3:GetObject on the primary bucket's objects, s3:GetObject (for HeadObject) on the replica

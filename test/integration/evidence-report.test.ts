@@ -11,7 +11,9 @@ import { dumpDatabase } from '../../lambda/core/dump';
 import type { EvidenceReport } from '../../lambda/core/evidence/model';
 import { keysOfManifest, type Manifest } from '../../lambda/core/manifest';
 import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
-import { recordVerification } from '../../lambda/core/verification';
+import { readVerifications, recordVerification } from '../../lambda/core/verification';
+import { handler as verifyHandler } from '../../lambda/handlers/verify';
+import { captureOutput, setEnv } from '../support/handler-io';
 import { verifyBackup } from '../../lambda/core/verify';
 import { runReport } from '../../src/cli/commands/report';
 import { main } from '../../src/cli/main';
@@ -217,4 +219,29 @@ test('a wrong command line is a usage error naming every problem', async () => {
   expect(err.join('')).toMatch(
     /--db <id>.*or --all.*--from is not a calendar day.*--to must be yyyy-mm-dd.*--format must be one of json, md, html \(got pdf\)/,
   );
+});
+
+test('the verify handler records its verdict next to the manifest, each run in its own object', async () => {
+  const m = manifests.get('2026-03-03')!;
+  const manifestKey = keysOfManifest(m).manifest;
+  const before = await readVerifications(h.s3, h.bucket, manifestKey);
+  const restoreEnv = setEnv({ BACKUP_BUCKET: h.bucket, PG_BIN_DIRS: h.realBinDir, OBJECT_LOCK_MODE: 'NONE' });
+  const output = captureOutput();
+  try {
+    // Twice in the same second: a rerun must not be refused by the conditional create.
+    await verifyHandler({ databaseId: 'app', manifestKey });
+    await verifyHandler({ databaseId: 'app', manifestKey });
+  } finally {
+    output.restore();
+    restoreEnv();
+  }
+  const after = await readVerifications(h.s3, h.bucket, manifestKey);
+  expect(after).toHaveLength(before.length + 2);
+  expect(after.at(-1)).toMatchObject({
+    backupId: m.backupId,
+    by: 'workflow',
+    ok: true,
+    failed: [],
+    replica: 'not-checked',
+  });
 });
