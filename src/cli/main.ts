@@ -354,7 +354,6 @@ async function cmdVerify(
         manifest: entry.manifest,
         objectLockMode: 'GOVERNANCE',
       })
-      .then((key) => key && io.err(`verification recorded: ${key}`))
       .catch((e: Error) => io.err(`warning: verification not recorded: ${scrub(e.message)}`));
   }
   return printVerify(result, o, io);

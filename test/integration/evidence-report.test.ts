@@ -245,3 +245,20 @@ test('the verify handler records its verdict next to the manifest, each run in i
     replica: 'not-checked',
   });
 });
+
+test('restorable verify records its verdict too (by: cli), and --no-record does not', async () => {
+  const m = manifests.get('2026-03-05')!;
+  const manifestKey = keysOfManifest(m).manifest;
+  const count = async () => (await readVerifications(h.s3, h.bucket, manifestKey)).length;
+  const before = await count();
+  const io = { out: () => undefined, err: () => undefined };
+  const args = ['node', 'restorable', 'verify', '--db', 'app', '--bucket', h.bucket, '--backup', m.backupId];
+  expect(await main(args, io)).toBe(0);
+  expect(await count()).toBe(before + 1);
+  expect((await readVerifications(h.s3, h.bucket, manifestKey)).at(-1)).toMatchObject({
+    by: 'cli',
+    ok: true,
+  });
+  expect(await main([...args, '--no-record'], io)).toBe(0);
+  expect(await count()).toBe(before + 1);
+});
