@@ -24,6 +24,7 @@ import {
   DATABASE_ID_PATTERN,
   type RetentionDays,
   type Tier,
+  DEFAULT_ADHOC_RETENTION_DAYS,
   DEFAULT_RETENTION_DAYS,
 } from '../lambda/core/tiers';
 
@@ -212,6 +213,9 @@ const RetentionSchema = z.strictObject({
   monthlyDays: days('Monthly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.monthly),
   yearlyDays: days('Yearly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.yearly),
   drillReportDays: days('Drill reports expire after this many days.').default(DEFAULT_DRILL_REPORT_DAYS),
+  adhocDays: days(
+    'On-demand backups (restorable backup --reason, under adhoc/) expire, and are locked, this many days.',
+  ).default(DEFAULT_ADHOC_RETENTION_DAYS),
 });
 
 /** Bucket-default Object Lock when the config names none (capped at the daily tier's expiry). */

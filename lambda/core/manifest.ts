@@ -81,7 +81,7 @@ export const ManifestSchema = z.strictObject({
   formatVersion: z.literal(1),
   backupId: z.string(),
   databaseId: z.string(),
-  tier: z.enum(['yearly', 'monthly', 'weekly', 'daily']),
+  tier: z.enum(['yearly', 'monthly', 'weekly', 'daily', 'adhoc']),
   period: z.string(),
   startedAt: isoDate,
   completedAt: isoDate,
@@ -123,6 +123,8 @@ export const ManifestSchema = z.strictObject({
   extensions: z.array(ExtensionEntrySchema).optional(),
   /** Large objects in the dump's snapshot (they are in the archive whatever the schema scope). */
   largeObjects: LargeObjectsSchema.optional(),
+  /** Why an on-demand backup was taken (`restorable backup --reason`), for list and reports. */
+  reason: z.string().max(500).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 

@@ -7,9 +7,11 @@ import { BackupBucket, type IBackupBucket } from '../constructs/backup-bucket';
 import { BackupKey } from '../constructs/backup-key';
 import { BackupWorkflow } from '../constructs/backup-workflow';
 import { DrillSweeper } from '../constructs/drill-sweeper';
+import { EvidenceReport } from '../constructs/evidence-report';
 import { FreshnessCheck } from '../constructs/freshness-check';
 import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
+import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
 import { importNetwork } from '../vpc-import';
 import { BACKUP_KEY_ALIAS, backupBucketName, backupBucketSettings } from './replica-stack';
@@ -44,6 +46,8 @@ export class BackupStack extends Stack {
   public readonly freshness: FreshnessCheck;
   /** The drill sweeper. */
   public readonly sweeper: DrillSweeper;
+  /** The monthly evidence report. */
+  public readonly evidence: EvidenceReport;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, {
@@ -61,6 +65,7 @@ export class BackupStack extends Stack {
       region: this.replicaRegion,
       encryptionKeyAlias: BACKUP_KEY_ALIAS,
       retention: settings.retention,
+      adhocExpiration: settings.adhocExpiration,
     });
 
     this.key = new BackupKey(this, 'BackupKey', {
@@ -81,6 +86,16 @@ export class BackupStack extends Stack {
       httpsEndpoints: this.config.onCall.httpsEndpoints,
     });
     ({ freshness: this.freshness, sweeper: this.sweeper } = this.addOperations());
+
+    // The monthly evidence report under reports/<yyyy-mm>/, announced on its own topic.
+    this.evidence = new EvidenceReport(this, 'EvidenceReport', {
+      bucket: this.backups,
+      databases: this.config.databases.map((d) => ({ id: d.id, rpo: Duration.hours(d.rpoHours) })),
+      objectLockMode: this.config.objectLock.mode,
+      logEncryptionKey: this.monitoring.key,
+    });
+    this.monitoring.addErrorAlarm('EvidenceReport', this.evidence.function.function);
+    new CfnOutput(this, EVIDENCE_TOPIC_OUTPUT, { value: this.evidence.topic.topicArn });
 
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });
@@ -109,9 +124,10 @@ export class BackupStack extends Stack {
       const scope = new Construct(this, scopeId);
       const network = database.vpc ? importNetwork(scope, database.vpc) : undefined;
 
+      const secret = secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn);
       const workflow = new BackupWorkflow(scope, 'Backup', {
         databaseId: database.id,
-        secret: secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn),
+        secret,
         bucket: this.backups,
         replicaBucket: this.replica,
         alarmTopic: this.monitoring.topic,
@@ -127,6 +143,19 @@ export class BackupStack extends Stack {
         logEncryptionKey,
       });
       this.workflows.set(database.id, workflow);
+      // `restorable backup --stack --reason` starts this workflow with this (secret-free) input.
+      new CfnOutput(this, backupStateMachineOutputKey(database.id), {
+        value: workflow.stateMachine.stateMachineArn,
+      });
+      new CfnOutput(this, backupInputOutputKey(database.id), {
+        value: this.toJsonString(
+          workflow.executionInput({
+            secret,
+            schemas: database.schemas,
+            sslMode: database.sslMode,
+          }),
+        ),
+      });
 
       // A drill needs a VPC for its throwaway RDS instance: its own (drill.vpc), else the
       // database's. A database outside any VPC (e.g. Supabase) without drill.vpc gets no drill and a

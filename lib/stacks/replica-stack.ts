@@ -31,6 +31,8 @@ export function backupBucketSettings(config: RestorableConfig) {
     retention: RetentionTiers.fromDays(retentionDaysOf(config)),
     objectLockRetention: objectLockRetentionOf(config),
     drillReportExpiration: Duration.days(config.retention.drillReportDays),
+    // The dump's adhoc retain-until comes from the bucket (BackupWorkflow), so they agree.
+    adhocExpiration: Duration.days(config.retention.adhocDays),
   };
 }
 

@@ -54,6 +54,8 @@ describe('BackupWorkflow state machine', () => {
       'secretArn.$': '$.secretArn',
       'schemas.$': '$.schemas',
       'sslMode.$': '$.sslMode',
+      'tier.$': '$.tier',
+      'reason.$': '$.reason',
     });
     expect(asl.States.Verify.Parameters).toEqual({
       'databaseId.$': '$.databaseId',
@@ -168,6 +170,8 @@ describe('BackupWorkflow schedule', () => {
           secretArn: SECRET_ARN,
           schemas: {},
           sslMode: 'verify-full',
+          tier: 'auto',
+          reason: '',
         }),
       },
     });
@@ -187,6 +191,8 @@ describe('BackupWorkflow schedule', () => {
           secretArn: SECRET_ARN,
           schemas: { include: ['public', 'reporting'] },
           sslMode: 'verify-ca',
+          tier: 'auto',
+          reason: '',
         }),
       },
     });
