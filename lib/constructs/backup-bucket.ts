@@ -10,7 +10,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
-import { ADHOC_TIER, DEFAULT_ADHOC_RETENTION_DAYS, DRILL_REPORTS_PREFIX, TIERS } from '../../lambda/core/tiers';
+import {
+  ADHOC_TIER,
+  DEFAULT_ADHOC_RETENTION_DAYS,
+  DRILL_REPORTS_PREFIX,
+  TIERS,
+} from '../../lambda/core/tiers';
 import { BackupBucketGrants, keyStatement, type KeyReference } from './backup-bucket-grants';
 import { BackupKey } from './backup-key';
 import {

@@ -65,6 +65,7 @@ describe('parseConfig', () => {
       monthlyDays: 365,
       yearlyDays: 2555,
       drillReportDays: 400,
+      adhocDays: 30,
     });
     expect(config.objectLock).toEqual({ mode: 'GOVERNANCE', defaultRetentionDays: 30 });
     expect(config.onCall).toEqual({ emails: [], httpsEndpoints: [] });

@@ -93,7 +93,8 @@ test("is allowed exactly: read its databases' backups and drill reports, the ret
     's3:GetBucketObjectLockConfiguration': [bucket],
     's3:PutObject': [`${bucket}/reports/*`],
     's3:PutObjectRetention': [`${bucket}/reports/*`],
-    'kms:Decrypt': [key + viaS3('eu-west-1'), expect.stringMatching(/^\$\{EvidenceTopicKey\w+\.Arn\}$/)],
+    // The topic key: SNS decrypts with it on publish (topic.grantPublish).
+    'kms:Decrypt': [expect.stringMatching(/^\$\{EvidenceTopicKey\w+\.Arn\}$/), key + viaS3('eu-west-1')],
     'kms:GenerateDataKey': [key + viaS3('eu-west-1')],
     'kms:GenerateDataKey*': [expect.stringMatching(/^\$\{EvidenceTopicKey\w+\.Arn\}$/)],
     'sns:Publish': [expect.stringMatching(/^\$\{EvidenceTopic\w+\}$/)],

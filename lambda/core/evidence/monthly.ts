@@ -65,7 +65,9 @@ export async function writeMonthlyReport(o: MonthlyReportOptions): Promise<Month
     to: range.to,
   });
   const mode = o.objectLockMode ?? DEFAULT_OBJECT_LOCK_MODE;
-  const retainUntil = new Date(now.getTime() + (o.retentionDays ?? DEFAULT_REPORT_RETENTION_DAYS) * 86_400_000);
+  const retainUntil = new Date(
+    now.getTime() + (o.retentionDays ?? DEFAULT_REPORT_RETENTION_DAYS) * 86_400_000,
+  );
   const keys: Record<string, string> = {};
   for (const format of REPORT_FORMATS) {
     const key = evidenceReportKey(range.month, `evidence.${format}`);
