@@ -9,9 +9,10 @@
  *
  * Environment: ReportEnvSchema (lambda/core/handler-env.ts).
  *
- * IAM: s3:ListBucket, s3:GetObject on the bucket's objects, s3:GetBucketLifecycleConfiguration,
- * s3:GetBucketObjectLockConfiguration, s3:PutObject + s3:PutObjectRetention on `reports/*`,
- * kms:Decrypt and kms:GenerateDataKey on the bucket key.
+ * IAM (BackupBucketGrants, from lib/constructs/evidence-report.ts): readBackups and
+ * readDrillReports for each database (GetObject under its prefixes, ListBucket, kms:Decrypt),
+ * readRetentionSettings (s3:GetLifecycleConfiguration, s3:GetBucketObjectLockConfiguration) and
+ * writeEvidenceReports (s3:PutObject + s3:PutObjectRetention on `reports/*`, kms:GenerateDataKey).
  */
 import { z } from 'zod';
 import { writeMonthlyReport, type MonthlyReportResult } from '../core/evidence/monthly';

@@ -57,7 +57,9 @@ describe('BackupStack operations', () => {
   });
 
   test('on-demand backups: retention.adhocDays is both the dump’s retain-until and the adhoc/ lifecycle expiry', () => {
-    const { template } = synth(exampleConfig((c) => (c.retention = { ...c.retention, adhocDays: 14 })));
+    const { template } = synth(
+      exampleConfig((c) => (c.retention = { ...(c.retention as object), adhocDays: 14 })),
+    );
     template.hasResourceProperties('AWS::Lambda::Function', {
       ImageConfig: { Command: ['dump.handler'] },
       Environment: {
