@@ -334,7 +334,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
     ]);
     expect(human).toMatchObject({ code: 0, stderr: '' });
     const lines = human.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^BACKUP\s+TIER\s+PERIOD\s+SIZE\s+TABLES\s+CREATED \(UTC\)\s+STATUS$/);
+    expect(lines[0]).toMatch(/^BACKUP\s+TIER\s+PERIOD\s+SIZE\s+TABLES\s+CREATED \(UTC\)\s+STORAGE\s+STATUS$/);
     expect(lines.slice(2).map((l) => l.split(/\s+/).slice(0, 2))).toEqual([
       [monthly.backupId, 'monthly'],
       [yearly.backupId, 'yearly'],
@@ -732,7 +732,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       [
         ['backup', ...store, '--url', emptyUrl, '--tier', 'hourly'],
         2,
-        /--tier must be auto or one of yearly, monthly, weekly, daily \(got hourly\)/,
+        /--tier must be auto or one of yearly, monthly, weekly, daily, adhoc \(got hourly\)/,
       ],
       [
         ['restore', ...store, '--backup', 'latest', '--target-url', emptyUrl, '--jobs', '0'],
