@@ -18,7 +18,7 @@ import {
   RestoreObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { TIERS } from './tiers';
+import { STORED_TIERS } from './tiers';
 
 /** Storage classes whose objects need a RestoreObject before GetObject. */
 export const ARCHIVE_CLASSES = ['GLACIER', 'DEEP_ARCHIVE'] as const;
@@ -92,7 +92,9 @@ export async function headArchiveState(s3: S3Client, bucket: string, key: string
 /** `<tier>/<db>/<period>/<backupId>.<suffix>` → the database and backup ids, when the key is one. */
 export function backupOfKey(key: string): { databaseId: string; backupId: string } | undefined {
   const m = /^([a-z]+)\/([^/]+)\/[^/]+\/([^/.]+)\.[^/]+$/.exec(key);
-  return m && (TIERS as readonly string[]).includes(m[1]) ? { databaseId: m[2], backupId: m[3] } : undefined;
+  return m && (STORED_TIERS as readonly string[]).includes(m[1])
+    ? { databaseId: m[2], backupId: m[3] }
+    : undefined;
 }
 
 /**
@@ -161,7 +163,7 @@ export async function backupObjectKeys(
   backupId: string,
 ): Promise<string[]> {
   const keys: string[] = [];
-  for (const tier of TIERS) {
+  for (const tier of STORED_TIERS) {
     let token: string | undefined;
     do {
       const page = await s3.send(

@@ -17,13 +17,13 @@
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { DIRECTORY_TOC, directoryPrefixOf, parseManifest, type Manifest } from './manifest';
 import { isNotFound, readText } from './s3';
-import { candidatePeriods, parseManifestKey, TIERS, type Tier } from './tiers';
+import { candidatePeriods, parseManifestKey, STORED_TIERS, type StoredTier, type Tier } from './tiers';
 import { verifyBackup, type VerifyOptions, type VerifyResult } from './verify';
 
 export interface BackupEntry {
   readonly backupId: string;
   readonly databaseId: string;
-  readonly tier: Tier;
+  readonly tier: StoredTier;
   readonly period: string;
   readonly manifestKey: string;
   /** Key of the dump archive (from the manifest, or derived from the id when the manifest is unusable). */
@@ -42,8 +42,8 @@ export interface BackupEntry {
 }
 
 export interface ListBackupsOptions {
-  /** Only this tier. @default - all four */
-  readonly tier?: Tier;
+  /** Only this tier. @default - all four and adhoc */
+  readonly tier?: StoredTier;
   /** Also return entries that are not valid (with `problem`). @default false */
   readonly includeInvalid?: boolean;
   /** Only keys under this period (with `tier`), e.g. `2026-W47`. @default - every period */
@@ -155,7 +155,7 @@ export async function listBackups(
   databaseId: string,
   options: ListBackupsOptions = {},
 ): Promise<BackupEntry[]> {
-  const tiers = options.tier ? [options.tier] : TIERS;
+  const tiers = options.tier ? [options.tier] : STORED_TIERS;
   const prefixes = tiers.map(
     (t) => `${t}/${databaseId}/${options.period && options.tier ? `${options.period}/` : ''}`,
   );

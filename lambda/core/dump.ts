@@ -68,7 +68,7 @@ import {
   type DbConnection,
   type TlsOptions,
 } from './secrets';
-import { type Placement, type RetentionDays, type Tier } from './tiers';
+import { type Placement, type RetentionDays, type StoredTier } from './tiers';
 
 export { BackupError, type BackupFailureReason } from './backup-error';
 export { claimKey } from './dump-claim';
@@ -88,8 +88,10 @@ export interface DumpOptions extends TlsOptions {
   readonly objectLockMode?: ObjectLockMode;
   /** Per-tier retention, which is also each object's Object Lock retain-until. @default DEFAULT_RETENTION_DAYS */
   readonly retentionDays?: RetentionDays;
-  /** Force a tier; `auto` places by first success. @default 'auto' */
-  readonly tier?: Tier | 'auto';
+  /** Force a tier; `auto` places by first success; `adhoc` is an on-demand backup. @default 'auto' */
+  readonly tier?: StoredTier | 'auto';
+  /** Why this backup was taken (on-demand backups); recorded in the manifest. @default - none */
+  readonly reason?: string;
   /** Schemas to include/exclude (exact names). @default - every non-system schema */
   readonly schemas?: SchemaScope;
   /** Directories holding pg_dump/pg_dumpall (only these are searched). @default - pgBinDirs() */
@@ -484,6 +486,7 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     extensions: inventory.extensions,
     largeObjects: inventory.largeObjects,
     ...(inventory.fingerprints ? { fingerprints: inventory.fingerprints } : {}),
+    ...(options.reason ? { reason: options.reason } : {}),
   });
   try {
     await options.s3.send(

@@ -12,7 +12,7 @@ import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
 import { listBackups } from './catalog';
 import { readText } from './s3';
-import { drillReportPrefix, type Tier } from './tiers';
+import { drillReportPrefix, type StoredTier } from './tiers';
 
 export interface ReferenceTime {
   readonly time: Date;
@@ -24,7 +24,7 @@ export interface DatabaseFreshness {
   readonly databaseId: string;
   readonly newest?: {
     readonly backupId: string;
-    readonly tier: Tier;
+    readonly tier: StoredTier;
     readonly manifestKey: string;
     /** S3 LastModified of the manifest. */
     readonly lastModified: Date;

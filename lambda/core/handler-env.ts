@@ -102,9 +102,12 @@ export const DEFAULT_OBJECT_LOCK_MODE: ObjectLockMode = 'GOVERNANCE';
 /** The drill's own default (drill-settings.ts), re-exported for the handler environment's readers. */
 export { DEFAULT_DRILL_MAX_LIFETIME_HOURS };
 
-const RetentionSchema = z.strictObject(
-  Object.fromEntries(TIERS.map((t) => [t, z.number().int().positive()])) as Record<Tier, z.ZodNumber>,
-) satisfies z.ZodType<RetentionDays>;
+const days = () => z.number().int().positive();
+/** Every GFS tier, and `adhoc` (on-demand backups; unset: DEFAULT_ADHOC_RETENTION_DAYS). */
+const RetentionSchema = z.strictObject({
+  ...(Object.fromEntries(TIERS.map((t) => [t, days()])) as Record<Tier, ReturnType<typeof days>>),
+  adhoc: days().optional(),
+}) satisfies z.ZodType<RetentionDays>;
 
 const databaseId = z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id');
 
@@ -150,6 +153,8 @@ export const VerifyEnvSchema = z
     REPLICA_REGION: text().optional(),
     /** pg_restore directories. @default - the image layout (pg-bin.ts) */
     PG_BIN_DIRS: pathList().optional(),
+    /** Object Lock mode of the verification records: the dump's, so a record is locked as its backup. */
+    OBJECT_LOCK_MODE: z.enum(OBJECT_LOCK_MODES).default(DEFAULT_OBJECT_LOCK_MODE),
   })
   .superRefine(together('REPLICA_BUCKET', 'REPLICA_REGION'));
 
@@ -208,6 +213,24 @@ export const FreshnessEnvSchema = z
     }
   });
 
+/** Object Lock retention of the monthly evidence reports: seven years, as the yearly backups. */
+export const DEFAULT_REPORT_RETENTION_DAYS = 2555;
+
+/** lambda/handlers/report.ts */
+export const ReportEnvSchema = z.object({
+  BACKUP_BUCKET: text(),
+  /** The databases the report covers. */
+  DATABASE_IDS: json(z.array(databaseId).min(1, 'must list at least one database')),
+  /** RPO hours per database id. @default - 24 for each (the report's default) */
+  RPO_HOURS: json(z.record(databaseId, z.number().positive())).default({}),
+  /** Object Lock mode of the reports (as the backups). */
+  OBJECT_LOCK_MODE: z.enum(OBJECT_LOCK_MODES).default(DEFAULT_OBJECT_LOCK_MODE),
+  /** How long the reports are locked. */
+  REPORT_RETENTION_DAYS: quantity(DEFAULT_REPORT_RETENTION_DAYS, { positive: true }),
+  /** SSE-KMS key of the reports. @default - the bucket default */
+  BACKUP_KMS_KEY_ARN: text().optional(),
+});
+
 /** lambda/handlers/sweeper.ts: nothing to configure (the region is the function's). */
 export const SweeperEnvSchema = z.object({});
 
@@ -217,6 +240,7 @@ export const HANDLER_ENV_SCHEMAS = {
   verify: VerifyEnvSchema,
   drill: DrillEnvSchema,
   freshness: FreshnessEnvSchema,
+  report: ReportEnvSchema,
   sweeper: SweeperEnvSchema,
 } as const;
 export type HandlerName = keyof typeof HANDLER_ENV_SCHEMAS;
@@ -230,6 +254,7 @@ export type DumpEnv = HandlerEnv<'dump'>;
 export type VerifyEnv = HandlerEnv<'verify'>;
 export type DrillEnv = HandlerEnv<'drill'>;
 export type FreshnessEnv = HandlerEnv<'freshness'>;
+export type ReportEnv = HandlerEnv<'report'>;
 
 /** The variable names a handler reads. */
 export function handlerEnvNames(handler: HandlerName): string[] {

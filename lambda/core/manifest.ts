@@ -96,7 +96,7 @@ export const ManifestSchema = z.strictObject({
   formatVersion: z.literal(1),
   backupId: z.string(),
   databaseId: z.string(),
-  tier: z.enum(['yearly', 'monthly', 'weekly', 'daily']),
+  tier: z.enum(['yearly', 'monthly', 'weekly', 'daily', 'adhoc']),
   period: z.string(),
   startedAt: isoDate,
   completedAt: isoDate,
@@ -159,6 +159,8 @@ export const ManifestSchema = z.strictObject({
   largeObjects: LargeObjectsSchema.optional(),
   /** Content fingerprints taken in the dump's snapshot (fingerprint.ts); the drill recomputes them. */
   fingerprints: FingerprintsSchema.optional(),
+  /** Why an on-demand backup was taken (`restorable backup --reason`), for list and reports. */
+  reason: z.string().max(500).optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 

@@ -14,11 +14,27 @@ export type Tier = 'yearly' | 'monthly' | 'weekly' | 'daily';
 /** Highest first: the order in which first-success tiering fills periods. */
 export const TIERS: readonly Tier[] = ['yearly', 'monthly', 'weekly', 'daily'];
 
+/**
+ * On-demand backups (before a migration, `restorable backup --reason`) live apart from the
+ * grandfather-father-son tiers: they never fill a GFS period, and their own prefix gets its own
+ * (short) lifecycle rule, so a burst of pre-migration backups neither displaces a weekly nor is
+ * kept for seven years.
+ */
+export const ADHOC_TIER = 'adhoc';
+/** Every prefix a backup can be stored under: the GFS tiers and `adhoc`. */
+export type StoredTier = Tier | typeof ADHOC_TIER;
+export const STORED_TIERS: readonly StoredTier[] = [...TIERS, ADHOC_TIER];
+
+/** Retention of on-demand backups unless the config says otherwise. */
+export const DEFAULT_ADHOC_RETENTION_DAYS = 30;
+
 export interface RetentionDays {
   readonly daily: number;
   readonly weekly: number;
   readonly monthly: number;
   readonly yearly: number;
+  /** On-demand backups. @default DEFAULT_ADHOC_RETENTION_DAYS */
+  readonly adhoc?: number;
 }
 
 /** DESIGN.md defaults: daily 30 days, weekly 90, monthly 1 year, yearly 7 years. */
@@ -26,6 +42,15 @@ export const DEFAULT_RETENTION_DAYS: RetentionDays = { daily: 30, weekly: 90, mo
 
 export function isTier(value: string): value is Tier {
   return (TIERS as readonly string[]).includes(value);
+}
+
+export function isStoredTier(value: string): value is StoredTier {
+  return (STORED_TIERS as readonly string[]).includes(value);
+}
+
+/** Days a backup of `tier` is kept (and locked). */
+export function retentionOf(tier: StoredTier, retention: RetentionDays = DEFAULT_RETENTION_DAYS): number {
+  return tier === ADHOC_TIER ? (retention.adhoc ?? DEFAULT_ADHOC_RETENTION_DAYS) : retention[tier];
 }
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
@@ -40,8 +65,11 @@ export function isoWeek(at: Date): { year: number; week: number } {
   return { year: d.getUTCFullYear(), week };
 }
 
-/** The period a timestamp falls in for a tier: `2026`, `2026-11`, `2026-W47`, `2026-11-22`. */
-export function periodOf(tier: Tier, at: Date): string {
+/**
+ * The period a timestamp falls in for a tier: `2026`, `2026-11`, `2026-W47`, `2026-11-22`;
+ * on-demand backups are filed by day like dailies.
+ */
+export function periodOf(tier: StoredTier, at: Date): string {
   const y = at.getUTCFullYear();
   switch (tier) {
     case 'yearly':
@@ -53,6 +81,7 @@ export function periodOf(tier: Tier, at: Date): string {
       return `${w.year}-W${pad(w.week)}`;
     }
     case 'daily':
+    case 'adhoc':
       return `${y}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}`;
   }
 }
@@ -94,14 +123,17 @@ export const ARCHIVE_TAGGING = new URLSearchParams({ [ARCHIVE_TAG.key]: ARCHIVE_
 /** Where drill reports live: `drills/<databaseId>/...` (also the prefix of their lifecycle rule). */
 export const DRILL_REPORTS_PREFIX = 'drills/';
 
-/** `<tier>/<databaseId>/`: one database's backups in one tier. */
-export function tierPrefix(tier: Tier, databaseId: string): string {
+/** `<tier>/<databaseId>/`: one database's backups in one tier (`adhoc` included). */
+export function tierPrefix(tier: StoredTier, databaseId: string): string {
   return `${tier}/${databaseId}/`;
 }
 
-/** `<tier>/<databaseId>/` for every tier: everywhere one database's backups live. */
+/**
+ * `<tier>/<databaseId>/` for every GFS tier and `adhoc`: everywhere one database's backups live
+ * (the dump writes on-demand backups under `adhoc/`, and verify and drills read them there).
+ */
 export function backupPrefixes(databaseId: string): string[] {
-  return TIERS.map((tier) => tierPrefix(tier, databaseId));
+  return STORED_TIERS.map((tier) => tierPrefix(tier, databaseId));
 }
 
 /** `drills/<databaseId>/`: where one database's drill reports live. */
@@ -116,7 +148,12 @@ export interface BackupKeys {
   readonly manifest: string;
 }
 
-export function backupKeys(tier: Tier, databaseId: string, period: string, backupId: string): BackupKeys {
+export function backupKeys(
+  tier: StoredTier,
+  databaseId: string,
+  period: string,
+  backupId: string,
+): BackupKeys {
   const prefix = `${tierPrefix(tier, databaseId)}${period}/`;
   return {
     prefix,
@@ -127,17 +164,26 @@ export function backupKeys(tier: Tier, databaseId: string, period: string, backu
 }
 
 const MANIFEST_KEY =
-  /^(yearly|monthly|weekly|daily)\/([a-z0-9-]+)\/([0-9W-]+)\/([a-z0-9-]+-\d{8}T\d{6}Z)\.manifest\.json$/;
+  /^(yearly|monthly|weekly|daily|adhoc)\/([a-z0-9-]+)\/([0-9W-]+)\/([a-z0-9-]+-\d{8}T\d{6}Z)\.manifest\.json$/;
 
 /** Parses `<tier>/<db>/<period>/<backupId>.manifest.json`; undefined for any other key. */
 export function parseManifestKey(
   key: string,
-): { tier: Tier; databaseId: string; period: string; backupId: string } | undefined {
+): { tier: StoredTier; databaseId: string; period: string; backupId: string } | undefined {
   const m = MANIFEST_KEY.exec(key);
   if (!m) return undefined;
   const [, tier, databaseId, period, backupId] = m;
   if (!backupId.startsWith(`${databaseId}-`)) return undefined;
-  return { tier: tier as Tier, databaseId, period, backupId };
+  return { tier: tier as StoredTier, databaseId, period, backupId };
+}
+
+/** Where the scheduled evidence reports go (and what their writer is granted). */
+export const EVIDENCE_REPORTS_PREFIX = 'reports/';
+
+/** `reports/<yyyy-mm>/<name>`: where the scheduled evidence reports go. */
+export function evidenceReportKey(month: string, name: string): string {
+  if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`report month must be yyyy-mm (got ${month})`);
+  return `${EVIDENCE_REPORTS_PREFIX}${month}/${name}`;
 }
 
 /** `drills/<databaseId>/<yyyy-mm>/<drillId>.json` */
@@ -146,7 +192,7 @@ export function drillReportKey(databaseId: string, at: Date, drillId: string): s
 }
 
 export interface Placement {
-  readonly tier: Tier;
+  readonly tier: StoredTier;
   readonly period: string;
   readonly backupId: string;
   readonly keys: BackupKeys;
@@ -163,8 +209,11 @@ export interface PlacementInput {
    */
   readonly occupied: ReadonlySet<string>;
   readonly retentionDays?: RetentionDays;
-  /** Force a tier (operator `backup --tier`); the default picks by first success. */
-  readonly tier?: Tier;
+  /**
+   * Force a tier (operator `backup --tier`), or `adhoc` for an on-demand backup outside the GFS
+   * periods; the default picks by first success.
+   */
+  readonly tier?: StoredTier;
 }
 
 /** Decides where a new backup goes: its tier, period, id, keys and Object Lock retain-until. */
@@ -179,7 +228,7 @@ export function placeBackup(input: PlacementInput): Placement {
     period,
     backupId,
     keys: backupKeys(tier, input.databaseId, period, backupId),
-    retainUntil: new Date(input.at.getTime() + retention[tier] * 86_400_000),
+    retainUntil: new Date(input.at.getTime() + retentionOf(tier, retention) * 86_400_000),
   };
 }
 

@@ -9,7 +9,8 @@
  *     database?: string;                  // database name when the secret has no dbname
  *     schemas?: { include?: string[]; exclude?: string[] };
  *     sslMode?: 'verify-full' | 'verify-ca' | 'require' | 'disable';   // default verify-full
- *     tier?: 'auto' | 'daily' | 'weekly' | 'monthly' | 'yearly';        // default auto (GFS)
+ *     tier?: 'auto' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'adhoc'; // default auto (GFS)
+ *     reason?: string;                    // why an on-demand (adhoc) backup was taken; in the manifest
  *   }
  * Returns:
  *   { databaseId, backupId, manifestKey, tier, period, bytes, sha256 }
@@ -37,7 +38,7 @@ import { BackupError, dumpDatabase } from '../core/dump';
 import { keysOfManifest } from '../core/manifest';
 import { MetricNames } from '../core/metric-names';
 import { DEFAULT_SSL_MODE, SslModeSchema } from '../core/backup-settings';
-import { DATABASE_ID_PATTERN, TIERS, type Tier } from '../core/tiers';
+import { DATABASE_ID_PATTERN, STORED_TIERS, type StoredTier } from '../core/tiers';
 import { handlerEnv, parseEvent } from './env';
 import {
   emitForDatabase,
@@ -59,7 +60,9 @@ export const DumpEventSchema = z.strictObject({
     .strictObject({ include: z.array(z.string()).optional(), exclude: z.array(z.string()).optional() })
     .optional(),
   sslMode: SslModeSchema.optional(),
-  tier: z.enum(['auto', ...TIERS] as [string, ...string[]]).optional(),
+  tier: z.enum(['auto', ...STORED_TIERS] as [string, ...string[]]).optional(),
+  // The workflow passes '' when no reason was given (JSONPath cannot pass an absent field on).
+  reason: z.string().max(500).optional(),
 });
 export type DumpEvent = z.infer<typeof DumpEventSchema>;
 
@@ -67,7 +70,7 @@ export interface DumpResult {
   readonly databaseId: string;
   readonly backupId: string;
   readonly manifestKey: string;
-  readonly tier: Tier;
+  readonly tier: StoredTier;
   readonly period: string;
   readonly bytes: number;
   readonly sha256: string;
@@ -103,7 +106,8 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       kmsKeyId: env.BACKUP_KMS_KEY_ARN,
       objectLockMode: env.OBJECT_LOCK_MODE,
       retentionDays: env.RETENTION_DAYS,
-      tier: (ev.tier ?? 'auto') as Tier | 'auto',
+      tier: (ev.tier ?? 'auto') as StoredTier | 'auto',
+      reason: ev.reason || undefined,
       schemas: ev.schemas,
       sslMode: ev.sslMode,
       caBundlePath: env.PG_CA_BUNDLE,

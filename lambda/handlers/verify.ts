@@ -15,18 +15,25 @@
  *   errorType `VerifyInfraError` / `ConfigError` / `EventError`  could not verify at all
  *
  * Environment: VerifyEnvSchema (lambda/core/handler-env.ts); with REPLICA_BUCKET and
- * REPLICA_REGION the replica copy is checked too.
+ * REPLICA_REGION the replica copy is checked too; OBJECT_LOCK_MODE is the verification record's
+ * lock mode (the dump's).
  *
  * Metrics (dimension DatabaseId): VerifySuccess / VerifyFailure (1/0 when a verdict was reached),
  * ReplicaMissing (1 when the replica is missing, failed or differs; 0 when it checked out).
  *
- * IAM: s3:GetObject on the primary bucket's objects, s3:GetObject (for HeadObject) on the replica
- * bucket's objects, kms:Decrypt on both keys.
+ * Every verdict is recorded as `<tier>/<db>/<period>/<backupId>.verify-<stamp>-<hex>.json` next to the
+ * manifest (core/verification.ts): the evidence report reads it.
+ *
+ * IAM (BackupBucketGrants.verifyBackups and writeVerificationRecords): s3:GetObject on the
+ * database's backups, s3:PutObject (+ s3:PutObjectRetention) on `<tier>/<db>/*.verify-*.json`,
+ * kms:Decrypt and kms:GenerateDataKey on the primary key; s3:GetObject (for HeadObject) on the
+ * replica bucket's objects and kms:Decrypt on its key.
  */
 import { z } from 'zod';
 import { MetricNames } from '../core/metric-names';
 import { DATABASE_ID_PATTERN, parseManifestKey } from '../core/tiers';
 import { verifyBackup, type VerifyCheck } from '../core/verify';
+import { recordVerification } from '../core/verification';
 import { EventError, handlerEnv, parseEvent } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
 import { s3Client } from './s3-clients';
@@ -88,6 +95,15 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     values.push([MetricNames.replicaMissing, MetricUnit.Count, replica.ok ? 0 : 1]);
   }
   if (values.length > 0) emitForDatabase(ev.databaseId, values);
+  // Evidence: a verdict that cannot be recorded fails the run (the report would show it unverified).
+  const recordKey = await recordVerification({
+    s3: s3Client(),
+    bucket: env.BACKUP_BUCKET,
+    result,
+    by: 'workflow',
+    objectLockMode: env.OBJECT_LOCK_MODE,
+  });
+  if (recordKey) logger.info('verification recorded', { key: recordKey });
 
   if (failedChecks.length > 0) {
     const summary = failedChecks.map((c) => `${c.code}: ${c.detail}`).join(' | ');

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
-import { DEFAULT_RETENTION_DAYS, type Tier } from '../../lambda/core/tiers';
+import { DEFAULT_ADHOC_RETENTION_DAYS, DEFAULT_RETENTION_DAYS, type Tier } from '../../lambda/core/tiers';
 import { ACCOUNT, asRecord, days, IAM_ROLE_ARN, isNumber, KMS_KEY_ARN, regexField } from './fields';
 import { defaultTierPlan, lifecycleProblems } from './lifecycle';
 
@@ -16,6 +16,9 @@ export const RetentionSchema = z.strictObject({
   monthlyDays: days('Monthly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.monthly),
   yearlyDays: days('Yearly backups expire after this many days.').default(DEFAULT_RETENTION_DAYS.yearly),
   drillReportDays: days('Drill reports expire after this many days.').default(DEFAULT_DRILL_REPORT_DAYS),
+  adhocDays: days(
+    'On-demand backups (restorable backup --reason, under adhoc/) expire, and are locked, this many days.',
+  ).default(DEFAULT_ADHOC_RETENTION_DAYS),
   allowEarlyDeletionCharges: z
     .boolean()
     .default(false)

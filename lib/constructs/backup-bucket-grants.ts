@@ -15,7 +15,12 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { backupPrefixes, drillReportPrefix } from '../../lambda/core/tiers';
+import {
+  backupPrefixes,
+  drillReportPrefix,
+  EVIDENCE_REPORTS_PREFIX,
+  STORED_TIERS,
+} from '../../lambda/core/tiers';
 
 /**
  * A bucket's KMS key: the key itself (its ARN is known in this stack) or, for a key in another
@@ -117,6 +122,9 @@ export function assertKeyReference(ref: KeyReference): void {
   }
 }
 
+/** Verification records under a database's tier prefix (lambda/core/verification.ts verificationKey). */
+const VERIFICATION_RECORD_PATTERN = '*.verify-*.json';
+
 /**
  * Grant methods of one backup bucket (the owned primary, or the replica imported by name with its
  * key by alias). Every method adds to the grantee's identity policy only (an imported bucket's
@@ -199,6 +207,54 @@ export class BackupBucketGrants {
     return grant;
   }
 
+  /**
+   * Write verification records of `databaseId` (the verify function): PutObject, with the per-object
+   * retain-until, on `<tier>/<databaseId>/*.verify-*.json` only, so the verifier can add evidence
+   * next to a backup but never write a dump or a manifest. A data key for SSE-KMS.
+   * @see lambda/core/verification.ts
+   */
+  public writeVerificationRecords(grantee: iam.IGrantable, databaseId: string): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:PutObjectRetention'],
+      resourceArns: backupPrefixes(databaseId).map((prefix) =>
+        this.bucket.arnForObjects(`${prefix}${VERIFICATION_RECORD_PATTERN}`),
+      ),
+    }).combine(this.keyGrant(grantee, ['kms:GenerateDataKey']));
+    this.suppressObjectWildcards(grantee, databaseId, 'verifications');
+    return grant;
+  }
+
+  /**
+   * Write evidence reports under `reports/` (the monthly report): PutObject with the per-object
+   * retain-until, and a data key. Reports cover every database, so the prefix is not per database.
+   */
+  public writeEvidenceReports(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:PutObjectRetention'],
+      resourceArns: [this.bucket.arnForObjects(`${EVIDENCE_REPORTS_PREFIX}*`)],
+    }).combine(this.keyGrant(grantee, ['kms:GenerateDataKey']));
+    suppress(grantee, {
+      id: 'AwsSolutions-IAM5',
+      reason: `Evidence reports only (${EVIDENCE_REPORTS_PREFIX}*): object ARNs need the trailing wildcard.`,
+      appliesTo: [{ regex: '/^Resource::.*\\/reports\\/\\*$/' }],
+    });
+    return grant;
+  }
+
+  /**
+   * Read the retention settings in force (the evidence report states them): the lifecycle rules
+   * and the Object Lock configuration. Read only; no method changes bucket configuration.
+   */
+  public readRetentionSettings(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetLifecycleConfiguration', 's3:GetBucketObjectLockConfiguration'],
+      resourceArns: [this.bucket.bucketArn],
+    });
+  }
+
   /** Write drill reports of `databaseId` under `drills/<databaseId>/`, and nothing else. */
   public writeDrillReports(grantee: iam.IGrantable, databaseId: string): iam.Grant {
     const grant = this.objects(grantee, [drillReportPrefix(databaseId)], ['s3:PutObject']).combine(
@@ -261,16 +317,20 @@ export class BackupBucketGrants {
   private suppressObjectWildcards(
     grantee: iam.IGrantable,
     databaseId: string,
-    what: 'tiers' | 'drills',
+    what: 'tiers' | 'verifications' | 'drills',
   ): void {
-    const prefixes = what === 'tiers' ? 'yearly|monthly|weekly|daily' : 'drills';
+    const prefixes = what === 'drills' ? 'drills' : STORED_TIERS.join('|');
+    // `*` for the backups and drill reports; `*.verify-*.json` for verification records.
+    const tail = what === 'verifications' ? '\\*\\.verify-\\*\\.json' : '\\*';
+    const reasons = {
+      tiers: `Backup objects of ${databaseId} only (<tier>/${databaseId}/*): object ARNs need the trailing wildcard.`,
+      verifications: `Verification records of ${databaseId} only (<tier>/${databaseId}/${VERIFICATION_RECORD_PATTERN}): one per backup and run.`,
+      drills: `Drill reports of ${databaseId} only (drills/${databaseId}/*): object ARNs need the trailing wildcard.`,
+    };
     suppress(grantee, {
       id: 'AwsSolutions-IAM5',
-      reason:
-        what === 'tiers'
-          ? `Backup objects of ${databaseId} only (<tier>/${databaseId}/*): object ARNs need the trailing wildcard.`
-          : `Drill reports of ${databaseId} only (drills/${databaseId}/*): object ARNs need the trailing wildcard.`,
-      appliesTo: [{ regex: `/^Resource::.*\\/(${prefixes})\\/${databaseId}\\/\\*$/` }],
+      reason: reasons[what],
+      appliesTo: [{ regex: `/^Resource::.*\\/(${prefixes})\\/${databaseId}\\/${tail}$/` }],
     });
   }
 

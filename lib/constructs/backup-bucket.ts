@@ -11,7 +11,13 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { DEFAULT_DRILL_REPORT_DAYS } from '../../lambda/core/drill-settings';
-import { ARCHIVE_TAG, DRILL_REPORTS_PREFIX, TIERS } from '../../lambda/core/tiers';
+import {
+  ADHOC_TIER,
+  ARCHIVE_TAG,
+  DEFAULT_ADHOC_RETENTION_DAYS,
+  DRILL_REPORTS_PREFIX,
+  TIERS,
+} from '../../lambda/core/tiers';
 import { suppressControls } from '../control-tower';
 import { BackupBucketGrants, type KeyReference } from './backup-bucket-grants';
 import { BackupKey, defaultDeploymentRoleArn } from './backup-key';
@@ -91,6 +97,13 @@ export interface BackupBucketProps {
   readonly drillReportExpiration?: Duration;
 
   /**
+   * How long on-demand backups (`adhoc/`, e.g. before a migration) are kept; their Object Lock
+   * retain-until (RetentionDays.adhoc in the dump) must say the same.
+   * @default Duration.days(30) - DEFAULT_ADHOC_RETENTION_DAYS
+   */
+  readonly adhocExpiration?: Duration;
+
+  /**
    * Age at which server access logs expire in the log bucket.
    *
    * @default Duration.days(365)
@@ -150,6 +163,8 @@ export class BackupBucket extends Construct implements IBackupBucket {
   public readonly accessLogsBucket: s3.Bucket;
   public readonly retention: RetentionTiers;
   public readonly objectLockRetention: s3.ObjectLockRetention;
+  /** Expiry of on-demand backups under `adhoc/`. */
+  public readonly adhocExpiration: Duration;
   /** The role S3 assumes to replicate, when `replication` was given. */
   public readonly replicationRole?: iam.Role;
   /** Id of the replication rule (the replication metrics' `RuleId`), when `replication` was given. */
@@ -168,6 +183,7 @@ export class BackupBucket extends Construct implements IBackupBucket {
       props.objectLockRetention ?? s3.ObjectLockRetention.governance(Duration.days(30));
     const drillReportExpiration = props.drillReportExpiration ?? Duration.days(DEFAULT_DRILL_REPORT_DAYS);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.adhocExpiration = props.adhocExpiration ?? Duration.days(DEFAULT_ADHOC_RETENTION_DAYS);
     this.validateObjectLock(drillReportExpiration);
     if (props.bucketName !== undefined && !Token.isUnresolved(props.bucketName)) {
       validateBucketName(props.bucketName);
@@ -345,6 +361,9 @@ export class BackupBucket extends Construct implements IBackupBucket {
     });
     return [
       ...tierRules,
+      // On-demand backups: their own prefix and short expiry, never transitioned (a 30-day copy in
+      // a colder class would only pay its minimum-duration charge).
+      { id: 'adhoc-backups', prefix: `${ADHOC_TIER}/`, expiration: this.adhocExpiration, ...cleanup },
       {
         id: 'drill-reports',
         prefix: DRILL_REPORTS_PREFIX,

@@ -160,7 +160,8 @@ export { DEFAULT_BACKUP_SCHEDULE };
  * overwrites; the concurrency limit also spares the database two dumps at once.
  *
  * Least privilege: the dump may only write under `<tier>/<databaseId>/`, may set per-object
- * retention but never bypass it, and has no delete permission at all; verify only reads.
+ * retention but never bypass it, and has no delete permission at all; verify reads, and writes
+ * only its verification records (`<tier>/<databaseId>/*.verify-*.json`).
  */
 export class BackupWorkflow extends Construct {
   /** The Dump → Verify state machine. */
@@ -181,8 +182,12 @@ export class BackupWorkflow extends Construct {
     const bucket = props.bucket.bucket;
     const replicaBucket = props.replicaBucket.bucket;
     this.databaseId = databaseId;
-    // From the bucket itself, so an object's retain-until cannot drift from its tier's expiry.
-    const retentionDays = props.bucket.retention.toRetentionDays();
+    // From the bucket itself, so an object's retain-until cannot drift from its tier's expiry
+    // (on-demand backups under adhoc/ included).
+    const retentionDays = {
+      ...props.bucket.retention.toRetentionDays(),
+      adhoc: props.bucket.adhocExpiration.toDays(),
+    };
 
     const common = {
       image: props.image,
@@ -218,14 +223,18 @@ export class BackupWorkflow extends Construct {
         BACKUP_BUCKET: bucket.bucketName,
         REPLICA_BUCKET: replicaBucket.bucketName,
         REPLICA_REGION: replicaBucket.env.region,
+        // Verification records are locked as the backups they describe.
+        OBJECT_LOCK_MODE: props.objectLockMode,
       } satisfies HandlerEnvInput<'verify'>,
     });
     // Dump: write (and read its own manifests) under its tier prefixes, read its secret. No delete,
     // no BypassGovernanceRetention, nothing outside its prefixes.
     props.bucket.grants.writeBackups(this.dumpFunction.role, databaseId);
     props.secret.grantRead(this.dumpFunction.role);
-    // Verify: read its database's backups in both buckets, nothing else.
+    // Verify: read its database's backups in both buckets, and leave a verification record next to
+    // each (evidence for the report); nothing else.
     props.bucket.grants.readBackups(this.verifyFunction.role, databaseId);
+    props.bucket.grants.writeVerificationRecords(this.verifyFunction.role, databaseId);
     props.replicaBucket.grants.readBackups(this.verifyFunction.role, databaseId);
 
     this.stateMachine = this.buildStateMachine(props);
@@ -295,6 +304,9 @@ export class BackupWorkflow extends Construct {
         ...(props.schemas?.exclude ? { exclude: props.schemas.exclude } : {}),
       },
       sslMode: props.sslMode ?? DEFAULT_SSL_MODE,
+      // Passed on by path, so always present: `restorable backup --stack --reason` sets adhoc + why.
+      tier: 'auto',
+      reason: '',
     };
   }
 
@@ -311,6 +323,8 @@ export class BackupWorkflow extends Construct {
         'secretArn.$': '$.secretArn',
         'schemas.$': '$.schemas',
         'sslMode.$': '$.sslMode',
+        'tier.$': '$.tier',
+        'reason.$': '$.reason',
       }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,

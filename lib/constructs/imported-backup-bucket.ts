@@ -3,6 +3,7 @@
  * exists already by its name (the replica, in the other region, with its key known by alias).
  * Created through `BackupBucket.fromBucketAttributes`.
  */
+import { Duration } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
@@ -12,6 +13,7 @@ import {
   keyIdentifier,
   type KeyReference,
 } from './backup-bucket-grants';
+import { DEFAULT_ADHOC_RETENTION_DAYS } from '../../lambda/core/tiers';
 import { RetentionTiers } from './retention-tiers';
 
 /**
@@ -32,6 +34,8 @@ export interface IBackupBucket extends IConstruct {
   readonly keyId: string;
   /** Expiry per tier, which is also the Object Lock retain-until of each object written there. */
   readonly retention: RetentionTiers;
+  /** Expiry of on-demand backups under `adhoc/`, also their Object Lock retain-until. */
+  readonly adhocExpiration: Duration;
   /** The only way roles get access to the bucket's objects. */
   readonly grants: BackupBucketGrants;
 }
@@ -67,6 +71,11 @@ export interface BackupBucketAttributes {
    * @default RetentionTiers.standard() - daily 30 d, weekly 90 d, monthly 365 d, yearly 2555 d
    */
   readonly retention?: RetentionTiers;
+  /**
+   * Expiry of on-demand backups (`adhoc/`) the bucket was created with.
+   * @default Duration.days(30) - DEFAULT_ADHOC_RETENTION_DAYS
+   */
+  readonly adhocExpiration?: Duration;
 }
 
 /** A backup bucket created elsewhere, known by name (see {@link BackupBucket.fromBucketAttributes}). */
@@ -76,6 +85,7 @@ export class ImportedBackupBucket extends Construct implements IBackupBucket {
   public readonly keyReference: KeyReference;
   public readonly keyId: string;
   public readonly retention: RetentionTiers;
+  public readonly adhocExpiration: Duration;
   public readonly grants: BackupBucketGrants;
 
   constructor(scope: Construct, id: string, attrs: BackupBucketAttributes) {
@@ -98,6 +108,7 @@ export class ImportedBackupBucket extends Construct implements IBackupBucket {
     });
     this.keyId = keyIdentifier(this.bucket, this.keyReference);
     this.retention = attrs.retention ?? RetentionTiers.standard();
+    this.adhocExpiration = attrs.adhocExpiration ?? Duration.days(DEFAULT_ADHOC_RETENTION_DAYS);
     this.grants = BackupBucketGrants.fromBucket(this.bucket, this.keyReference);
   }
 }

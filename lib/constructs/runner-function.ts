@@ -26,6 +26,7 @@ const HANDLER_DEFAULTS: Record<RunnerHandler, { timeout: Duration; memorySize: n
   drill: { timeout: Duration.minutes(15), memorySize: 2048 },
   freshness: { timeout: Duration.minutes(5), memorySize: 512 },
   sweeper: { timeout: Duration.minutes(5), memorySize: 256 },
+  report: { timeout: Duration.minutes(10), memorySize: 1024 },
 };
 
 /** Lambda's limits, checked at synth so a bad value fails early with a clear message. */

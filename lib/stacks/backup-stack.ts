@@ -15,10 +15,12 @@ import { BackupBucket, type IBackupBucket } from '../constructs/backup-bucket';
 import { BackupKey } from '../constructs/backup-key';
 import { BackupWorkflow } from '../constructs/backup-workflow';
 import { DrillSweeper } from '../constructs/drill-sweeper';
+import { EvidenceReport } from '../constructs/evidence-report';
 import { FreshnessCheck } from '../constructs/freshness-check';
 import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
 import { VaultAudit } from '../constructs/vault-audit';
+import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
 import { importNetwork } from '../vpc-import';
 import { applyGovernedAccountDefaults } from './governed-account';
@@ -68,6 +70,8 @@ export class BackupStack extends Stack {
   public readonly sweeper: DrillSweeper;
   /** The vault trail and the rules that page on changes to it. */
   public readonly audit: VaultAudit;
+  /** The monthly evidence report. */
+  public readonly evidence: EvidenceReport;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, {
@@ -91,6 +95,7 @@ export class BackupStack extends Stack {
         ? { encryptionKey: kms.Key.fromKeyArn(this, 'ReplicaKey', replicaKeyArn) }
         : { encryptionKeyAlias: BACKUP_KEY_ALIAS }),
       retention: settings.retention,
+      adhocExpiration: settings.adhocExpiration,
     });
 
     this.key = new BackupKey(this, 'BackupKey', {
@@ -114,6 +119,16 @@ export class BackupStack extends Stack {
     this.audit = this.addVaultAudit(replicaAccount);
     if (this.monitoring.key instanceof kms.Key) BackupKey.limitGrantsToAwsServices(this.monitoring.key);
     applyGovernedAccountDefaults(this, { reservedConcurrency: this.config.functions.reservedConcurrency });
+
+    // The monthly evidence report under reports/<yyyy-mm>/, announced on its own topic.
+    this.evidence = new EvidenceReport(this, 'EvidenceReport', {
+      bucket: this.backups,
+      databases: this.config.databases.map((d) => ({ id: d.id, rpo: Duration.hours(d.rpoHours) })),
+      objectLockMode: this.config.objectLock.mode,
+      logEncryptionKey: this.monitoring.key,
+    });
+    this.monitoring.addErrorAlarm('EvidenceReport', this.evidence.function.function);
+    new CfnOutput(this, EVIDENCE_TOPIC_OUTPUT, { value: this.evidence.topic.topicArn });
 
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });
@@ -142,9 +157,10 @@ export class BackupStack extends Stack {
       const scope = new Construct(this, scopeId);
       const network = database.vpc ? importNetwork(scope, database.vpc) : undefined;
 
+      const secret = secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn);
       const workflow = new BackupWorkflow(scope, 'Backup', {
         databaseId: database.id,
-        secret: secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn),
+        secret,
         bucket: this.backups,
         replicaBucket: this.replica,
         alarmTopic: this.monitoring.topic,
@@ -166,6 +182,19 @@ export class BackupStack extends Stack {
         logRetention: LOG_RETENTION,
       });
       this.workflows.set(database.id, workflow);
+      // `restorable backup --stack --reason` starts this workflow with this (secret-free) input.
+      new CfnOutput(this, backupStateMachineOutputKey(database.id), {
+        value: workflow.stateMachine.stateMachineArn,
+      });
+      new CfnOutput(this, backupInputOutputKey(database.id), {
+        value: this.toJsonString(
+          workflow.executionInput({
+            secret,
+            schemas: database.schemas,
+            sslMode: database.sslMode,
+          }),
+        ),
+      });
 
       // A drill needs a VPC for its throwaway RDS instance: its own (drill.vpc), else the
       // database's. A database outside any VPC (e.g. Supabase) without drill.vpc gets no drill and a

@@ -59,6 +59,8 @@ export function backupBucketSettings(config: RestorableConfig) {
       breakGlassRoleArn: config.vault.breakGlassRoleArn,
       deploymentRoleMayUpdatePolicies: config.vault.deploymentRoleMayUpdatePolicies,
     },
+    // The dump's adhoc retain-until comes from the bucket (BackupWorkflow), so they agree.
+    adhocExpiration: Duration.days(config.retention.adhocDays),
   };
 }
 

@@ -8,6 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupEntry } from '../../lambda/core/catalog';
 import { Failure, UsageError } from './errors';
 import { core } from './load-core';
+import { readStackOutputs } from './stack-outputs';
 
 export interface StoreOptions {
   db: string;
@@ -45,16 +46,7 @@ export async function resolveStore(
   let replicaBucket = o.replicaBucket;
   let replicaRegion = o.replicaRegion;
   if (!bucket && o.stack) {
-    // Loaded on use: most runs name --bucket, and loading this client costs start-up time.
-    const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
-    const cfn = new CloudFormationClient(o.region ? { region: o.region } : {});
-    let out;
-    try {
-      out = await cfn.send(new DescribeStacksCommand({ StackName: o.stack }));
-    } catch (e) {
-      throw new Failure(`cannot read stack ${o.stack}: ${(e as Error).name}: ${(e as Error).message}`);
-    }
-    const outputs = new Map((out.Stacks?.[0]?.Outputs ?? []).map((x) => [x.OutputKey, x.OutputValue]));
+    const outputs = await readStackOutputs(o.stack, o.region);
     bucket = outputs.get('BackupBucketName');
     replicaBucket ??= outputs.get('ReplicaBucketName');
     replicaRegion ??= outputs.get('ReplicaRegion');

@@ -739,7 +739,7 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
       [
         ['backup', ...store, '--url', emptyUrl, '--tier', 'hourly'],
         2,
-        /--tier must be auto or one of yearly, monthly, weekly, daily \(got hourly\)/,
+        /--tier must be auto or one of yearly, monthly, weekly, daily, adhoc \(got hourly\)/,
       ],
       [
         ['restore', ...store, '--backup', 'latest', '--target-url', emptyUrl, '--jobs', '0'],

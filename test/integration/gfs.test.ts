@@ -6,7 +6,7 @@
 import { listBackups } from '../../lambda/core/catalog';
 import { BackupError, dumpDatabase } from '../../lambda/core/dump';
 import type { Manifest } from '../../lambda/core/manifest';
-import { DEFAULT_RETENTION_DAYS } from '../../lambda/core/tiers';
+import { retentionOf } from '../../lambda/core/tiers';
 import { makeStandInBinDir, startHarness, type Harness } from '../support/harness';
 
 jest.setTimeout(120_000);
@@ -102,7 +102,7 @@ test('first success fills yearly, monthly, weekly, then daily; failures take no 
   expect(byTier('weekly')).not.toContain('2027-W02');
   for (const e of listed) {
     const m = e.manifest!;
-    const expected = new Date(new Date(m.startedAt).getTime() + DEFAULT_RETENTION_DAYS[m.tier] * 86_400_000);
+    const expected = new Date(new Date(m.startedAt).getTime() + retentionOf(m.tier) * 86_400_000);
     expect(m.retainUntil).toBe(expected.toISOString());
   }
   // Failed runs left nothing behind but what succeeded.

@@ -508,7 +508,7 @@ describe('BackupBucket', () => {
         's3:ListMultipartUploadParts': tierObjects(bucket, 'orders'),
         's3:GetObject': tierObjects(bucket, 'orders'),
         's3:ListBucket': [
-          `${bucket} if {"StringLike":{"s3:prefix":["yearly/orders/*","monthly/orders/*","weekly/orders/*","daily/orders/*"]}}`,
+          `${bucket} if {"StringLike":{"s3:prefix":["yearly/orders/*","monthly/orders/*","weekly/orders/*","daily/orders/*","adhoc/orders/*"]}}`,
         ],
         's3:ListBucketMultipartUploads': [bucket],
         'kms:GenerateDataKey': [ownKey(ids!.key)],
@@ -540,6 +540,35 @@ describe('BackupBucket', () => {
       expect(permissions).toEqual({
         's3:PutObject': [`\${${ids!.bucket}.Arn}/drills/orders/*`],
         'kms:GenerateDataKey': [ownKey(ids!.key)],
+      });
+    });
+
+    test('writeVerificationRecords: put and retain only <tier>/<db>/*.verify-*.json, a data key through S3', () => {
+      const { permissions, ids } = granted((g, role) => g.writeVerificationRecords(role, 'orders'));
+      const bucket = `\${${ids!.bucket}.Arn}`;
+      expect(permissions).toEqual({
+        's3:PutObject': tierObjects(bucket, 'orders', '*.verify-*.json'),
+        's3:PutObjectRetention': tierObjects(bucket, 'orders', '*.verify-*.json'),
+        'kms:GenerateDataKey': [ownKey(ids!.key)],
+      });
+    });
+
+    test('writeEvidenceReports: put and retain under reports/ only, a data key through S3', () => {
+      const { permissions, ids } = granted((g, role) => g.writeEvidenceReports(role));
+      const bucket = `\${${ids!.bucket}.Arn}`;
+      expect(permissions).toEqual({
+        's3:PutObject': [`${bucket}/reports/*`],
+        's3:PutObjectRetention': [`${bucket}/reports/*`],
+        'kms:GenerateDataKey': [ownKey(ids!.key)],
+      });
+    });
+
+    test('readRetentionSettings: the lifecycle and Object Lock configuration of the bucket, read only', () => {
+      const { permissions, ids } = granted((g, role) => g.readRetentionSettings(role));
+      const bucket = `\${${ids!.bucket}.Arn}`;
+      expect(permissions).toEqual({
+        's3:GetLifecycleConfiguration': [bucket],
+        's3:GetBucketObjectLockConfiguration': [bucket],
       });
     });
 

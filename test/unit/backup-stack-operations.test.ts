@@ -50,8 +50,34 @@ describe('BackupStack operations', () => {
       Environment: {
         Variables: Match.objectLike({
           OBJECT_LOCK_MODE: 'COMPLIANCE',
-          RETENTION_DAYS: JSON.stringify({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 }),
+          RETENTION_DAYS: JSON.stringify({ daily: 30, weekly: 90, monthly: 365, yearly: 2555, adhoc: 30 }),
         }),
+      },
+    });
+  });
+
+  test('on-demand backups: retention.adhocDays is both the dump’s retain-until and the adhoc/ lifecycle expiry', () => {
+    const { template } = synth(
+      exampleConfig((c) => (c.retention = { ...(c.retention as object), adhocDays: 14 })),
+    );
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ImageConfig: { Command: ['dump.handler'] },
+      Environment: {
+        Variables: Match.objectLike({
+          RETENTION_DAYS: JSON.stringify({ daily: 30, weekly: 90, monthly: 365, yearly: 2555, adhoc: 14 }),
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Id: 'adhoc-backups',
+            Prefix: 'adhoc/',
+            ExpirationInDays: 14,
+            Status: 'Enabled',
+          }),
+        ]),
       },
     });
   });

@@ -54,6 +54,8 @@ describe('BackupWorkflow state machine', () => {
       'secretArn.$': '$.secretArn',
       'schemas.$': '$.schemas',
       'sslMode.$': '$.sslMode',
+      'tier.$': '$.tier',
+      'reason.$': '$.reason',
     });
     expect(asl.States.Verify.Parameters).toEqual({
       'databaseId.$': '$.databaseId',
@@ -168,6 +170,8 @@ describe('BackupWorkflow schedule', () => {
           secretArn: SECRET_ARN,
           schemas: {},
           sslMode: 'verify-full',
+          tier: 'auto',
+          reason: '',
         }),
       },
     });
@@ -187,6 +191,8 @@ describe('BackupWorkflow schedule', () => {
           secretArn: SECRET_ARN,
           schemas: { include: ['public', 'reporting'] },
           sslMode: 'verify-ca',
+          tier: 'auto',
+          reason: '',
         }),
       },
     });
@@ -230,7 +236,7 @@ describe('BackupWorkflow dump role', () => {
       // Its manifests decide the tier of the next backup.
       's3:GetObject': tierObjects(PRIMARY, 'orders'),
       's3:ListBucket': [
-        `${PRIMARY} if {"StringLike":{"s3:prefix":["yearly/orders/*","monthly/orders/*","weekly/orders/*","daily/orders/*"]}}`,
+        `${PRIMARY} if {"StringLike":{"s3:prefix":["yearly/orders/*","monthly/orders/*","weekly/orders/*","daily/orders/*","adhoc/orders/*"]}}`,
       ],
       's3:ListBucketMultipartUploads': [PRIMARY],
       'kms:GenerateDataKey': [PRIMARY_KEY + viaS3('eu-west-1')],
@@ -255,7 +261,8 @@ describe('BackupWorkflow dump role', () => {
   });
 
   test("gets the bucket, key ARN, lock mode and the bucket's own tier expiries (each object's retain-until)", () => {
-    // The fixture's primary bucket keeps daily 35, weekly 100, monthly 400 and yearly 3000 days.
+    // The fixture's primary bucket keeps daily 35, weekly 100, monthly 400 and yearly 3000 days,
+    // and on-demand (adhoc) backups the default 30.
     const { template } = build(() => ({ objectLockMode: 'COMPLIANCE' }));
     template.hasResourceProperties('AWS::Lambda::Function', {
       ImageConfig: { Command: ['dump.handler'] },
@@ -264,7 +271,7 @@ describe('BackupWorkflow dump role', () => {
           BACKUP_BUCKET: 'restorable-123456789012-eu-west-1-backups',
           BACKUP_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
           OBJECT_LOCK_MODE: 'COMPLIANCE',
-          RETENTION_DAYS: JSON.stringify({ daily: 35, weekly: 100, monthly: 400, yearly: 3000 }),
+          RETENTION_DAYS: JSON.stringify({ daily: 35, weekly: 100, monthly: 400, yearly: 3000, adhoc: 30 }),
         },
       },
     });
@@ -272,11 +279,15 @@ describe('BackupWorkflow dump role', () => {
 });
 
 describe('BackupWorkflow verify role', () => {
-  test('is allowed exactly: read its backups in both buckets, list both, decrypt with both keys through S3', () => {
+  test('is allowed exactly: read its backups in both buckets, list both, decrypt with both keys through S3, write its verification records', () => {
     const { stack, workflow, template } = build();
     expect(permissionsOf(template, stack, workflow.verifyFunction.role)).toEqual({
       ...runnerBaseline(),
       's3:GetObject': [...tierObjects(REPLICA, 'orders'), ...tierObjects(PRIMARY, 'orders')],
+      // Evidence next to each backup, and nothing else: never a dump or a manifest.
+      's3:PutObject': tierObjects(PRIMARY, 'orders', '*.verify-*.json'),
+      's3:PutObjectRetention': tierObjects(PRIMARY, 'orders', '*.verify-*.json'),
+      'kms:GenerateDataKey': [PRIMARY_KEY + viaS3('eu-west-1')],
       // Unconditioned: HeadObject of a missing object is 404 (not 403) only for callers that may list.
       's3:ListBucket': [REPLICA, PRIMARY],
       'kms:Decrypt': [
@@ -298,6 +309,14 @@ describe('BackupWorkflow verify role', () => {
           REPLICA_REGION: 'eu-central-1',
         },
       },
+    });
+  });
+
+  test("locks its verification records with the dump's lock mode", () => {
+    const { template } = build(() => ({ objectLockMode: 'COMPLIANCE' }));
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ImageConfig: { Command: ['verify.handler'] },
+      Environment: { Variables: Match.objectLike({ OBJECT_LOCK_MODE: 'COMPLIANCE' }) },
     });
   });
 });

@@ -65,6 +65,7 @@ describe('parseConfig', () => {
       monthlyDays: 365,
       yearlyDays: 2555,
       drillReportDays: 400,
+      adhocDays: 30,
       allowEarlyDeletionCharges: false,
     });
     expect(config.objectLock).toEqual({ mode: 'COMPLIANCE', defaultRetentionDays: 30 });

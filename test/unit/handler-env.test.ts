@@ -4,6 +4,7 @@ import {
   ConfigError,
   DEFAULT_DRILL_MAX_LIFETIME_HOURS,
   DEFAULT_OBJECT_LOCK_MODE,
+  DEFAULT_REPORT_RETENTION_DAYS,
   parseHandlerEnv,
 } from '../../lambda/core/handler-env';
 import { DEFAULT_RETENTION_DAYS } from '../../lambda/core/tiers';
@@ -44,6 +45,37 @@ describe('handler environment schemas', () => {
     expect(() => parseHandlerEnv('drill', { ...DRILL, DRILL_PARAMETER_GROUPS: '{"pg16":"x"}' })).toThrow(
       /DRILL_PARAMETER_GROUPS/,
     );
+  });
+
+  test("the verify records and the monthly reports take the dump's lock mode by default", () => {
+    expect(parseHandlerEnv('verify', { BACKUP_BUCKET: 'backups' }).OBJECT_LOCK_MODE).toBe(
+      DEFAULT_OBJECT_LOCK_MODE,
+    );
+    expect(parseHandlerEnv('report', { BACKUP_BUCKET: 'backups', DATABASE_IDS: '["orders"]' })).toEqual({
+      BACKUP_BUCKET: 'backups',
+      DATABASE_IDS: ['orders'],
+      RPO_HOURS: {},
+      OBJECT_LOCK_MODE: DEFAULT_OBJECT_LOCK_MODE,
+      REPORT_RETENTION_DAYS: DEFAULT_REPORT_RETENTION_DAYS,
+    });
+    expect(() =>
+      parseHandlerEnv('report', {
+        BACKUP_BUCKET: 'b',
+        DATABASE_IDS: '["orders"]',
+        RPO_HOURS: '{"Orders!":1}',
+      }),
+    ).toThrow(/RPO_HOURS/);
+  });
+
+  test('an adhoc retention is optional in RETENTION_DAYS and must be a positive whole number of days', () => {
+    const days = { daily: 7, weekly: 35, monthly: 400, yearly: 3650 };
+    expect(
+      parseHandlerEnv('dump', { ...DUMP, RETENTION_DAYS: JSON.stringify({ ...days, adhoc: 14 }) })
+        .RETENTION_DAYS,
+    ).toEqual({ ...days, adhoc: 14 });
+    expect(() =>
+      parseHandlerEnv('dump', { ...DUMP, RETENTION_DAYS: JSON.stringify({ ...days, adhoc: 0 }) }),
+    ).toThrow(/RETENTION_DAYS adhoc/);
   });
 
   test('parses numbers, JSON and directory lists from their text', () => {

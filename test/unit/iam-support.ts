@@ -106,9 +106,14 @@ export function runnerBaseline(options: { vpc?: boolean } = {}): Record<string, 
   };
 }
 
-/** Object ARNs `<bucket ARN>/<tier>/<databaseId>/*`, sorted like {@link permissionsOf} sorts. */
-export function tierObjects(bucketArn: string, databaseId: string): string[] {
-  return ['daily', 'monthly', 'weekly', 'yearly'].map((tier) => `${bucketArn}/${tier}/${databaseId}/*`);
+/**
+ * Object ARNs `<bucket ARN>/<tier>/<databaseId>/<suffix>` for every prefix a backup is stored
+ * under (the GFS tiers and adhoc), sorted like {@link permissionsOf} sorts.
+ */
+export function tierObjects(bucketArn: string, databaseId: string, suffix = '*'): string[] {
+  return ['adhoc', 'daily', 'monthly', 'weekly', 'yearly'].map(
+    (tier) => `${bucketArn}/${tier}/${databaseId}/${suffix}`,
+  );
 }
 
 /** `" if {"StringEquals":{"kms:ViaService":"s3.<region>.${AWS::URLSuffix}"}}"` as permissionsOf writes it. */

@@ -34,6 +34,8 @@ function entry(handler: RunnerHandler = 'dump'): RunnerEntryPoint {
       };
     case 'sweeper':
       return { handler, environment: {} };
+    case 'report':
+      return { handler, environment: { BACKUP_BUCKET: 'backups', DATABASE_IDS: ['orders'] } };
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * `restorable backup`: dumps a database into the bucket now, the way the scheduled Lambda does,
- * and prints the manifest it wrote. Ctrl-C aborts the upload and writes no manifest.
+ * and prints the manifest it wrote. Ctrl-C aborts the upload and writes no manifest. A backup with
+ * `--reason` is an on-demand one (the `adhoc` tier, the reason in its manifest); with `--stack` and
+ * no `--url` the deployed workflow takes it instead of this machine (../remote-backup.ts).
  */
 import type { Command } from 'commander';
 import { DEFAULT_SSL_MODE } from '../../../lambda/core/backup-settings';
@@ -10,18 +12,23 @@ import {
   type ObjectLockMode,
 } from '../../../lambda/core/handler-env';
 import type { Manifest } from '../../../lambda/core/manifest';
-import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
+import { isStoredTier, STORED_TIERS, type StoredTier } from '../../../lambda/core/tiers';
 import { interruptible } from '../cleanup';
 import { parseSslMode, probeConnection, SSL_MODE_NAMES, targetConnection } from '../connection';
 import { Interrupted, UsageError } from '../errors';
 import { core } from '../load-core';
 import { formatBytes, formatSeconds, Progress, progressLogger, showProgress, type Io } from '../output';
+import { runRemoteBackup } from '../remote-backup';
 import { resolveStore, storeOptions, type StoreOptions } from '../store';
 import { collect, runs, type CliContext } from './command';
 
 export function register(program: Command, cli: CliContext): void {
   storeOptions(program.command('backup').description('dump a database into the bucket now'))
-    .requiredOption('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
+    .option('--url <postgres-url>', 'database to dump (password: prefer PGPASSWORD or ~/.pgpass)')
+    .option(
+      '--reason <text>',
+      'why (recorded in the manifest; an adhoc backup); with --stack and no --url: run the deployed workflow',
+    )
     .option('--tier <tier>', 'auto (grandfather-father-son by first success) or a tier', 'auto')
     .option('--sslmode <mode>', `TLS mode (${SSL_MODE_NAMES}; default: the URL's, else ${DEFAULT_SSL_MODE})`)
     .option('--ca-bundle <file>', 'CA bundle for verify-full (default: the RDS bundle)')
@@ -41,14 +48,15 @@ function parseObjectLockMode(value: string): ObjectLockMode {
   throw new UsageError(`--object-lock-mode must be ${OBJECT_LOCK_MODE_NAMES} (got ${value})`);
 }
 
-function parseTier(value: string): Tier | 'auto' {
-  if (value === 'auto' || isTier(value)) return value;
-  throw new UsageError(`--tier must be auto or one of ${TIERS.join(', ')} (got ${value})`);
+function parseTier(value: string): StoredTier | 'auto' {
+  if (value === 'auto' || isStoredTier(value)) return value;
+  throw new UsageError(`--tier must be auto or one of ${STORED_TIERS.join(', ')} (got ${value})`);
 }
 
 export async function backup(
   o: StoreOptions & {
-    url: string;
+    url?: string;
+    reason?: string;
     tier: string;
     sslmode?: string;
     caBundle?: string;
@@ -59,7 +67,14 @@ export async function backup(
   },
   io: Io,
 ): Promise<number> {
-  const tier = parseTier(o.tier);
+  if (!o.url && o.stack) {
+    return runRemoteBackup({ ...o, stack: o.stack }, io, { signal: interruptible() });
+  }
+  if (!o.url) {
+    throw new UsageError('give --url <postgres-url>, or --stack <name> to run the deployed backup workflow');
+  }
+  // A backup with a reason is an on-demand one: its own adhoc tier unless --tier says otherwise.
+  const tier = o.reason && o.tier === 'auto' ? 'adhoc' : parseTier(o.tier);
   const lock = parseObjectLockMode(o.objectLockMode);
   const conn = targetConnection(
     '--url',
@@ -83,6 +98,7 @@ export async function backup(
       kmsKeyId: o.kmsKeyId,
       objectLockMode: lock,
       tier,
+      reason: o.reason,
       schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
       logger: progressLogger(progress, io),
       // The dump's deadline machinery is how it stops cleanly (pg_dump killed, multipart upload
@@ -116,4 +132,5 @@ function printManifestSummary(m: Manifest, io: Io): void {
   io.out(`  sha256   ${m.object.sha256}`);
   io.out(`  roles    ${m.globals.present ? m.globals.key : `absent (${m.globals.reason})`}`);
   io.out(`  retain   until ${m.retainUntil}`);
+  if (m.reason) io.out(`  reason   ${m.reason}`);
 }

@@ -13,10 +13,13 @@
  */
 import * as backup from './backup';
 import type { RegisterCommand } from './command';
+import * as cost from './cost';
 import * as demo from './demo';
 import * as drill from './drill';
 import * as list from './list';
+import * as report from './report';
 import * as restore from './restore';
+import * as status from './status';
 import * as thaw from './thaw';
 import * as verify from './verify';
 
@@ -27,5 +30,8 @@ export const COMMANDS: readonly RegisterCommand[] = [
   restore.register,
   thaw.register,
   drill.register,
+  report.register,
+  status.register,
+  cost.register,
   demo.register,
 ];

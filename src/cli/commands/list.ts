@@ -4,12 +4,13 @@
  * (it needs `restorable thaw` before verify, restore or a drill can read it), or thawing, or
  * thawed until the restored copy expires; and where its newest drill restored it (engine, server
  * major; from the newest drill reports only) — as a table, or `--json`.
+ * On-demand backups (`adhoc`) show why they were taken.
  */
 import type { Command } from 'commander';
 import type { ArchiveState } from '../../../lambda/core/archive-state';
 import type { BackupEntry } from '../../../lambda/core/catalog';
 import type { DrillOfBackup } from '../../../lambda/core/drill-report';
-import { isTier, TIERS, type Tier } from '../../../lambda/core/tiers';
+import { isStoredTier, STORED_TIERS, type StoredTier } from '../../../lambda/core/tiers';
 import { UsageError } from '../errors';
 import { core } from '../load-core';
 import { formatBytes, table, type Io } from '../output';
@@ -18,15 +19,15 @@ import { runs, type CliContext } from './command';
 
 export function register(program: Command, cli: CliContext): void {
   storeOptions(program.command('list').description('list the backups of a database, newest first'))
-    .option('--tier <tier>', `only this tier (${TIERS.join(', ')})`)
+    .option('--tier <tier>', `only this tier (${STORED_TIERS.join(', ')})`)
     .action(runs(cli, list));
 }
 
 export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise<number> {
-  if (o.tier !== undefined && !isTier(o.tier)) {
-    throw new UsageError(`--tier must be one of ${TIERS.join(', ')} (got ${o.tier})`);
+  if (o.tier !== undefined && !isStoredTier(o.tier)) {
+    throw new UsageError(`--tier must be one of ${STORED_TIERS.join(', ')} (got ${o.tier})`);
   }
-  const tier = o.tier as Tier | undefined;
+  const tier = o.tier as StoredTier | undefined;
   const store = await resolveStore(o);
   const entries = await core().listBackups(store.s3, store.bucket, o.db, { tier, includeInvalid: true });
   const storage = await storageOf(store.s3, store.bucket, entries);
@@ -45,6 +46,7 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
           problem: b.problem,
           manifestKey: b.manifestKey,
           rowCountsExact: b.manifest?.rowCounts.exact,
+          reason: b.manifest?.reason,
           storageClass: storage[i]?.storageClass,
           archived: storage[i]?.archived,
           restore: storage[i]?.restore,
@@ -72,7 +74,8 @@ export async function list(o: StoreOptions & { tier?: string }, io: Io): Promise
         b.manifest ? b.manifest.tables.length : '-',
         b.createdAt.toISOString().replace('.000Z', 'Z'),
         describeStorage(storage[i]),
-        b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`,
+        (b.valid ? 'valid' : `INVALID: ${b.problem ?? 'unknown'}`) +
+          (b.manifest?.reason ? ` (reason: ${b.manifest.reason})` : ''),
         drilledText(drills.get(b.backupId)),
       ]),
     ),
