@@ -63,7 +63,9 @@ export class DrillParameterGroups extends Construct {
         // A fixed name: the drill role's CreateDBInstance permission names it in an ARN.
         name: `${DRILL_INSTANCE_PREFIX}${props.databaseId}-pg${major}`,
         description: `Restorable drill instances of ${props.databaseId}, PostgreSQL ${major}`,
-        parameters: { max_locks_per_transaction: String(locks) },
+        // TLS only (the drill connects with verify-full): AWS Control Tower's proactive control
+        // for RDS parameter groups (rds_db_parameter_group_tls_check) requires rds.force_ssl.
+        parameters: { max_locks_per_transaction: String(locks), 'rds.force_ssl': '1' },
         removalPolicy: RemovalPolicy.DESTROY,
       });
       // The L2 group creates its resource only when bound; the drill binds it by name at run time.

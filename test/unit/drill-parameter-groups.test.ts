@@ -16,7 +16,7 @@ describe('DrillParameterGroups', () => {
       template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
         Family: `postgres${major}`,
         DBParameterGroupName: `restorable-drill-orders-pg${major}`,
-        Parameters: { max_locks_per_transaction: '256' },
+        Parameters: { max_locks_per_transaction: '256', 'rds.force_ssl': '1' },
       });
     }
     expect(Object.keys(groups.namesByMajor)).toEqual(['13', '14', '15', '16', '17']);
@@ -32,7 +32,7 @@ describe('DrillParameterGroups', () => {
     template.resourceCountIs('AWS::RDS::DBParameterGroup', 2);
     template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
       Family: 'postgres18',
-      Parameters: { max_locks_per_transaction: '1024' },
+      Parameters: { max_locks_per_transaction: '1024', 'rds.force_ssl': '1' },
     });
   });
 
