@@ -160,7 +160,7 @@ function databaseSection(db: DatabaseEvidence, report: EvidenceReport): string {
   const drillRows = db.drills
     .map(
       (d) =>
-        `<tr class="${d.status === 'PASSED' ? 'ok' : 'gap'}"><td>${esc(d.startedAt)}</td><td>${esc(d.drillId)}</td><td>${d.status}${d.failure ? `: ${esc(d.failure.step)} (${esc(d.failure.reason)})` : ''}</td><td>${d.rtoSeconds === null ? '-' : `${(d.rtoSeconds / 60).toFixed(1)} min`}</td><td>${(d.rtoTargetSeconds / 60).toFixed(0)} min${d.rtoMet === false ? ' EXCEEDED' : ''}</td><td>${d.checks ? `${d.checks.passed}/${d.checks.total}` : '-'}</td><td>${d.instanceReleased ? 'yes' : 'NO'}</td></tr>`,
+        `<tr class="${d.status === 'PASSED' ? 'ok' : 'gap'}"><td>${esc(d.startedAt)}</td><td>${esc(d.drillId)}</td><td>${d.status}${d.failure ? `: ${esc(d.failure.step)} (${esc(d.failure.reason)})` : ''}</td><td>${d.rtoSeconds === null ? '-' : `${(d.rtoSeconds / 60).toFixed(1)} min`}</td><td>${(d.rtoTargetSeconds / 60).toFixed(0)} min${d.rtoMet === false ? ' EXCEEDED' : ''}</td><td>${d.checks ? `${d.checks.passed}/${d.checks.total}` : '-'}</td><td>${d.instanceReleased ? 'yes' : 'NO'}</td><td>${esc(d.restoredOn ?? '-')}</td></tr>`,
     )
     .join('');
   return `<section class="database" id="db-${esc(db.databaseId)}">
@@ -171,7 +171,7 @@ ${svgCalendar(db)}
 <h3>Backups by day</h3>
 <table class="backups"><thead><tr><th>Day</th><th>Backup</th><th>Tier</th><th>Size</th><th>SHA-256</th><th>Verified</th><th>Replica</th><th>Note</th></tr></thead><tbody>${backupRows}</tbody></table>
 <h3>Restore drills</h3>
-${db.drills.length ? `<table class="drills"><thead><tr><th>Started</th><th>Drill</th><th>Result</th><th>RTO</th><th>Target</th><th>Checks passed</th><th>Instance released</th></tr></thead><tbody>${drillRows}</tbody></table>` : '<p>No drill in this period.</p>'}
+${db.drills.length ? `<table class="drills"><thead><tr><th>Started</th><th>Drill</th><th>Result</th><th>RTO</th><th>Target</th><th>Checks passed</th><th>Instance released</th><th>Restored on</th></tr></thead><tbody>${drillRows}</tbody></table>` : '<p>No drill in this period.</p>'}
 </section>`;
 }
 

@@ -54,7 +54,18 @@ export function renderMarkdown(r: EvidenceReport): string {
     out.push('', '### Restore drills', '');
     if (db.drills.length === 0) out.push('No drill in this period.');
     else {
-      out.push(head(['Started', 'Drill', 'Result', 'RTO', 'Target', 'Checks passed', 'Instance released']));
+      out.push(
+        head([
+          'Started',
+          'Drill',
+          'Result',
+          'RTO',
+          'Target',
+          'Checks passed',
+          'Instance released',
+          'Restored on',
+        ]),
+      );
       for (const d of db.drills) {
         out.push(
           row([
@@ -65,6 +76,7 @@ export function renderMarkdown(r: EvidenceReport): string {
             `${(d.rtoTargetSeconds / 60).toFixed(0)} min${d.rtoMet === false ? ' EXCEEDED' : ''}`,
             d.checks ? `${d.checks.passed}/${d.checks.total}` : '-',
             d.instanceReleased ? 'yes' : 'NO',
+            d.restoredOn ?? '-',
           ]),
         );
       }

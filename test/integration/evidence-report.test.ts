@@ -187,6 +187,8 @@ test('drills: the passed one within its RTO target with its checks, the failed o
   });
   expect(ok.checks!.failed).toBe(0);
   expect(ok.checks!.passed).toBeGreaterThan(0);
+  // Where the backup was proven to restore: the local throwaway cluster, its major, the pg_restore used.
+  expect(ok.restoredOn).toMatch(/^local, PostgreSQL \d+, pg_restore \d+\.\d+/);
   expect(bad.startedAt.slice(0, 10)).toBe('2026-03-05');
   expect(bad).toMatchObject({ status: 'FAILED', instanceReleased: true, failure: { step: 'checks' } });
   expect(bad.checks!.failed).toBe(1);

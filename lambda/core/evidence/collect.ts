@@ -117,6 +117,17 @@ export async function collectBackups(
     });
 }
 
+/** `rds, PostgreSQL 16, pg_restore 16.4` from a drill report's `restoredOn`. */
+function restoredOnText(
+  on: { engine?: string; serverMajor?: number; pgRestore?: { version?: string } } | null | undefined,
+): string | null {
+  if (!on?.engine) return null;
+  const parts = [on.engine];
+  if (typeof on.serverMajor === 'number') parts.push(`PostgreSQL ${on.serverMajor}`);
+  if (on.pgRestore?.version) parts.push(`pg_restore ${on.pgRestore.version}`);
+  return parts.join(', ');
+}
+
 export async function collectDrills(s3: S3Client, bucket: string, databaseId: string): Promise<DrillFact[]> {
   const { objects } = await listAll(s3, bucket, `drills/${databaseId}/`);
   const out: DrillFact[] = [];
@@ -127,6 +138,7 @@ export async function collectDrills(s3: S3Client, bucket: string, databaseId: st
         ephemeral?: { released?: boolean };
         source?: { kind?: string };
         failure?: { step: string; reason: string };
+        restoredOn?: { engine?: string; serverMajor?: number; pgRestore?: { version?: string } } | null;
       };
       if (r.status !== 'PASSED' && r.status !== 'FAILED') continue;
       out.push({
@@ -141,6 +153,7 @@ export async function collectDrills(s3: S3Client, bucket: string, databaseId: st
         checks: r.checks ? { passed: r.checks.passed, failed: r.checks.failed, total: r.checks.total } : null,
         instanceReleased: r.ephemeral?.released === true,
         source: r.source?.kind ?? 'unknown',
+        restoredOn: restoredOnText(r.restoredOn),
       });
     } catch {
       // A report that does not parse proves no drill; it is left out.

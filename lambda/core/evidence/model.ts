@@ -49,6 +49,11 @@ export interface DrillFact {
   readonly checks: { readonly passed: number; readonly failed: number; readonly total: number } | null;
   readonly instanceReleased: boolean;
   readonly source: string;
+  /**
+   * Where the backup was proven to restore: engine, server major and the pg_restore used, e.g.
+   * `rds, PostgreSQL 16, pg_restore 16.4`; null for reports written before drills recorded it.
+   */
+  readonly restoredOn: string | null;
 }
 
 export interface BackupEvidence {
