@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { databaseFreshness, s3ServerTime } from '../../lambda/core/freshness';
 import { keysOfManifest } from '../../lambda/core/manifest';
+import { makeS3Client } from '../../lambda/core/s3';
+import { startLocalS3 } from '../../src/local/s3-server';
 import { handler as freshnessHandler } from '../../lambda/handlers/freshness';
 import { putFakeBackup } from '../support/fake-backup';
 import { captureOutput, setEnv } from '../support/handler-io';
@@ -89,6 +91,50 @@ describe('databaseFreshness', () => {
     expect(f).toMatchObject({ databaseId: 'never-backed-up', validBackups: 0, previousCount: 0 });
     expect(f.ageHours).toBeUndefined();
     expect(f.newest).toBeUndefined();
+  });
+});
+
+describe('a server whose clock is hours off the local one (TESTING 16)', () => {
+  // The server's clock, not the local one, is the truth: a check on a machine whose clock runs
+  // behind the server's must not see a 30-hour-old backup as 24 hours old.
+  test.each([
+    ['ahead of', 6 * HOUR],
+    ['behind', -6 * HOUR],
+  ])('server clock 6 h %s the local one: ages are measured on the server clock', async (_, offset) => {
+    const server = await startLocalS3({ buckets: ['skew'], clockOffsetMs: offset });
+    const s3 = makeS3Client(undefined, { endpoint: server.endpoint });
+    try {
+      const now = Date.now();
+      const m = await putFakeBackup(s3, 'skew', {
+        databaseId: 'orders',
+        at: new Date(now - 30 * HOUR),
+        bytes: 4_000,
+      });
+      const key = keysOfManifest(m).manifest;
+      fs.utimesSync(server.objectPath('skew', key), new Date(now - 30 * HOUR), new Date(now - 30 * HOUR));
+
+      // The server really is skewed: its Date header, HeadObject and ListObjects all say so.
+      const serverNow = await s3ServerTime(s3, 'skew');
+      expect(Math.abs(serverNow!.getTime() - (Date.now() + offset))).toBeLessThan(5_000);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'skew', Key: key }));
+      expect(Math.abs(head.LastModified!.getTime() - (now - 30 * HOUR + offset))).toBeLessThan(2_000);
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'skew', Prefix: key }));
+      expect(Math.abs(listed.Contents![0].LastModified!.getTime() - (now - 30 * HOUR + offset))).toBeLessThan(
+        2_000,
+      );
+
+      const f = await databaseFreshness(s3, 'skew', 'orders');
+      expect(f.reference.source).toBe('server');
+      expect(Math.abs(f.reference.time.getTime() - (Date.now() + offset))).toBeLessThan(5_000);
+      expect(f.ageHours).toBeGreaterThan(29.95);
+      expect(f.ageHours).toBeLessThan(30.05);
+      // Unproven since its only backup: the drill age is on the server clock too.
+      expect(f.drillAgeDays! * 24).toBeGreaterThan(29.95);
+      expect(f.drillAgeDays! * 24).toBeLessThan(30.05);
+    } finally {
+      s3.destroy();
+      await server.stop();
+    }
   });
 });
 

@@ -1,0 +1,251 @@
+// @ts-nocheck
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { BackupStack } from '../../lib/stacks/backup-stack';
+import { exampleConfig, newApp, synthBackupStack as synth } from './cdk-support';
+
+function replicationPolicyStatements(template: Template): Record<string, unknown>[] {
+  const policies = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
+  expect(policies).toHaveLength(1);
+  return policies[0].Properties.PolicyDocument.Statement as Record<string, unknown>[];
+}
+
+function statement(template: Template, sid: string): Record<string, unknown> {
+  const found = replicationPolicyStatements(template).find((s) => s.Sid === sid);
+  if (!found) throw new Error(`no statement ${sid}`);
+  return found;
+}
+
+describe('BackupStack', () => {
+  test('deploys to the configured account and primary region', () => {
+    const { stack } = synth();
+    expect(stack.account).toBe('123456789012');
+    expect(stack.region).toBe('eu-west-1');
+    expect(stack.replicaRegion).toBe('eu-central-1');
+  });
+
+  test('names the primary bucket after account and region and aliases the key', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: 'restorable-123456789012-eu-west-1-backups',
+      ObjectLockEnabled: true,
+    });
+    template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/restorable/backups' });
+  });
+
+  test('replicates every object to the replica bucket with RTC, metrics and the replica key, without delete markers', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      ReplicationConfiguration: {
+        Role: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupsReplicationRole'), 'Arn'] },
+        Rules: [
+          {
+            Id: 'all-objects-to-replica',
+            Status: 'Enabled',
+            Priority: 1,
+            Filter: { Prefix: '' },
+            DeleteMarkerReplication: { Status: 'Disabled' },
+            SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+            Destination: {
+              Bucket: 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups',
+              EncryptionConfiguration: {
+                ReplicaKmsKeyID: 'arn:aws:kms:eu-central-1:123456789012:alias/restorable/backups',
+              },
+              ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
+              Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+            },
+          },
+        ],
+      },
+    });
+  });
+
+  test('lets only S3 assume the replication role', () => {
+    synth().template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' } },
+        ],
+      },
+    });
+  });
+
+  test('gives the replication role read access to the source bucket configuration', () => {
+    const { template } = synth();
+    expect(statement(template, 'SourceBucket')).toEqual({
+      Sid: 'SourceBucket',
+      Effect: 'Allow',
+      Action: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+      Resource: { 'Fn::GetAtt': [expect.stringMatching(/^Backups/), 'Arn'] },
+    });
+  });
+
+  test('lets the replication role read source versions, ACLs, tags, retention and legal holds', () => {
+    const source = statement(synth().template, 'SourceObjects');
+    expect(source.Action).toEqual([
+      's3:GetObjectLegalHold',
+      's3:GetObjectRetention',
+      's3:GetObjectVersionAcl',
+      's3:GetObjectVersionForReplication',
+      's3:GetObjectVersionTagging',
+    ]);
+    expect(JSON.stringify(source.Resource)).toMatch(/"\/\*"/);
+  });
+
+  test('lets the replication role replicate objects and tags but never deletes', () => {
+    const { template } = synth();
+    expect(statement(template, 'DestinationObjects')).toEqual({
+      Sid: 'DestinationObjects',
+      Effect: 'Allow',
+      Action: ['s3:ReplicateObject', 's3:ReplicateTags'],
+      Resource: 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups/*',
+    });
+    const everyPolicy = JSON.stringify({
+      ...template.findResources('AWS::IAM::ManagedPolicy'),
+      ...template.findResources('AWS::IAM::Policy'),
+      ...template.findResources('AWS::IAM::Role'),
+    });
+    expect(everyPolicy).not.toMatch(/s3:ReplicateDelete|s3:\*|s3:Delete/);
+  });
+
+  test('limits the role to decrypting the source key through S3 in the primary region', () => {
+    const { template } = synth();
+    expect(statement(template, 'DecryptSource')).toMatchObject({
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: { 'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'] },
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-west-1.', { Ref: 'AWS::URLSuffix' }]] },
+        },
+      },
+    });
+  });
+
+  test('limits the role to encrypting with the aliased replica key through S3 in the replica region', () => {
+    expect(statement(synth().template, 'EncryptReplica')).toEqual({
+      Sid: 'EncryptReplica',
+      Effect: 'Allow',
+      Action: 'kms:Encrypt',
+      Resource: 'arn:aws:kms:eu-central-1:123456789012:key/*',
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] },
+        },
+        'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/restorable/backups' },
+      },
+    });
+  });
+
+  test('attaches the replication permissions as a managed policy, with no inline policies', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^BackupsReplicationRole') }],
+    });
+    // No inline policy on the replication role (the workflows' roles have their own).
+    const inline = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes('BackupsReplicationRole'),
+    );
+    expect(inline).toEqual([]);
+  });
+
+  test('needs no cross-region references, custom resources or lookups', () => {
+    const { template } = synth();
+    const json = JSON.stringify(template.toJSON().Resources);
+    expect(json).not.toMatch(
+      /Fn::ImportValue|Custom::|AWS::CloudFormation::CustomResource|AWS::SSM::Parameter/,
+    );
+  });
+
+  test('protects the key against destruction by anyone but root, the deployment role and configured admins', () => {
+    const config = exampleConfig((c) => (c.keyAdmins = ['arn:aws:iam::123456789012:role/BreakGlass']));
+    synth(config).template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      PendingWindowInDays: 30,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DenyKeyDestructionExceptAdmins',
+            Effect: 'Deny',
+            Action: Match.arrayWith(['kms:DisableKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion']),
+            Condition: {
+              ArnNotLike: {
+                'aws:PrincipalArn': Match.arrayWith([
+                  'arn:aws:iam::123456789012:root',
+                  'arn:aws:iam::123456789012:role/BreakGlass',
+                ]),
+              },
+            },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('applies the configured retention and Object Lock to the primary bucket', () => {
+    const config = exampleConfig((c) => {
+      c.retention = {
+        dailyDays: 14,
+        weeklyDays: 60,
+        monthlyDays: 400,
+        yearlyDays: 3650,
+        drillReportDays: 500,
+      };
+      c.objectLock = { mode: 'COMPLIANCE', defaultRetentionDays: 14 };
+    });
+    const { template } = synth(config);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockConfiguration: { Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 14 } } },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Id: 'daily-tier', ExpirationInDays: 14 }),
+          Match.objectLike({ Id: 'weekly-tier', ExpirationInDays: 60 }),
+          Match.objectLike({ Id: 'monthly-tier', ExpirationInDays: 400 }),
+          Match.objectLike({ Id: 'yearly-tier', ExpirationInDays: 3650 }),
+          Match.objectLike({ Id: 'drill-reports', ExpirationInDays: 500 }),
+        ]),
+      },
+    });
+  });
+
+  test('outputs the bucket names and key ARN for the CLI', () => {
+    const { template } = synth();
+    template.hasOutput('BackupBucketName', { Value: { Ref: Match.stringLikeRegexp('^Backups') } });
+    template.hasOutput('BackupKeyArn', {});
+    template.hasOutput('ReplicaBucketName', { Value: 'restorable-123456789012-eu-central-1-backups' });
+  });
+
+  test('grantReadReplicaBackups allows reading the replica bucket and decrypting with the aliased replica key', () => {
+    const stack = new BackupStack(newApp(), 'RestorableBackup', { config: exampleConfig() });
+    const role = new iam.Role(stack, 'Drill', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    });
+    stack.grantReadReplicaBackups(role);
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Effect: 'Allow',
+            Action: 's3:ListBucket',
+            Resource: 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups',
+          },
+          Match.objectLike({
+            Action: Match.arrayWith(['s3:GetObject']),
+            Resource: 'arn:aws:s3:::restorable-123456789012-eu-central-1-backups/*',
+          }),
+          {
+            Effect: 'Allow',
+            Action: 'kms:Decrypt',
+            Resource: 'arn:aws:kms:eu-central-1:123456789012:key/*',
+            Condition: {
+              StringEquals: {
+                'kms:ViaService': { 'Fn::Join': ['', ['s3.eu-central-1.', { Ref: 'AWS::URLSuffix' }]] },
+              },
+              'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/restorable/backups' },
+            },
+          },
+        ]),
+      },
+    });
+  });
+});

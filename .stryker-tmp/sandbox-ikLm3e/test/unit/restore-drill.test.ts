@@ -1,0 +1,443 @@
+// @ts-nocheck
+import { Duration, TimeZone } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
+import {
+  actionsOf,
+  allowedActions,
+  definitionOf,
+  flatten,
+  importedPlacement,
+  resourcesOf,
+  statementsOf,
+  workflowFixture,
+  type AslDefinition,
+  type PolicyStatementJson,
+} from './workflow-support';
+
+function build(change: (f: ReturnType<typeof workflowFixture>) => Partial<RestoreDrillProps> = () => ({})) {
+  const f = workflowFixture();
+  const drill = new RestoreDrill(f.stack, 'OrdersDrill', {
+    databaseId: 'orders',
+    bucket: f.bucket,
+    key: f.key,
+    replicaBucket: f.replicaBucket,
+    replicaKey: f.replicaKey,
+    vpc: importedPlacement(f.stack).vpc,
+    image: f.image,
+    ...change(f),
+  });
+  return { ...f, drill, template: Template.fromStack(f.stack) };
+}
+
+/** Task states whose handler action is `cleanup`. */
+function cleanupStates(asl: AslDefinition): Set<string> {
+  return new Set(
+    Object.entries(asl.States)
+      .filter(([, s]) => s.Type === 'Task' && s.Parameters?.action === 'cleanup')
+      .map(([name]) => name),
+  );
+}
+
+/** Every state a state can go to next (Next, Choices, Default, Catch). */
+function successors(asl: AslDefinition, name: string): string[] {
+  const s = asl.States[name];
+  return [
+    ...(s.Next ? [s.Next] : []),
+    ...(s.Choices ?? []).map((c) => c.Next as string),
+    ...(s.Default ? [s.Default] : []),
+    ...(s.Catch ?? []).map((c) => c.Next),
+  ];
+}
+
+function statementWithSid(statements: PolicyStatementJson[], sid: string): PolicyStatementJson {
+  const found = statements.find((s) => s.Sid === sid);
+  if (!found) throw new Error(`no statement ${sid}`);
+  return found;
+}
+
+describe('RestoreDrill state machine', () => {
+  test('runs select, provision, a wait loop on status, restore-and-check, cleanup and report, in that order', () => {
+    const { stack, drill } = build();
+    const asl = definitionOf(stack, drill.stateMachine);
+    const action = (name: string) => asl.States[name].Parameters?.action;
+    expect(asl.StartAt).toBe('Select');
+    expect(action('Select')).toBe('select');
+    expect(asl.States.Select.Next).toBe('Provision');
+    expect(action('Provision')).toBe('provision');
+    expect(asl.States.StartWaiting.Next).toBe('WaitForInstance');
+    expect(asl.States.WaitForInstance).toMatchObject({ Type: 'Wait', Seconds: 60, Next: 'Status' });
+    expect(action('Status')).toBe('status');
+    expect(asl.States.IsInstanceAvailable.Choices).toEqual(
+      expect.arrayContaining([
+        { Variable: '$.availability.status', StringEquals: 'available', Next: 'RestoreAndCheck' },
+      ]),
+    );
+    expect(asl.States.IsInstanceAvailable.Default).toBe('WaitForInstance');
+    expect(action('RestoreAndCheck')).toBe('restore-and-check');
+    expect(asl.States.RestoreAndCheck.Next).toBe('Cleanup');
+    expect(action('Cleanup')).toBe('cleanup');
+    expect(asl.States.Cleanup.Next).toBe('Report');
+    expect(action('Report')).toBe('report');
+    expect(asl.States.DidTheDrillPass.Choices).toEqual([
+      { Variable: '$.report.status', StringEquals: 'PASSED', Next: 'DrillPassed' },
+    ]);
+    expect(asl.States.DidTheDrillPass.Default).toBe('DrillReportedFailure');
+  });
+
+  test('every task state catches every error into a cleanup task (the cleanup task itself into a Fail)', () => {
+    const { stack, drill } = build();
+    const asl = definitionOf(stack, drill.stateMachine);
+    const cleanups = cleanupStates(asl);
+    const tasks = Object.entries(asl.States).filter(([, s]) => s.Type === 'Task');
+    expect(tasks.length).toBeGreaterThanOrEqual(7);
+    for (const [name, state] of tasks) {
+      expect(state.Catch?.length).toBeGreaterThan(0);
+      for (const c of state.Catch ?? []) expect(c.ErrorEquals).toContain('States.ALL');
+      const catchTargets = (state.Catch ?? []).map((c) => c.Next);
+      if (name === 'CleanupOnError') {
+        expect(catchTargets.map((t) => asl.States[t].Type)).toEqual(['Fail']);
+      } else {
+        expect(catchTargets.every((t) => cleanups.has(t))).toBe(true);
+      }
+    }
+  });
+
+  test('the failure cleanup deletes with the error and the whole state, then fails the execution', () => {
+    const { stack, drill } = build();
+    const asl = definitionOf(stack, drill.stateMachine);
+    expect(asl.States.CleanupOnError.Parameters).toEqual({
+      action: 'cleanup',
+      'state.$': '$',
+      'error.$': '$.error',
+    });
+    expect(asl.States.CleanupOnError.Next).toBe('DrillFailed');
+    expect(asl.States.DrillFailed.Type).toBe('Fail');
+  });
+
+  test('no path from provisioning reaches the end of the execution without passing a cleanup', () => {
+    const { stack, drill } = build();
+    const asl = definitionOf(stack, drill.stateMachine);
+    const cleanups = cleanupStates(asl);
+    const seen = new Set<string>();
+    const leaks: string[] = [];
+    const walk = (name: string) => {
+      if (seen.has(name) || cleanups.has(name)) return;
+      seen.add(name);
+      const state = asl.States[name];
+      if (state.Type === 'Succeed' || state.Type === 'Fail' || state.End) leaks.push(name);
+      for (const next of successors(asl, name)) walk(next);
+    };
+    walk('Provision');
+    expect(leaks).toEqual([]);
+    expect(seen.has('RestoreAndCheck')).toBe(true);
+  });
+
+  test('gives up waiting after the configured time, through cleanup, with an error naming the wait step', () => {
+    const { stack, drill } = build(() => ({ maxWaitForInstance: Duration.minutes(45) }));
+    const asl = definitionOf(stack, drill.stateMachine);
+    expect(asl.States.IsInstanceAvailable.Choices).toEqual(
+      expect.arrayContaining([
+        { Variable: '$.wait.rounds', NumericGreaterThanEquals: 45, Next: 'InstanceNotReady' },
+      ]),
+    );
+    expect(asl.States.InstanceNotReady).toMatchObject({
+      Type: 'Pass',
+      ResultPath: '$.error',
+      Next: 'CleanupOnError',
+    });
+    expect(JSON.stringify(asl.States.InstanceNotReady)).toMatch(
+      /wait: the drill instance was not available after 45 minutes/,
+    );
+  });
+
+  test('retries a cleanup that could not delete yet, and times out every task but sets no execution timeout', () => {
+    const { stack, drill } = build();
+    const asl = definitionOf(stack, drill.stateMachine);
+    for (const name of ['Cleanup', 'CleanupOnError']) {
+      const retried = (asl.States[name].Retry ?? []).flatMap((r) => r.ErrorEquals);
+      expect(retried).toContain('DrillCleanupError');
+    }
+    for (const state of Object.values(asl.States).filter((s) => s.Type === 'Task')) {
+      expect(state.TimeoutSeconds).toBeGreaterThan(0);
+    }
+    expect(asl.TimeoutSeconds).toBeUndefined();
+  });
+
+  test('logs ALL events and traces', () => {
+    const { template } = build();
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false },
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+});
+
+describe('RestoreDrill schedule', () => {
+  test('runs on the last Friday of the month at 03:00 UTC by default, with the drill settings', () => {
+    const { template } = build(() => ({
+      checks: [{ name: 'orders exist', sql: 'select count(*) from public.orders', expect: { min: 1 } }],
+    }));
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 3 ? * 6L *)',
+      ScheduleExpressionTimezone: 'Etc/UTC',
+      State: 'ENABLED',
+      Target: {
+        Input: JSON.stringify({
+          databaseId: 'orders',
+          drill: {
+            selection: 'latest',
+            randomWindowDays: 30,
+            source: 'replica',
+            instanceClass: 'db.t4g.medium',
+            rtoTargetSeconds: 3600,
+            checks: [{ name: 'orders exist', sql: 'select count(*) from public.orders', expect: { min: 1 } }],
+          },
+        }),
+      },
+    });
+  });
+
+  test('takes a configured schedule, selection and RTO, and can be disabled', () => {
+    const { template } = build(() => ({
+      schedule: scheduler.ScheduleExpression.expression('cron(0 4 ? * 1#1 *)', TimeZone.ETC_UTC),
+      selection: 'random',
+      randomWindow: Duration.days(14),
+      rtoTarget: Duration.minutes(90),
+      enabled: false,
+    }));
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 4 ? * 1#1 *)',
+      State: 'DISABLED',
+      Target: {
+        Input: Match.stringLikeRegexp('"selection":"random","randomWindowDays":14.*"rtoTargetSeconds":5400'),
+      },
+    });
+  });
+});
+
+describe('RestoreDrill network', () => {
+  test('creates a DB subnet group over the given subnets, named like the drill instances', () => {
+    const { template } = build();
+    template.hasResourceProperties('AWS::RDS::DBSubnetGroup', {
+      DBSubnetGroupName: 'restorable-drill-orders',
+      SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+    });
+  });
+
+  test('lets PostgreSQL into drill instances only from the drill function', () => {
+    const { stack, drill, template } = build();
+    const fnSg = stack.getLogicalId(drill.functionSecurityGroup.node.defaultChild as never);
+    const instanceSg = stack.getLogicalId(drill.instanceSecurityGroup.node.defaultChild as never);
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'));
+    expect(ingress).toHaveLength(1);
+    expect(ingress[0].Properties).toMatchObject({
+      IpProtocol: 'tcp',
+      FromPort: 5432,
+      ToPort: 5432,
+      GroupId: { 'Fn::GetAtt': [instanceSg, 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [fnSg, 'GroupId'] },
+    });
+    // Nothing else may reach the instances: no inline ingress on the instance group.
+    const groups = template.findResources('AWS::EC2::SecurityGroup');
+    expect(groups[instanceSg].Properties.SecurityGroupIngress).toBeUndefined();
+  });
+
+  test('runs the drill function in the VPC with its own security group, and tells it the subnet group and instance group', () => {
+    const { stack, drill, template } = build();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      ImageConfig: { Command: ['drill.handler'] },
+      VpcConfig: {
+        SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+        SecurityGroupIds: [
+          {
+            'Fn::GetAtt': [
+              stack.getLogicalId(drill.functionSecurityGroup.node.defaultChild as never),
+              'GroupId',
+            ],
+          },
+        ],
+      },
+      EphemeralStorage: { Size: 10240 },
+      Environment: {
+        Variables: Match.objectLike({
+          BACKUP_BUCKET: 'restorable-123456789012-eu-west-1-backups',
+          REPLICA_BUCKET: 'restorable-123456789012-eu-central-1-backups',
+          REPLICA_REGION: 'eu-central-1',
+          DRILL_SUBNET_GROUP: { Ref: Match.stringLikeRegexp('^OrdersDrillSubnetGroup') },
+          DRILL_SECURITY_GROUP_IDS: {
+            'Fn::GetAtt': [
+              stack.getLogicalId(drill.instanceSecurityGroup.node.defaultChild as never),
+              'GroupId',
+            ],
+          },
+          DRILL_INSTANCE_CLASS: 'db.t4g.medium',
+          DRILL_MAX_LIFETIME_HOURS: '6',
+        }),
+      },
+    });
+  });
+});
+
+describe('RestoreDrill role', () => {
+  const drillRole = () => {
+    const built = build();
+    return {
+      ...built,
+      statements: statementsOf(built.template, built.stack, built.drill.drillFunction.role as iam.IRole),
+    };
+  };
+
+  test('creates only drill-named, drill-tagged, expiring, encrypted single-AZ PostgreSQL of the configured class', () => {
+    const { statements } = drillRole();
+    const create = statementWithSid(statements, 'CreateTaggedDrillInstancesOnly');
+    expect(actionsOf(create)).toEqual(['rds:CreateDBInstance']);
+    expect(resourcesOf(create)).toEqual(['arn:aws:rds:eu-west-1:123456789012:db:restorable-drill-*']);
+    expect(create.Condition).toEqual({
+      StringEquals: {
+        'aws:RequestTag/restorable:drill': 'true',
+        'rds:DatabaseEngine': 'postgres',
+        'rds:DatabaseClass': 'db.t4g.medium',
+      },
+      Null: { 'aws:RequestTag/restorable:expires-at': 'false' },
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': [
+          'restorable:drill',
+          'restorable:expires-at',
+          'restorable:database',
+          'restorable:drill-id',
+        ],
+      },
+      Bool: { 'rds:StorageEncrypted': 'true', 'rds:MultiAz': 'false' },
+    });
+  });
+
+  test('may use only its subnet group and the default PostgreSQL option and parameter groups', () => {
+    const { statements } = drillRole();
+    const use = statementWithSid(statements, 'UseDrillSubnetGroupAndDefaultGroups');
+    const resources = resourcesOf(use);
+    expect(resources).toHaveLength(3);
+    expect(resources).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^arn:aws:rds:eu-west-1:123456789012:subgrp:\$\{OrdersDrillSubnetGroup\w+\}$/),
+        'arn:aws:rds:eu-west-1:123456789012:og:default:postgres-*',
+        'arn:aws:rds:eu-west-1:123456789012:pg:default.postgres*',
+      ]),
+    );
+    expect(use.Condition).toBeUndefined();
+  });
+
+  test('tags only at creation, with the same tag conditions', () => {
+    const { statements } = drillRole();
+    const tag = statementWithSid(statements, 'TagDrillInstancesAtCreation');
+    expect(actionsOf(tag)).toEqual(['rds:AddTagsToResource']);
+    expect(resourcesOf(tag)).toEqual(['arn:aws:rds:eu-west-1:123456789012:db:restorable-drill-*']);
+    expect(tag.Condition).toEqual({
+      StringEquals: { 'aws:RequestTag/restorable:drill': 'true' },
+      Null: { 'aws:RequestTag/restorable:expires-at': 'false' },
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': [
+          'restorable:drill',
+          'restorable:expires-at',
+          'restorable:database',
+          'restorable:drill-id',
+        ],
+      },
+    });
+  });
+
+  test('deletes only drill-named instances that carry the drill tag', () => {
+    const { statements } = drillRole();
+    const deletes = statements.filter((s) => actionsOf(s).includes('rds:DeleteDBInstance'));
+    expect(deletes).toHaveLength(1);
+    expect(resourcesOf(deletes[0])).toEqual(['arn:aws:rds:eu-west-1:123456789012:db:restorable-drill-*']);
+    expect(deletes[0].Condition).toEqual({ StringEquals: { 'rds:db-tag/restorable:drill': 'true' } });
+  });
+
+  test('reads only the RDS-managed master secrets of drill instances', () => {
+    const { statements } = drillRole();
+    const read = statements.filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'));
+    expect(read).toHaveLength(1);
+    expect(resourcesOf(read[0])).toEqual(['arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-*']);
+    expect(read[0].Condition).toEqual({
+      StringLike: {
+        'secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn':
+          'arn:aws:rds:eu-west-1:123456789012:db:restorable-drill-*',
+      },
+    });
+  });
+
+  test('creates and deletes managed secrets only through RDS', () => {
+    const { statements } = drillRole();
+    for (const s of statements.filter((st) =>
+      actionsOf(st).some((a) => /secretsmanager:(Create|Delete|Tag)/.test(a)),
+    )) {
+      expect(s.Condition?.Bool).toEqual({ 'aws:ViaAWSService': 'true' });
+      expect(resourcesOf(s)).toEqual(['arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-*']);
+    }
+  });
+
+  test('reads backups of its database from the replica and decrypts with the replica key, writes only its reports', () => {
+    const { statements } = drillRole();
+    const reads = statements.filter((s) => actionsOf(s).includes('s3:GetObject')).flatMap(resourcesOf);
+    expect(
+      reads.every((r) => r.startsWith('arn:aws:s3:::restorable-123456789012-eu-central-1-backups/')),
+    ).toBe(true);
+    expect(reads.every((r) => /\/(yearly|monthly|weekly|daily)\/orders\/\*$/.test(r))).toBe(true);
+    const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject')).flatMap(resourcesOf);
+    expect(writes).toEqual(['arn:aws:s3:::restorable-123456789012-eu-west-1-backups/drills/orders/*']);
+    const replicaKey = statements.find((s) => s.Condition?.['ForAnyValue:StringEquals'])!;
+    expect(actionsOf(replicaKey)).toEqual(['kms:Decrypt']);
+    expect(flatten(replicaKey.Resource)).toBe('arn:aws:kms:eu-central-1:123456789012:key/*');
+  });
+
+  test('reads from the primary bucket instead when the source is primary', () => {
+    const built = build(() => ({ source: 'primary' }));
+    const statements = statementsOf(built.template, built.stack, built.drill.drillFunction.role);
+    const reads = statements.filter((s) => actionsOf(s).includes('s3:GetObject')).flatMap(resourcesOf);
+    expect(reads.every((r) => r.startsWith('arn:aws:s3:::restorable-123456789012-eu-west-1-backups/'))).toBe(
+      true,
+    );
+  });
+
+  test('has no S3 delete, no bucket changes and no unconditioned RDS write', () => {
+    const { statements } = drillRole();
+    for (const action of allowedActions(statements)) {
+      expect(action).not.toMatch(/^s3:(Delete|PutBucket|PutLifecycle|BypassGovernance)/);
+      expect(action).not.toMatch(/^rds:(Modify|Restore|Reboot|\*)/);
+    }
+    for (const s of statements.filter((st) =>
+      actionsOf(st).some((a) => /^rds:(Create|Delete|AddTags)/.test(a)),
+    )) {
+      if (s.Sid === 'UseDrillSubnetGroupAndDefaultGroups') continue;
+      expect(s.Condition).toBeDefined();
+    }
+  });
+});
+
+describe('RestoreDrill validation', () => {
+  test('rejects an instance class that is not one', () => {
+    expect(() => build(() => ({ instanceClass: 'large' }))).toThrow(
+      /instanceClass "large" is not an RDS instance class/,
+    );
+  });
+
+  test('rejects a wait shorter than a minute or longer than six hours', () => {
+    expect(() => build(() => ({ maxWaitForInstance: Duration.hours(7) }))).toThrow(
+      /maxWaitForInstance \(7 hours\) must be between/,
+    );
+  });
+
+  test('rejects an instance lifetime that is not whole hours of at least 2', () => {
+    expect(() => build(() => ({ maxInstanceLifetime: Duration.minutes(90) }))).toThrow(
+      /maxInstanceLifetime .* whole number of hours/,
+    );
+  });
+
+  test('rejects two checks with the same name', () => {
+    const check = { name: 'same', sql: 'select 1', expect: { rows: 1 } };
+    expect(() => build(() => ({ checks: [check, check] }))).toThrow(/checks: the name "same" is used twice/);
+  });
+});

@@ -1,0 +1,259 @@
+/**
+ * Pure parts of the restore: choosing the archive entries of a table restore by exact schema and
+ * name (restore-plan.ts), and running a pg_dumpall roles script statement by statement
+ * (splitSqlStatements, roleOfStatement).
+ */
+// @ts-nocheck
+
+import type { ArchiveToc, TocEntry } from '../../lambda/core/archive-toc';
+import { roleOfStatement, splitSqlStatements } from '../../lambda/core/restore';
+import {
+  catalogKey,
+  planTableRestore,
+  resolveTables,
+  useListText,
+  type TargetCatalog,
+} from '../../lambda/core/restore-plan';
+
+let nextId = 1;
+const e = (desc: string, namespace: string | undefined, tag: string, deps: TocEntry[] = []): TocEntry => ({
+  dumpId: nextId++,
+  desc,
+  namespace,
+  tag,
+  owner: 'postgres',
+  section: 2,
+  dependencies: deps.map((d) => d.dumpId),
+  hadDumper: desc === 'TABLE DATA',
+  defn: '',
+});
+
+// A miniature of the seed schema's TOC, with the dependencies pg_dump records.
+const shop = e('SCHEMA', undefined, 'shop');
+const mixed = e('SCHEMA', undefined, 'Mixed Case');
+const status = e('TYPE', 'shop', 'order_status', [shop]);
+const touch = e('FUNCTION', 'shop', 'touch_updated_at()', [shop]);
+const invoiceSeq = e('SEQUENCE', 'shop', 'invoice_number_seq', [shop]);
+const customers = e('TABLE', 'shop', 'customers', [shop]);
+const orders = e('TABLE', 'shop', 'orders', [status, invoiceSeq, shop]);
+const ordersSeq = e('SEQUENCE', 'shop', 'orders_id_seq', [shop, orders]);
+const ordersSeqOwned = e('SEQUENCE OWNED BY', 'shop', 'orders_id_seq', [ordersSeq]);
+const events = e('TABLE', 'shop', 'events', [shop]);
+const events10 = e('TABLE', 'shop', 'events_2026_10', [events, shop]);
+const hostile = e('TABLE', 'Mixed Case', 'x"; DROP TABLE shop.products;--', [mixed]);
+const dotted1 = e('TABLE', 'a.b', 'c', []);
+const dotted2 = e('TABLE', 'a', 'b.c', []);
+const attach10 = e('TABLE ATTACH', 'shop', 'events_2026_10', [events10, events]);
+const ordersDefault = e('DEFAULT', 'shop', 'orders id', [orders, ordersSeq, orders]);
+const ordersData = e('TABLE DATA', 'shop', 'orders', [orders]);
+const customersData = e('TABLE DATA', 'shop', 'customers', [customers]);
+const events10Data = e('TABLE DATA', 'shop', 'events_2026_10', [events10]);
+const hostileData = e('TABLE DATA', 'Mixed Case', 'x"; DROP TABLE shop.products;--', [hostile]);
+const ordersSeqSet = e('SEQUENCE SET', 'shop', 'orders_id_seq', [ordersSeq]);
+const invoiceSeqSet = e('SEQUENCE SET', 'shop', 'invoice_number_seq', [invoiceSeq]);
+const customersPkey = e('CONSTRAINT', 'shop', 'customers customers_pkey', [customers]);
+const ordersPkey = e('CONSTRAINT', 'shop', 'orders orders_pkey', [orders]);
+const ordersTouch = e('TRIGGER', 'shop', 'orders orders_touch', [touch, orders]);
+const customersTouch = e('TRIGGER', 'shop', 'customers customers_touch', [touch, customers]);
+const ordersFk = e('FK CONSTRAINT', 'shop', 'orders orders_customer_id_fkey', [
+  customers,
+  orders,
+  customersPkey,
+]);
+const ordersAcl = e('ACL', 'shop', 'TABLE orders', [orders]);
+const paidOrders = e('VIEW', 'shop', 'paid_orders', [orders, status, shop]);
+const customersRls = e('ROW SECURITY', 'shop', 'customers', [customers]);
+
+const toc: ArchiveToc = {
+  version: '1.14.0',
+  database: 'app',
+  serverVersion: '15',
+  pgDumpVersion: '15',
+  entries: [
+    shop,
+    mixed,
+    status,
+    touch,
+    invoiceSeq,
+    customers,
+    orders,
+    ordersSeq,
+    ordersSeqOwned,
+    events,
+    events10,
+    hostile,
+    dotted1,
+    dotted2,
+    attach10,
+    ordersDefault,
+    ordersData,
+    customersData,
+    events10Data,
+    hostileData,
+    ordersSeqSet,
+    invoiceSeqSet,
+    customersPkey,
+    ordersPkey,
+    ordersTouch,
+    customersTouch,
+    ordersFk,
+    ordersAcl,
+    paidOrders,
+    customersRls,
+  ],
+};
+
+const emptyTarget = (): TargetCatalog => ({
+  schemas: new Set(['public', 'pg_catalog']),
+  relations: new Set(),
+  types: new Set(),
+  functions: new Set(),
+  collations: new Set(),
+  extensions: new Set(['plpgsql']),
+});
+
+const ids = (entries: readonly TocEntry[]) => entries.map((x) => x.dumpId).sort((a, b) => a - b);
+
+describe('resolveTables', () => {
+  it('matches schema.name exactly, also when names hold dots, quotes and semicolons', () => {
+    expect(resolveTables(toc, ['Mixed Case.x"; DROP TABLE shop.products;--'])).toEqual([hostile]);
+    expect(resolveTables(toc, ['"Mixed Case"."x""; DROP TABLE shop.products;--"'])).toEqual([hostile]);
+    expect(resolveTables(toc, [{ schema: 'a', name: 'b.c' }])).toEqual([dotted2]);
+  });
+
+  it('refuses a plain name that two tables could mean, and names what is missing', () => {
+    expect(() => resolveTables(toc, ['a.b.c'])).toThrow(
+      /"a\.b\.c" is ambiguous: it matches "a\.b"\."c" and "a"\."b\.c"/,
+    );
+    expect(() => resolveTables(toc, ['shop.orders', 'orders', 'shop.Orders'])).toThrow(
+      /not in the archive: "orders", "shop\.Orders"/,
+    );
+  });
+});
+
+describe('planTableRestore', () => {
+  it('restores a table with its data, defaults, constraints, trigger, sequences and the prerequisites the target lacks', () => {
+    const plan = planTableRestore(toc, ['shop.orders'], emptyTarget(), { privileges: true });
+    expect(ids(plan.entries)).toEqual(
+      ids([
+        shop,
+        status,
+        touch,
+        invoiceSeq,
+        orders,
+        ordersSeq,
+        ordersSeqOwned,
+        ordersDefault,
+        ordersData,
+        ordersSeqSet,
+        invoiceSeqSet,
+        ordersPkey,
+        ordersTouch,
+        ordersAcl,
+      ]),
+    );
+    expect(ids(plan.prerequisites)).toEqual(ids([shop, status, touch, invoiceSeq]));
+    expect(plan.tables).toEqual([{ schema: 'shop', name: 'orders' }]);
+    // The foreign key needs customers, which is not restored; the view and other tables are not ours.
+    expect(plan.skipped).toEqual([
+      expect.objectContaining({
+        dumpId: ordersFk.dumpId,
+        reason: 'depends on TABLE shop.customers, which is not being restored',
+      }),
+    ]);
+    expect(plan.conflicts).toEqual([]);
+  });
+
+  it('leaves prerequisites the target already has alone, and reports a table that exists as a conflict', () => {
+    const target = emptyTarget();
+    (target.schemas as Set<string>).add('shop');
+    (target.types as Set<string>).add(catalogKey('shop', 'order_status'));
+    (target.functions as Set<string>).add(catalogKey('shop', 'touch_updated_at()'));
+    (target.relations as Set<string>)
+      .add(catalogKey('shop', 'invoice_number_seq'))
+      .add(catalogKey('shop', 'orders'));
+    const plan = planTableRestore(toc, ['shop.orders'], target, { privileges: false });
+    expect(plan.prerequisites).toEqual([]);
+    expect(plan.entries).not.toContain(invoiceSeqSet); // the target's own sequence keeps its value
+    expect(plan.entries).not.toContain(ordersAcl); // no privileges
+    expect(plan.conflicts).toEqual([{ schema: 'shop', name: 'orders' }]);
+  });
+
+  it('restores a foreign key when both tables are restored', () => {
+    const plan = planTableRestore(toc, ['shop.orders', 'shop.customers'], emptyTarget(), {
+      privileges: false,
+    });
+    expect(plan.entries).toEqual(
+      expect.arrayContaining([ordersFk, customersPkey, customersTouch, customersRls]),
+    );
+    expect(plan.skipped).toEqual([]);
+  });
+
+  it('brings the partitions of a partitioned table, but not the parent of a partition', () => {
+    const parent = planTableRestore(toc, ['shop.events'], emptyTarget(), { privileges: false });
+    expect(parent.tables).toEqual([
+      { schema: 'shop', name: 'events' },
+      { schema: 'shop', name: 'events_2026_10' },
+    ]);
+    expect(parent.entries).toEqual(expect.arrayContaining([attach10, events10Data]));
+    const leaf = planTableRestore(toc, ['shop.events_2026_10'], emptyTarget(), { privileges: false });
+    expect(leaf.tables).toEqual([{ schema: 'shop', name: 'events_2026_10' }]);
+    expect(leaf.entries).not.toContain(attach10);
+  });
+
+  it('writes a use-list where only ids are read and no name can pose as one', () => {
+    const plan = planTableRestore(toc, ['Mixed Case.x"; DROP TABLE shop.products;--'], emptyTarget(), {
+      privileges: false,
+    });
+    const text = useListText(plan.entries);
+    const idLines = text.split('\n').filter((l) => l && !l.startsWith(';'));
+    expect(idLines).toEqual(plan.entries.map((x) => `${x.dumpId};`));
+    expect(ids(plan.entries)).toEqual(ids([mixed, hostile, hostileData]));
+  });
+});
+
+describe('roles script', () => {
+  const globals = [
+    '--',
+    '-- PostgreSQL database cluster dump',
+    '--',
+    '',
+    '\\restrict abc123',
+    '',
+    'SET default_transaction_read_only = off;',
+    "SET client_encoding = 'UTF8';",
+    'CREATE ROLE app_owner;',
+    'ALTER ROLE app_owner WITH NOSUPERUSER INHERIT NOLOGIN;',
+    'CREATE ROLE "weird role;";',
+    'ALTER ROLE "weird role;" WITH NOLOGIN;',
+    'CREATE ROLE postgres;',
+    'ALTER ROLE postgres WITH SUPERUSER LOGIN;',
+    "COMMENT ON ROLE app_owner IS 'owns; the -- shop';",
+    "ALTER ROLE app_owner SET search_path TO 'shop', 'public';",
+    '',
+    '\\unrestrict abc123',
+    '',
+  ].join('\n');
+
+  it('splits on semicolons outside quotes and drops comments and psql meta-commands', () => {
+    expect(splitSqlStatements(globals)).toEqual([
+      'SET default_transaction_read_only = off',
+      "SET client_encoding = 'UTF8'",
+      'CREATE ROLE app_owner',
+      'ALTER ROLE app_owner WITH NOSUPERUSER INHERIT NOLOGIN',
+      'CREATE ROLE "weird role;"',
+      'ALTER ROLE "weird role;" WITH NOLOGIN',
+      'CREATE ROLE postgres',
+      'ALTER ROLE postgres WITH SUPERUSER LOGIN',
+      "COMMENT ON ROLE app_owner IS 'owns; the -- shop'",
+      "ALTER ROLE app_owner SET search_path TO 'shop', 'public'",
+    ]);
+  });
+
+  it('knows which role a statement is about (to never alter the restoring user)', () => {
+    expect(roleOfStatement('CREATE ROLE "weird role;"')).toBe('weird role;');
+    expect(roleOfStatement('ALTER ROLE Postgres WITH SUPERUSER')).toBe('postgres');
+    expect(roleOfStatement('ALTER ROLE "Ad""min" WITH LOGIN')).toBe('Ad"min');
+    expect(roleOfStatement('GRANT app_owner TO postgres')).toBeUndefined();
+  });
+});

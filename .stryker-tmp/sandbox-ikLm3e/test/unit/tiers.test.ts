@@ -1,0 +1,134 @@
+// @ts-nocheck
+import {
+  backupIdFor,
+  backupKeys,
+  candidatePeriods,
+  DEFAULT_RETENTION_DAYS,
+  isoWeek,
+  parseManifestKey,
+  periodOf,
+  placeBackup,
+  TIERS,
+  type Tier,
+} from '../../lambda/core/tiers';
+
+const d = (iso: string) => new Date(iso.length === 10 ? `${iso}T02:00:00Z` : iso);
+
+describe('ISO weeks', () => {
+  test.each([
+    ['2026-12-28', '2026-W53'], // Monday of the 53rd week of 2026
+    ['2026-12-31', '2026-W53'],
+    ['2027-01-01', '2026-W53'], // Friday 1 January still belongs to 2026's last week
+    ['2027-01-03', '2026-W53'], // Sunday: last day of 2026-W53
+    ['2027-01-04', '2027-W01'], // Monday: week 1 of 2027
+    ['2025-12-29', '2026-W01'], // week 1 of 2026 starts in December 2025
+    ['2026-01-01', '2026-W01'],
+    ['2024-12-30', '2025-W01'],
+    ['2021-01-03', '2020-W53'],
+    ['2024-02-29', '2024-W09'], // leap day
+    ['2026-11-22', '2026-W47'], // DESIGN.md's example
+    ['2026-11-23', '2026-W48'],
+  ])('%s is in %s', (day, week) => {
+    expect(periodOf('weekly', d(day))).toBe(week);
+  });
+
+  test('weeks use UTC, not the local zone: Sunday 23:59:59Z and Monday 00:00:00Z differ', () => {
+    expect(periodOf('weekly', d('2026-11-22T23:59:59Z'))).toBe('2026-W47');
+    expect(periodOf('weekly', d('2026-11-23T00:00:00Z'))).toBe('2026-W48');
+    expect(isoWeek(d('2026-11-23T00:00:00Z'))).toEqual({ year: 2026, week: 48 });
+  });
+});
+
+describe('periods', () => {
+  test.each([
+    ['2026-12-31T23:59:59Z', { yearly: '2026', monthly: '2026-12', weekly: '2026-W53', daily: '2026-12-31' }],
+    ['2027-01-01T00:00:00Z', { yearly: '2027', monthly: '2027-01', weekly: '2026-W53', daily: '2027-01-01' }],
+    ['2028-02-29T12:00:00Z', { yearly: '2028', monthly: '2028-02', weekly: '2028-W09', daily: '2028-02-29' }],
+    ['2028-03-01T00:00:00Z', { yearly: '2028', monthly: '2028-03', weekly: '2028-W09', daily: '2028-03-01' }],
+  ])('%s', (iso, expected) => {
+    for (const tier of TIERS) expect(periodOf(tier, d(iso))).toBe(expected[tier]);
+  });
+
+  test('candidate periods are the yearly, monthly and weekly periods of the moment', () => {
+    expect(candidatePeriods(d('2027-01-01'))).toEqual(['yearly/2027', 'monthly/2027-01', 'weekly/2026-W53']);
+  });
+});
+
+describe('placeBackup (grandfather-father-son by first success)', () => {
+  const place = (at: string, occupied: string[] = [], tier?: Tier) =>
+    placeBackup({ databaseId: 'orders', at: d(at), occupied: new Set(occupied), tier });
+
+  test('fills the highest free tier first', () => {
+    expect(place('2026-11-22').tier).toBe('yearly');
+    expect(place('2026-11-22', ['yearly/2026']).tier).toBe('monthly');
+    expect(place('2026-11-22', ['yearly/2026', 'monthly/2026-11']).tier).toBe('weekly');
+    expect(place('2026-11-22', ['yearly/2026', 'monthly/2026-11', 'weekly/2026-W47']).tier).toBe('daily');
+  });
+
+  test('only the periods the moment falls in count', () => {
+    // Last year's yearly and last week's weekly do not occupy this year's or this week's slot.
+    expect(place('2027-01-01', ['yearly/2026', 'monthly/2026-12', 'weekly/2026-W52']).tier).toBe('yearly');
+    expect(place('2027-01-04', ['yearly/2027', 'monthly/2027-01', 'weekly/2026-W53'])).toMatchObject({
+      tier: 'weekly',
+      period: '2027-W01',
+    });
+  });
+
+  test('a failed Sunday leaves the weekly slot for the next success', () => {
+    // Nothing was written for Sunday 2027-01-17 (2027-W02), so that week holds no weekly; Monday
+    // 2027-01-18 opens 2027-W03 and its success is the weekly.
+    const occupied = ['yearly/2027', 'monthly/2027-01', 'weekly/2027-W01'];
+    expect(place('2027-01-17', occupied)).toMatchObject({ tier: 'weekly', period: '2027-W02' });
+    expect(place('2027-01-18', occupied)).toMatchObject({ tier: 'weekly', period: '2027-W03' });
+  });
+
+  test('an operator can force a tier', () => {
+    expect(place('2026-11-22', [], 'daily')).toMatchObject({ tier: 'daily', period: '2026-11-22' });
+  });
+
+  test.each(TIERS.map((t) => [t]))('Object Lock retain-until of a %s backup is its tier expiry', (tier) => {
+    const at = '2026-11-22T02:00:00Z';
+    const p = place(at, [], tier);
+    expect(p.retainUntil.getTime() - d(at).getTime()).toBe(DEFAULT_RETENTION_DAYS[tier] * 86_400_000);
+  });
+
+  test('retain-until follows configured retention, across a leap day', () => {
+    const p = placeBackup({
+      databaseId: 'orders',
+      at: d('2028-02-28T02:00:00Z'),
+      occupied: new Set(),
+      tier: 'daily',
+      retentionDays: { daily: 2, weekly: 14, monthly: 60, yearly: 400 },
+    });
+    expect(p.retainUntil.toISOString()).toBe('2028-03-01T02:00:00.000Z');
+  });
+
+  test('ids and keys follow the layout, and manifest keys parse back', () => {
+    const p = place('2026-11-22T02:03:04Z', ['yearly/2026', 'monthly/2026-11']);
+    expect(p.backupId).toBe('orders-20261122T020304Z');
+    expect(p.keys).toEqual({
+      prefix: 'weekly/orders/2026-W47/',
+      dump: 'weekly/orders/2026-W47/orders-20261122T020304Z.dump',
+      globals: 'weekly/orders/2026-W47/orders-20261122T020304Z.globals.sql',
+      manifest: 'weekly/orders/2026-W47/orders-20261122T020304Z.manifest.json',
+    });
+    expect(parseManifestKey(p.keys.manifest)).toEqual({
+      tier: 'weekly',
+      databaseId: 'orders',
+      period: '2026-W47',
+      backupId: 'orders-20261122T020304Z',
+    });
+    expect(parseManifestKey(p.keys.dump)).toBeUndefined();
+    expect(
+      parseManifestKey('daily/orders/2026-11-22/billing-20261122T020304Z.manifest.json'),
+    ).toBeUndefined();
+    expect(backupKeys('daily', 'a', '2026-11-22', backupIdFor('a', d('2026-11-22'))).prefix).toBe(
+      'daily/a/2026-11-22/',
+    );
+  });
+
+  test('rejects database ids that would make unsafe prefixes', () => {
+    expect(() => backupIdFor('Orders', d('2026-11-22'))).toThrow(/database id "Orders" is invalid/);
+    expect(() => backupIdFor('../x', d('2026-11-22'))).toThrow(/is invalid/);
+  });
+});
