@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { DEFAULT_RETENTION_DAYS } from '../../lambda/core/tiers';
 import {
   ConfigError,
   configJsonSchema,
@@ -523,7 +522,12 @@ describe('loadConfig', () => {
 
 describe('retentionDaysOf', () => {
   test('maps the config tiers onto the lambda/core RetentionDays, equal to its defaults by default', () => {
-    expect(retentionDaysOf(parseConfig(minimal()))).toEqual(DEFAULT_RETENTION_DAYS);
+    expect(retentionDaysOf(parseConfig(minimal()))).toEqual({
+      daily: 30,
+      weekly: 90,
+      monthly: 365,
+      yearly: 2555,
+    });
     const custom = parseConfig({
       ...minimal(),
       retention: { dailyDays: 7, weeklyDays: 35, monthlyDays: 180, yearlyDays: 730 },

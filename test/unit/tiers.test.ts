@@ -85,10 +85,23 @@ describe('placeBackup (grandfather-father-son by first success)', () => {
     expect(place('2026-11-22', [], 'daily')).toMatchObject({ tier: 'daily', period: '2026-11-22' });
   });
 
-  test.each(TIERS.map((t) => [t]))('Object Lock retain-until of a %s backup is its tier expiry', (tier) => {
-    const at = '2026-11-22T02:00:00Z';
-    const p = place(at, [], tier);
-    expect(p.retainUntil.getTime() - d(at).getTime()).toBe(DEFAULT_RETENTION_DAYS[tier] * 86_400_000);
+  // Literal dates, worked out by hand (not from the code's own constants): 2026-11-22 + 30 days is
+  // 2026-12-22; + 90 days 2027-02-20; + 365 days 2027-11-22; + 2555 days (7 × 365) 2033-11-20,
+  // two leap days (2028-02-29, 2032-02-29) short of seven calendar years.
+  test.each([
+    ['daily', '2026-12-22T02:00:00.000Z'],
+    ['weekly', '2027-02-20T02:00:00.000Z'],
+    ['monthly', '2027-11-22T02:00:00.000Z'],
+    ['yearly', '2033-11-20T02:00:00.000Z'],
+  ] as [Tier, string][])(
+    'Object Lock retain-until of a %s backup is its default tier expiry',
+    (tier, until) => {
+      expect(place('2026-11-22T02:00:00Z', [], tier).retainUntil.toISOString()).toBe(until);
+    },
+  );
+
+  test("the defaults are DESIGN.md's: daily 30 days, weekly 90, monthly 1 year, yearly 7 years", () => {
+    expect(DEFAULT_RETENTION_DAYS).toEqual({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 });
   });
 
   test('retain-until follows configured retention, across a leap day', () => {
