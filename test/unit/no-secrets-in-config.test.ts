@@ -20,7 +20,10 @@ const SECRET_NAME =
 const SECRET_VALUES: [string, RegExp][] = [
   ['a connection URI with a password', /\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:[^\s/@]+@/i],
   ['a libpq password keyword', /\bpassword\s*=/i],
-  ['a dynamic reference that CloudFormation resolves to the secret', /\{\{resolve:(secretsmanager|ssm-secure):/],
+  [
+    'a dynamic reference that CloudFormation resolves to the secret',
+    /\{\{resolve:(secretsmanager|ssm-secure):/,
+  ],
   ['a PEM private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/],
   ['an AWS access key id', /\b(AKIA|ASIA)[0-9A-Z]{16}\b/],
   ['a Secrets Manager read', /secretsmanager:getSecretValue|GetSecretValue/i],
