@@ -47,6 +47,12 @@ export interface LocalS3Options {
   readonly directory?: string;
   readonly buckets?: string[];
   /**
+   * At most this many keys per ListObjectsV2 page (S3 returns up to 1000, and may return fewer),
+   * so tests can page through a listing without writing a thousand objects.
+   * @default 1000
+   */
+  readonly listPageSize?: number;
+  /**
    * Skews the server's clock: `Date` headers and reported LastModified times are this many
    * milliseconds ahead of the local clock (negative: behind); stored files keep real mtimes.
    * @default 0 - the server shares the local clock
@@ -143,6 +149,52 @@ function acceptSigningTime(ctx: KoaContext, offsetMs: number): boolean {
   return true;
 }
 
+/**
+ * ListObjectsV2 served by s3rver's V1 listing: s3rver makes V2 continuation tokens with DES,
+ * which OpenSSL 3 (Node 18+) no longer provides, so any truncated V2 listing failed with
+ * InternalError. The token here is the last key of the page, base64url-encoded.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+ */
+async function listObjectsV2(ctx: KoaContext, next: () => Promise<void>, pageSize: number): Promise<void> {
+  const q = ctx.query;
+  const token = typeof q['continuation-token'] === 'string' ? q['continuation-token'] : undefined;
+  const startAfter = token ? Buffer.from(token, 'base64url').toString('utf8') : q['start-after'];
+  const requested = typeof q['max-keys'] === 'string' ? Number(q['max-keys']) : 1000;
+  const v1: Record<string, string | string[] | undefined> = { ...q };
+  delete v1['list-type'];
+  delete v1['continuation-token'];
+  delete v1['start-after'];
+  delete v1['fetch-owner'];
+  v1['max-keys'] = String(Math.min(requested, pageSize));
+  if (typeof startAfter === 'string' && startAfter) v1.marker = startAfter;
+  ctx.query = v1;
+  await next();
+  if (typeof ctx.body !== 'string' || !ctx.body.includes('<ListBucketResult')) return;
+  const xml = ctx.body;
+  const keys = [...xml.matchAll(/<Contents>.*?<Key>([^<]*)<\/Key>/gs)].map((m) => m[1]);
+  const nextMarker = /<NextMarker>([^<]*)<\/NextMarker>/.exec(xml)?.[1];
+  const truncated = xml.includes('<IsTruncated>true</IsTruncated>');
+  const last = nextMarker ?? keys.at(-1);
+  // s3rver escapes with `he`: named entities for & < > " and hexadecimal ones for ' and `.
+  const unescape = (s: string) =>
+    s
+      .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&');
+  const v2 =
+    `<KeyCount>${keys.length}</KeyCount>` +
+    (token ? `<ContinuationToken>${xmlEscape(token)}</ContinuationToken>` : '') +
+    (!token && typeof startAfter === 'string' ? `<StartAfter>${xmlEscape(startAfter)}</StartAfter>` : '') +
+    (truncated && last !== undefined
+      ? `<NextContinuationToken>${Buffer.from(unescape(last), 'utf8').toString('base64url')}</NextContinuationToken>`
+      : '');
+  ctx.body = xml
+    .replace(/<Marker>[^<]*<\/Marker>|<NextMarker>[^<]*<\/NextMarker>/g, '')
+    .replace('</Prefix>', `</Prefix>${v2}`);
+}
+
 const xmlEscape = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -205,6 +257,10 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
       } finally {
         creating.delete(file);
       }
+      return;
+    }
+    if (ctx.method === 'GET' && bucket && keyParts.join('') === '' && ctx.query['list-type'] === '2') {
+      await listObjectsV2(ctx, next, options.listPageSize ?? 1000);
       return;
     }
     if (ctx.method === 'GET' && bucket && keyParts.join('') === '' && 'uploads' in ctx.query) {

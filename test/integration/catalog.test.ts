@@ -2,6 +2,7 @@
  * The catalog against the local S3 server (no PostgreSQL: fake backups whose manifests match their
  * bytes): what counts as a valid backup, why the others are not, the order "newest" means, the
  * periods placement sees as occupied, and "latest good" when the newest one's bytes are corrupt.
+ * The server returns three keys per ListObjectsV2 page, so every listing follows continuation.
  */
 import * as fs from 'node:fs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -33,7 +34,8 @@ const summary = (entries: BackupEntry[]) =>
   entries.map((e) => ({ backupId: e.backupId, tier: e.tier, valid: e.valid, problem: e.problem }));
 
 beforeAll(async () => {
-  h = await startS3Harness();
+  // Three keys per listing page: every listing below crosses pages, as a real bucket's do.
+  h = await startS3Harness({ listPageSize: 3 });
 });
 
 afterAll(async () => {

@@ -28,7 +28,8 @@ function backdate(key: string, to: Date): void {
 }
 
 beforeAll(async () => {
-  h = await startS3Harness();
+  // Two keys per listing page: backups and drill reports are found across pages.
+  h = await startS3Harness({ listPageSize: 2 });
   // "orders": eight daily backups; the newest (26 h old) is 1.5× the median of the seven before it,
   // and a much older, huge one sits outside the window.
   const now = Date.now();
@@ -176,6 +177,17 @@ describe('drill age (the drill-stale alarm)', () => {
     expect(proven.lastPassedDrill?.key).toBe('drills/drilled/2026-11/drilled-drill-a.json');
     expect(proven.drillAgeDays).toBeGreaterThan(11.9);
     expect(proven.drillAgeDays).toBeLessThan(12.1);
+  });
+
+  test('finds a PASSED report on a later listing page', async () => {
+    // Two keys per page: the failed reports fill the first page, the passed one is on the second.
+    await putReport('drills/paged/2026-11/paged-drill-a.json', 'FAILED', 1 * DAY);
+    await putReport('drills/paged/2026-11/paged-drill-b.json', 'FAILED', 2 * DAY);
+    await putReport('drills/paged/2026-11/paged-drill-c.json', 'PASSED', 3 * DAY);
+    const f = await databaseFreshness(h.s3, h.bucket, 'paged');
+    expect(f.lastPassedDrill?.key).toBe('drills/paged/2026-11/paged-drill-c.json');
+    expect(f.drillAgeDays).toBeGreaterThan(2.9);
+    expect(f.drillAgeDays).toBeLessThan(3.1);
   });
 
   test('a database with neither backups nor drills has no drill age', async () => {

@@ -64,7 +64,7 @@ export interface S3Harness {
 
 /** Only the local S3 server (buckets `backups` and `replica`) with process.env pointing the SDK at it. */
 export async function startS3Harness(
-  options: Pick<LocalS3Options, 'clockOffsetMs'> = {},
+  options: Pick<LocalS3Options, 'clockOffsetMs' | 'listPageSize'> = {},
 ): Promise<S3Harness> {
   process.env.AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING = '1';
   // The variable this SDK version actually reads for its Node 20 notice.
