@@ -4,11 +4,21 @@
  * Stryker's own `thresholds.break` applies to the total only, and one well-tested module must not
  * hide a badly tested one.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const BREAK = 80;
-const reportFile = 'reports/mutation/mutation.json';
-const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+const dir = 'reports/mutation';
+// Every report of a full or narrowed run (mutation.json, mutation-catalog.json, ...); where two
+// cover the same module, the newer one counts.
+const reports = readdirSync(dir)
+  .filter((f) => /^mutation.*\.json$/.test(f))
+  .map((f) => join(dir, f))
+  .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+const files = {};
+for (const r of reports) Object.assign(files, JSON.parse(readFileSync(r, 'utf8')).files);
+const report = { files };
+const reportFile = reports.join(', ');
 
 /** Stryker's mutation score: detected / (detected + undetected); type errors and ignored excluded. */
 function score(mutants) {
