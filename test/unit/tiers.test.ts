@@ -3,6 +3,7 @@ import {
   backupKeys,
   candidatePeriods,
   DEFAULT_RETENTION_DAYS,
+  drillReportKey,
   isoWeek,
   parseManifestKey,
   periodOf,
@@ -142,5 +143,30 @@ describe('placeBackup (grandfather-father-son by first success)', () => {
   test('rejects database ids that would make unsafe prefixes', () => {
     expect(() => backupIdFor('Orders', d('2026-11-22'))).toThrow(/database id "Orders" is invalid/);
     expect(() => backupIdFor('../x', d('2026-11-22'))).toThrow(/is invalid/);
+    // Whole-id rules, not prefix matches: a valid start does not excuse what follows.
+    for (const bad of ['a_', 'orders_x', 'orders-', 'a'.repeat(41), '1orders', '']) {
+      expect(() => backupIdFor(bad, d('2026-11-22'))).toThrow(/is invalid/);
+    }
+    for (const good of ['a', 'ab', 'orders-eu-1', 'a'.repeat(40)]) {
+      expect(backupIdFor(good, d('2026-11-22'))).toBe(`${good}-20261122T020000Z`);
+    }
+  });
+
+  test('a second backup on a day that already has one is another daily', () => {
+    const all = ['yearly/2026', 'monthly/2026-11', 'weekly/2026-W47', 'daily/2026-11-22'];
+    expect(place('2026-11-22T14:00:00Z', all)).toMatchObject({ tier: 'daily', period: '2026-11-22' });
+  });
+
+  test('only a whole manifest key parses: nothing before the tier, nothing after .manifest.json', () => {
+    const key = 'daily/orders/2026-11-22/orders-20261122T020304Z.manifest.json';
+    expect(parseManifestKey(key)).toBeDefined();
+    expect(parseManifestKey(`x/${key}`)).toBeUndefined();
+    expect(parseManifestKey(`${key}.bak`)).toBeUndefined();
+  });
+
+  test('drill reports are filed by database and month', () => {
+    expect(drillReportKey('orders', d('2026-11-22T23:00:00Z'), 'orders-drill-20261122')).toBe(
+      'drills/orders/2026-11/orders-drill-20261122.json',
+    );
   });
 });
