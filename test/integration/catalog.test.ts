@@ -5,7 +5,7 @@
  * The server returns three keys per ListObjectsV2 page, so every listing follows continuation.
  */
 import * as fs from 'node:fs';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   backupIdTime,
   latestValidBackup,
@@ -14,6 +14,7 @@ import {
   type BackupEntry,
 } from '../../lambda/core/catalog';
 import { keysOfManifest, type Manifest } from '../../lambda/core/manifest';
+import { makeS3Client } from '../../lambda/core/s3';
 import { putFakeBackup } from '../support/fake-backup';
 import { startS3Harness, type S3Harness } from '../support/harness';
 
@@ -245,6 +246,59 @@ describe('listBackups', () => {
     setTime(daily, '2026-07-01T02:30:00Z');
     // Same id in both: the order must still be total and stable (no throw, both listed).
     expect(await listBackups(h.s3, h.bucket, 'tie')).toHaveLength(2);
+  });
+});
+
+describe('races and errors while listing', () => {
+  /** A client on the same server that runs `after` once a response of `command` has arrived. */
+  function clientWith(command: string, after: (output: Record<string, unknown>) => void): S3Client {
+    const s3 = makeS3Client();
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === command) after(out.output as Record<string, unknown>);
+        return out;
+      },
+      { step: 'initialize', name: 'testRace' },
+    );
+    return s3;
+  }
+
+  test('a manifest deleted between listing and reading is reported, not thrown', async () => {
+    const m = await putFakeBackup(h.s3, h.bucket, {
+      databaseId: 'race',
+      at: at('2026-08-01T02:00:00Z'),
+      bytes: 10,
+    });
+    const manifest = keysOfManifest(m).manifest;
+    // Delete the manifest from the store as soon as a listing has seen it.
+    const s3 = clientWith('ListObjectsV2Command', (out) => {
+      if ((out.Contents as { Key?: string }[] | undefined)?.some((o) => o.Key === manifest)) {
+        fs.rmSync(h.s3server.objectPath(h.bucket, manifest), { force: true });
+      }
+    });
+    try {
+      expect(summary(await listBackups(s3, h.bucket, 'race', { includeInvalid: true }))).toEqual([
+        { backupId: m.backupId, tier: 'daily', valid: false, problem: 'manifest disappeared while listing' },
+      ]);
+    } finally {
+      s3.destroy();
+    }
+  });
+
+  test('an error other than not-found while checking the dump fails the listing', async () => {
+    await putFakeBackup(h.s3, h.bucket, { databaseId: 'denied', at: at('2026-08-02T02:00:00Z'), bytes: 10 });
+    const s3 = clientWith('HeadObjectCommand', () => {
+      throw Object.assign(new Error('Access Denied'), {
+        name: 'AccessDenied',
+        $metadata: { httpStatusCode: 403 },
+      });
+    });
+    try {
+      await expect(listBackups(s3, h.bucket, 'denied')).rejects.toThrow('Access Denied');
+    } finally {
+      s3.destroy();
+    }
   });
 });
 

@@ -190,6 +190,15 @@ describe('drill age (the drill-stale alarm)', () => {
     expect(f.drillAgeDays).toBeLessThan(3.1);
   });
 
+  test('the newest PASSED report by LastModified wins, whatever the key order; only .json files are reports', async () => {
+    await putReport('drills/order/2026-10/order-drill-a.json', 'PASSED', 10 * DAY);
+    await putReport('drills/order/2026-10/order-drill-b.json', 'PASSED', 3 * DAY);
+    // Not a report, however it reads: an operator's note beside them.
+    await putReport('drills/order/2026-10/order-drill-c.txt', 'PASSED', 1 * DAY);
+    const f = await databaseFreshness(h.s3, h.bucket, 'order');
+    expect(f.lastPassedDrill?.key).toBe('drills/order/2026-10/order-drill-b.json');
+  });
+
   test('a database with neither backups nor drills has no drill age', async () => {
     expect((await databaseFreshness(h.s3, h.bucket, 'never-backed-up')).drillAgeDays).toBeUndefined();
   });
