@@ -256,7 +256,7 @@ describe('races and errors while listing', () => {
     s3.middlewareStack.add(
       (next, context) => async (args) => {
         const out = await next(args);
-        if (context.commandName === command) after(out.output as Record<string, unknown>);
+        if (context.commandName === command) after(out.output as unknown as Record<string, unknown>);
         return out;
       },
       { step: 'initialize', name: 'testRace' },

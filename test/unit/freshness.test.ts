@@ -1,4 +1,4 @@
-import { DescribeKeyCommand, KMSClient, NotFoundException } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, KMSClient, NotFoundException, type KeyMetadata } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { checkFreshness, databaseFreshness, keyStatus, median, sizeRatio } from '../../lambda/core/freshness';
@@ -49,7 +49,7 @@ describe('keyStatus (KMS DescribeKey)', () => {
     });
   });
 
-  test.each([
+  test.each<[string, Omit<KeyMetadata, 'KeyId'> | undefined, string]>([
     [
       'enabled but in state PendingImport',
       { Enabled: true, KeyState: 'PendingImport' },
