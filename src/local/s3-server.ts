@@ -5,11 +5,17 @@
  * behind) and ListMultipartUploads (how we prove no incomplete upload is left after a failure).
  * It also honours `If-None-Match: *` on PutObject and CompleteMultipartUpload (conditional
  * create, answered 412 PreconditionFailed when the key exists) as S3 does; s3rver ignores it.
+ *
+ * `clockOffsetMs` gives the server a clock of its own, as a real S3 endpoint's differs from the
+ * caller's: every response's `Date` header and every LastModified it reports (the header, list and
+ * copy XML, upload `Initiated`) are shifted by it, so tests can prove that ages come from the
+ * server's timestamps and not from the machine running the check.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_AbortMultipartUpload.html
  * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
  */
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import S3rver from 's3rver';
@@ -21,6 +27,8 @@ export interface LocalS3Server {
   readonly endpoint: string;
   readonly port: number;
   readonly directory: string;
+  /** How far this server's clock runs ahead of the local one (negative: behind). */
+  readonly clockOffsetMs: number;
   /** Environment that points the AWS SDK (and so our code and CLI) at this server. */
   readonly env: Record<string, string>;
   /** Creates buckets directly in the store (like CreateBucket). */
@@ -38,6 +46,18 @@ export interface LocalS3Options {
   /** @default - a new temporary directory, removed on stop */
   readonly directory?: string;
   readonly buckets?: string[];
+  /**
+   * At most this many keys per ListObjectsV2 page (S3 returns up to 1000, and may return fewer),
+   * so tests can page through a listing without writing a thousand objects.
+   * @default 1000
+   */
+  readonly listPageSize?: number;
+  /**
+   * Skews the server's clock: `Date` headers and reported LastModified times are this many
+   * milliseconds ahead of the local clock (negative: behind); stored files keep real mtimes.
+   * @default 0 - the server shares the local clock
+   */
+  readonly clockOffsetMs?: number;
 }
 
 type KoaContext = {
@@ -48,6 +68,7 @@ type KoaContext = {
   status: number;
   body: unknown;
   type: string;
+  res: http.ServerResponse;
 };
 
 const uploadsDir = (root: string, bucket: string) => path.join(root, bucket, '._S3rver_uploads');
@@ -71,6 +92,109 @@ function objectFile(root: string, bucket: string, key: string): string {
   return path.join(root, bucket, ...parts, `${last}._S3rver_object`);
 }
 
+const shiftHttpDate = (value: string, offsetMs: number): string => {
+  const t = new Date(value).getTime();
+  return Number.isNaN(t) ? value : new Date(t + offsetMs).toUTCString();
+};
+
+/** Shifts the ISO timestamps of `<LastModified>` and `<Initiated>` in an S3 XML body. */
+const shiftXmlTimes = (xml: string, offsetMs: number): string =>
+  xml.replace(/<(LastModified|Initiated)>([^<]+)<\/\1>/g, (whole, tag: string, iso: string) => {
+    const t = new Date(iso).getTime();
+    return Number.isNaN(t) ? whole : `<${tag}>${new Date(t + offsetMs).toISOString()}</${tag}>`;
+  });
+
+/**
+ * Puts the skewed clock on one response: Node writes `Date` (and Koa's error handler resets
+ * headers) only when the head is written, so the shift happens there, for errors too.
+ */
+function skewResponseClock(res: http.ServerResponse, offsetMs: number): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    this.setHeader('Date', new Date(Date.now() + offsetMs).toUTCString());
+    const lastModified = this.getHeader('last-modified');
+    if (typeof lastModified === 'string')
+      this.setHeader('Last-Modified', shiftHttpDate(lastModified, offsetMs));
+    return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+}
+
+const amzDate = (t: number): string => new Date(t).toISOString().replace(/[-:]|\.\d{3}/g, '');
+
+/**
+ * S3's own signing-time check, on the skewed clock: a request signed more than 15 minutes off the
+ * server's time gets 403 RequestTimeTooSkewed (the SDK then corrects its clock from our `Date`
+ * header and retries, as against AWS). An accepted `x-amz-date` is shifted back onto the local
+ * clock for s3rver, whose own check uses it (s3rver does not verify SigV4 signatures, so the
+ * changed header breaks nothing).
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+ */
+function acceptSigningTime(ctx: KoaContext, offsetMs: number): boolean {
+  const header = ctx.headers['x-amz-date'];
+  const m = typeof header === 'string' ? /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(header) : null;
+  if (!m) return true;
+  const [, y, mo, d, h, mi, sec] = m.map(Number);
+  const signedAt = Date.UTC(y, mo - 1, d, h, mi, sec);
+  const serverNow = Date.now() + offsetMs;
+  if (Math.abs(serverNow - signedAt) > 15 * 60_000) {
+    ctx.status = 403;
+    ctx.type = 'application/xml';
+    ctx.body =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>RequestTimeTooSkewed</Code>` +
+      `<Message>The difference between the request time and the current time is too large.</Message>` +
+      `<RequestTime>${header}</RequestTime><ServerTime>${new Date(serverNow).toISOString()}</ServerTime></Error>`;
+    return false;
+  }
+  ctx.headers['x-amz-date'] = amzDate(signedAt - offsetMs);
+  return true;
+}
+
+/**
+ * ListObjectsV2 served by s3rver's V1 listing: s3rver makes V2 continuation tokens with DES,
+ * which OpenSSL 3 (Node 18+) no longer provides, so any truncated V2 listing failed with
+ * InternalError. The token here is the last key of the page, base64url-encoded.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+ */
+async function listObjectsV2(ctx: KoaContext, next: () => Promise<void>, pageSize: number): Promise<void> {
+  const q = ctx.query;
+  const token = typeof q['continuation-token'] === 'string' ? q['continuation-token'] : undefined;
+  const startAfter = token ? Buffer.from(token, 'base64url').toString('utf8') : q['start-after'];
+  const requested = typeof q['max-keys'] === 'string' ? Number(q['max-keys']) : 1000;
+  const v1: Record<string, string | string[] | undefined> = { ...q };
+  delete v1['list-type'];
+  delete v1['continuation-token'];
+  delete v1['start-after'];
+  delete v1['fetch-owner'];
+  v1['max-keys'] = String(Math.min(requested, pageSize));
+  if (typeof startAfter === 'string' && startAfter) v1.marker = startAfter;
+  ctx.query = v1;
+  await next();
+  if (typeof ctx.body !== 'string' || !ctx.body.includes('<ListBucketResult')) return;
+  const xml = ctx.body;
+  const keys = [...xml.matchAll(/<Contents>.*?<Key>([^<]*)<\/Key>/gs)].map((m) => m[1]);
+  const nextMarker = /<NextMarker>([^<]*)<\/NextMarker>/.exec(xml)?.[1];
+  const truncated = xml.includes('<IsTruncated>true</IsTruncated>');
+  const last = nextMarker ?? keys.at(-1);
+  // s3rver escapes with `he`: named entities for & < > " and hexadecimal ones for ' and `.
+  const unescape = (s: string) =>
+    s
+      .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&amp;/g, '&');
+  const v2 =
+    `<KeyCount>${keys.length}</KeyCount>` +
+    (token ? `<ContinuationToken>${xmlEscape(token)}</ContinuationToken>` : '') +
+    (!token && typeof startAfter === 'string' ? `<StartAfter>${xmlEscape(startAfter)}</StartAfter>` : '') +
+    (truncated && last !== undefined
+      ? `<NextContinuationToken>${Buffer.from(unescape(last), 'utf8').toString('base64url')}</NextContinuationToken>`
+      : '');
+  ctx.body = xml
+    .replace(/<Marker>[^<]*<\/Marker>|<NextMarker>[^<]*<\/NextMarker>/g, '')
+    .replace('</Prefix>', `</Prefix>${v2}`);
+}
+
 const xmlEscape = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -85,10 +209,21 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     configureBuckets: [],
   });
 
+  const clockOffsetMs = options.clockOffsetMs ?? 0;
   const creating = new Set<string>();
-  // Koa composes middleware when the server starts listening, so this runs before s3rver's routes.
+  // Koa composes middleware when the server starts listening, so these run before s3rver's routes.
   const middleware = (server as unknown as { middleware: unknown[] }).middleware;
   middleware.unshift(async (ctx: KoaContext, next: () => Promise<void>) => {
+    if (clockOffsetMs === 0) return next();
+    skewResponseClock(ctx.res, clockOffsetMs);
+    if (!acceptSigningTime(ctx, clockOffsetMs)) return;
+    await next();
+    // s3rver's own middleware has serialized XML bodies by now; object bodies are streams.
+    if (typeof ctx.body === 'string' && ctx.body.startsWith('<?xml')) {
+      ctx.body = shiftXmlTimes(ctx.body, clockOffsetMs);
+    }
+  });
+  middleware.splice(1, 0, async (ctx: KoaContext, next: () => Promise<void>) => {
     const [, bucket, ...keyParts] = ctx.path.split('/');
     const uploadId = typeof ctx.query.uploadId === 'string' ? ctx.query.uploadId : undefined;
     if (ctx.method === 'DELETE' && uploadId && keyParts.length > 0) {
@@ -124,6 +259,10 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
       }
       return;
     }
+    if (ctx.method === 'GET' && bucket && keyParts.join('') === '' && ctx.query['list-type'] === '2') {
+      await listObjectsV2(ctx, next, options.listPageSize ?? 1000);
+      return;
+    }
     if (ctx.method === 'GET' && bucket && keyParts.join('') === '' && 'uploads' in ctx.query) {
       const uploads = listUploads(directory, bucket)
         .map(
@@ -152,6 +291,7 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     endpoint,
     port: address.port,
     directory,
+    clockOffsetMs,
     env: {
       AWS_ENDPOINT_URL_S3: endpoint,
       AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,

@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import { DescribeKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { databaseFreshness, s3ServerTime } from '../../lambda/core/freshness';
 import { keysOfManifest } from '../../lambda/core/manifest';
+import { makeS3Client } from '../../lambda/core/s3';
+import { startLocalS3 } from '../../src/local/s3-server';
 import { handler as freshnessHandler } from '../../lambda/handlers/freshness';
 import { putFakeBackup } from '../support/fake-backup';
 import { captureOutput, setEnv } from '../support/handler-io';
@@ -26,7 +28,8 @@ function backdate(key: string, to: Date): void {
 }
 
 beforeAll(async () => {
-  h = await startS3Harness();
+  // Two keys per listing page: backups and drill reports are found across pages.
+  h = await startS3Harness({ listPageSize: 2 });
   // "orders": eight daily backups; the newest (26 h old) is 1.5× the median of the seven before it,
   // and a much older, huge one sits outside the window.
   const now = Date.now();
@@ -92,6 +95,50 @@ describe('databaseFreshness', () => {
   });
 });
 
+describe('a server whose clock is hours off the local one (TESTING 16)', () => {
+  // The server's clock, not the local one, is the truth: a check on a machine whose clock runs
+  // behind the server's must not see a 30-hour-old backup as 24 hours old.
+  test.each([
+    ['ahead of', 6 * HOUR],
+    ['behind', -6 * HOUR],
+  ])('server clock 6 h %s the local one: ages are measured on the server clock', async (_, offset) => {
+    const server = await startLocalS3({ buckets: ['skew'], clockOffsetMs: offset });
+    const s3 = makeS3Client(undefined, { endpoint: server.endpoint });
+    try {
+      const now = Date.now();
+      const m = await putFakeBackup(s3, 'skew', {
+        databaseId: 'orders',
+        at: new Date(now - 30 * HOUR),
+        bytes: 4_000,
+      });
+      const key = keysOfManifest(m).manifest;
+      fs.utimesSync(server.objectPath('skew', key), new Date(now - 30 * HOUR), new Date(now - 30 * HOUR));
+
+      // The server really is skewed: its Date header, HeadObject and ListObjects all say so.
+      const serverNow = await s3ServerTime(s3, 'skew');
+      expect(Math.abs(serverNow!.getTime() - (Date.now() + offset))).toBeLessThan(5_000);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'skew', Key: key }));
+      expect(Math.abs(head.LastModified!.getTime() - (now - 30 * HOUR + offset))).toBeLessThan(2_000);
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'skew', Prefix: key }));
+      expect(Math.abs(listed.Contents![0].LastModified!.getTime() - (now - 30 * HOUR + offset))).toBeLessThan(
+        2_000,
+      );
+
+      const f = await databaseFreshness(s3, 'skew', 'orders');
+      expect(f.reference.source).toBe('server');
+      expect(Math.abs(f.reference.time.getTime() - (Date.now() + offset))).toBeLessThan(5_000);
+      expect(f.ageHours).toBeGreaterThan(29.95);
+      expect(f.ageHours).toBeLessThan(30.05);
+      // Unproven since its only backup: the drill age is on the server clock too.
+      expect(f.drillAgeDays! * 24).toBeGreaterThan(29.95);
+      expect(f.drillAgeDays! * 24).toBeLessThan(30.05);
+    } finally {
+      s3.destroy();
+      await server.stop();
+    }
+  });
+});
+
 describe('drill age (the drill-stale alarm)', () => {
   const putReport = async (key: string, status: string, age: number) => {
     await h.s3.send(
@@ -130,6 +177,26 @@ describe('drill age (the drill-stale alarm)', () => {
     expect(proven.lastPassedDrill?.key).toBe('drills/drilled/2026-11/drilled-drill-a.json');
     expect(proven.drillAgeDays).toBeGreaterThan(11.9);
     expect(proven.drillAgeDays).toBeLessThan(12.1);
+  });
+
+  test('finds a PASSED report on a later listing page', async () => {
+    // Two keys per page: the failed reports fill the first page, the passed one is on the second.
+    await putReport('drills/paged/2026-11/paged-drill-a.json', 'FAILED', 1 * DAY);
+    await putReport('drills/paged/2026-11/paged-drill-b.json', 'FAILED', 2 * DAY);
+    await putReport('drills/paged/2026-11/paged-drill-c.json', 'PASSED', 3 * DAY);
+    const f = await databaseFreshness(h.s3, h.bucket, 'paged');
+    expect(f.lastPassedDrill?.key).toBe('drills/paged/2026-11/paged-drill-c.json');
+    expect(f.drillAgeDays).toBeGreaterThan(2.9);
+    expect(f.drillAgeDays).toBeLessThan(3.1);
+  });
+
+  test('the newest PASSED report by LastModified wins, whatever the key order; only .json files are reports', async () => {
+    await putReport('drills/order/2026-10/order-drill-a.json', 'PASSED', 10 * DAY);
+    await putReport('drills/order/2026-10/order-drill-b.json', 'PASSED', 3 * DAY);
+    // Not a report, however it reads: an operator's note beside them.
+    await putReport('drills/order/2026-10/order-drill-c.txt', 'PASSED', 1 * DAY);
+    const f = await databaseFreshness(h.s3, h.bucket, 'order');
+    expect(f.lastPassedDrill?.key).toBe('drills/order/2026-10/order-drill-b.json');
   });
 
   test('a database with neither backups nor drills has no drill age', async () => {

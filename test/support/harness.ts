@@ -20,7 +20,7 @@ import type { CoreLogger } from '../../lambda/core/logger';
 import { findPgBinary } from '../../lambda/core/pg-bin';
 import { makeS3Client } from '../../lambda/core/s3';
 import type { DbConnection } from '../../lambda/core/secrets';
-import { startLocalS3, type LocalS3Server } from '../../src/local/s3-server';
+import { startLocalS3, type LocalS3Options, type LocalS3Server } from '../../src/local/s3-server';
 import { seedDatabase, TEST_SEED, type SeedSize } from '../../src/local/seed';
 
 export const TEST_KMS_KEY = 'arn:aws:kms:us-east-1:111122223333:key/11111111-2222-3333-4444-555555555555';
@@ -63,11 +63,13 @@ export interface S3Harness {
 }
 
 /** Only the local S3 server (buckets `backups` and `replica`) with process.env pointing the SDK at it. */
-export async function startS3Harness(): Promise<S3Harness> {
+export async function startS3Harness(
+  options: Pick<LocalS3Options, 'clockOffsetMs' | 'listPageSize'> = {},
+): Promise<S3Harness> {
   process.env.AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING = '1';
   // The variable this SDK version actually reads for its Node 20 notice.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const s3server = await startLocalS3({ buckets: ['backups', 'replica'] });
+  const s3server = await startLocalS3({ ...options, buckets: ['backups', 'replica'] });
   const savedEnv: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(s3server.env)) {
     savedEnv[k] = process.env[k];

@@ -227,9 +227,13 @@ describe('BackupStack', () => {
   });
 
   test('outputs the bucket names and key ARN for the CLI', () => {
-    const { template } = synth();
+    const { stack, template } = synth();
     template.hasOutput('BackupBucketName', { Value: { Ref: Match.stringLikeRegexp('^Backups') } });
-    template.hasOutput('BackupKeyArn', {});
+    // The key's own ARN (what the CLI encrypts and decrypts with), not just any output by that name.
+    template.hasOutput('BackupKeyArn', { Value: stack.resolve(stack.key.key.keyArn) });
+    expect(stack.resolve(stack.key.key.keyArn)).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'],
+    });
     template.hasOutput('ReplicaBucketName', { Value: 'restorable-123456789012-eu-central-1-backups' });
   });
 

@@ -12,7 +12,6 @@ import {
   DEFAULT_RTO_TARGET_SECONDS,
   resolveDrillSettings,
 } from '../../lambda/core/drill-settings';
-import { DEFAULT_RETENTION_DAYS } from '../../lambda/core/tiers';
 import {
   ConfigError,
   configJsonSchema,
@@ -611,7 +610,12 @@ describe('loadConfig', () => {
 
 describe('retentionDaysOf', () => {
   test('maps the config tiers onto the lambda/core RetentionDays, equal to its defaults by default', () => {
-    expect(retentionDaysOf(parseConfig(minimal()))).toEqual(DEFAULT_RETENTION_DAYS);
+    expect(retentionDaysOf(parseConfig(minimal()))).toEqual({
+      daily: 30,
+      weekly: 90,
+      monthly: 365,
+      yearly: 2555,
+    });
     const custom = parseConfig({
       ...minimal(),
       retention: { dailyDays: 7, weeklyDays: 60, monthlyDays: 180, yearlyDays: 730 },

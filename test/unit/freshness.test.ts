@@ -1,7 +1,7 @@
-import { DescribeKeyCommand, KMSClient, NotFoundException } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, KMSClient, NotFoundException, type KeyMetadata } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { databaseFreshness, keyStatus, median, sizeRatio } from '../../lambda/core/freshness';
+import { checkFreshness, databaseFreshness, keyStatus, median, sizeRatio } from '../../lambda/core/freshness';
 
 describe('keyStatus (KMS DescribeKey)', () => {
   const kmsMock = mockClient(KMSClient);
@@ -49,6 +49,34 @@ describe('keyStatus (KMS DescribeKey)', () => {
     });
   });
 
+  test.each<[string, Omit<KeyMetadata, 'KeyId'> | undefined, string]>([
+    [
+      'enabled but in state PendingImport',
+      { Enabled: true, KeyState: 'PendingImport' },
+      'key state PendingImport',
+    ],
+    [
+      'in state Enabled but not enabled',
+      { Enabled: false, KeyState: 'Enabled' },
+      'key state Enabled (disabled)',
+    ],
+    ['without metadata', undefined, 'key state Unknown'],
+    ['pending deletion with no date', { Enabled: false, KeyState: 'PendingDeletion' }, 'pending deletion'],
+  ])('a key %s is not usable', async (_, metadata, detail) => {
+    kmsMock.on(DescribeKeyCommand).resolves({ KeyMetadata: metadata && { KeyId: 'k', ...metadata } });
+    const status = await keyStatus({ label: 'primary', keyId: 'arn:k', kms });
+    expect(status).toMatchObject({ usable: false, detail });
+    expect(status.state).toBe(metadata?.KeyState ?? 'Unknown');
+  });
+
+  test('a key a client reports without Enabled is not called disabled', async () => {
+    kmsMock.on(DescribeKeyCommand).resolves({ KeyMetadata: { KeyId: 'k', KeyState: 'Unavailable' } });
+    await expect(keyStatus({ label: 'primary', keyId: 'arn:k', kms })).resolves.toMatchObject({
+      usable: false,
+      detail: 'key state Unavailable',
+    });
+  });
+
   test('a key that cannot be described counts as unusable', async () => {
     kmsMock
       .on(DescribeKeyCommand)
@@ -70,6 +98,8 @@ describe('size statistics', () => {
 
   test('ratio against the median of the previous seven only', () => {
     expect(sizeRatio(150, [100, 100, 100, 100, 100, 100, 100, 1_000_000])).toBe(1.5);
+    // Seven more huge ones past the window would move the median of all fourteen; they must not count.
+    expect(sizeRatio(150, [...Array(7).fill(100), ...Array(7).fill(1_000_000)])).toBe(1.5);
     expect(sizeRatio(50, [100])).toBe(0.5);
     expect(sizeRatio(50, [])).toBeUndefined();
     expect(sizeRatio(50, [0])).toBeUndefined();
@@ -87,6 +117,18 @@ describe('reference time', () => {
       });
       expect(f.reference).toEqual({ time: now, source: 'local' });
       expect(f.ageHours).toBeUndefined();
+      // checkFreshness hands its clock down to each database.
+      const report = await checkFreshness({
+        s3: new S3Client({ region: 'us-east-1' }),
+        bucket: 'b',
+        databaseIds: ['orders', 'billing'],
+        now: () => now,
+      });
+      expect(report.databases.map((d) => [d.databaseId, d.reference])).toEqual([
+        ['orders', { time: now, source: 'local' }],
+        ['billing', { time: now, source: 'local' }],
+      ]);
+      expect(report.keys).toEqual([]);
     } finally {
       s3Mock.restore();
     }

@@ -106,9 +106,15 @@ describe('ReplicaStack', () => {
   });
 
   test('outputs the bucket name and key ARN', () => {
-    const { template } = synth();
-    template.hasOutput('BackupBucketName', {});
-    template.hasOutput('BackupKeyArn', {});
+    const { stack, template } = synth();
+    template.hasOutput('BackupBucketName', { Value: stack.resolve(stack.backups.bucket.bucketName) });
+    template.hasOutput('BackupKeyArn', { Value: stack.resolve(stack.key.key.keyArn) });
+    expect(stack.resolve(stack.backups.bucket.bucketName)).toEqual({
+      Ref: expect.stringMatching(/^Backups/),
+    });
+    expect(stack.resolve(stack.key.key.keyArn)).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^BackupKey/), 'Arn'],
+    });
   });
 
   test('uses the very bucket name and key alias the primary stack replicates to', () => {

@@ -3,6 +3,7 @@ import {
   backupKeys,
   candidatePeriods,
   DEFAULT_RETENTION_DAYS,
+  drillReportKey,
   isoWeek,
   parseManifestKey,
   periodOf,
@@ -85,10 +86,23 @@ describe('placeBackup (grandfather-father-son by first success)', () => {
     expect(place('2026-11-22', [], 'daily')).toMatchObject({ tier: 'daily', period: '2026-11-22' });
   });
 
-  test.each(TIERS.map((t) => [t]))('Object Lock retain-until of a %s backup is its tier expiry', (tier) => {
-    const at = '2026-11-22T02:00:00Z';
-    const p = place(at, [], tier);
-    expect(p.retainUntil.getTime() - d(at).getTime()).toBe(DEFAULT_RETENTION_DAYS[tier] * 86_400_000);
+  // Literal dates, worked out by hand (not from the code's own constants): 2026-11-22 + 30 days is
+  // 2026-12-22; + 90 days 2027-02-20; + 365 days 2027-11-22; + 2555 days (7 × 365) 2033-11-20,
+  // two leap days (2028-02-29, 2032-02-29) short of seven calendar years.
+  test.each([
+    ['daily', '2026-12-22T02:00:00.000Z'],
+    ['weekly', '2027-02-20T02:00:00.000Z'],
+    ['monthly', '2027-11-22T02:00:00.000Z'],
+    ['yearly', '2033-11-20T02:00:00.000Z'],
+  ] as [Tier, string][])(
+    'Object Lock retain-until of a %s backup is its default tier expiry',
+    (tier, until) => {
+      expect(place('2026-11-22T02:00:00Z', [], tier).retainUntil.toISOString()).toBe(until);
+    },
+  );
+
+  test("the defaults are DESIGN.md's: daily 30 days, weekly 90, monthly 1 year, yearly 7 years", () => {
+    expect(DEFAULT_RETENTION_DAYS).toEqual({ daily: 30, weekly: 90, monthly: 365, yearly: 2555 });
   });
 
   test('retain-until follows configured retention, across a leap day', () => {
@@ -129,5 +143,30 @@ describe('placeBackup (grandfather-father-son by first success)', () => {
   test('rejects database ids that would make unsafe prefixes', () => {
     expect(() => backupIdFor('Orders', d('2026-11-22'))).toThrow(/database id "Orders" is invalid/);
     expect(() => backupIdFor('../x', d('2026-11-22'))).toThrow(/is invalid/);
+    // Whole-id rules, not prefix matches: a valid start does not excuse what follows.
+    for (const bad of ['a_', 'orders_x', 'orders-', 'a'.repeat(41), '1orders', '']) {
+      expect(() => backupIdFor(bad, d('2026-11-22'))).toThrow(/is invalid/);
+    }
+    for (const good of ['a', 'ab', 'orders-eu-1', 'a'.repeat(40)]) {
+      expect(backupIdFor(good, d('2026-11-22'))).toBe(`${good}-20261122T020000Z`);
+    }
+  });
+
+  test('a second backup on a day that already has one is another daily', () => {
+    const all = ['yearly/2026', 'monthly/2026-11', 'weekly/2026-W47', 'daily/2026-11-22'];
+    expect(place('2026-11-22T14:00:00Z', all)).toMatchObject({ tier: 'daily', period: '2026-11-22' });
+  });
+
+  test('only a whole manifest key parses: nothing before the tier, nothing after .manifest.json', () => {
+    const key = 'daily/orders/2026-11-22/orders-20261122T020304Z.manifest.json';
+    expect(parseManifestKey(key)).toBeDefined();
+    expect(parseManifestKey(`x/${key}`)).toBeUndefined();
+    expect(parseManifestKey(`${key}.bak`)).toBeUndefined();
+  });
+
+  test('drill reports are filed by database and month', () => {
+    expect(drillReportKey('orders', d('2026-11-22T23:00:00Z'), 'orders-drill-20261122')).toBe(
+      'drills/orders/2026-11/orders-drill-20261122.json',
+    );
   });
 });
