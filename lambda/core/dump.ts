@@ -27,32 +27,27 @@
  *    refuses (managed services without pg_authid access) is recorded, not fatal.
  * 8. The manifest, last: the commit marker.
  *
- * This file owns the options, the order of events and the manifest; the pieces live beside it:
- * dump-claim.ts (placement, id claim, object parameters), dump-snapshot.ts (snapshot and
- * inventory), dump-stream.ts (pg_dump → S3), dump-globals.ts (roles file), backup-error.ts.
+ * This file owns the order of events and the manifest; the pieces live beside it: dump-options.ts
+ * (the options and their defaults, re-exported here), dump-claim.ts (placement, id claim, object
+ * parameters), dump-snapshot.ts (snapshot and inventory), dump-stream.ts (pg_dump → S3),
+ * dump-globals.ts (roles file), backup-error.ts.
  */
-import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { BackupError, type BackupFailureReason } from './backup-error';
 import {
   DEFAULT_COUNT_BUDGET_SECONDS,
   DEFAULT_FINGERPRINT_BUDGET_SECONDS,
-  DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
   DEFAULT_SAFETY_MARGIN_SECONDS,
 } from './backup-settings';
 import { availableCores } from './compression';
-import {
-  manifestCompression,
-  resolveCompression,
-  type CompressionChoice,
-  type CompressionSettings,
-} from './compression-settings';
+import { manifestCompression, resolveCompression, type CompressionSettings } from './compression-settings';
 import { claimPlacement, encryptionParams, lockParams } from './dump-claim';
 import { dumpDirectory, type StoredDirectory } from './dump-directory';
 import { storeGlobals } from './dump-globals';
 import { exportSnapshot, takeInventory, type Inventory } from './dump-snapshot';
+import { DEFAULT_LOCK_WAIT_TIMEOUT_MS, type DumpOptions } from './dump-options';
 import { streamDump, type StoredDump } from './dump-stream';
-import type { ObjectLockMode } from './handler-env';
 import { schemaArgs, type SchemaScope } from './inventory';
 import { silentLogger, type CoreLogger } from './logger';
 import { ManifestSchema, type Manifest } from './manifest';
@@ -64,92 +59,15 @@ import {
   redact,
   resolveConnection,
   withPgPassFile,
-  type ConnectionSource,
   type DbConnection,
   type TlsOptions,
 } from './secrets';
-import { type Placement, type RetentionDays, type StoredTier } from './tiers';
+import { type Placement } from './tiers';
 
 export { BackupError, type BackupFailureReason } from './backup-error';
 export { claimKey } from './dump-claim';
 export { partSizeFor } from './dump-stream';
-
-/** Object Lock mode for every object of a backup; `NONE` for buckets without Object Lock. */
-export type { ObjectLockMode };
-
-export interface DumpOptions extends TlsOptions {
-  readonly databaseId: string;
-  readonly connection: ConnectionSource;
-  readonly s3: S3Client;
-  readonly bucket: string;
-  /** KMS key (ARN or id) for SSE-KMS. @default - the bucket's default encryption (still aws:kms) */
-  readonly kmsKeyId?: string;
-  /** @default DEFAULT_OBJECT_LOCK_MODE (handler-env.ts) */
-  readonly objectLockMode?: ObjectLockMode;
-  /** Per-tier retention, which is also each object's Object Lock retain-until. @default DEFAULT_RETENTION_DAYS */
-  readonly retentionDays?: RetentionDays;
-  /** Force a tier; `auto` places by first success; `adhoc` is an on-demand backup. @default 'auto' */
-  readonly tier?: StoredTier | 'auto';
-  /** Why this backup was taken (on-demand backups); recorded in the manifest. @default - none */
-  readonly reason?: string;
-  /** Schemas to include/exclude (exact names). @default - every non-system schema */
-  readonly schemas?: SchemaScope;
-  /** Directories holding pg_dump/pg_dumpall (only these are searched). @default - pgBinDirs() */
-  readonly pgBinDirs?: string[];
-  /** Time for exact row counts before falling back to estimates, ms. @default 300000 */
-  readonly countBudgetMs?: number;
-  /** Longest one table's count may take, ms; smaller tables are counted first. @default - a quarter of the count budget */
-  readonly countPerTableMs?: number;
-  /**
-   * Time for content fingerprints after the counts (same snapshot, before pg_dump starts), ms; 0
-   * takes none. @default DEFAULT_FINGERPRINT_BUDGET_SECONDS × 1000, at most a quarter of the time left
-   */
-  readonly fingerprintBudgetMs?: number;
-  /** `lock_timeout` of the counting session, ms: a table it cannot lock in time gets its estimate. @default 5000 */
-  readonly countLockTimeoutMs?: number;
-  /**
-   * pg_dump `--lock-wait-timeout`, ms: how long pg_dump waits for each table's ACCESS SHARE lock
-   * (held up by a migration's uncommitted ALTER) before the backup fails with LOCK_TIMEOUT instead
-   * of queueing production behind it. @default DEFAULT_LOCK_WAIT_TIMEOUT_MS (60000)
-   */
-  readonly lockWaitTimeoutMs?: number;
-  /** Smallest acceptable archive, bytes. An empty database dumps to ~850 bytes. @default DEFAULT_MIN_DUMP_BYTES (512) */
-  readonly minBytes?: number;
-  /** Stop and abort when this moment minus `safetyMarginMs` is reached. */
-  readonly deadline?: Date;
-  /** Remaining time (e.g. Lambda `context.getRemainingTimeInMillis`); same effect as `deadline`. */
-  readonly remainingTimeMs?: () => number;
-  /** Time kept back for aborting the upload and reporting. @default DEFAULT_SAFETY_MARGIN_SECONDS × 1000 */
-  readonly safetyMarginMs?: number;
-  /**
-   * How the archive is compressed. @default - zstd level 3 over pg_dump -Z0, on every core
-   * (compression-settings.ts); `{ kind: 'gzip' }` for pg_dump's own gzip as before
-   */
-  readonly compression?: CompressionChoice;
-  /** zstd worker threads. @default - the cores this process may use */
-  readonly compressionThreads?: number;
-  /** Multipart part size override, bytes (min 5 MiB). @default - sized so 10,000 parts cover 1.2 × database size */
-  readonly partSizeBytes?: number;
-  /** Parts in flight. Memory ≈ (queueSize + 1) × partSize. @default 2 */
-  readonly queueSize?: number;
-  /** Clock (GFS simulations inject one). @default () => new Date() */
-  readonly now?: () => Date;
-  readonly logger?: CoreLogger;
-  /** How many later seconds to try when the backup id is taken. @default 30 */
-  readonly maxIdAttempts?: number;
-  /**
-   * `directory`: `pg_dump -Fd -j <jobs>` to local storage, each file its own object (the Fargate
-   * runner's parallel mode, dump-directory.ts). @default 'custom' - one streamed archive
-   */
-  readonly layout?: 'custom' | 'directory';
-  /** pg_dump workers for the directory layout. @default - the cores this process may use */
-  readonly jobs?: number;
-  /** Where the directory layout's work dir is made (task storage). @default os.tmpdir() */
-  readonly workDir?: string;
-}
-
-/** pg_dump `--lock-wait-timeout` when none is configured. */
-export const DEFAULT_LOCK_WAIT_TIMEOUT_MS = DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS * 1000;
+export { DEFAULT_LOCK_WAIT_TIMEOUT_MS, type DumpOptions, type ObjectLockMode } from './dump-options';
 
 interface Preflight {
   serverVersion: string;

@@ -26,7 +26,13 @@ import {
   type IBackupBucket,
   ImportedBackupBucket,
 } from './imported-backup-bucket';
-import { addReplicationPolicy, type BackupReplicationProps, planReplication } from './backup-replication';
+import {
+  addReplicationPolicy,
+  type BackupReplicationProps,
+  planReplication,
+  replicationMetric,
+} from './backup-replication';
+import { validateBucketName, validateObjectLock } from './backup-bucket-validation';
 import { RetentionTiers } from './retention-tiers';
 import { addVaultDenies, addWriteGuards } from './vault-policy';
 
@@ -184,7 +190,7 @@ export class BackupBucket extends Construct implements IBackupBucket {
     const drillReportExpiration = props.drillReportExpiration ?? Duration.days(DEFAULT_DRILL_REPORT_DAYS);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.adhocExpiration = props.adhocExpiration ?? Duration.days(DEFAULT_ADHOC_RETENTION_DAYS);
-    this.validateObjectLock(drillReportExpiration);
+    validateObjectLock(this.objectLockRetention, this.retention, drillReportExpiration);
     if (props.bucketName !== undefined && !Token.isUnresolved(props.bucketName)) {
       validateBucketName(props.bucketName);
     }
@@ -306,23 +312,6 @@ export class BackupBucket extends Construct implements IBackupBucket {
     addWriteGuards(this.bucket, this.retention, this.objectLockRetention.mode);
   }
 
-  private validateObjectLock(drillReportExpiration: Duration): void {
-    const lock = this.objectLockRetention.duration;
-    if (lock.isUnresolved()) return;
-    const lockDays = lock.toDays();
-    const limits: [string, Duration][] = [
-      ['the daily tier expiration', this.retention.shortestExpiration],
-      ['drillReportExpiration', drillReportExpiration],
-    ];
-    for (const [what, limit] of limits) {
-      if (!limit.isUnresolved() && lockDays > limit.toDays()) {
-        throw new Error(
-          `BackupBucket objectLockRetention (${lockDays} days) must not exceed ${what} (${limit.toDays()} days): objects would stay locked after they expire`,
-        );
-      }
-    }
-  }
-
   /**
    * One rule per tier prefix, so four rules cover every database. Current versions expire at the
    * tier's age (their Object Lock ends then too); the version that expiry turns noncurrent is
@@ -425,11 +414,7 @@ export class BackupBucket extends Construct implements IBackupBucket {
     });
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Replication metrics: S3 publishes them per rule, in the source bucket's region, because the
-  // rule turns replication metrics on (planReplication). The alarms take them from here.
-  // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html
-  // ---------------------------------------------------------------------------------------------
+  // Replication metrics (built in backup-replication.ts); the alarms take them from here.
 
   /** The replica this bucket replicates to, when `replication` was given. */
   private readonly replicationDestination?: IBackupBucket;
@@ -449,27 +434,8 @@ export class BackupBucket extends Construct implements IBackupBucket {
     return this.replicationMetric('OperationsPendingReplication', cloudwatch.Stats.MAXIMUM, props);
   }
 
-  private replicationMetric(
-    metricName: string,
-    statistic: string,
-    props: cloudwatch.MetricOptions = {},
-  ): cloudwatch.Metric {
-    if (this.replicationRuleId === undefined || this.replicationDestination === undefined) {
-      throw new Error(
-        `${metricName}: the backup bucket ${this.node.path} does not replicate (no \`replication\` prop), so S3 publishes no replication metrics for it`,
-      );
-    }
-    return new cloudwatch.Metric({
-      statistic,
-      ...props,
-      namespace: 'AWS/S3',
-      metricName,
-      dimensionsMap: {
-        SourceBucket: this.bucket.bucketName,
-        DestinationBucket: this.replicationDestination.bucket.bucketName,
-        RuleId: this.replicationRuleId,
-      },
-    });
+  private replicationMetric(metricName: string, statistic: string, props?: cloudwatch.MetricOptions) {
+    return replicationMetric(this, this.replicationDestination, metricName, statistic, props);
   }
 }
 
@@ -483,13 +449,4 @@ function enableEventBridge(bucket: s3.Bucket): void {
   (bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
     eventBridgeConfiguration: { eventBridgeEnabled: true },
   };
-}
-
-function validateBucketName(name: string): void {
-  // @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) || name.includes('..')) {
-    throw new Error(
-      `BackupBucket bucketName must be 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit, got "${name}"`,
-    );
-  }
 }

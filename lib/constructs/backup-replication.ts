@@ -1,8 +1,10 @@
 /**
- * Cross-region (and cross-account) replication of a backup bucket: the rule S3 follows and the
- * replication role's only permissions. Used by {@link BackupBucket}.
+ * Cross-region (and cross-account) replication of a backup bucket: the rule S3 follows, the
+ * replication role's only permissions, and the replication metrics S3 publishes for the rule
+ * (BackupBucket's `metricReplication*` methods delegate here). Used by {@link BackupBucket}.
  */
 import { Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -143,4 +145,44 @@ export function addReplicationPolicy(
         ]
       : []),
   ]);
+}
+
+/** What a replication metric needs from its source bucket (a {@link BackupBucket}). */
+export interface ReplicationMetricSource {
+  readonly node: { readonly path: string };
+  readonly bucket: s3.IBucket;
+  /** The replication rule's id; undefined when the bucket does not replicate. */
+  readonly replicationRuleId?: string;
+}
+
+/**
+ * One of the per-rule replication metrics S3 publishes in the source bucket's region, because the
+ * rule turns replication metrics on (planReplication). Throws for a bucket that does not
+ * replicate: S3 would publish nothing, and an alarm on it would never fire.
+ *
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/repl-metrics.html
+ */
+export function replicationMetric(
+  source: ReplicationMetricSource,
+  destination: IBackupBucket | undefined,
+  metricName: string,
+  statistic: string,
+  props: cloudwatch.MetricOptions = {},
+): cloudwatch.Metric {
+  if (source.replicationRuleId === undefined || destination === undefined) {
+    throw new Error(
+      `${metricName}: the backup bucket ${source.node.path} does not replicate (no \`replication\` prop), so S3 publishes no replication metrics for it`,
+    );
+  }
+  return new cloudwatch.Metric({
+    statistic,
+    ...props,
+    namespace: 'AWS/S3',
+    metricName,
+    dimensionsMap: {
+      SourceBucket: source.bucket.bucketName,
+      DestinationBucket: destination.bucket.bucketName,
+      RuleId: source.replicationRuleId,
+    },
+  });
 }

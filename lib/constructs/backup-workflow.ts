@@ -1,6 +1,7 @@
 /**
  * The BackupWorkflow construct: one database's scheduled Dump → Verify workflow, its two
- * functions (environments typed by lambda/core/handler-env.ts), their grants and its metrics.
+ * functions (environments typed by lambda/core/handler-env.ts), their grants, its schedule and its
+ * metrics. The state machine's states live in backup-workflow-definition.ts.
  */
 import { Duration, TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -12,7 +13,6 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import {
   DEFAULT_BACKUP_SCHEDULE,
@@ -25,15 +25,9 @@ import { MetricNames } from '../../lambda/core/metric-names';
 import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
-import {
-  addLambdaRetries,
-  schedulerRole,
-  suppressSchedulerRoleFindings,
-  suppressStateMachineRoleFindings,
-  workflowLogGroup,
-  workflowObservability,
-} from '../workflows';
+import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
+import { buildBackupStateMachine } from './backup-workflow-definition';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
@@ -145,8 +139,7 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
   readonly lockWaitTimeout?: Duration;
 }
 
-/** The error the verify handler throws while the replica copy is still being replicated. */
-export const REPLICATION_PENDING_ERROR = 'ReplicationPending';
+export { REPLICATION_PENDING_ERROR } from './backup-workflow-definition';
 
 export { DEFAULT_BACKUP_SCHEDULE };
 
@@ -237,7 +230,10 @@ export class BackupWorkflow extends Construct {
     props.bucket.grants.writeVerificationRecords(this.verifyFunction.role, databaseId);
     props.replicaBucket.grants.readBackups(this.verifyFunction.role, databaseId);
 
-    this.stateMachine = this.buildStateMachine(props);
+    this.stateMachine = buildBackupStateMachine(this, props, {
+      dump: this.dumpFunction.function,
+      verify: this.verifyFunction.function,
+    });
     this.schedule = this.buildSchedule(props);
   }
 
@@ -308,102 +304,6 @@ export class BackupWorkflow extends Construct {
       tier: 'auto',
       reason: '',
     };
-  }
-
-  private buildStateMachine(props: BackupWorkflowProps): sfn.StateMachine {
-    const { databaseId } = props;
-    const dumpTimeout = props.dumpTimeout ?? Duration.minutes(15);
-
-    const dump = new tasks.LambdaInvoke(this, 'DumpTask', {
-      stateName: 'Dump',
-      comment: 'pg_dump streamed to S3; the manifest is written last',
-      lambdaFunction: this.dumpFunction.function,
-      payload: sfn.TaskInput.fromObject({
-        'databaseId.$': '$.databaseId',
-        'secretArn.$': '$.secretArn',
-        'schemas.$': '$.schemas',
-        'sslMode.$': '$.sslMode',
-        'tier.$': '$.tier',
-        'reason.$': '$.reason',
-      }),
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-      resultPath: '$.dump',
-      // The function's own deadline handling aborts the upload first; this only catches a lost invocation.
-      taskTimeout: sfn.Timeout.duration(dumpTimeout.plus(Duration.minutes(2))),
-    });
-    const verify = new tasks.LambdaInvoke(this, 'VerifyTask', {
-      stateName: 'Verify',
-      comment: 'Checksum, size, table of contents and replica of the new backup',
-      lambdaFunction: this.verifyFunction.function,
-      payload: sfn.TaskInput.fromObject({
-        'databaseId.$': '$.databaseId',
-        'manifestKey.$': '$.dump.manifestKey',
-      }),
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-      resultPath: '$.verify',
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(17)),
-    });
-
-    const notify = new tasks.SnsPublish(this, 'NotifyFailureTask', {
-      stateName: 'NotifyFailure',
-      topic: props.alarmTopic,
-      subject: `Restorable: backup of ${databaseId} failed`,
-      message: sfn.TaskInput.fromText(
-        sfn.JsonPath.format(
-          `The backup workflow of ${databaseId} failed in execution {}.\nError: {}\nCause: {}`,
-          sfn.JsonPath.executionId,
-          sfn.JsonPath.stringAt('$.error.Error'),
-          sfn.JsonPath.stringAt('$.error.Cause'),
-        ),
-      ),
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    notify.addRetry({
-      errors: [sfn.Errors.ALL],
-      interval: Duration.seconds(5),
-      maxAttempts: 3,
-      backoffRate: 2,
-    });
-    const failed = new sfn.Fail(this, 'BackupFailed', {
-      stateName: 'BackupFailed',
-      errorPath: '$.error.Error',
-      causePath: '$.error.Cause',
-    });
-    const onFailure = notify.next(failed);
-
-    // Verify throws ReplicationPending while S3 still reports the replica copy PENDING. RTC
-    // replicates within 15 minutes, so retrying for ~25 minutes covers it; past that it pages.
-    verify.addRetry({
-      errors: [REPLICATION_PENDING_ERROR],
-      interval: Duration.minutes(1),
-      maxAttempts: 7,
-      backoffRate: 2,
-      maxDelay: Duration.minutes(5),
-    });
-    for (const task of [dump, verify]) {
-      addLambdaRetries(task);
-      task.addCatch(onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-    }
-
-    const logGroup = workflowLogGroup(this, 'LogGroup', {
-      name: `${databaseId}-backup`,
-      retention: props.logRetention,
-      encryptionKey: props.logEncryptionKey,
-    });
-    const stateMachine = new sfn.StateMachine(this, 'Resource', {
-      comment: `Restorable backup of ${databaseId}: Dump -> Verify, failures page on-call`,
-      definitionBody: sfn.DefinitionBody.fromChainable(
-        dump.next(verify).next(new sfn.Succeed(this, 'BackupVerified', { stateName: 'BackupVerified' })),
-      ),
-      ...workflowObservability(logGroup),
-      // No execution timeout: it would end the execution without running the Catch (no page).
-      // Every task has its own timeout, so executions are bounded anyway.
-    });
-    props.alarmTopic.grantPublish(stateMachine);
-    suppressStateMachineRoleFindings(stateMachine);
-    return stateMachine;
   }
 
   private buildSchedule(props: BackupWorkflowProps): scheduler.Schedule {

@@ -1,0 +1,130 @@
+/**
+ * The Dump → Verify state machine of a {@link BackupWorkflow}: its states, retries, the failure
+ * path that pages on-call, and its log group. Built in the workflow's scope, so construct ids
+ * (and the template's logical ids) are the workflow's own.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import {
+  addLambdaRetries,
+  suppressStateMachineRoleFindings,
+  workflowLogGroup,
+  workflowObservability,
+} from '../workflows';
+import type { BackupWorkflowProps } from './backup-workflow';
+
+/** The error the verify handler throws while the replica copy is still being replicated. */
+export const REPLICATION_PENDING_ERROR = 'ReplicationPending';
+
+/** The functions the states invoke. */
+export interface BackupWorkflowFunctions {
+  readonly dump: lambda.IFunction;
+  readonly verify: lambda.IFunction;
+}
+
+/** Builds the state machine (`Resource` of `scope`) and lets it publish to the on-call topic. */
+export function buildBackupStateMachine(
+  scope: Construct,
+  props: Pick<
+    BackupWorkflowProps,
+    'databaseId' | 'dumpTimeout' | 'alarmTopic' | 'logRetention' | 'logEncryptionKey'
+  >,
+  functions: BackupWorkflowFunctions,
+): sfn.StateMachine {
+  const { databaseId } = props;
+  const dumpTimeout = props.dumpTimeout ?? Duration.minutes(15);
+
+  const dump = new tasks.LambdaInvoke(scope, 'DumpTask', {
+    stateName: 'Dump',
+    comment: 'pg_dump streamed to S3; the manifest is written last',
+    lambdaFunction: functions.dump,
+    payload: sfn.TaskInput.fromObject({
+      'databaseId.$': '$.databaseId',
+      'secretArn.$': '$.secretArn',
+      'schemas.$': '$.schemas',
+      'sslMode.$': '$.sslMode',
+      'tier.$': '$.tier',
+      'reason.$': '$.reason',
+    }),
+    payloadResponseOnly: true,
+    retryOnServiceExceptions: false,
+    resultPath: '$.dump',
+    // The function's own deadline handling aborts the upload first; this only catches a lost invocation.
+    taskTimeout: sfn.Timeout.duration(dumpTimeout.plus(Duration.minutes(2))),
+  });
+  const verify = new tasks.LambdaInvoke(scope, 'VerifyTask', {
+    stateName: 'Verify',
+    comment: 'Checksum, size, table of contents and replica of the new backup',
+    lambdaFunction: functions.verify,
+    payload: sfn.TaskInput.fromObject({
+      'databaseId.$': '$.databaseId',
+      'manifestKey.$': '$.dump.manifestKey',
+    }),
+    payloadResponseOnly: true,
+    retryOnServiceExceptions: false,
+    resultPath: '$.verify',
+    taskTimeout: sfn.Timeout.duration(Duration.minutes(17)),
+  });
+
+  const notify = new tasks.SnsPublish(scope, 'NotifyFailureTask', {
+    stateName: 'NotifyFailure',
+    topic: props.alarmTopic,
+    subject: `Restorable: backup of ${databaseId} failed`,
+    message: sfn.TaskInput.fromText(
+      sfn.JsonPath.format(
+        `The backup workflow of ${databaseId} failed in execution {}.\nError: {}\nCause: {}`,
+        sfn.JsonPath.executionId,
+        sfn.JsonPath.stringAt('$.error.Error'),
+        sfn.JsonPath.stringAt('$.error.Cause'),
+      ),
+    ),
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  notify.addRetry({
+    errors: [sfn.Errors.ALL],
+    interval: Duration.seconds(5),
+    maxAttempts: 3,
+    backoffRate: 2,
+  });
+  const failed = new sfn.Fail(scope, 'BackupFailed', {
+    stateName: 'BackupFailed',
+    errorPath: '$.error.Error',
+    causePath: '$.error.Cause',
+  });
+  const onFailure = notify.next(failed);
+
+  // Verify throws ReplicationPending while S3 still reports the replica copy PENDING. RTC
+  // replicates within 15 minutes, so retrying for ~25 minutes covers it; past that it pages.
+  verify.addRetry({
+    errors: [REPLICATION_PENDING_ERROR],
+    interval: Duration.minutes(1),
+    maxAttempts: 7,
+    backoffRate: 2,
+    maxDelay: Duration.minutes(5),
+  });
+  for (const task of [dump, verify]) {
+    addLambdaRetries(task);
+    task.addCatch(onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  }
+
+  const logGroup = workflowLogGroup(scope, 'LogGroup', {
+    name: `${databaseId}-backup`,
+    retention: props.logRetention,
+    encryptionKey: props.logEncryptionKey,
+  });
+  const stateMachine = new sfn.StateMachine(scope, 'Resource', {
+    comment: `Restorable backup of ${databaseId}: Dump -> Verify, failures page on-call`,
+    definitionBody: sfn.DefinitionBody.fromChainable(
+      dump.next(verify).next(new sfn.Succeed(scope, 'BackupVerified', { stateName: 'BackupVerified' })),
+    ),
+    ...workflowObservability(logGroup),
+    // No execution timeout: it would end the execution without running the Catch (no page).
+    // Every task has its own timeout, so executions are bounded anyway.
+  });
+  props.alarmTopic.grantPublish(stateMachine);
+  suppressStateMachineRoleFindings(stateMachine);
+  return stateMachine;
+}
