@@ -64,6 +64,8 @@ export class EvidenceReport extends Construct {
   public readonly function: RunnerFunction;
   public readonly schedule: scheduler.Schedule;
   /** Where each month's report is announced; subscribe auditors or a ticketing endpoint. */
+  /** The key the topic is encrypted with. */
+  public readonly topicKey: kms.IKey;
   public readonly topic: sns.Topic;
 
   constructor(scope: Construct, id: string, props: EvidenceReportProps) {
@@ -78,13 +80,13 @@ export class EvidenceReport extends Construct {
       );
     }
 
-    const topicKey =
+    const topicKey = (this.topicKey =
       props.topicKey ??
       new kms.Key(this, 'TopicKey', {
         description: 'Restorable: evidence report announcements',
         enableKeyRotation: true,
         removalPolicy: RemovalPolicy.RETAIN,
-      });
+      }));
     this.topic = new sns.Topic(this, 'Topic', {
       displayName: 'Restorable evidence reports',
       masterKey: topicKey,

@@ -117,18 +117,20 @@ export class BackupStack extends Stack {
     });
     ({ freshness: this.freshness, sweeper: this.sweeper } = this.addOperations());
     this.audit = this.addVaultAudit(replicaAccount);
-    if (this.monitoring.key instanceof kms.Key) BackupKey.limitGrantsToAwsServices(this.monitoring.key);
-    applyGovernedAccountDefaults(this, { reservedConcurrency: this.config.functions.reservedConcurrency });
-
     // The monthly evidence report under reports/<yyyy-mm>/, announced on its own topic.
     this.evidence = new EvidenceReport(this, 'EvidenceReport', {
       bucket: this.backups,
       databases: this.config.databases.map((d) => ({ id: d.id, rpo: Duration.hours(d.rpoHours) })),
       objectLockMode: this.config.objectLock.mode,
       logEncryptionKey: this.monitoring.key,
+      logRetention: LOG_RETENTION,
     });
     this.monitoring.addErrorAlarm('EvidenceReport', this.evidence.function.function);
     new CfnOutput(this, EVIDENCE_TOPIC_OUTPUT, { value: this.evidence.topic.topicArn });
+    for (const key of [this.monitoring.key, this.evidence.topicKey]) {
+      if (key instanceof kms.Key) BackupKey.limitGrantsToAwsServices(key);
+    }
+    applyGovernedAccountDefaults(this, { reservedConcurrency: this.config.functions.reservedConcurrency });
 
     new CfnOutput(this, 'BackupBucketName', { value: this.backups.bucket.bucketName });
     new CfnOutput(this, 'BackupKeyArn', { value: this.key.key.keyArn });

@@ -144,6 +144,7 @@ describe('AWS Control Tower proactive controls', () => {
       'lambda_inside_vpc_check DatabaseAnalyticsBackupDump',
       'lambda_inside_vpc_check DatabaseAnalyticsBackupVerify',
       'lambda_inside_vpc_check DrillSweeper',
+      'lambda_inside_vpc_check EvidenceReport',
       'lambda_inside_vpc_check Freshness',
       's3_bucket_default_encryption_kms_check BackupsAccessLogs',
       's3_bucket_logging_enabled_check BackupsAccessLogs',

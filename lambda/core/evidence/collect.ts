@@ -119,12 +119,14 @@ export async function collectBackups(
 
 /** `rds, PostgreSQL 16, pg_restore 16.4` from a drill report's `restoredOn`. */
 function restoredOnText(
-  on: { engine?: string; serverMajor?: number; pgRestore?: { version?: string } } | null | undefined,
+  on: { engine?: string; serverMajor?: number; pgRestore?: string } | null | undefined,
 ): string | null {
   if (!on?.engine) return null;
   const parts = [on.engine];
   if (typeof on.serverMajor === 'number') parts.push(`PostgreSQL ${on.serverMajor}`);
-  if (on.pgRestore?.version) parts.push(`pg_restore ${on.pgRestore.version}`);
+  // pg_restore reports itself as `pg_restore (PostgreSQL) 15.20 (Debian …)`: keep the version.
+  const version = on.pgRestore ? /\d+(\.\d+)+/.exec(on.pgRestore)?.[0] : undefined;
+  if (version) parts.push(`pg_restore ${version}`);
   return parts.join(', ');
 }
 
@@ -138,7 +140,7 @@ export async function collectDrills(s3: S3Client, bucket: string, databaseId: st
         ephemeral?: { released?: boolean };
         source?: { kind?: string };
         failure?: { step: string; reason: string };
-        restoredOn?: { engine?: string; serverMajor?: number; pgRestore?: { version?: string } } | null;
+        restoredOn?: { engine?: string; serverMajor?: number; pgRestore?: string } | null;
       };
       if (r.status !== 'PASSED' && r.status !== 'FAILED') continue;
       out.push({
