@@ -3,7 +3,7 @@
  * over target, an ephemeral database not released), the JSON written to
  * `drills/<db>/<yyyy-mm>/<drillId>.json`, and the metrics it publishes.
  */
-import { ListObjectsV2Command, PutObjectCommand, type _Object, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type {
   ChecksSummary,
   DrillState,
@@ -14,7 +14,7 @@ import type {
 } from './drill-state';
 import { MetricNames, type MetricName } from './metric-names';
 import type { EphemeralDescription, ProviderName } from './providers/provider';
-import { readText } from './s3';
+import { listNewestFirst, readText } from './s3';
 import { drillReportKey, drillReportPrefix } from './tiers';
 
 export interface DrillReport {
@@ -195,20 +195,7 @@ export async function latestDrills(
   databaseId: string,
   maxReports = 24,
 ): Promise<Map<string, DrillOfBackup>> {
-  const objects: _Object[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: drillReportPrefix(databaseId),
-        ContinuationToken: token,
-      }),
-    );
-    objects.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  objects.sort((a, b) => b.LastModified!.getTime() - a.LastModified!.getTime());
+  const objects = await listNewestFirst(s3, bucket, drillReportPrefix(databaseId), '.json');
   const byBackup = new Map<string, DrillOfBackup>();
   for (const o of objects.slice(0, maxReports)) {
     try {

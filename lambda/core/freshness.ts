@@ -9,9 +9,9 @@
  * says so.
  */
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { ListObjectsV2Command, type S3Client, type _Object } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { listBackups } from './catalog';
-import { readText } from './s3';
+import { listNewestFirst, readText } from './s3';
 import { drillReportPrefix, type StoredTier } from './tiers';
 
 export interface ReferenceTime {
@@ -174,20 +174,7 @@ export async function newestPassedDrill(
   bucket: string,
   databaseId: string,
 ): Promise<{ key: string; lastModified: Date } | undefined> {
-  const reports: _Object[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: drillReportPrefix(databaseId),
-        ContinuationToken: token,
-      }),
-    );
-    reports.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith('.json') && o.LastModified));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  reports.sort((a, b) => b.LastModified!.getTime() - a.LastModified!.getTime());
+  const reports = await listNewestFirst(s3, bucket, drillReportPrefix(databaseId), '.json');
   for (const r of reports) {
     try {
       const report = JSON.parse(await readText(s3, bucket, r.Key!)) as { status?: unknown };

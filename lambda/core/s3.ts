@@ -3,7 +3,13 @@
  * the same way: AWS by default, or any S3-compatible server through the standard
  * `AWS_ENDPOINT_URL_S3` variable (the local demo and the integration tests).
  */
-import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+  type _Object,
+} from '@aws-sdk/client-s3';
 
 export function s3Endpoint(): string | undefined {
   return process.env.AWS_ENDPOINT_URL_S3 || undefined;
@@ -44,4 +50,26 @@ export function isNotFound(e: unknown): boolean {
     err?.Code === 'NoSuchKey' ||
     err?.$metadata?.httpStatusCode === 404
   );
+}
+
+/**
+ * Every object under `prefix` whose key ends with `suffix`, newest first by S3's LastModified
+ * (the server's clock, never the local one), across all listing pages.
+ */
+export async function listNewestFirst(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  suffix: string,
+): Promise<_Object[]> {
+  const objects: _Object[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    objects.push(...(page.Contents ?? []).filter((o) => o.Key?.endsWith(suffix) && o.LastModified));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return objects.sort((a, b) => b.LastModified!.getTime() - a.LastModified!.getTime());
 }
