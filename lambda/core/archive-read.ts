@@ -126,7 +126,15 @@ export async function scanArchive(body: Readable, options: ScanOptions = {}): Pr
   if (!dec.destroyed) dec.end();
   await plain;
   if (sink && sinkOpen) {
-    await new Promise<void>((resolve) => sink.end(resolve));
+    // The reader may exit before taking the rest (pg_restore --list stops after the TOC): then the
+    // flush fails with EPIPE and 'finish' never comes, so any of finish, close or error ends it.
+    await new Promise<void>((resolve) => {
+      sink
+        .once('finish', resolve)
+        .once('close', resolve)
+        .once('error', () => resolve());
+      sink.end();
+    });
   }
   if (sinkError) throw sinkError;
   return { bytes, sha256: hash.digest('hex'), format: dec.format, plainBytes, decompressError };
