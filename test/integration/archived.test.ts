@@ -57,7 +57,7 @@ test('list shows the backup as archived in DEEP_ARCHIVE', async () => {
   const r = await run('list', '--db', 'app', '--bucket', h.bucket);
   expect(r.code).toBe(0);
   const line = r.stdout.split('\n').find((l) => l.startsWith(manifest.backupId));
-  expect(line).toMatch(/DEEP_ARCHIVE archived\s+valid$/);
+  expect(line).toMatch(/DEEP_ARCHIVE archived\s+valid\s+-$/);
   const json = JSON.parse((await run('list', '--db', 'app', '--bucket', h.bucket, '--json')).stdout);
   expect(json[0]).toMatchObject({
     backupId: manifest.backupId,

@@ -61,11 +61,11 @@ describe('placement', () => {
 
 describe('bucket lifecycle', () => {
   const ruleOf = (template: Template) => {
+    // The backup bucket: Object Lock on and tier rules (the access-log bucket has Object Lock too).
     const buckets = template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } });
-    const rules = Object.values(buckets)[0].Properties.LifecycleConfiguration.Rules as Record<
-      string,
-      unknown
-    >[];
+    const rules = Object.values(buckets).flatMap(
+      (b) => (b.Properties.LifecycleConfiguration?.Rules ?? []) as Record<string, unknown>[],
+    );
     return rules.find((r) => r.Id === 'adhoc-backups');
   };
 

@@ -111,7 +111,7 @@ describe('DatabaseAccessRole', () => {
     expect(permissions['s3:GetObject']).toEqual([...own, ...tierObjects(REPLICA, PRINCIPAL_DATABASE)].sort());
     expect(permissions['s3:ListBucket']).toEqual([
       REPLICA,
-      `${PRIMARY} if {"StringLike":{"s3:prefix":["yearly/${PRINCIPAL_DATABASE}/*","monthly/${PRINCIPAL_DATABASE}/*","weekly/${PRINCIPAL_DATABASE}/*","daily/${PRINCIPAL_DATABASE}/*"]}}`,
+      `${PRIMARY} if {"StringLike":{"s3:prefix":["yearly/${PRINCIPAL_DATABASE}/*","monthly/${PRINCIPAL_DATABASE}/*","weekly/${PRINCIPAL_DATABASE}/*","daily/${PRINCIPAL_DATABASE}/*","adhoc/${PRINCIPAL_DATABASE}/*"]}}`,
     ]);
     expect(permissions['kms:GenerateDataKey']).toEqual([
       `arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555${viaS3('eu-west-1')}`,
@@ -134,7 +134,7 @@ describe('DatabaseAccessRole', () => {
     const orders = session('orders');
     const key = (bucket: string, tier: string, db: string) =>
       `${bucket}/${tier}/${db}/2026-11-27/${db}-20261127T020000Z.dump`;
-    for (const tier of ['daily', 'weekly', 'monthly', 'yearly']) {
+    for (const tier of ['daily', 'weekly', 'monthly', 'yearly', 'adhoc']) {
       expect(
         allowed(statements, {
           action: 's3:PutObject',

@@ -118,7 +118,7 @@ describe('parseManifest', () => {
   test.each<[string, string, (m: Loose) => void]>([
     ['an unknown format version', 'formatVersion', (m) => (m.formatVersion = 2)],
     ['an unknown tier', 'tier', (m) => (m.tier = 'hourly')],
-    ['a format other than custom', 'pgDump.format', (m) => (m.pgDump.format = 'directory')],
+    ['a format other than custom or directory', 'pgDump.format', (m) => (m.pgDump.format = 'tar')],
     ['an upper-case SHA-256', 'object.sha256', (m) => (m.object.sha256 = 'A'.repeat(64))],
     ['a SHA-256 one digit short', 'object.sha256', (m) => (m.object.sha256 = 'a'.repeat(63))],
     ['a SHA-256 one digit long', 'object.sha256', (m) => (m.object.sha256 = 'a'.repeat(65))],
