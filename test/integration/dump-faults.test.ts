@@ -105,10 +105,11 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
       const aborts = rec.sent.filter((c) => c.name === AbortMultipartUploadCommand.name);
       expect(aborts.map((a) => a.input.UploadId)).toContain(uploadId);
       expect(rec.sent.some((c) => c.name === 'CompleteMultipartUploadCommand')).toBe(false);
-      // The claim was written and is not taken back.
-      expect(rec.sent.filter((c) => c.name === 'PutObjectCommand').map((c) => c.input.Key)).toEqual([
-        expect.stringMatching(/\.claim$/),
-      ]);
+      // The claim was written and is not taken back; the only single PUTs are claims (a run in the
+      // same second as the previous case's finds that id taken and claims the next second).
+      const puts = rec.sent.filter((c) => c.name === 'PutObjectCommand').map((c) => String(c.input.Key));
+      expect(puts.length).toBeGreaterThanOrEqual(1);
+      expect(puts.filter((k) => !k.endsWith('.claim'))).toEqual([]);
       expectNoDeletes(rec.sent);
       await expectNothingCommitted();
     },
