@@ -26,9 +26,10 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { prepareWorkDir } from './archive-read';
 import { BackupError, type BackupFailureReason } from './backup-error';
 import type { Compression, CompressionSettings } from './compression-settings';
-import { encryptionParams, isPreconditionFailed } from './dump-claim';
+import { isPreconditionFailed } from './dump-claim';
 import {
   abortUploads,
+  archiveUploadParams,
   collectWarnings,
   isLockWaitTimeout,
   partSizeFor,
@@ -256,16 +257,7 @@ async function uploadAll(
       queueSize: options.queueSize ?? 2,
       partSize: options.partSizeBytes ?? partSizeFor(size),
       leavePartsOnError: false,
-      params: {
-        Bucket: options.bucket,
-        Key: key,
-        Body: tap,
-        ContentType: 'application/octet-stream',
-        // On AWS a completed object can never be replaced under our feet (or by us).
-        IfNoneMatch: '*',
-        ...encryptionParams(options),
-        ...run.lock,
-      },
+      params: archiveUploadParams(run, key, tap),
     });
     inFlight.add(upload);
     try {

@@ -196,6 +196,25 @@ function dumpFailure(
   return makeError('PG_DUMP_FAILED', `pg_dump exited ${e.exit.code}: ${err}`);
 }
 
+/**
+ * The parameters of every archive upload, single stream or one file of a directory dump: a
+ * conditional create (a completed object can never be replaced under our feet, or by us), the
+ * archive tag the lifecycle transitions match (manifests never leave instant access), SSE-KMS and
+ * the tier's Object Lock.
+ */
+export function archiveUploadParams(run: StreamRun, key: string, body: Readable): PutObjectCommandInput {
+  return {
+    Bucket: run.options.bucket,
+    Key: key,
+    Body: body,
+    ContentType: 'application/octet-stream',
+    IfNoneMatch: '*',
+    Tagging: ARCHIVE_TAGGING,
+    ...encryptionParams(run.options),
+    ...run.lock,
+  };
+}
+
 export async function streamDump(run: StreamRun, args: string[]): Promise<StoredDump> {
   const { options, placement, log, clean } = run;
   const backupId = placement.backupId;
@@ -255,18 +274,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
     queueSize: options.queueSize ?? 2,
     partSize: options.partSizeBytes ?? partSizeFor(run.databaseBytes),
     leavePartsOnError: false,
-    params: {
-      Bucket: options.bucket,
-      Key: key,
-      Body: tap,
-      ContentType: 'application/octet-stream',
-      // On AWS a completed object can never be replaced under our feet (or by us).
-      IfNoneMatch: '*',
-      // Only archives transition to colder classes (the lifecycle rules match this tag).
-      Tagging: ARCHIVE_TAGGING,
-      ...encryptionParams(options),
-      ...run.lock,
-    },
+    params: archiveUploadParams(run, key, tap),
   });
 
   try {
