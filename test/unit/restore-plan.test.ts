@@ -210,6 +210,215 @@ describe('planTableRestore', () => {
   });
 });
 
+describe('planTableRestore over every kind of entry', () => {
+  // One table `k.t` that uses one prerequisite of every kind, and one dependent of every kind.
+  const ks = e('SCHEMA', undefined, 'k');
+  const ext = e('EXTENSION', undefined, 'citext');
+  const coll = e('COLLATION', 'k', 'german');
+  const typ = e('TYPE', 'k', 'mood', [ks]);
+  const shell = e('SHELL TYPE', 'k', 'raw', [ks]);
+  const dom = e('DOMAIN', 'k', 'positive', [ks, coll]);
+  const fn = e('FUNCTION', 'k', 'f()', [ks, typ]);
+  const proc = e('PROCEDURE', 'k', 'p()', [ks]);
+  const agg = e('AGGREGATE', 'k', 'a(integer)', [ks, fn]);
+  const seq = e('SEQUENCE', 'k', 'ids', [ks]);
+  const t = e('TABLE', 'k', 't', [ks, ext, coll, typ, shell, dom, seq]);
+  const dependents = [
+    e('TABLE DATA', 'k', 't', [t]),
+    e('DEFAULT', 'k', 't id', [t, seq]),
+    e('CONSTRAINT', 'k', 't t_pkey', [t]),
+    e('CHECK CONSTRAINT', 'k', 't t_check', [t]),
+    e('INDEX', 'k', 't_idx', [t, agg]),
+    e('TRIGGER', 'k', 't t_trg', [t, fn]),
+    e('POLICY', 'k', 't p', [t, proc]),
+    e('ROW SECURITY', 'k', 't', [t]),
+    e('RULE', 'k', 't r', [t]),
+    e('COMMENT', 'k', 'TABLE t', [t]),
+    e('SECURITY LABEL', 'k', 'TABLE t', [t]),
+    e('STATISTICS', 'k', 't_stats', [t]),
+    e('SEQUENCE OWNED BY', 'k', 'ids', [seq, t]),
+    e('SEQUENCE SET', 'k', 'ids', [seq]),
+  ];
+  const prerequisites = [ks, ext, coll, typ, shell, dom, fn, proc, agg, seq];
+  const acl = e('ACL', 'k', 'TABLE t', [t]);
+  const columnAcl = e('ACL', 'k', 'COLUMN t.secret', [t, acl]);
+  // A table restored elsewhere: its own entries stay out; the schema comment comes with the schema.
+  const other = e('TABLE', 'k', 'other', [ks]);
+  const otherIdx = e('INDEX', 'k', 'other_idx', [other]);
+  const otherSeq = e('SEQUENCE', 'k', 'other_seq', [ks]);
+  const otherSeqSet = e('SEQUENCE SET', 'k', 'other_seq', [otherSeq]);
+  const schemaComment = e('COMMENT', undefined, 'SCHEMA k', [ks]);
+  const schemaAcl = e('ACL', undefined, 'SCHEMA k', [ks]);
+  const view = e('VIEW', 'k', 'v', [t, ks]);
+  const viewComment = e('COMMENT', 'k', 'VIEW v', [view]);
+  const unknownDep = e('INDEX', 'k', 't_dangling', [t, 9999]);
+  const kindToc: ArchiveToc = {
+    ...toc,
+    entries: [
+      ...prerequisites,
+      t,
+      ...dependents,
+      acl,
+      columnAcl,
+      other,
+      otherIdx,
+      otherSeq,
+      otherSeqSet,
+      schemaComment,
+      schemaAcl,
+      view,
+      viewComment,
+      unknownDep,
+    ],
+  };
+  const everything = (): TargetCatalog => ({
+    schemas: new Set(['k']),
+    relations: new Set([catalogKey('k', 'ids')]),
+    types: new Set(['mood', 'raw', 'positive'].map((n) => catalogKey('k', n))),
+    functions: new Set(['f()', 'p()', 'a(integer)'].map((n) => catalogKey('k', n))),
+    collations: new Set([catalogKey('k', 'german')]),
+    extensions: new Set(['citext']),
+  });
+
+  it('pulls every missing prerequisite kind (also those only another prerequisite needs) and restores every dependent kind', () => {
+    const plan = planTableRestore(kindToc, ['k.t'], emptyTarget(), { privileges: true });
+    expect(ids(plan.prerequisites)).toEqual(ids(prerequisites));
+    expect(ids(plan.entries)).toEqual(
+      ids([...prerequisites, t, ...dependents, acl, columnAcl, schemaComment, schemaAcl, unknownDep]),
+    );
+    expect(plan.tables).toEqual([{ schema: 'k', name: 't' }]);
+    expect(plan.skipped).toEqual([]);
+    expect(plan.conflicts).toEqual([]);
+    // In archive order, as the use-list must be.
+    expect(plan.entries.map((x) => x.dumpId)).toEqual(ids(plan.entries));
+  });
+
+  it('leaves alone every prerequisite kind the target has, and what only describes it', () => {
+    const plan = planTableRestore(kindToc, ['"k"."t"'], everything(), { privileges: false });
+    expect(plan.prerequisites).toEqual([]);
+    expect(ids(plan.entries)).toEqual(
+      ids([
+        t,
+        // The target's own sequence keeps its value; OWNED BY ties it to the restored table.
+        ...dependents.filter((x) => x.desc !== 'SEQUENCE SET'),
+        unknownDep,
+      ]),
+    );
+    // Each kind is looked up in its own catalog set: present under another kind does not count.
+    const swapped: TargetCatalog = {
+      schemas: new Set(['citext']),
+      relations: new Set(['mood', 'f()', 'german'].map((n) => catalogKey('k', n))),
+      types: new Set(['ids', 'f()'].map((n) => catalogKey('k', n))),
+      functions: new Set(['mood', 'german'].map((n) => catalogKey('k', n))),
+      collations: new Set([catalogKey('k', 'ids')]),
+      extensions: new Set(['k']),
+    };
+    expect(ids(planTableRestore(kindToc, ['k.t'], swapped, { privileges: false }).prerequisites)).toEqual(
+      ids(prerequisites),
+    );
+  });
+
+  it('reports a dependent blocked by a table that is not restored, with its namespace only when it has one', () => {
+    const blockedIdx = e('INDEX', 'k', 't_other_idx', [t, other]);
+    const blockedComment = e('COMMENT', undefined, 'k.t cross', [t, other]);
+    const plan = planTableRestore(
+      { ...kindToc, entries: [...kindToc.entries, blockedIdx, blockedComment] },
+      ['k.t'],
+      emptyTarget(),
+      {
+        privileges: false,
+      },
+    );
+    expect(plan.skipped).toEqual([
+      {
+        dumpId: blockedIdx.dumpId,
+        desc: 'INDEX',
+        namespace: 'k',
+        tag: 't_other_idx',
+        reason: 'depends on TABLE k.other, which is not being restored',
+      },
+      {
+        dumpId: blockedComment.dumpId,
+        desc: 'COMMENT',
+        tag: 'k.t cross',
+        reason: 'depends on TABLE k.other, which is not being restored',
+      },
+    ]);
+    expect(plan.entries).not.toContain(blockedIdx);
+    expect(plan.entries).not.toContain(otherIdx);
+    expect(plan.entries).not.toContain(otherSeqSet);
+    expect(plan.entries).not.toContain(view);
+    expect(plan.entries).not.toContain(viewComment);
+    // Without privileges no ACL is restored, nor reported as skipped.
+    expect(plan.entries).not.toContain(acl);
+    expect(plan.entries).not.toContain(schemaAcl);
+  });
+
+  it('restores both tables and what joins them when both are asked for, once each', () => {
+    const plan = planTableRestore(kindToc, ['k.t', 'k.other', { schema: 'k', name: 't' }], emptyTarget(), {
+      privileges: false,
+    });
+    expect(plan.tables).toEqual([
+      { schema: 'k', name: 't' },
+      { schema: 'k', name: 'other' },
+    ]);
+    expect(plan.entries).toContain(otherIdx);
+    expect(plan.entries.filter((x) => x === t)).toHaveLength(1);
+    expect(plan.entries).not.toContain(otherSeqSet); // a sequence no restored table uses
+  });
+});
+
+describe('resolveTables, more', () => {
+  it('ignores TABLE entries without a schema, and finds a table asked for twice once', () => {
+    const bare = e('TABLE', undefined, 'loose');
+    const small: ArchiveToc = { ...toc, entries: [bare, orders] };
+    expect(() => resolveTables(small, ['.loose'])).toThrow(
+      'not in the archive: ".loose" (tables are named schema.table)',
+    );
+    expect(() => resolveTables(small, [{ schema: '', name: 'loose' }])).toThrow(
+      'not in the archive: "loose"',
+    );
+    expect(
+      resolveTables(small, ['shop.orders', '"shop"."orders"', { schema: 'shop', name: 'orders' }]),
+    ).toEqual([orders]);
+  });
+
+  it('reads a quoted request exactly: doubled quotes, nothing around it, both parts needed', () => {
+    const quoted = e('TABLE', 'we"ird', 'na"me', []);
+    const small: ArchiveToc = { ...toc, entries: [quoted, orders] };
+    expect(resolveTables(small, ['"we""ird"."na""me"'])).toEqual([quoted]);
+    for (const bad of [
+      'x"shop"."orders"',
+      '"shop"."orders"x',
+      '"shop".""',
+      '""."orders"',
+      '"shop"."ord"ers"',
+    ]) {
+      expect(() => resolveTables(small, [bad])).toThrow(`not in the archive: "${bad}"`);
+    }
+  });
+
+  it('names an object request as schema.name when it matches nothing', () => {
+    expect(() => resolveTables(toc, [{ schema: 'shop', name: 'nope' }, 'shop.orders', 'x.y'])).toThrow(
+      'not in the archive: "shop.nope", "x.y" (tables are named schema.table)',
+    );
+    expect(() => resolveTables(toc, [{ schema: 'a', name: 'b.c' }, 'a.b.c'])).toThrow(
+      'table "a.b.c" is ambiguous: it matches "a.b"."c" and "a"."b.c"; name it as "schema"."table"',
+    );
+  });
+});
+
+describe('useListText', () => {
+  it('puts each entry on a comment line and an id line, names with line breaks flattened', () => {
+    const odd = e('TABLE', 'x\ny', 'a\r\nb', []);
+    const plain = e('SCHEMA', undefined, 'shop', []);
+    expect(useListText([odd, plain])).toBe(
+      `; TABLE x y.a  b\n${odd.dumpId};\n; SCHEMA shop\n${plain.dumpId};\n`,
+    );
+    expect(useListText([])).toBe('');
+  });
+});
+
 describe('roles script', () => {
   const globals = [
     '--',
