@@ -27,6 +27,11 @@ export type BackupFailureReason =
   | 'UPLOAD_FAILED'
   | 'ID_CONFLICT'
   | 'MANIFEST_WRITE_FAILED'
+  /**
+   * A discovered database (the run input names its RDS resource) was deleted, or is being deleted,
+   * since discovery: this run fails alone, naming it; its earlier backups are kept.
+   */
+  | 'DATABASE_GONE'
   | 'INTERNAL';
 
 export class BackupError extends Error {

@@ -4,7 +4,25 @@
  * with DATABASE_GONE, not as a connection timeout, while the rest of the fleet goes on.
  */
 import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type RDSClient } from '@aws-sdk/client-rds';
-import type { FleetDatabase } from './discovery';
+import type { FleetDatabase, RdsResource } from './discovery';
+
+/** An RDS instance (`:db:`) or DB cluster (`:cluster:`) ARN, as discovery puts it in a run's input. */
+export const RDS_RESOURCE_ARN_PATTERN =
+  /^arn:aws[a-z-]*:rds:([a-z0-9-]+):(\d{12}):(db|cluster):([A-Za-z][A-Za-z0-9-]{0,62})$/;
+
+/**
+ * The resource a run's `rdsResourceArn` names, and its region (where to describe it).
+ * @throws Error naming the value when it is not an RDS instance or cluster ARN
+ */
+export function rdsResourceFromArn(arn: string): RdsResource & { readonly region: string } {
+  const m = RDS_RESOURCE_ARN_PATTERN.exec(arn);
+  if (!m) {
+    throw new Error(
+      `${JSON.stringify(arn)} is not an RDS instance or cluster ARN (arn:aws:rds:<region>:<account>:db|cluster:<identifier>)`,
+    );
+  }
+  return { kind: m[3] === 'db' ? 'instance' : 'cluster', identifier: m[4], arn, region: m[1] };
+}
 
 /** Why one database of a fleet cannot be backed up now; the others go on. */
 export class FleetDatabaseError extends Error {

@@ -163,14 +163,21 @@ export async function writeReport(s3: S3Client, bucket: string, report: DrillRep
 }
 
 /** The metrics a report publishes (namespace Restorable, dimension DatabaseId). */
-export function drillMetrics(report: DrillReport): [MetricName, 'Count' | 'Seconds', number][] {
+export function drillMetrics(report: DrillReport): [MetricName, 'Count' | 'Seconds' | 'None', number][] {
   const passed = report.status === 'PASSED';
-  const values: [MetricName, 'Count' | 'Seconds', number][] = [
+  const values: [MetricName, 'Count' | 'Seconds' | 'None', number][] = [
     [MetricNames.drillSuccess, 'Count', passed ? 1 : 0],
     [MetricNames.drillFailure, 'Count', passed ? 0 : 1],
     [MetricNames.drillMismatches, 'Count', report.mismatches],
   ];
-  if (report.rtoSeconds !== null) values.push([MetricNames.drillRtoSeconds, 'Seconds', report.rtoSeconds]);
+  if (report.rtoSeconds !== null) {
+    values.push([MetricNames.drillRtoSeconds, 'Seconds', report.rtoSeconds]);
+    // Normalized, so one fleet alarm at > 1 serves every database whatever its target.
+    if (report.rtoTargetSeconds > 0) {
+      const ratio = Math.round((report.rtoSeconds / report.rtoTargetSeconds) * 1000) / 1000;
+      values.push([MetricNames.drillRtoOverTarget, 'None', ratio]);
+    }
+  }
   if (report.restoreSeconds !== null)
     values.push([MetricNames.drillRestoreSeconds, 'Seconds', report.restoreSeconds]);
   return values;

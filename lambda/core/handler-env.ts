@@ -19,6 +19,7 @@ import {
 } from './backup-settings';
 import { DEFAULT_DRILL_MAX_LIFETIME_HOURS } from './drill-settings';
 import { CompressionChoiceSchema } from './compression-settings';
+import { FleetSelectionSchema } from './fleet-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
 /** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
@@ -111,6 +112,29 @@ const RetentionSchema = z.strictObject({
 
 const databaseId = z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id');
 
+/**
+ * The fleet's data-access role (lib/constructs/database-access-role.ts). Set on the shared runners:
+ * each run assumes it with its database's session tags (lambda/handlers/run-clients.ts) and its S3
+ * and Secrets Manager calls act as that session. @default - the function's own role (per-database stacks)
+ */
+const accessRole = () =>
+  z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN')
+    .optional();
+
+/** RPO hours per database id (listed databases); a missing id gets the default. */
+const rpoHoursById = () => json(z.record(databaseId, z.number().positive())).default({});
+
+/** The default RPO of a database that sets none, and of every discovered one. */
+export const DEFAULT_RPO_HOURS = 24;
+
+/**
+ * How long a fleet's drill may wait to start before its queue is overdue: a monthly drill that has
+ * not started within a week has missed its month's evidence in practice.
+ */
+export const DEFAULT_DRILL_WINDOW_DAYS = 7;
+
 // ---------------------------------------------------------------------------------------------
 // One schema per handler
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +166,7 @@ export const DumpEnvSchema = z.object({
   SAFETY_MARGIN_SECONDS: quantity(DEFAULT_SAFETY_MARGIN_SECONDS),
   /** The database's `compression` (`{ kind: zstd|gzip|none, level? }`). @default - zstd level 3 on every core */
   COMPRESSION: json(CompressionChoiceSchema).optional(),
+  DATABASE_ACCESS_ROLE_ARN: accessRole(),
 });
 
 /** lambda/handlers/verify.ts */
@@ -155,6 +180,7 @@ export const VerifyEnvSchema = z
     PG_BIN_DIRS: pathList().optional(),
     /** Object Lock mode of the verification records: the dump's, so a record is locked as its backup. */
     OBJECT_LOCK_MODE: z.enum(OBJECT_LOCK_MODES).default(DEFAULT_OBJECT_LOCK_MODE),
+    DATABASE_ACCESS_ROLE_ARN: accessRole(),
   })
   .superRefine(together('REPLICA_BUCKET', 'REPLICA_REGION'));
 
@@ -188,6 +214,9 @@ export const DrillEnvSchema = z
     PG_BIN_DIRS: pathList().optional(),
     /** Where the archive is downloaded (size ephemeral storage to hold it). @default - /tmp */
     DRILL_TEMP_DIR: text().optional(),
+    /** S3 reads of the backups and report writes act as the database's session; RDS and the drill
+     * instance's own secret stay with the function's role. */
+    DATABASE_ACCESS_ROLE_ARN: accessRole(),
   })
   .superRefine(together('REPLICA_BUCKET', 'REPLICA_REGION'));
 
@@ -195,8 +224,18 @@ export const DrillEnvSchema = z
 export const FreshnessEnvSchema = z
   .object({
     BACKUP_BUCKET: text(),
-    /** The databases to check. */
-    DATABASE_IDS: json(z.array(databaseId).min(1, 'must list at least one database')),
+    /** The listed databases to check (may be empty when SELECTION is set). */
+    DATABASE_IDS: json(z.array(databaseId)),
+    /**
+     * Tag selection (FleetSelectionSchema): the check also discovers the selected databases and
+     * checks each one, so a discovered database without a backup is stale, not silently absent.
+     * @default - the listed databases only
+     */
+    SELECTION: json(FleetSelectionSchema).optional(),
+    /** RPO per listed database, for the normalized gauge BackupAgeOverRpo. @default - DEFAULT_RPO_HOURS each */
+    RPO_HOURS: rpoHoursById(),
+    /** RPO of a database RPO_HOURS does not name (every discovered one). */
+    DEFAULT_RPO_HOURS: quantity(DEFAULT_RPO_HOURS, { positive: true }),
     /** Primary bucket's key (DescribeKey). */
     BACKUP_KMS_KEY_ARN: text(),
     /** Replica bucket's key, by ARN or alias ARN; needs REPLICA_REGION. */
@@ -204,6 +243,13 @@ export const FreshnessEnvSchema = z
     REPLICA_REGION: text().optional(),
   })
   .superRefine((env, ctx) => {
+    if (env.DATABASE_IDS.length === 0 && env.SELECTION === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_IDS'],
+        message: 'must list at least one database when SELECTION is not set',
+      });
+    }
     if (env.REPLICA_KMS_KEY_ARN !== undefined && env.REPLICA_REGION === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -221,8 +267,8 @@ export const ReportEnvSchema = z.object({
   BACKUP_BUCKET: text(),
   /** The databases the report covers. */
   DATABASE_IDS: json(z.array(databaseId).min(1, 'must list at least one database')),
-  /** RPO hours per database id. @default - 24 for each (the report's default) */
-  RPO_HOURS: json(z.record(databaseId, z.number().positive())).default({}),
+  /** RPO hours per database id. @default - DEFAULT_RPO_HOURS for each */
+  RPO_HOURS: rpoHoursById(),
   /** Object Lock mode of the reports (as the backups). */
   OBJECT_LOCK_MODE: z.enum(OBJECT_LOCK_MODES).default(DEFAULT_OBJECT_LOCK_MODE),
   /** How long the reports are locked. */
@@ -230,6 +276,52 @@ export const ReportEnvSchema = z.object({
   /** SSE-KMS key of the reports. @default - the bucket default */
   BACKUP_KMS_KEY_ARN: text().optional(),
 });
+
+/** One listed database as synth precomputes it for discovery: its run input (secret ARN, never a value). */
+export const ListedRunSchema = z.strictObject({
+  id: databaseId,
+  /** The target workflow's execution input; its `databaseId` is `id`. */
+  execution: z.looseObject({ databaseId }),
+  rpoHours: z.number().positive().default(DEFAULT_RPO_HOURS),
+  /** A drill may wait this long to start (its window). @default - DEFAULTS.drillWindowDays */
+  drillWindowDays: z.number().positive().optional(),
+});
+export type ListedRun = z.output<typeof ListedRunSchema>;
+
+/** What a discovered database gets unless a listed entry of the same id overrides it. */
+export const DiscoveryDefaultsSchema = z.strictObject({
+  rpoHours: z.number().positive().default(DEFAULT_RPO_HOURS),
+  /** How long a drill may wait to start, in days. */
+  drillWindowDays: z.number().positive().default(DEFAULT_DRILL_WINDOW_DAYS),
+  /**
+   * Merged into each discovered database's run input (schemas, sslMode, compression, the drill's
+   * `drill` settings ...); the database's own fields (databaseId, secretArn, host, port, database,
+   * rdsResourceArn) win.
+   */
+  execution: z.record(z.string(), z.unknown()).default({}),
+});
+export type DiscoveryDefaults = z.output<typeof DiscoveryDefaultsSchema>;
+
+/** lambda/handlers/discovery.ts */
+export const DiscoveryEnvSchema = z
+  .object({
+    /** Which orchestrator this discovery feeds: the items' run input and queue limit differ. */
+    WORKLOAD: z.enum(['backup', 'drill']),
+    /** Tag selection (FleetSelectionSchema). @default - the listed databases only */
+    SELECTION: json(FleetSelectionSchema).optional(),
+    /** The listed databases' run inputs, precomputed by synth. */
+    LISTED_DATABASES: json(z.array(ListedRunSchema)).default([]),
+    DEFAULTS: json(DiscoveryDefaultsSchema).default(DiscoveryDefaultsSchema.parse({})),
+  })
+  .superRefine((env, ctx) => {
+    if (env.SELECTION === undefined && env.LISTED_DATABASES.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LISTED_DATABASES'],
+        message: 'must list at least one database when SELECTION is not set',
+      });
+    }
+  });
 
 /** lambda/handlers/sweeper.ts: nothing to configure (the region is the function's). */
 export const SweeperEnvSchema = z.object({});
@@ -242,6 +334,7 @@ export const HANDLER_ENV_SCHEMAS = {
   freshness: FreshnessEnvSchema,
   report: ReportEnvSchema,
   sweeper: SweeperEnvSchema,
+  discovery: DiscoveryEnvSchema,
 } as const;
 export type HandlerName = keyof typeof HANDLER_ENV_SCHEMAS;
 
@@ -255,6 +348,7 @@ export type VerifyEnv = HandlerEnv<'verify'>;
 export type DrillEnv = HandlerEnv<'drill'>;
 export type FreshnessEnv = HandlerEnv<'freshness'>;
 export type ReportEnv = HandlerEnv<'report'>;
+export type DiscoveryEnv = HandlerEnv<'discovery'>;
 
 /** The variable names a handler reads. */
 export function handlerEnvNames(handler: HandlerName): string[] {

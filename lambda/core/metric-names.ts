@@ -30,5 +30,19 @@ export const MetricNames = {
   drillRestoreSeconds: 'DrillRestoreSeconds',
   drillMismatches: 'DrillMismatches',
   orphanedDrillInstances: 'OrphanedDrillInstances',
+  /**
+   * Backup age / (RPO + 1 h), per database (the freshness check): one Metrics Insights alarm at
+   * > 1 serves every database, whatever its RPO.
+   */
+  backupAgeOverRpo: 'BackupAgeOverRpo',
+  /** Drill RTO / its target, per database (the drill report): > 1 is a drill slower than its target. */
+  drillRtoOverTarget: 'DrillRtoOverTarget',
+  /** Selected databases discovery could not run, per run of discovery (dimension `Reason`, a SkipCode). */
+  discoverySkipped: 'DiscoverySkipped',
+  /** Databases one run of discovery handed to the orchestrator (no dimension). */
+  discoveredDatabases: 'DiscoveredDatabases',
 } as const;
+
+/** The dimension of DiscoverySkipped: the SkipCode (NO_SECRET, SECRET_MISSING, ...). */
+export const DIMENSION_REASON = 'Reason';
 export type MetricName = (typeof MetricNames)[keyof typeof MetricNames];

@@ -3,7 +3,10 @@
  * dispatched on `event.action`. Each step takes the drill state (JSON, no credentials) and returns
  * it extended; the logic lives in lambda/core/drill.ts.
  *
- * Suggested state machine (execution input `{ databaseId, drill: <config databases[].drill> }`):
+ * Suggested state machine (execution input: DrillRunInputSchema below,
+ * `{ databaseId, drill?: <config databases[].drill>, rdsResourceArn? }`; the fleet's drill
+ * orchestrator passes the discovery function's FleetRunItem.execution in this shape, so one shared
+ * drill workflow serves every database, each with its own settings):
  *
  *   Select ──► Provision ──► Wait 60 s ──► Status ──(creating)──► back to Wait
  *                                             └─(available)──► RestoreAndCheck ──► Cleanup ──► Report
@@ -17,11 +20,14 @@
  * - select             { action: 'select', databaseId, drill?: { selection?: 'latest'|'random',
  *                        randomWindowDays?, source?: 'replica'|'primary', instanceClass?,
  *                        rtoTargetMinutes?, rtoTargetSeconds?, checks?: [{ name, sql, expect,
- *                        timeoutSeconds? }], checkTimeoutSeconds?, jobs? } }   (extra keys ignored)
+ *                        timeoutSeconds? }], checkTimeoutSeconds?, jobs? }, rdsResourceArn? }
+ *                      (extra keys of `drill` ignored)
  *                      → state   (ResultPath $.state)
  *                      Picks the newest backup that re-verifies (SHA-256, size, TOC) — or a random
  *                      verified one within randomWindowDays — from the replica bucket by default.
- *                      Fails with DrillStepError "select: no valid backup ..." when there is none.
+ *                      Fails with DrillStepError "select: no valid backup ..." when there is none,
+ *                      and "select: DATABASE_GONE: ..." when `rdsResourceArn` names an RDS resource
+ *                      deleted since discovery (that drill fails alone).
  * - provision          { action: 'provision', state } → state with `ephemeral`   (ResultPath $.state)
  *                      CreateDBInstance restorable-drill-<db>-<yyyymmddhhmmss>, returns at once.
  * - status             { action: 'status', state } → { status: 'creating' | 'available', detail }
@@ -57,8 +63,13 @@
  * REPLICA_BUCKET and REPLICA_REGION.
  *
  * Metrics (namespace Restorable, dimension DatabaseId), from report and from cleanup-with-error:
- *   DrillSuccess / DrillFailure (1/0 each run), DrillMismatches, DrillRtoSeconds and
- *   DrillRestoreSeconds (when the data was verified).
+ *   DrillSuccess / DrillFailure (1/0 each run), DrillMismatches, DrillRtoSeconds,
+ *   DrillRtoOverTarget (RTO / target) and DrillRestoreSeconds (when the data was verified).
+ *
+ * With DATABASE_ACCESS_ROLE_ARN, the S3 calls (the backup's source bucket, the report) act as the
+ * data-access role assumed for the drill's database (run-clients.ts); RDS calls and the drill
+ * instance's own master secret stay with the function's role (the data-access role holds data
+ * permissions only, and a drill instance is not the database's).
  *
  * IAM: s3:ListBucket + s3:GetObject on the source bucket's tier prefixes (and kms:Decrypt with the
  * bucket's key), s3:PutObject on drills/* of the report bucket (kms:GenerateDataKey);
@@ -94,6 +105,8 @@ import {
   type DrillState,
   type DrillStep,
 } from '../core/drill';
+import { FleetDatabaseError, RDS_RESOURCE_ARN_PATTERN } from '../core/discovery-recheck';
+import { DrillSettingsSchema } from '../core/drill-settings';
 import { DRILL_ACTIONS, DRILL_CLEANUP_ERROR } from '../core/drill-workflow';
 import type { DrillEnv } from '../core/handler-env';
 import { RdsDatabaseProvider } from '../core/providers/rds';
@@ -107,13 +120,32 @@ import {
   traced,
   type LambdaContext,
 } from './powertools';
-import { s3Client } from './s3-clients';
+import { confirmRunDatabase } from './confirm-run';
+import { runClients } from './run-clients';
 
 export class DrillCleanupError extends Error {
   override readonly name = DRILL_CLEANUP_ERROR;
 }
 
 const databaseId = z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id');
+const rdsResourceArn = z
+  .string()
+  .regex(RDS_RESOURCE_ARN_PATTERN, 'must be an RDS instance or cluster ARN')
+  .optional();
+
+/**
+ * The drill workflow's execution input: the database, its drill settings (`databases[].drill` as
+ * the config holds it, or the discovery defaults for a discovered database), and for a discovered
+ * database the RDS resource it was found as (re-described before the drill: DATABASE_GONE).
+ * The Select task passes these fields on; the settings are the drill's own schema, so the config,
+ * the orchestrator's input and the handler accept the same thing.
+ */
+export const DrillRunInputSchema = z.strictObject({
+  databaseId,
+  drill: DrillSettingsSchema.optional(),
+  rdsResourceArn,
+});
+export type DrillRunInput = z.input<typeof DrillRunInputSchema>;
 /** The state is our own output coming back; checked for shape, not re-validated field by field. */
 const StateSchema = z.looseObject({
   formatVersion: z.literal(1),
@@ -126,7 +158,12 @@ const StateSchema = z.looseObject({
 });
 
 const EventSchema = z.discriminatedUnion('action', [
-  z.strictObject({ action: z.literal(DRILL_ACTIONS.Select), databaseId, drill: z.unknown().optional() }),
+  z.strictObject({
+    action: z.literal(DRILL_ACTIONS.Select),
+    databaseId,
+    drill: z.unknown().optional(),
+    rdsResourceArn,
+  }),
   z.strictObject({ action: z.literal(DRILL_ACTIONS.Provision), state: StateSchema }),
   z.strictObject({ action: z.literal(DRILL_ACTIONS.Status), state: StateSchema }),
   z.strictObject({ action: z.literal(DRILL_ACTIONS.RestoreAndCheck), state: StateSchema }),
@@ -148,20 +185,24 @@ const readEnv = handlerEnv('drill');
 let rds: RDSClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 
-function sourceFor(env: DrillEnv, kind: 'replica' | 'primary'): DrillSource {
-  if (kind === 'primary') return { s3: s3Client(), bucket: env.BACKUP_BUCKET, kind };
+/** S3 of one database's drill: the data-access role's session for it when DATABASE_ACCESS_ROLE_ARN is set. */
+const s3For = (env: DrillEnv, databaseId: string, region?: string) =>
+  runClients({ roleArn: env.DATABASE_ACCESS_ROLE_ARN, databaseId }).s3(region);
+
+function sourceFor(env: DrillEnv, databaseId: string, kind: 'replica' | 'primary'): DrillSource {
+  if (kind === 'primary') return { s3: s3For(env, databaseId), bucket: env.BACKUP_BUCKET, kind };
   const { REPLICA_BUCKET: bucket, REPLICA_REGION: region } = env;
   if (!bucket || !region) {
     throw new ConfigError(
       'a drill from the replica needs REPLICA_BUCKET and REPLICA_REGION, which are not set',
     );
   }
-  return { s3: s3Client(region), bucket, region, kind };
+  return { s3: s3For(env, databaseId, region), bucket, region, kind };
 }
 
-function sourceOf(state: DrillState): DrillSource {
+function sourceOf(env: DrillEnv, state: DrillState): DrillSource {
   return {
-    s3: s3Client(state.source.region),
+    s3: s3For(env, state.databaseId, state.source.region),
     bucket: state.source.bucket,
     ...(state.source.region ? { region: state.source.region } : {}),
     kind: state.source.kind,
@@ -185,8 +226,8 @@ function provider(env: DrillEnv, instanceClass?: string): RdsDatabaseProvider {
   });
 }
 
-function reportTarget(env: DrillEnv) {
-  return { s3: s3Client(), bucket: env.DRILL_REPORT_BUCKET ?? env.BACKUP_BUCKET };
+function reportTarget(env: DrillEnv, databaseId: string) {
+  return { s3: s3For(env, databaseId), bucket: env.DRILL_REPORT_BUCKET ?? env.BACKUP_BUCKET };
 }
 
 const asState = (s: unknown) => s as DrillState;
@@ -256,10 +297,14 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     switch (ev.action) {
       case 'select': {
         const settings = resolveDrillSettings(ev.drill);
+        await confirmRunDatabase(ev).catch((e: unknown) => {
+          if (e instanceof FleetDatabaseError) throw new DrillStepError('select', `${e.code}: ${e.message}`);
+          throw e;
+        });
         const state = await startDrill({
           databaseId: ev.databaseId,
           settings,
-          source: sourceFor(env, settings.source),
+          source: sourceFor(env, ev.databaseId, settings.source),
           pgBinDirs: env.PG_BIN_DIRS,
           logger,
         });
@@ -294,7 +339,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       case 'restore-and-check': {
         const state = asState(ev.state);
         return await restoreAndCheckStep(state, {
-          source: sourceOf(state),
+          source: sourceOf(env, state),
           provider: provider(env),
           pgBinDirs: env.PG_BIN_DIRS,
           tempDir: env.DRILL_TEMP_DIR,
@@ -317,13 +362,13 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
 };
 
 async function publish(env: DrillEnv, report: DrillReport) {
-  const { s3, bucket } = reportTarget(env);
+  const { s3, bucket } = reportTarget(env, report.databaseId);
   const reportKey = await writeReport(s3, bucket, report);
   emitForDatabase(
     report.databaseId,
     drillMetrics(report).map(([name, unit, value]) => [
       name,
-      unit === 'Seconds' ? MetricUnit.Seconds : MetricUnit.Count,
+      unit === 'Seconds' ? MetricUnit.Seconds : unit === 'None' ? MetricUnit.NoUnit : MetricUnit.Count,
       value,
     ]),
   );

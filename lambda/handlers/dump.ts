@@ -11,7 +11,14 @@
  *     sslMode?: 'verify-full' | 'verify-ca' | 'require' | 'disable';   // default verify-full
  *     tier?: 'auto' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'adhoc'; // default auto (GFS)
  *     reason?: string;                    // why an on-demand (adhoc) backup was taken; in the manifest
+ *     compression?: { kind: 'zstd'|'gzip'|'none', level? };  // over the COMPRESSION env default
+ *     lockWaitTimeoutSeconds?: number;    // over LOCK_WAIT_TIMEOUT_SECONDS
+ *     rdsResourceArn?: string;            // a discovered database's RDS instance/cluster ARN: the run
+ *                                         // re-describes it first (DATABASE_GONE) and its session may
+ *                                         // read the master secret RDS manages for it
  *   }
+ *   The fleet's backup workflow takes this as its execution input (the discovery function's
+ *   FleetRunItem.execution), so one shared function serves every database.
  * Returns:
  *   { databaseId, backupId, manifestKey, tier, period, bytes, sha256 }
  *   (the verify state takes `{ databaseId, manifestKey }` from it)
@@ -21,34 +28,33 @@
  * `EventError` for a malformed event.
  *
  * Environment: DumpEnvSchema (lambda/core/handler-env.ts), parsed on the first invocation; a
- * missing or invalid variable fails with one ConfigError naming each.
+ * missing or invalid variable fails with one ConfigError naming each. With DATABASE_ACCESS_ROLE_ARN
+ * the run's S3 and Secrets Manager calls act as the data-access role assumed for this database
+ * (run-clients.ts).
  *
  * Metrics (namespace Restorable, dimension DatabaseId): BackupSuccess and BackupFailure (1/0 on
  * every run), BackupBytes and BackupDurationSeconds on success.
  *
- * IAM the function needs: secretsmanager:GetSecretValue on the secret; on the bucket
+ * IAM the function needs (itself, or the data-access role's session when DATABASE_ACCESS_ROLE_ARN
+ * is set; then the function needs sts:AssumeRole + sts:TagSession on it, and with rdsResourceArn
+ * rds:DescribeDBInstances / rds:DescribeDBClusters): secretsmanager:GetSecretValue on the secret; on the bucket
  * s3:ListBucket, s3:ListBucketMultipartUploads; on objects s3:GetObject, s3:PutObject,
  * s3:PutObjectRetention, s3:AbortMultipartUpload; kms:GenerateDataKey and kms:Decrypt on the key.
  * No delete of any kind: a failed run leaves its backup-id claim for the lifecycle rule
  * (lambda/core/dump.ts, claimKey).
  */
 import { z } from 'zod';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CompressionChoiceSchema } from '../core/compression-settings';
+import { FleetDatabaseError, RDS_RESOURCE_ARN_PATTERN } from '../core/discovery-recheck';
 import { BackupError, dumpDatabase } from '../core/dump';
 import { keysOfManifest } from '../core/manifest';
 import { MetricNames } from '../core/metric-names';
 import { DEFAULT_SSL_MODE, SslModeSchema } from '../core/backup-settings';
 import { DATABASE_ID_PATTERN, STORED_TIERS, type StoredTier } from '../core/tiers';
 import { handlerEnv, parseEvent } from './env';
-import {
-  emitForDatabase,
-  logger,
-  MetricUnit,
-  startInvocation,
-  traced,
-  type LambdaContext,
-} from './powertools';
-import { s3Client } from './s3-clients';
+import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
+import { confirmRunDatabase } from './confirm-run';
+import { runClients } from './run-clients';
 
 export const DumpEventSchema = z.strictObject({
   databaseId: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
@@ -63,6 +69,12 @@ export const DumpEventSchema = z.strictObject({
   tier: z.enum(['auto', ...STORED_TIERS] as [string, ...string[]]).optional(),
   // The workflow passes '' when no reason was given (JSONPath cannot pass an absent field on).
   reason: z.string().max(500).optional(),
+  compression: CompressionChoiceSchema.optional(),
+  lockWaitTimeoutSeconds: z.number().min(0).max(3600).optional(),
+  rdsResourceArn: z
+    .string()
+    .regex(RDS_RESOURCE_ARN_PATTERN, 'must be an RDS instance or cluster ARN')
+    .optional(),
 });
 export type DumpEvent = z.infer<typeof DumpEventSchema>;
 
@@ -77,7 +89,6 @@ export interface DumpResult {
 }
 
 const readEnv = handlerEnv('dump');
-let secrets: SecretsManagerClient | undefined;
 
 export const handler = async (event: unknown, context?: LambdaContext): Promise<DumpResult> => {
   const claimed = (event as { databaseId?: unknown } | undefined)?.databaseId;
@@ -87,7 +98,15 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   try {
     const ev = parseEvent(DumpEventSchema, event, 'dump');
     const env = readEnv();
-    secrets ??= traced(new SecretsManagerClient({}));
+    const clients = runClients({
+      roleArn: env.DATABASE_ACCESS_ROLE_ARN,
+      databaseId: ev.databaseId,
+      rdsResourceArn: ev.rdsResourceArn,
+    });
+    const endpoint = await confirmRunDatabase(ev).catch((e: unknown) => {
+      if (e instanceof FleetDatabaseError) throw new BackupError('DATABASE_GONE', e.message);
+      throw e;
+    });
     logger.info('backup starting', { tier: ev.tier ?? 'auto', sslMode: ev.sslMode ?? DEFAULT_SSL_MODE });
     if (ev.sslMode === 'disable' || ev.sslMode === 'require') {
       logger.warn('TLS verification is off for this database by configuration', { sslMode: ev.sslMode });
@@ -96,12 +115,12 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       databaseId: ev.databaseId,
       connection: {
         secretArn: ev.secretArn,
-        client: secrets,
-        host: ev.host,
-        port: ev.port,
+        client: clients.secrets(),
+        host: endpoint.host,
+        port: endpoint.port,
         database: ev.database,
       },
-      s3: s3Client(),
+      s3: clients.s3(),
       bucket: env.BACKUP_BUCKET,
       kmsKeyId: env.BACKUP_KMS_KEY_ARN,
       objectLockMode: env.OBJECT_LOCK_MODE,
@@ -114,10 +133,10 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       pgBinDirs: env.PG_BIN_DIRS,
       countBudgetMs: env.COUNT_BUDGET_SECONDS * 1000,
       fingerprintBudgetMs: env.FINGERPRINT_BUDGET_SECONDS * 1000,
-      lockWaitTimeoutMs: env.LOCK_WAIT_TIMEOUT_SECONDS * 1000,
+      lockWaitTimeoutMs: (ev.lockWaitTimeoutSeconds ?? env.LOCK_WAIT_TIMEOUT_SECONDS) * 1000,
       minBytes: env.MIN_DUMP_BYTES,
       safetyMarginMs: env.SAFETY_MARGIN_SECONDS * 1000,
-      compression: env.COMPRESSION,
+      compression: ev.compression ?? env.COMPRESSION,
       remainingTimeMs: context ? () => context.getRemainingTimeInMillis() : undefined,
       logger,
     });

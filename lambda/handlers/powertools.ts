@@ -59,6 +59,16 @@ export function emitWithoutDimensions(values: readonly [MetricName, Unit, number
   metrics.publishStoredMetrics();
 }
 
+/** Publishes one EMF document of metrics with the given dimensions (e.g. `{ Reason: 'NO_SECRET' }`). */
+export function emitWithDimensions(
+  dimensions: Record<string, string>,
+  values: readonly [MetricName, Unit, number][],
+): void {
+  metrics.addDimensions(dimensions);
+  for (const [name, unit, value] of values) metrics.addMetric(name, unit, value);
+  metrics.publishStoredMetrics();
+}
+
 /**
  * Starts an invocation's logging: the Lambda context (request id, function, cold start) through
  * Powertools, plus the handler's own keys (database, action), none left over from the last one.

@@ -16,7 +16,8 @@
  *
  * Environment: VerifyEnvSchema (lambda/core/handler-env.ts); with REPLICA_BUCKET and
  * REPLICA_REGION the replica copy is checked too; OBJECT_LOCK_MODE is the verification record's
- * lock mode (the dump's).
+ * lock mode (the dump's). With DATABASE_ACCESS_ROLE_ARN every S3 call acts as the data-access role
+ * assumed for this database (run-clients.ts).
  *
  * Metrics (dimension DatabaseId): VerifySuccess / VerifyFailure (1/0 when a verdict was reached),
  * ReplicaMissing (1 when the replica is missing, failed or differs; 0 when it checked out).
@@ -36,7 +37,7 @@ import { verifyBackup, type VerifyCheck } from '../core/verify';
 import { recordVerification } from '../core/verification';
 import { EventError, handlerEnv, parseEvent } from './env';
 import { emitForDatabase, logger, MetricUnit, startInvocation, type LambdaContext } from './powertools';
-import { s3Client } from './s3-clients';
+import { runClients } from './run-clients';
 
 export const VerifyEventSchema = z.object({
   databaseId: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
@@ -72,14 +73,16 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     throw new EventError(`manifestKey ${ev.manifestKey} is not a manifest of database ${ev.databaseId}`);
   }
   const { REPLICA_BUCKET: replicaBucket, REPLICA_REGION: replicaRegion } = env;
+  // With DATABASE_ACCESS_ROLE_ARN: the session of this database (reads its backups, writes its records).
+  const clients = runClients({ roleArn: env.DATABASE_ACCESS_ROLE_ARN, databaseId: ev.databaseId });
 
   const result = await verifyBackup({
-    s3: s3Client(),
+    s3: clients.s3(),
     bucket: env.BACKUP_BUCKET,
     manifestKey: ev.manifestKey,
     replica:
       replicaBucket && replicaRegion
-        ? { s3: s3Client(replicaRegion), bucket: replicaBucket, region: replicaRegion }
+        ? { s3: clients.s3(replicaRegion), bucket: replicaBucket, region: replicaRegion }
         : undefined,
     pgBinDirs: env.PG_BIN_DIRS,
     logger,
@@ -97,7 +100,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   if (values.length > 0) emitForDatabase(ev.databaseId, values);
   // Evidence: a verdict that cannot be recorded fails the run (the report would show it unverified).
   const recordKey = await recordVerification({
-    s3: s3Client(),
+    s3: clients.s3(),
     bucket: env.BACKUP_BUCKET,
     result,
     by: 'workflow',

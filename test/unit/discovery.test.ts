@@ -20,6 +20,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { discoverDatabases } from '../../lambda/core/discovery';
 import { confirmDatabase, confirmDatabases, FleetDatabaseError } from '../../lambda/core/discovery-recheck';
+import * as fixtures from '../support/rds-fixtures';
+import { BACKUP, cluster, clusterArn, instance, instanceArn, secretArn } from '../support/rds-fixtures';
 
 const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
@@ -28,73 +30,10 @@ const clients = {
   secrets: new SecretsManagerClient({ region: 'eu-west-1' }),
 };
 
-const ACCOUNT = '123456789012';
-const instanceArn = (id: string) => `arn:aws:rds:eu-west-1:${ACCOUNT}:db:${id}`;
-const clusterArn = (id: string) => `arn:aws:rds:eu-west-1:${ACCOUNT}:cluster:${id}`;
-const secretArn = (name: string) => `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:${name}-AbC123`;
-const BACKUP = { Key: 'backup', Value: 'nightly' };
-
-function instance(id: string, extra: Partial<DBInstance> = {}): DBInstance {
-  return {
-    DBInstanceIdentifier: id,
-    DBInstanceArn: instanceArn(id),
-    Engine: 'postgres',
-    DBInstanceStatus: 'available',
-    Endpoint: { Address: `${id}.abc.eu-west-1.rds.amazonaws.com`, Port: 5432 },
-    MasterUserSecret: { SecretArn: secretArn(`rds!db-${id}`), SecretStatus: 'active' },
-    TagList: [BACKUP],
-    ...extra,
-  };
-}
-
-function cluster(id: string, extra: Partial<DBCluster> = {}): DBCluster {
-  return {
-    DBClusterIdentifier: id,
-    DBClusterArn: clusterArn(id),
-    Engine: 'aurora-postgresql',
-    Status: 'available',
-    Endpoint: `${id}.cluster-abc.eu-west-1.rds.amazonaws.com`,
-    Port: 5432,
-    DatabaseName: 'app',
-    MasterUserSecret: { SecretArn: secretArn(`rds!cluster-${id}`), SecretStatus: 'active' },
-    TagList: [BACKUP],
-    ...extra,
-  };
-}
-
-/** DescribeSecret answers as for RDS-managed secrets: tagged with the resource that owns them. */
-function secretsOwnedBy(owners: Record<string, string>, tagged: Record<string, string> = {}) {
-  secrets.on(DescribeSecretCommand).callsFake((input: { SecretId: string }) => {
-    if (owners[input.SecretId]) {
-      const key = owners[input.SecretId].includes(':cluster:')
-        ? 'aws:rds:primaryDBClusterArn'
-        : 'aws:rds:primaryDBInstanceArn';
-      return {
-        ARN: input.SecretId,
-        OwningService: 'rds',
-        Tags: [{ Key: key, Value: owners[input.SecretId] }],
-      };
-    }
-    if (tagged[input.SecretId]) {
-      return { ARN: input.SecretId, Tags: [{ Key: 'restorable:database', Value: tagged[input.SecretId] }] };
-    }
-    throw new ResourceNotFoundException({
-      message: 'Secrets Manager can’t find the specified secret.',
-      $metadata: {},
-    });
-  });
-}
-
-function onePage(instances: DBInstance[], clusters: DBCluster[] = []) {
-  rds.on(DescribeDBInstancesCommand).resolves({ DBInstances: instances });
-  rds.on(DescribeDBClustersCommand).resolves({ DBClusters: clusters });
-  const owners: Record<string, string> = {};
-  for (const i of instances)
-    if (i.MasterUserSecret?.SecretArn) owners[i.MasterUserSecret.SecretArn] = i.DBInstanceArn!;
-  for (const c of clusters)
-    if (c.MasterUserSecret?.SecretArn) owners[c.MasterUserSecret.SecretArn] = c.DBClusterArn!;
-  return owners;
-}
+const secretsOwnedBy = (owners: Record<string, string>, tagged: Record<string, string> = {}) =>
+  fixtures.secretsOwnedBy(secrets, owners, tagged);
+const onePage = (instances: DBInstance[], clusters: DBCluster[] = []) =>
+  fixtures.onePage(rds, instances, clusters);
 
 beforeEach(() => {
   rds.reset();

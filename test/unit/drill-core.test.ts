@@ -194,6 +194,7 @@ describe('buildReport', () => {
       ['DrillFailure', 'Count', 0],
       ['DrillMismatches', 'Count', 0],
       ['DrillRtoSeconds', 'Seconds', 2100],
+      ['DrillRtoOverTarget', 'None', 0.583],
       ['DrillRestoreSeconds', 'Seconds', 600],
     ]);
   });

@@ -157,6 +157,54 @@ describe('handler environment schemas', () => {
     );
   });
 
+  test('fleet variables: the data-access role, tag-selected freshness and discovery', () => {
+    const role = 'arn:aws:iam::123456789012:role/restorable-data-access';
+    for (const handler of ['dump', 'verify', 'drill'] as const) {
+      const base = handler === 'drill' ? DRILL : DUMP;
+      expect(
+        parseHandlerEnv(handler, { ...base, DATABASE_ACCESS_ROLE_ARN: role }).DATABASE_ACCESS_ROLE_ARN,
+      ).toBe(role);
+      expect(() =>
+        parseHandlerEnv(handler, { ...base, DATABASE_ACCESS_ROLE_ARN: 'restorable-data-access' }),
+      ).toThrow(/DATABASE_ACCESS_ROLE_ARN must be an IAM role ARN/);
+    }
+    // With a selection the listed ids may be empty; RPOs default to 24 hours.
+    expect(
+      parseHandlerEnv('freshness', {
+        ...DUMP,
+        DATABASE_IDS: '[]',
+        SELECTION: '{"tags":{"backup":"nightly"}}',
+        RPO_HOURS: '{"orders":6}',
+      }),
+    ).toMatchObject({
+      DATABASE_IDS: [],
+      SELECTION: { tags: { backup: 'nightly' }, engines: ['postgres', 'aurora-postgresql'] },
+      RPO_HOURS: { orders: 6 },
+      DEFAULT_RPO_HOURS: 24,
+    });
+    expect(() =>
+      parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '[]', SELECTION: '{"tags":{}}' }),
+    ).toThrow(/SELECTION tags: must name at least one tag/);
+    expect(
+      parseHandlerEnv('discovery', { WORKLOAD: 'drill', SELECTION: '{"tags":{"a":"*"}}' }),
+    ).toMatchObject({
+      LISTED_DATABASES: [],
+      DEFAULTS: { rpoHours: 24, drillWindowDays: 7, execution: {} },
+    });
+    expect(() =>
+      parseHandlerEnv('discovery', { WORKLOAD: 'restore', SELECTION: '{"tags":{"a":"*"}}' }),
+    ).toThrow(/WORKLOAD must be one of backup, drill/);
+    expect(() => parseHandlerEnv('discovery', { WORKLOAD: 'backup' })).toThrow(
+      /LISTED_DATABASES must list at least one database when SELECTION is not set/,
+    );
+    expect(() =>
+      parseHandlerEnv('discovery', {
+        WORKLOAD: 'backup',
+        LISTED_DATABASES: '[{"id":"orders","execution":{"databaseId":"orders"},"rpoHours":0}]',
+      }),
+    ).toThrow(/LISTED_DATABASES 0\.rpoHours: too small/);
+  });
+
   test('a handler parses its environment once, and again only if it changed', () => {
     const restore = setEnv({ ...DUMP, MIN_DUMP_BYTES: '1000' });
     try {

@@ -1,0 +1,309 @@
+/**
+ * The discovery handler at the SDK boundary (RDS and Secrets Manager mocked with the fixtures of
+ * the core discovery tests): run items with defaults merged and listed entries winning, paging
+ * through both describe APIs, skipped databases counted per reason and logged, a database that
+ * disappears between two nights, and run inputs the runners would refuse failing discovery at once.
+ */
+import { DescribeDBClustersCommand, DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { DumpEventSchema } from '../../lambda/handlers/dump';
+import { DrillRunInputSchema } from '../../lambda/handlers/drill';
+import { handler } from '../../lambda/handlers/discovery';
+import { confirmRunDatabase } from '../../lambda/handlers/confirm-run';
+import { captureOutput, setEnv, type CapturedOutput } from '../support/handler-io';
+import {
+  BACKUP,
+  cluster,
+  clusterArn,
+  instance,
+  instanceArn,
+  onePage,
+  ownersOf,
+  secretArn,
+  secretsOwnedBy,
+} from '../support/rds-fixtures';
+
+const rds = mockClient(RDSClient);
+const secrets = mockClient(SecretsManagerClient);
+
+const SELECTION = JSON.stringify({ tags: { backup: 'nightly' } });
+const SUPABASE_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:supabase-XyZ987';
+const LISTED = [
+  {
+    // Also discovered (instance "orders"): its own run input wins.
+    id: 'orders',
+    execution: {
+      databaseId: 'orders',
+      secretArn: secretArn('orders-app-user'),
+      schemas: { include: ['shop'] },
+      sslMode: 'verify-full',
+      tier: 'auto',
+      reason: '',
+      compression: { kind: 'gzip', level: 6 },
+    },
+    rpoHours: 6,
+  },
+  {
+    // Outside RDS: kept as listed.
+    id: 'supabase',
+    execution: {
+      databaseId: 'supabase',
+      secretArn: SUPABASE_SECRET,
+      schemas: {},
+      sslMode: 'verify-full',
+      tier: 'auto',
+      reason: '',
+    },
+    rpoHours: 12,
+  },
+];
+const DEFAULTS = {
+  rpoHours: 24,
+  drillWindowDays: 5,
+  execution: {
+    schemas: { exclude: ['audit'] },
+    sslMode: 'verify-full',
+    compression: { kind: 'zstd', level: 3 },
+  },
+};
+
+let output: CapturedOutput;
+let restoreEnv: () => void;
+
+function env(vars: Record<string, string>) {
+  restoreEnv = setEnv({ AWS_REGION: 'eu-west-1', ...vars });
+}
+
+beforeEach(() => {
+  rds.reset();
+  secrets.reset();
+  output = captureOutput();
+});
+
+afterEach(() => {
+  output.restore();
+  restoreEnv?.();
+  for (const name of ['WORKLOAD', 'SELECTION', 'LISTED_DATABASES', 'DEFAULTS']) delete process.env[name];
+});
+
+/** The metric values of the EMF documents: `{ DiscoveredDatabases: n }` and one per Reason. */
+function metrics() {
+  const docs = output.emf();
+  const discovered = docs.find((d) => d.DiscoveredDatabases !== undefined)?.DiscoveredDatabases;
+  const skipped = Object.fromEntries(
+    docs.filter((d) => d.DiscoverySkipped !== undefined).map((d) => [d.Reason, d.DiscoverySkipped]),
+  );
+  return { discovered, skipped };
+}
+
+describe('discovery handler (backups)', () => {
+  it('pages through both APIs and returns one run item per database: defaults merged, listed entries winning', async () => {
+    rds
+      .on(DescribeDBInstancesCommand)
+      .resolvesOnce({ DBInstances: [instance('orders'), instance('billing')], Marker: 'i-2' })
+      .resolvesOnce({ DBInstances: [instance('reports', { DBName: 'analytics' })] });
+    rds
+      .on(DescribeDBClustersCommand)
+      .resolvesOnce({ DBClusters: [], Marker: 'c-2' })
+      .resolvesOnce({ DBClusters: [cluster('aurora')] });
+    secretsOwnedBy(
+      secrets,
+      ownersOf([instance('orders'), instance('billing'), instance('reports')], [cluster('aurora')]),
+    );
+    env({
+      WORKLOAD: 'backup',
+      SELECTION,
+      LISTED_DATABASES: JSON.stringify(LISTED),
+      DEFAULTS: JSON.stringify(DEFAULTS),
+    });
+
+    const { items, skipped } = await handler({});
+
+    expect(rds.commandCalls(DescribeDBInstancesCommand).map((c) => c.args[0].input.Marker)).toEqual([
+      undefined,
+      'i-2',
+    ]);
+    expect(rds.commandCalls(DescribeDBClustersCommand).map((c) => c.args[0].input.Marker)).toEqual([
+      undefined,
+      'c-2',
+    ]);
+    expect(skipped).toEqual([]);
+    expect(items.map((i) => [i.databaseId, i.maxQueueMinutes])).toEqual([
+      ['aurora', 24 * 60],
+      ['billing', 24 * 60],
+      ['orders', 6 * 60],
+      ['reports', 24 * 60],
+      ['supabase', 12 * 60],
+    ]);
+    const byId = Object.fromEntries(items.map((i) => [i.databaseId, i.execution]));
+    // Discovered: the defaults, with the database's own connection over them.
+    expect(byId.billing).toEqual({
+      databaseId: 'billing',
+      secretArn: secretArn('rds!db-billing'),
+      host: 'billing.abc.eu-west-1.rds.amazonaws.com',
+      port: 5432,
+      database: 'postgres',
+      rdsResourceArn: instanceArn('billing'),
+      schemas: { exclude: ['audit'] },
+      sslMode: 'verify-full',
+      compression: { kind: 'zstd', level: 3 },
+      tier: 'auto',
+      reason: '',
+    });
+    expect(byId.reports).toMatchObject({ database: 'analytics' });
+    expect(byId.aurora).toMatchObject({
+      host: 'aurora.cluster-abc.eu-west-1.rds.amazonaws.com',
+      database: 'app',
+      rdsResourceArn: clusterArn('aurora'),
+    });
+    // Listed and discovered: its own input as listed (its secret, schemas, compression), plus the
+    // resource it was found as, so its run re-checks it.
+    expect(byId.orders).toEqual({ ...LISTED[0].execution, rdsResourceArn: instanceArn('orders') });
+    // Listed, not in RDS: as listed, nothing added.
+    expect(byId.supabase).toEqual(LISTED[1].execution);
+    // Every run input is one the dump handler accepts as is.
+    for (const item of items) expect(DumpEventSchema.safeParse(item.execution).success).toBe(true);
+    expect(metrics().discovered).toBe(5);
+    expect(metrics().skipped).toMatchObject({ SECRET_MISSING: 0, NO_SECRET: 0, CLUSTER_NOT_SELECTED: 0 });
+  });
+
+  it('skips a database whose secret is missing, counts it under its reason and logs how to fix it', async () => {
+    const gone = secretArn('deleted-secret');
+    onePage(rds, [
+      instance('fine'),
+      instance('typo', { TagList: [BACKUP, { Key: 'restorable:secret-arn', Value: gone }] }),
+      instance('no-secret', { MasterUserSecret: undefined }),
+    ]);
+    secretsOwnedBy(secrets, ownersOf([instance('fine')]));
+    env({ WORKLOAD: 'backup', SELECTION });
+
+    const { items, skipped } = await handler({});
+
+    expect(items.map((i) => i.databaseId)).toEqual(['fine']);
+    expect(skipped.map((s) => [s.id, s.code])).toEqual([
+      ['no-secret', 'NO_SECRET'],
+      ['typo', 'SECRET_MISSING'],
+    ]);
+    const m = metrics();
+    expect(m.discovered).toBe(1);
+    expect(m.skipped).toEqual({
+      NO_SECRET: 1,
+      SECRET_MISSING: 1,
+      SECRET_NOT_TAGGED: 0,
+      INVALID_ID: 0,
+      ID_CONFLICT: 0,
+      NOT_RUNNING: 0,
+      CLUSTER_NOT_SELECTED: 0,
+    });
+    const warnings = output.lines
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('database skipped'));
+    expect(warnings).toHaveLength(2);
+    expect(warnings.find((w) => w.includes('SECRET_MISSING'))).toContain(gone);
+    expect(warnings.find((w) => w.includes('NO_SECRET'))).toMatch(/ManageMasterUserPassword/);
+  });
+
+  it('a database deleted after one night is not in the next night items, and its stale item fails alone', async () => {
+    onePage(rds, [instance('orders'), instance('billing')]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders'), instance('billing')]));
+    env({ WORKLOAD: 'backup', SELECTION });
+    const first = await handler({});
+    expect(first.items.map((i) => i.databaseId)).toEqual(['billing', 'orders']);
+
+    // billing is deleted: gone from the describe answers.
+    rds.reset();
+    onePage(rds, [instance('orders')]);
+    rds
+      .on(DescribeDBInstancesCommand, { DBInstanceIdentifier: 'billing' })
+      .rejects(
+        Object.assign(new Error('DBInstance billing not found.'), { name: 'DBInstanceNotFoundFault' }),
+      );
+    const second = await handler({});
+    expect(second.items.map((i) => i.databaseId)).toEqual(['orders']);
+    expect(second.skipped).toEqual([]);
+
+    // A run still queued from the first night re-checks it and fails with DATABASE_GONE...
+    const stale = first.items.find((i) => i.databaseId === 'billing')!.execution as {
+      databaseId: string;
+      rdsResourceArn: string;
+    };
+    await expect(confirmRunDatabase(stale)).rejects.toMatchObject({
+      code: 'DATABASE_GONE',
+      message: expect.stringMatching(/database "billing": RDS instance "billing" no longer exists/),
+    });
+    // ...while orders' goes on.
+    await expect(
+      confirmRunDatabase(first.items.find((i) => i.databaseId === 'orders')!.execution as never),
+    ).resolves.toEqual({ host: 'orders.abc.eu-west-1.rds.amazonaws.com', port: 5432 });
+  });
+
+  it('without a selection returns the listed databases only and calls no AWS API', async () => {
+    env({ WORKLOAD: 'backup', LISTED_DATABASES: JSON.stringify(LISTED) });
+    const { items } = await handler({});
+    expect(items.map((i) => i.execution)).toEqual([LISTED[0].execution, LISTED[1].execution]);
+    expect(rds.calls()).toHaveLength(0);
+    expect(secrets.calls()).toHaveLength(0);
+  });
+
+  it('fails at once, naming each database and field, when the defaults make run inputs the runner refuses', async () => {
+    onePage(rds, [instance('orders'), instance('billing')]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders'), instance('billing')]));
+    env({
+      WORKLOAD: 'backup',
+      SELECTION,
+      DEFAULTS: JSON.stringify({ execution: { sslMode: 'sometimes', lockWaitTimeoutSeconds: -1 } }),
+    });
+    await expect(handler({})).rejects.toThrow(
+      /invalid backup run inputs .*billing: execution\.sslMode .*; billing: execution\.lockWaitTimeoutSeconds .*orders: execution\.sslMode/,
+    );
+  });
+});
+
+describe('discovery handler (drills)', () => {
+  it('gives each database its drill settings and a queue limit of its drill window', async () => {
+    onePage(rds, [instance('orders'), instance('billing')]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders'), instance('billing')]));
+    const ordersDrill = {
+      rtoTargetMinutes: 30,
+      checks: [{ name: 'rows', sql: 'select 1', expect: { rows: 1 } }],
+    };
+    env({
+      WORKLOAD: 'drill',
+      SELECTION,
+      LISTED_DATABASES: JSON.stringify([
+        {
+          id: 'orders',
+          execution: { databaseId: 'orders', drill: ordersDrill },
+          rpoHours: 24,
+          drillWindowDays: 2,
+        },
+      ]),
+      DEFAULTS: JSON.stringify({
+        ...DEFAULTS,
+        execution: { drill: { source: 'primary', selection: 'random' } },
+      }),
+    });
+
+    const { items } = await handler({});
+
+    expect(items).toEqual([
+      {
+        databaseId: 'billing',
+        maxQueueMinutes: 5 * 24 * 60,
+        execution: {
+          databaseId: 'billing',
+          drill: { source: 'primary', selection: 'random' },
+          rdsResourceArn: instanceArn('billing'),
+        },
+      },
+      {
+        databaseId: 'orders',
+        maxQueueMinutes: 2 * 24 * 60,
+        execution: { databaseId: 'orders', drill: ordersDrill, rdsResourceArn: instanceArn('orders') },
+      },
+    ]);
+    for (const item of items) expect(DrillRunInputSchema.safeParse(item.execution).success).toBe(true);
+  });
+});
