@@ -101,18 +101,115 @@ export function assertFargateSize(size: FargateSize): void {
   if (problems.length > 0) throw new Error(`invalid Fargate task size: ${problems.join('; ')}`);
 }
 
+/**
+ * How a Fargate dump is laid out: `stream` (one custom-format archive streamed to S3, as on Lambda)
+ * or `directory` (`pg_dump -Fd -j N` to task storage, each file its own object; dump-directory.ts).
+ * Lambda always streams: a directory dump needs the whole archive on local disk and N cores.
+ */
+export const DUMP_LAYOUTS = ['stream', 'directory'] as const;
+export type DumpLayout = (typeof DUMP_LAYOUTS)[number];
+
+/** pg_dump -j / pg_restore -j: each job is one more database connection. */
+export const MAX_JOBS = 64;
+
+/**
+ * Longest a Fargate run may take (the workflow's deadline for the task; hours). Fargate has no
+ * limit of its own, but a run that never ends must fail and page; 48 h bounds a week's schedule.
+ */
+export const DEFAULT_FARGATE_TIMEOUT_HOURS = 12;
+export const MAX_FARGATE_TIMEOUT_HOURS = 48;
+
+/**
+ * The share of a database (`pg_database_size`) the plain custom archive takes: 65 % measured on
+ * realistic rows (BENCHMARKS.md). A drill writes the plain archive to local storage for
+ * `pg_restore -j`; a directory dump writes its (compressed) files there before uploading them.
+ */
+export const PLAIN_ARCHIVE_SHARE = 0.65;
+
+/** Fargate's storage when `ephemeralStorageGiB` is unset. */
+export const FARGATE_DEFAULT_EPHEMERAL_GIB = 20;
+
+/** `databases[].fargate`: the task size plus how the Fargate runner dumps and restores. */
+export interface FargateSettings {
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  readonly ephemeralStorageGiB?: number;
+  readonly layout: DumpLayout;
+  /** @default - one per vCPU ({@link fargateJobs}) */
+  readonly jobs?: number;
+  readonly timeoutHours: number;
+}
+
+/** pg_dump -j / pg_restore -j of a Fargate task: the configured jobs, else one per vCPU. */
+export function fargateJobs(settings: Pick<FargateSettings, 'cpu' | 'jobs'>): number {
+  return settings.jobs ?? Math.max(1, Math.floor(settings.cpu / 1024));
+}
+
 export const FargateSizeSchema = z
   .strictObject({
-    cpu: z.int().describe('CPU units of the task (1024 = 1 vCPU).'),
-    memoryMiB: z.int().describe('Memory of the task in MiB; Fargate allows only some values per cpu.'),
+    cpu: z
+      .int()
+      .default(DEFAULT_FARGATE_SIZE.cpu)
+      .describe(`CPU units of the task (1024 = 1 vCPU); default ${DEFAULT_FARGATE_SIZE.cpu}.`),
+    memoryMiB: z
+      .int()
+      .optional()
+      .describe(
+        'Memory of the task in MiB; Fargate allows only some values per cpu. Default: twice the CPU units ' +
+          `(${DEFAULT_FARGATE_SIZE.memoryMiB} with the default cpu), the smallest Fargate offers.`,
+      ),
     ephemeralStorageGiB: z
       .int()
       .optional()
-      .describe('Task storage in GiB (21-200), where drills write the archive; default 20.'),
+      .describe(
+        `Task storage in GiB (${FARGATE_MIN_EPHEMERAL_GIB}-${FARGATE_MAX_EPHEMERAL_GIB}), where drills write the ` +
+          'archive and directory dumps their files; default 20.',
+      ),
+    layout: z
+      .enum(DUMP_LAYOUTS)
+      .default('stream')
+      .describe(
+        '"stream": one archive streamed to S3; "directory": pg_dump -Fd -j N to task storage, one object per file.',
+      ),
+    jobs: z
+      .int()
+      .min(1)
+      .max(MAX_JOBS)
+      .optional()
+      .describe("pg_dump -j (directory layout) and the drill's pg_restore -j; default one per vCPU."),
+    timeoutHours: z
+      .int()
+      .min(1)
+      .max(MAX_FARGATE_TIMEOUT_HOURS)
+      .default(DEFAULT_FARGATE_TIMEOUT_HOURS)
+      .describe(
+        `Longest a dump or a drill's restore may run on Fargate; default ${DEFAULT_FARGATE_TIMEOUT_HOURS}.`,
+      ),
   })
-  .superRefine((size, ctx) => {
-    for (const message of fargateSizeProblems(size)) ctx.addIssue({ code: 'custom', message });
-  });
+  // Checked even when another field is invalid (`when`), so every problem is reported at once.
+  .superRefine(
+    (size, ctx) => {
+      for (const message of fargateSizeProblems(withDefaultMemory(size))) {
+        ctx.addIssue({ code: 'custom', message });
+      }
+    },
+    {
+      when: ({ value }) => {
+        const v = value as { cpu?: unknown; memoryMiB?: unknown; ephemeralStorageGiB?: unknown };
+        return (
+          typeof v?.cpu === 'number' &&
+          ['number', 'undefined'].includes(typeof v.memoryMiB) &&
+          ['number', 'undefined'].includes(typeof v.ephemeralStorageGiB)
+        );
+      },
+    },
+  )
+  .transform((s): FargateSettings => withDefaultMemory(s));
+
+/** Memory left out: twice the CPU units (MiB), the smallest size Fargate offers with that CPU. */
+function withDefaultMemory<T extends { cpu: number; memoryMiB?: number }>(s: T): T & { memoryMiB: number } {
+  return { ...s, memoryMiB: s.memoryMiB ?? Math.max(512, s.cpu * 2) };
+}
 
 /** The fields `databases[]` spreads into its schema (refine the object with {@link refineRunnerSettings}). */
 export const RunnerSettingFields = {
@@ -121,8 +218,8 @@ export const RunnerSettingFields = {
     .default('lambda')
     .describe('Where dumps, verifies and drills run: "fargate" for databases past Lambda\'s 15 minutes.'),
   fargate: FargateSizeSchema.optional().describe(
-    `The Fargate task size (only with runner "fargate"); default ${DEFAULT_FARGATE_SIZE.cpu} CPU units, ` +
-      `${DEFAULT_FARGATE_SIZE.memoryMiB} MiB, 20 GiB of storage.`,
+    `The Fargate task (only with runner "fargate"): size, layout, jobs and timeout; default ${DEFAULT_FARGATE_SIZE.cpu} CPU units, ` +
+      `${DEFAULT_FARGATE_SIZE.memoryMiB} MiB, 20 GiB of storage, stream layout.`,
   ),
   sizeHintGiB: z
     .number()
@@ -135,19 +232,56 @@ export const RunnerSettingFields = {
 
 export interface RunnerSettings {
   readonly runner?: RunnerKind;
-  readonly fargate?: FargateSize;
+  readonly fargate?: FargateSettings;
   readonly sizeHintGiB?: number;
 }
 
-/** Cross-field rule: Fargate sizes only with the Fargate runner, so a size is never silently unused. */
+/**
+ * Cross-field rules: Fargate settings only with the Fargate runner, so a size or a layout is never
+ * silently unused (the directory layout in particular needs Fargate's storage and cores).
+ */
 export function refineRunnerSettings(settings: RunnerSettings, ctx: z.RefinementCtx): void {
   if (settings.fargate !== undefined && (settings.runner ?? 'lambda') !== 'fargate') {
     ctx.addIssue({
       code: 'custom',
       path: ['fargate'],
-      message: 'is set but runner is "lambda": set runner to "fargate", or remove fargate',
+      message:
+        settings.fargate.layout === 'directory'
+          ? 'layout "directory" needs runner "fargate" (pg_dump -Fd writes the whole archive to local storage, ' +
+            'which Lambda\'s 10 GiB of /tmp and 15 minutes cannot hold for the databases it is for): set runner to "fargate"'
+          : 'is set but runner is "lambda": set runner to "fargate", or remove fargate',
     });
   }
+}
+
+/** The task storage a Fargate database needs for its largest local file set, in GiB. */
+export function fargateStorageNeededGiB(sizeHintGiB: number): number {
+  return Math.ceil(sizeHintGiB * PLAIN_ARCHIVE_SHARE);
+}
+
+/**
+ * Why the Fargate task's storage may not hold this database's drill archive or directory dump
+ * (the plain archive is about 65 % of the database), or undefined. A synth warning naming the fix.
+ */
+export function fargateStorageUnsafe(
+  sizeHintGiB: number | undefined,
+  settings: Pick<FargateSettings, 'ephemeralStorageGiB' | 'layout'> | undefined,
+  { drills = true }: { readonly drills?: boolean } = {},
+): string | undefined {
+  if (sizeHintGiB === undefined) return undefined;
+  if (!drills && (settings?.layout ?? 'stream') === 'stream') return undefined;
+  const storage = settings?.ephemeralStorageGiB ?? FARGATE_DEFAULT_EPHEMERAL_GIB;
+  const needed = fargateStorageNeededGiB(sizeHintGiB);
+  if (needed <= storage) return undefined;
+  const what = drills ? "a drill's plain archive" : 'the directory dump';
+  return (
+    `the Fargate task has ${storage} GiB of storage but ${what} of a ${sizeHintGiB} GiB database needs about ${needed} GiB ` +
+    `(${PLAIN_ARCHIVE_SHARE * 100} % of the database). ` +
+    (needed <= FARGATE_MAX_EPHEMERAL_GIB
+      ? `Set fargate.ephemeralStorageGiB to ${Math.max(FARGATE_MIN_EPHEMERAL_GIB, needed)} or more.`
+      : `That is past Fargate's ${FARGATE_MAX_EPHEMERAL_GIB} GiB: set fargate.ephemeralStorageGiB to ${FARGATE_MAX_EPHEMERAL_GIB} and ` +
+        'back up fewer schemas per database entry (schemas.include), or disable drills for it.')
+  );
 }
 
 /** The three fields on their own, for checking them apart from a whole database entry. */

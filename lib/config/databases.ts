@@ -18,6 +18,7 @@ import {
   DrillInstanceClassSchema,
   DrillSettingFields,
 } from '../../lambda/core/drill-settings';
+import { refineRunnerSettings, RunnerSettingFields } from '../../lambda/core/runner-settings';
 import { DATABASE_ID_PATTERN } from '../../lambda/core/tiers';
 import {
   asArray,
@@ -74,46 +75,70 @@ const DrillSchema = z.strictObject({
   ),
 });
 
-export const DatabaseSchema = z.strictObject({
-  id: regexField(
-    DATABASE_ID_PATTERN,
-    '1-40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen',
-  ).describe('Becomes an S3 key prefix and part of resource names.'),
-  secretArn: regexField(
-    SECRET_ARN,
-    'a full Secrets Manager secret ARN, including the 6-character suffix',
-  ).describe('Secret in the standard RDS shape (host, port, username, password, dbname).'),
-  engine: z
-    .enum(['postgres', 'aurora-postgresql', 'external'])
-    .optional()
-    .describe('Where the database runs; "external" for hosts outside AWS such as Supabase.'),
-  vpc: VpcSchema.optional().describe(
-    'Run the backup inside this VPC; omit for hosts reachable from the internet.',
-  ),
-  schedule: scheduleExpression(DEFAULT_BACKUP_SCHEDULE, 'When backups run (UTC); default: daily 02:00.'),
-  rpoHours: z
-    .int()
-    .min(1)
-    .max(8760)
-    .default(24)
-    .describe('Alarm when the newest backup is older than this + 1 h.'),
-  schemas: z
-    .strictObject({
-      include: z.array(z.string().min(1)).min(1).optional().describe('Dump only these schemas (pg_dump -n).'),
-      exclude: z.array(z.string().min(1)).min(1).optional().describe('Leave these schemas out (pg_dump -N).'),
-    })
-    .prefault({}),
-  sslMode: SslModeSchema.default(DEFAULT_SSL_MODE).describe(
-    'libpq sslmode; verify-full checks the certificate and the host name.',
-  ),
-  compression: CompressionChoiceSchema.optional().describe(
-    'Archive compression: { kind: zstd | gzip | none, level }; default zstd level 3 on every core.',
-  ),
-  lockWaitTimeoutSeconds: LockWaitTimeoutSecondsSchema.optional().describe(
-    `How long pg_dump waits for a table lock before the backup gives way (LOCK_TIMEOUT); default ${DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS}.`,
-  ),
-  drill: DrillSchema.prefault({}),
-});
+export const DatabaseSchema = z
+  .strictObject({
+    id: regexField(
+      DATABASE_ID_PATTERN,
+      '1-40 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen',
+    ).describe('Becomes an S3 key prefix and part of resource names.'),
+    secretArn: regexField(
+      SECRET_ARN,
+      'a full Secrets Manager secret ARN, including the 6-character suffix',
+    ).describe('Secret in the standard RDS shape (host, port, username, password, dbname).'),
+    engine: z
+      .enum(['postgres', 'aurora-postgresql', 'external'])
+      .optional()
+      .describe('Where the database runs; "external" for hosts outside AWS such as Supabase.'),
+    vpc: VpcSchema.optional().describe(
+      'Run the backup inside this VPC; omit for hosts reachable from the internet.',
+    ),
+    schedule: scheduleExpression(DEFAULT_BACKUP_SCHEDULE, 'When backups run (UTC); default: daily 02:00.'),
+    rpoHours: z
+      .int()
+      .min(1)
+      .max(8760)
+      .default(24)
+      .describe('Alarm when the newest backup is older than this + 1 h.'),
+    schemas: z
+      .strictObject({
+        include: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('Dump only these schemas (pg_dump -n).'),
+        exclude: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe('Leave these schemas out (pg_dump -N).'),
+      })
+      .prefault({}),
+    sslMode: SslModeSchema.default(DEFAULT_SSL_MODE).describe(
+      'libpq sslmode; verify-full checks the certificate and the host name.',
+    ),
+    compression: CompressionChoiceSchema.optional().describe(
+      'Archive compression: { kind: zstd | gzip | none, level }; default zstd level 3 on every core.',
+    ),
+    lockWaitTimeoutSeconds: LockWaitTimeoutSecondsSchema.optional().describe(
+      `How long pg_dump waits for a table lock before the backup gives way (LOCK_TIMEOUT); default ${DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS}.`,
+    ),
+    drill: DrillSchema.prefault({}),
+    /** runner, fargate, sizeHintGiB: lambda/core/runner-settings.ts, which the FargateRunner validates with too. */
+    ...RunnerSettingFields,
+  })
+  .superRefine(refineRunnerSettings)
+  .superRefine((db, ctx) => {
+    // A Fargate task has no network but a VPC's (awsvpc): its ENI goes into the database's subnets.
+    if (db.runner === 'fargate' && db.vpc === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['runner'],
+        message:
+          'is "fargate" but the database has no vpc: Fargate tasks run in VPC subnets (awsvpc), so set databases[].vpc ' +
+          '(private subnets with NAT or VPC endpoints, and the security groups the database accepts), or use runner "lambda"',
+      });
+    }
+  });
 
 /** Database ids are unique: they are key prefixes and resource names. */
 export function checkDatabaseRules(config: Record<string, unknown>, ctx: z.core.$RefinementCtx): void {

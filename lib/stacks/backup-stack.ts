@@ -22,6 +22,7 @@ import { RestoreDrill } from '../constructs/restore-drill';
 import { VaultAudit } from '../constructs/vault-audit';
 import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
+import { warnAboutRunner } from '../runner-warnings';
 import { importNetwork } from '../vpc-import';
 import { applyGovernedAccountDefaults } from './governed-account';
 import {
@@ -158,6 +159,7 @@ export class BackupStack extends Stack {
       }
       const scope = new Construct(this, scopeId);
       const network = database.vpc ? importNetwork(scope, database.vpc) : undefined;
+      warnAboutRunner(scope, database);
 
       const secret = secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn);
       const workflow = new BackupWorkflow(scope, 'Backup', {

@@ -80,6 +80,7 @@ describe('parseConfig', () => {
       rpoHours: 24,
       schemas: {},
       sslMode: 'verify-full',
+      runner: 'lambda',
       drill: {
         enabled: true,
         schedule: 'cron(0 3 ? * 6L *)',
@@ -327,6 +328,83 @@ describe('parseConfig', () => {
       expect(problemsOf((c) => (c.databases[0].rpoHours = 0))).toMatch(
         /databases\[0\]\.rpoHours \(0\) must be at least 1/,
       );
+    });
+
+    describe('runner', () => {
+      const VPC = {
+        vpcId: 'vpc-0123456789abcdef0',
+        subnetIds: ['subnet-0123456789abcdef0'],
+        securityGroupIds: ['sg-0123456789abcdef0'],
+      };
+
+      test('takes the Fargate runner with its size, layout, jobs and timeout, defaulting what is left out', () => {
+        const config = minimal();
+        Object.assign(config.databases[0], {
+          vpc: VPC,
+          runner: 'fargate',
+          sizeHintGiB: 150,
+          fargate: { cpu: 4096, ephemeralStorageGiB: 120, layout: 'directory', jobs: 4 },
+        });
+        const db = parseConfig(config).databases[0];
+        expect(db.runner).toBe('fargate');
+        expect(db.sizeHintGiB).toBe(150);
+        // memory: twice the CPU units, the smallest Fargate offers with 4 vCPU.
+        expect(db.fargate).toEqual({
+          cpu: 4096,
+          memoryMiB: 8192,
+          ephemeralStorageGiB: 120,
+          layout: 'directory',
+          jobs: 4,
+          timeoutHours: 12,
+        });
+        config.databases[0].fargate = {};
+        expect(parseConfig(config).databases[0].fargate).toEqual({
+          cpu: 2048,
+          memoryMiB: 4096,
+          layout: 'stream',
+          timeoutHours: 12,
+        });
+      });
+
+      test('refuses the directory layout on Lambda, saying why and what to set', () => {
+        expect(problemsOf((c) => (c.databases[0].fargate = { layout: 'directory' }))).toMatch(
+          /databases\[0\]\.fargate layout "directory" needs runner "fargate" \(pg_dump -Fd writes the whole archive to local storage.*set runner to "fargate"/,
+        );
+        expect(problemsOf((c) => (c.databases[0].fargate = { cpu: 1024 }))).toMatch(
+          /databases\[0\]\.fargate is set but runner is "lambda": set runner to "fargate", or remove fargate/,
+        );
+      });
+
+      test('refuses the Fargate runner for a database without a VPC', () => {
+        expect(problemsOf((c) => (c.databases[0].runner = 'fargate'))).toMatch(
+          /databases\[0\]\.runner is "fargate" but the database has no vpc: Fargate tasks run in VPC subnets/,
+        );
+      });
+
+      test('refuses task sizes Fargate does not offer, storage past 200 GiB, zero jobs and long timeouts, all at once', () => {
+        const message = problemsOf((c) =>
+          Object.assign(c.databases[0], {
+            vpc: VPC,
+            runner: 'fargate',
+            fargate: { cpu: 1024, memoryMiB: 16384, ephemeralStorageGiB: 250, jobs: 0, timeoutHours: 72 },
+          }),
+        );
+        expect(message).toMatch(/memoryMiB 16384 is not allowed with cpu 1024: Fargate allows 2048 to 8192/);
+        expect(message).toMatch(/ephemeralStorageGiB 250 must be a whole number from 21 to 200/);
+        expect(message).toMatch(/databases\[0\]\.fargate\.jobs/);
+        expect(message).toMatch(/databases\[0\]\.fargate\.timeoutHours/);
+      });
+
+      test('refuses an unknown runner or layout and a non-positive size hint', () => {
+        const message = problemsOf((c) => Object.assign(c.databases[0], { runner: 'batch', sizeHintGiB: 0 }));
+        expect(message).toMatch(/databases\[0\]\.runner must be one of "lambda", "fargate", got "batch"/);
+        expect(message).toMatch(/databases\[0\]\.sizeHintGiB/);
+        expect(
+          problemsOf((c) =>
+            Object.assign(c.databases[0], { vpc: VPC, runner: 'fargate', fargate: { layout: 'tar' } }),
+          ),
+        ).toMatch(/databases\[0\]\.fargate\.layout must be one of "stream", "directory", got "tar"/);
+      });
     });
 
     test('rejects empty schema lists', () => {

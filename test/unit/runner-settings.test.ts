@@ -76,7 +76,13 @@ describe('the runner settings of a database', () => {
       fargate: { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 120 },
       sizeHintGiB: 80,
     });
-    expect(parsed.fargate).toEqual({ cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 120 });
+    expect(parsed.fargate).toEqual({
+      cpu: 4096,
+      memoryMiB: 8192,
+      ephemeralStorageGiB: 120,
+      layout: 'stream',
+      timeoutHours: 12,
+    });
   });
 
   it('refuses a Fargate size that would be ignored because the runner is Lambda', () => {
