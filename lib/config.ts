@@ -20,6 +20,7 @@ import { z } from 'zod';
 import type { RetentionDays } from '../lambda/core/tiers';
 import { checkDatabaseRules, DatabaseSchema } from './config/databases';
 import { ConfigError, errorMap, formatIssues } from './config/errors';
+import { checkFleetRules, FleetConfigSchema, FleetSelectionSchema, stackShapeOf } from './config/fleet';
 import { ACCOUNT, asRecord, IAM_PRINCIPAL_ARN, REGION, regexField } from './config/fields';
 import {
   checkVaultRules,
@@ -35,6 +36,12 @@ import {
 export { ConfigError, formatConfigPath } from './config/errors';
 export { scheduleExpressionProblem } from './config/fields';
 export { DEFAULT_OBJECT_LOCK_DAYS, TIER_RETENTION_KEYS } from './config/vault';
+export {
+  DEFAULT_DISCOVERED_RPO_HOURS,
+  MAX_PER_DATABASE_SHAPE_DATABASES,
+  STACK_SHAPES,
+  type StackShape,
+} from './config/fleet';
 
 /** Context key holding the config object itself (cdk.json carries a working example). */
 export const CONFIG_CONTEXT_KEY = 'restorable';
@@ -56,6 +63,7 @@ function checkCrossFieldRules(value: unknown, ctx: z.core.$RefinementCtx): void 
   }
   checkVaultRules(config, ctx);
   checkDatabaseRules(config, ctx);
+  checkFleetRules(config, ctx);
 }
 
 /** The zod schema of the whole config document. */
@@ -93,12 +101,19 @@ export const RestorableConfigSchema = z
           .describe('HTTPS endpoints (e.g. PagerDuty) subscribed to the on-call topic.'),
       })
       .prefault({}),
-    databases: z.array(DatabaseSchema).min(1).describe('The databases to back up.'),
+    databases: z
+      .array(DatabaseSchema)
+      .default([])
+      .describe('The databases to back up; may be empty when `selection` finds them by tag.'),
+    selection: FleetSelectionSchema.optional(),
+    fleet: FleetConfigSchema.prefault({}),
   })
   .superRefine(checkCrossFieldRules, { when: () => true })
   // The lock default follows a shortened daily tier instead of failing on a value nobody wrote.
   .transform((config) => ({
     ...config,
+    // Resolved once here, so the stacks never re-derive it.
+    fleet: { ...config.fleet, shape: stackShapeOf(config) },
     objectLock: {
       ...config.objectLock,
       defaultRetentionDays:
@@ -118,6 +133,8 @@ export type DatabaseConfig = RestorableConfig['databases'][number];
 export type DrillConfig = DatabaseConfig['drill'];
 export type DrillCheckConfig = DrillConfig['checks'][number];
 export type RetentionConfig = RestorableConfig['retention'];
+export type FleetDeploymentConfig = RestorableConfig['fleet'];
+export type SelectionConfig = NonNullable<RestorableConfig['selection']>;
 
 /**
  * Validates a config document and applies defaults.

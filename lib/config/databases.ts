@@ -31,7 +31,7 @@ import {
   VPC_ID,
 } from './fields';
 
-const VpcSchema = z.strictObject({
+export const VpcSchema = z.strictObject({
   vpcId: regexField(VPC_ID, 'a VPC id such as vpc-0123456789abcdef0'),
   subnetIds: z
     .array(regexField(SUBNET_ID, 'a subnet id such as subnet-0123456789abcdef0'))

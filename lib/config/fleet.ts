@@ -1,0 +1,147 @@
+/**
+ * `selection` and `fleet`: which databases a deployment finds by tag at run time, and the shape
+ * and bounds of a fleet. The schemas themselves are the core's (lambda/core/fleet-settings.ts),
+ * which the discovery function and the orchestrator use too; this file adds what only the
+ * deployment decides (the stack shape, the fleet's schedules and network) and the rules between
+ * `selection`, `fleet` and `databases[]`.
+ */
+import { z } from 'zod';
+import { DEFAULT_BACKUP_SCHEDULE } from '../../lambda/core/backup-settings';
+import { DEFAULT_DRILL_SCHEDULE } from '../../lambda/core/drill-settings';
+import {
+  FleetSelectionSchema,
+  FleetSettingsSchema,
+  fleetSettingsProblems,
+  type FleetSettings,
+} from '../../lambda/core/fleet-settings';
+import { VpcSchema } from './databases';
+import { asArray, asRecord, isNumber, scheduleExpression } from './fields';
+
+export { FleetSelectionSchema };
+
+/**
+ * The most databases today's per-database shape fits in one stack under CloudFormation's
+ * 500-resource quota (test/unit/fleet-size.test.ts measures it: 56 shared + 50 per database).
+ */
+export const MAX_PER_DATABASE_SHAPE_DATABASES = 8;
+
+/** RPO a tag-selected database gets (as `databases[].rpoHours` defaults to). */
+export const DEFAULT_DISCOVERED_RPO_HOURS = 24;
+
+export const STACK_SHAPES = ['per-database', 'fleet'] as const;
+export type StackShape = (typeof STACK_SHAPES)[number];
+
+export const FleetConfigSchema = FleetSettingsSchema.extend({
+  shape: z
+    .enum(STACK_SHAPES)
+    .optional()
+    .describe(
+      '"per-database": functions, workflows and alarms per database (up to 8 databases, no selection). ' +
+        '"fleet": shared runners, one backup and one drill orchestrator, Metrics Insights alarms; any number of databases. ' +
+        'Default: "fleet" when `selection` is set, else "per-database". Switching is a migration: see docs/FLEETS.md.',
+    ),
+  schedule: scheduleExpression(
+    DEFAULT_BACKUP_SCHEDULE,
+    'When the fleet backup orchestrator starts (UTC); listed databases with their own schedule get one schedule per distinct expression.',
+  ),
+  drillSchedule: scheduleExpression(
+    DEFAULT_DRILL_SCHEDULE,
+    'When the fleet drill orchestrator starts (UTC); listed databases with their own drill.schedule get one per distinct expression.',
+  ),
+  vpc: VpcSchema.optional().describe(
+    'Network of tag-selected databases: their backups run here, and their drills (subnets in two AZs at least).',
+  ),
+  rpoHours: z
+    .int()
+    .min(1)
+    .max(8760)
+    .default(DEFAULT_DISCOVERED_RPO_HOURS)
+    .describe('RPO of tag-selected databases (listed ones keep their own rpoHours).'),
+}).describe('How a fleet of databases is deployed, spread and bounded.');
+
+export type FleetConfig = z.output<typeof FleetConfigSchema>;
+
+/** The shape a config deploys: `fleet.shape`, else fleet exactly when databases are selected by tag. */
+export function stackShapeOf(config: {
+  readonly selection?: unknown;
+  readonly fleet: { readonly shape?: StackShape };
+}): StackShape {
+  return config.fleet.shape ?? (config.selection !== undefined ? 'fleet' : 'per-database');
+}
+
+/**
+ * Rules between `selection`, `fleet` and `databases[]`, one issue each, path first. Reads the
+ * possibly half-parsed config defensively (they run even when other fields are invalid).
+ */
+export function checkFleetRules(config: Record<string, unknown>, ctx: z.core.$RefinementCtx): void {
+  const databases = asArray(config.databases).map(asRecord);
+  const fleetInput = asRecord(config.fleet);
+  const hasSelection = config.selection !== undefined;
+  const shape = stackShapeOf({
+    selection: config.selection,
+    fleet: { shape: STACK_SHAPES.find((s) => s === fleetInput.shape) },
+  });
+  const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+  if (databases.length === 0 && !hasSelection) {
+    issue(
+      ['databases'],
+      'is required unless `selection` finds databases by tag: list at least one database, or set selection.tags',
+    );
+  }
+  if (shape === 'per-database' && hasSelection) {
+    issue(
+      ['fleet', 'shape'],
+      '"per-database" cannot back up tag-selected databases (their functions and alarms would need a deploy each): ' +
+        'remove fleet.shape or set it to "fleet"',
+    );
+  }
+  if (shape === 'per-database' && databases.length > MAX_PER_DATABASE_SHAPE_DATABASES) {
+    issue(
+      ['databases'],
+      `lists ${databases.length} databases: the per-database shape fits at most ${MAX_PER_DATABASE_SHAPE_DATABASES} ` +
+        'in one stack (CloudFormation\'s 500-resource quota); set fleet.shape to "fleet"',
+    );
+  }
+  if (hasSelection && fleetInput.vpc === undefined) {
+    issue(
+      ['fleet', 'vpc'],
+      'is required with `selection`: tag-selected RDS databases are reached, and drilled, from this network (its private subnets and the security groups the databases accept)',
+    );
+  }
+  const fleetVpcSubnets = asArray(asRecord(fleetInput.vpc).subnetIds);
+  if (hasSelection && fleetInput.vpc !== undefined && fleetVpcSubnets.length < 2) {
+    issue(
+      ['fleet', 'vpc', 'subnetIds'],
+      `lists ${fleetVpcSubnets.length} subnet(s): tag-selected databases are drilled in this network, and an RDS subnet group needs two AZs`,
+    );
+  }
+  if (shape !== 'fleet') {
+    // (schedule and drillSchedule have defaults, so only the network can be told apart here.)
+    if (fleetInput.vpc !== undefined) {
+      issue(['fleet', 'vpc'], 'is only used by the fleet shape: set fleet.shape to "fleet", or remove it');
+    }
+  }
+
+  // The jitter must fit every RPO, listed and tag-selected: a run may wait that long to start.
+  if (shape !== 'fleet') return;
+  const settings = FleetSettingsSchema.safeParse(
+    Object.fromEntries(Object.keys(FleetSettingsSchema.shape).map((key) => [key, fleetInput[key]])),
+  );
+  if (!settings.success) return;
+  const rpos = databases
+    .filter((db) => typeof db.id === 'string')
+    .map((db) => ({
+      id: db.id as string,
+      rpoHours: isNumber(db.rpoHours) ? db.rpoHours : DEFAULT_DISCOVERED_RPO_HOURS,
+    }));
+  if (hasSelection) {
+    rpos.push({
+      id: '(tag-selected)',
+      rpoHours: isNumber(fleetInput.rpoHours) ? fleetInput.rpoHours : DEFAULT_DISCOVERED_RPO_HOURS,
+    });
+  }
+  for (const problem of fleetSettingsProblems(settings.data as FleetSettings, rpos)) {
+    issue(['fleet', 'startJitterMinutes'], problem.replace(/^fleet\.startJitterMinutes /, ''));
+  }
+}

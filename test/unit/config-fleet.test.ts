@@ -1,0 +1,168 @@
+/**
+ * `selection` and `fleet` in the config: the shape a config deploys, and every rule between
+ * selection, fleet and databases[] with the message that explains it.
+ */
+import { DEFAULT_BACKUP_SCHEDULE } from '../../lambda/core/backup-settings';
+import { DEFAULT_DRILL_SCHEDULE } from '../../lambda/core/drill-settings';
+import { parseConfig } from '../../lib/config';
+
+const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:restorable/app-AbC123';
+const VPC = {
+  vpcId: 'vpc-0123456789abcdef0',
+  subnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+  securityGroupIds: ['sg-0123456789abcdef0'],
+};
+
+type Input = Record<string, unknown> & {
+  databases?: Record<string, unknown>[];
+  fleet?: Record<string, unknown>;
+};
+
+function base(): Input {
+  return {
+    account: '123456789012',
+    primaryRegion: 'eu-west-1',
+    replicaRegion: 'eu-central-1',
+    databases: [{ id: 'app', secretArn: SECRET }],
+  };
+}
+
+function problemsOf(input: Input): string[] {
+  try {
+    parseConfig(input);
+  } catch (err) {
+    return (err as Error).message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.replace(/^\s*- /, ''));
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const many = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `db-${i}`, secretArn: SECRET }));
+
+describe('config: selection and fleet', () => {
+  it('keeps the per-database shape for a small listed config, with the fleet defaults', () => {
+    const config = parseConfig(base());
+    expect(config.fleet).toEqual({
+      shape: 'per-database',
+      maxConcurrentBackups: 10,
+      maxConcurrentDrills: 2,
+      startJitterMinutes: 30,
+      schedule: DEFAULT_BACKUP_SCHEDULE,
+      drillSchedule: DEFAULT_DRILL_SCHEDULE,
+      rpoHours: 24,
+    });
+    expect(config.selection).toBeUndefined();
+  });
+
+  it('deploys the fleet shape when databases are selected by tag, with an empty databases[]', () => {
+    const config = parseConfig({
+      ...base(),
+      databases: undefined,
+      selection: { tags: { backup: 'nightly' } },
+      fleet: { vpc: VPC, maxConcurrentBackups: 25 },
+    });
+    expect(config.fleet.shape).toBe('fleet');
+    expect(config.fleet.maxConcurrentBackups).toBe(25);
+    expect(config.databases).toEqual([]);
+    expect(config.selection).toEqual({
+      tags: { backup: 'nightly' },
+      engines: ['postgres', 'aurora-postgresql'],
+    });
+  });
+
+  it('deploys the fleet shape for a listed config when asked', () => {
+    expect(parseConfig({ ...base(), databases: many(30), fleet: { shape: 'fleet' } }).fleet.shape).toBe(
+      'fleet',
+    );
+  });
+
+  it('requires databases[] or selection', () => {
+    expect(problemsOf({ ...base(), databases: [] })).toEqual([
+      expect.stringMatching(/^databases is required unless `selection` finds databases by tag/),
+    ]);
+  });
+
+  it('refuses more databases than the per-database shape fits, and says to switch', () => {
+    expect(problemsOf({ ...base(), databases: many(9) })).toEqual([
+      expect.stringMatching(
+        /^databases lists 9 databases: the per-database shape fits at most 8 .*set fleet\.shape to "fleet"/,
+      ),
+    ]);
+    expect(() => parseConfig({ ...base(), databases: many(8) })).not.toThrow();
+  });
+
+  it('refuses a selection with the per-database shape', () => {
+    expect(
+      problemsOf({ ...base(), selection: { tags: { a: 'b' } }, fleet: { shape: 'per-database', vpc: VPC } }),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^fleet\.shape "per-database" cannot back up tag-selected databases/),
+      ]),
+    );
+  });
+
+  it('requires fleet.vpc with two subnets for tag-selected databases', () => {
+    expect(problemsOf({ ...base(), selection: { tags: { a: 'b' } } })).toEqual([
+      expect.stringMatching(/^fleet\.vpc is required with `selection`/),
+    ]);
+    expect(
+      problemsOf({
+        ...base(),
+        selection: { tags: { a: 'b' } },
+        fleet: { vpc: { ...VPC, subnetIds: [VPC.subnetIds[0]] } },
+      }),
+    ).toEqual([expect.stringMatching(/^fleet\.vpc\.subnetIds lists 1 subnet\(s\): .*two AZs/)]);
+  });
+
+  it('refuses fleet-only settings in the per-database shape', () => {
+    expect(problemsOf({ ...base(), fleet: { vpc: VPC } })).toEqual([
+      'fleet.vpc is only used by the fleet shape: set fleet.shape to "fleet", or remove it',
+    ]);
+  });
+
+  it('refuses a jitter as long as a listed or the tag-selected RPO, naming the database', () => {
+    expect(
+      problemsOf({
+        ...base(),
+        databases: [{ id: 'fast', secretArn: SECRET, rpoHours: 1 }],
+        selection: { tags: { a: 'b' } },
+        fleet: { vpc: VPC, startJitterMinutes: 90, rpoHours: 1 },
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^fleet\.startJitterMinutes \(90\) must be shorter than the RPO of "fast" \(60 minutes\)/,
+      ),
+      expect.stringMatching(
+        /^fleet\.startJitterMinutes \(90\) must be shorter than the RPO of "\(tag-selected\)"/,
+      ),
+    ]);
+  });
+
+  it('reports selection problems with their paths: empty tags, aws: keys, unknown engines, a bound over 40', () => {
+    const problems = problemsOf({
+      ...base(),
+      selection: { tags: {}, engines: ['mysql'] },
+      fleet: { shape: 'fleet', vpc: VPC, maxConcurrentDrills: 41 },
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^selection\.tags must name at least one tag/),
+        expect.stringMatching(/^selection\.engines\[0\] must be one of "postgres", "aurora-postgresql"/),
+        expect.stringMatching(/^fleet\.maxConcurrentDrills \(41\) must be at most 40/),
+      ]),
+    );
+    expect(
+      problemsOf({
+        ...base(),
+        selection: { tags: { 'aws:cloudformation:stack-name': 'x' } },
+        fleet: { vpc: VPC },
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^selection\.tags\["aws:cloudformation:stack-name"\] tag key .* must not start with "aws:"/,
+      ),
+    ]);
+  });
+});
