@@ -35,7 +35,10 @@ describe('every drill-iam statement, exactly', () => {
   const json = (stack: Stack, statement: iam.PolicyStatement) => {
     const s = stack.resolve(statement.toStatementJson()) as Record<string, unknown>;
     const list = (v: unknown) => (Array.isArray(v) ? v : [v]).map(flatten);
-    return { ...s, Action: list(s.Action), Resource: list(s.Resource) };
+    return { ...s, Action: list(s.Action), Resource: list(s.Resource) } as Record<string, unknown> & {
+      Action: string[];
+      Resource: string[];
+    };
   };
   const DRILL_DBS = 'arn:${AWS::Partition}:rds:eu-west-1:123456789012:db:restorable-drill-*';
   const TAGS = {

@@ -14,14 +14,19 @@ import {
 } from '../../lambda/core/restore-plan';
 
 let nextId = 1;
-const e = (desc: string, namespace: string | undefined, tag: string, deps: TocEntry[] = []): TocEntry => ({
+const e = (
+  desc: string,
+  namespace: string | undefined,
+  tag: string,
+  deps: (TocEntry | number)[] = [],
+): TocEntry => ({
   dumpId: nextId++,
   desc,
   namespace,
   tag,
   owner: 'postgres',
   section: 2,
-  dependencies: deps.map((d) => d.dumpId),
+  dependencies: deps.map((d) => (typeof d === 'number' ? d : d.dumpId)),
   hadDumper: desc === 'TABLE DATA',
   defn: '',
 });
