@@ -225,6 +225,7 @@ export class BackupStack extends Stack {
           instanceClass: database.drill.instanceClass,
           checks: database.drill.checks,
           targetMajor: database.drill.targetMajor,
+          allowExtendedSupport: database.drill.allowExtendedSupport,
           logEncryptionKey,
           logRetention: LOG_RETENTION,
         });

@@ -89,6 +89,7 @@ describe('parseConfig', () => {
         source: 'replica',
         instanceClass: 'db.t4g.medium',
         checks: [],
+        allowExtendedSupport: false,
       },
     });
   });
@@ -144,6 +145,16 @@ describe('parseConfig', () => {
     const lines = configError.message.split('\n');
     expect(lines[0]).toBe('Invalid Restorable config (test.json): 4 problems');
     expect(lines.slice(1)).toEqual(configError.problems.map((p) => `  - ${p}`));
+  });
+
+  test('drills refuse RDS Extended Support unless drill.allowExtendedSupport is true', () => {
+    expect(parseConfig(minimal()).databases[0].drill.allowExtendedSupport).toBe(false);
+    const config = minimal();
+    config.databases[0].drill = { allowExtendedSupport: true };
+    expect(parseConfig(config).databases[0].drill.allowExtendedSupport).toBe(true);
+    expect(problemsOf((c) => (c.databases[0].drill = { allowExtendedSupport: 'yes' }))).toMatch(
+      /databases\[0\]\.drill\.allowExtendedSupport must be true or false, got "yes"/,
+    );
   });
 
   test("takes a database secret's customer managed key in the secret's region", () => {
