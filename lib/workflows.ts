@@ -1,7 +1,7 @@
 /**
  * Pieces the backup and drill workflows and the scheduled checks share: which Lambda errors are
- * worth retrying, the state machine log group, and the role and schedule EventBridge Scheduler
- * starts executions and invocations with.
+ * worth retrying, the state machine log group, the role and schedule EventBridge Scheduler
+ * starts executions and invocations with, and the role EventBridge rules reach their targets with.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -117,6 +117,29 @@ export function schedulerRole(scope: Construct, id: string, description: string)
     description,
   });
   return role;
+}
+
+/**
+ * The role an EventBridge rule target is reached with (an SNS topic, another region's bus), trusted
+ * only by rules of this account and region. A role rather than a resource-policy grant to
+ * `events.amazonaws.com`: EventBridge sends no `aws:SourceAccount`/`aws:SourceArn` to KMS when it
+ * publishes to an encrypted topic itself, so a key-policy grant could not be bound to this account;
+ * through a role, SNS calls KMS as the role and the key's IAM-delegating statement covers it.
+ * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html
+ */
+export function eventBridgeRole(scope: Construct, id: string, description: string): iam.Role {
+  const stack = Stack.of(scope);
+  return new iam.Role(scope, id, {
+    assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({ service: 'events', resource: 'rule', resourceName: '*' }),
+        },
+      },
+    }),
+    description,
+  });
 }
 
 export interface ScheduledInvokeProps {

@@ -147,6 +147,14 @@ export const DrillSettingFields = {
       "Restore into this PostgreSQL major instead of the backup's own (at least the backup's): " +
         "proves an upgrade's restore path before the upgrade.",
     ),
+  allowExtendedSupport: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Let a drill create its RDS instance in a PostgreSQL major that is in RDS Extended Support on the drill date ' +
+        '(billed per vCPU-hour on top of the instance). Default: such a drill is refused, and every drill instance ' +
+        'is created with Extended Support disabled.',
+    ),
 };
 
 /**
@@ -180,6 +188,8 @@ export interface ResolvedDrillSettings {
   readonly checks: readonly OperatorCheck[];
   /** @default - the backup's source major */
   readonly targetMajor?: number;
+  /** A drill may run (and bill) on RDS Extended Support. */
+  readonly allowExtendedSupport: boolean;
   /** @default DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES × 60 */
   readonly fingerprintBudgetSeconds?: number;
   readonly checkTimeoutSeconds?: number;
@@ -209,6 +219,7 @@ export function resolveDrillSettings(input: unknown): ResolvedDrillSettings {
     rtoTargetSeconds: s.rtoTargetSeconds ?? s.rtoTargetMinutes * 60,
     checks: s.checks,
     ...(s.targetMajor !== undefined ? { targetMajor: s.targetMajor } : {}),
+    allowExtendedSupport: s.allowExtendedSupport,
     ...(s.fingerprintBudgetSeconds !== undefined
       ? { fingerprintBudgetSeconds: s.fingerprintBudgetSeconds }
       : {}),

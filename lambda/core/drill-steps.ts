@@ -182,6 +182,7 @@ export async function provisionStep(
       engineMajor: targetMajor ?? backup.serverMajor,
       ...(targetMajor !== undefined ? { exactMajor: true } : {}),
       allocatedStorageGb: allocatedStorageFor(backup.bytes),
+      allowExtendedSupport: state.settings.allowExtendedSupport,
       expiresAt: new Date(
         startedAt.getTime() + (options.maxLifetimeHours ?? DEFAULT_DRILL_MAX_LIFETIME_HOURS) * 3_600_000,
       ),

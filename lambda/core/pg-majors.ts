@@ -7,9 +7,9 @@
 /**
  * The PostgreSQL majors whose clients the runner image carries (lambda/Dockerfile's PG_MAJORS,
  * passed as a build argument by lib/constructs/runner-image.ts): a server of any of these majors
- * or older (down to 10) can be dumped. Amazon Linux 2023 packages these as `postgresql<major>`;
- * add 18 here when AL2023 ships a `postgresql18` package (the image build fails on a major it
- * cannot download, so this list never claims more than the image holds). PostgreSQL 18 servers are
- * already accepted wherever a pg_dump 18 is installed (a laptop, CI): nothing here caps the major.
+ * or older (down to 10) can be dumped, and a drill or restore into any of them has a pg_restore.
+ * Amazon Linux 2023 packages these as `postgresql<major>` (postgresql18 since its 2025 releases);
+ * the image build fails on a major it cannot download, so this list never claims more than the
+ * image holds. Nothing else caps the major: a laptop or CI with a newer pg_dump dumps newer servers.
  */
-export const RUNNER_PG_MAJORS: readonly number[] = [15, 16, 17];
+export const RUNNER_PG_MAJORS: readonly number[] = [15, 16, 17, 18];

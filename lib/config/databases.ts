@@ -23,6 +23,7 @@ import { DATABASE_ID_PATTERN } from '../../lambda/core/tiers';
 import {
   asArray,
   asRecord,
+  KMS_KEY_ARN,
   regexField,
   scheduleExpression,
   SECRET_ARN,
@@ -85,6 +86,16 @@ export const DatabaseSchema = z
       SECRET_ARN,
       'a full Secrets Manager secret ARN, including the 6-character suffix',
     ).describe('Secret in the standard RDS shape (host, port, username, password, dbname).'),
+    secretKmsKeyArn: regexField(
+      KMS_KEY_ARN,
+      'a KMS key ARN such as arn:aws:kms:eu-west-1:123456789012:key/<uuid>',
+    )
+      .optional()
+      .describe(
+        "The customer managed key the secret is encrypted with (the secret's KmsKeyId), in the secret's region; " +
+          'the dump gets kms:Decrypt on it through Secrets Manager, for this secret only. ' +
+          'Default: the AWS managed key aws/secretsmanager, which needs no grant.',
+      ),
     engine: z
       .enum(['postgres', 'aurora-postgresql', 'external'])
       .optional()
@@ -140,10 +151,15 @@ export const DatabaseSchema = z
     }
   });
 
-/** Database ids are unique: they are key prefixes and resource names. */
+/**
+ * Database ids are unique: they are key prefixes and resource names. A secret's customer managed
+ * key is in the secret's region: Secrets Manager encrypts only with a key of its own region.
+ * @see https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+ */
 export function checkDatabaseRules(config: Record<string, unknown>, ctx: z.core.$RefinementCtx): void {
   const firstIndexOfId = new Map<string, number>();
   asArray(config.databases).forEach((db, i) => {
+    checkSecretKey(asRecord(db), i, ctx);
     const id = asRecord(db).id;
     if (typeof id !== 'string') return;
     const first = firstIndexOfId.get(id);
@@ -157,4 +173,22 @@ export function checkDatabaseRules(config: Record<string, unknown>, ctx: z.core.
       });
     }
   });
+}
+
+function checkSecretKey(db: Record<string, unknown>, i: number, ctx: z.core.$RefinementCtx): void {
+  const { secretArn, secretKmsKeyArn } = db;
+  // Malformed ARNs are reported by their own fields.
+  if (typeof secretArn !== 'string' || !SECRET_ARN.test(secretArn)) return;
+  if (typeof secretKmsKeyArn !== 'string' || !KMS_KEY_ARN.test(secretKmsKeyArn)) return;
+  const [, secretPartition, , secretRegion] = secretArn.split(':');
+  const [, keyPartition, , keyRegion] = secretKmsKeyArn.split(':');
+  if (secretRegion !== keyRegion || secretPartition !== keyPartition) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['databases', i, 'secretKmsKeyArn'],
+      message:
+        `(${JSON.stringify(secretKmsKeyArn)}) is in ${keyPartition}/${keyRegion} but the secret is in ` +
+        `${secretPartition}/${secretRegion}: Secrets Manager encrypts a secret only with a key of its own region`,
+    });
+  }
 }

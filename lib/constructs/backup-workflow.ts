@@ -27,6 +27,7 @@ import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
+import { grantReadDatabaseSecret } from './database-secret-grants';
 import { buildBackupStateMachine } from './backup-workflow-definition';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
@@ -70,6 +71,13 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
 
   /** The database's connection secret (standard RDS shape); only its ARN travels, never its value. */
   readonly secret: secretsmanager.ISecret;
+
+  /**
+   * The customer managed key the secret is encrypted with: the dump may decrypt with it through
+   * Secrets Manager, for this secret only.
+   * @default - the secret uses the AWS managed key `aws/secretsmanager`, which needs no grant
+   */
+  readonly secretKey?: kms.IKey;
 
   /**
    * The primary backup bucket, with its key known (the dump names it by ARN, which the bucket
@@ -223,7 +231,7 @@ export class BackupWorkflow extends Construct {
     // Dump: write (and read its own manifests) under its tier prefixes, read its secret. No delete,
     // no BypassGovernanceRetention, nothing outside its prefixes.
     props.bucket.grants.writeBackups(this.dumpFunction.role, databaseId);
-    props.secret.grantRead(this.dumpFunction.role);
+    grantReadDatabaseSecret(this.dumpFunction.role, props.secret, props.secretKey);
     // Verify: read its database's backups in both buckets, and leave a verification record next to
     // each (evidence for the report); nothing else.
     props.bucket.grants.readBackups(this.verifyFunction.role, databaseId);

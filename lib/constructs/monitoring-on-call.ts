@@ -1,14 +1,15 @@
 /**
  * The on-call channel of `Monitoring`: the KMS-encrypted SNS topic alarms page (its policy names
- * the AWS services that publish), its subscriptions, and the operational key made when none is
+ * the AWS service that publishes, bound to this account), its subscriptions, and the operational key made when none is
  * given. Called with the Monitoring construct as scope, so the ids (`Topic`, `Key`) are its own.
  */
-import { ArnFormat, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
+import { alarmArnPattern, alarmsKeyStatement, logsKeyStatement } from '../service-key-policy';
 
 export interface OnCallSubscriptions {
   /**
@@ -33,40 +34,22 @@ export function createOnCallTopic(scope: Construct, key: kms.IKey, props: OnCall
     masterKey: key,
     enforceSSL: true,
   });
-  // A topic policy replaces SNS's default one, so the publishers that are AWS services are named
-  // explicitly, each limited to this account.
+  // A topic policy replaces SNS's default one, so the one AWS service that publishes as itself
+  // (CloudWatch alarms) is named, limited to this account's alarms. EventBridge rules publish
+  // through a role (`eventBridgeRole` in lib/workflows.ts), never as `events.amazonaws.com`.
   // @see https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-  const publishers = [
-    {
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
       sid: 'AllowCloudWatchAlarms',
-      service: 'cloudwatch.amazonaws.com',
-      sourceArn: stack.formatArn({
-        service: 'cloudwatch',
-        resource: 'alarm',
-        resourceName: '*',
-        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-      }),
-    },
-    {
-      sid: 'AllowEventBridgeRules',
-      service: 'events.amazonaws.com',
-      sourceArn: stack.formatArn({ service: 'events', resource: 'rule', resourceName: '*' }),
-    },
-  ];
-  for (const { sid, service, sourceArn } of publishers) {
-    topic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid,
-        principals: [new iam.ServicePrincipal(service)],
-        actions: ['sns:Publish'],
-        resources: [topic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': sourceArn },
-        },
-      }),
-    );
-  }
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: { 'aws:SourceArn': alarmArnPattern(stack) },
+      },
+    }),
+  );
   for (const email of props.emails ?? []) {
     topic.addSubscription(new subs.EmailSubscription(email));
   }
@@ -81,45 +64,15 @@ export function createOnCallTopic(scope: Construct, key: kms.IKey, props: OnCall
  * backups, so the backup keys' policies stay free of service principals.
  */
 export function createOperationalKey(scope: Construct): kms.Key {
-  const stack = Stack.of(scope);
   const key = new kms.Key(scope, 'Key', {
     description: 'Restorable operational data: the on-call topic and log groups (never backups)',
     enableKeyRotation: true,
     pendingWindow: Duration.days(30),
   });
-  // Alarms and rules publish to the encrypted topic as their service, which needs the key.
-  // @see https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-  key.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'AllowAlarmsAndRulesToPublishToTheEncryptedTopic',
-      principals: [
-        new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-        new iam.ServicePrincipal('events.amazonaws.com'),
-      ],
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      resources: ['*'],
-    }),
-  );
+  // Alarms publish to the encrypted topic as their service, which needs the key.
+  key.addToResourcePolicy(alarmsKeyStatement(scope, 'AllowThisAccountsAlarmsToPublishToTheEncryptedTopic'));
   // CloudWatch Logs encrypts this stack's log groups, and only log groups of this account and region.
-  // @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-  key.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: 'AllowCloudWatchLogsForThisAccountsLogGroups',
-      principals: [new iam.ServicePrincipal(`logs.${stack.region}.${stack.urlSuffix}`)],
-      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-      resources: ['*'],
-      conditions: {
-        ArnLike: {
-          'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
-            service: 'logs',
-            resource: 'log-group',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        },
-      },
-    }),
-  );
+  key.addToResourcePolicy(logsKeyStatement(scope, 'AllowCloudWatchLogsForThisAccountsLogGroups'));
   return key;
 }
 

@@ -147,6 +147,13 @@ export interface RestoreDrillProps extends RunnerCommonProps {
   readonly targetMajor?: number;
 
   /**
+   * Let a drill create its instance in a major that is in RDS Extended Support on the drill date
+   * (billed on top of the instance).
+   * @default false - such a drill is refused, and every drill instance has Extended Support disabled
+   */
+  readonly allowExtendedSupport?: boolean;
+
+  /**
    * Local disk of the drill function: `pg_restore -j` needs the archive as a file.
    * @default Size.gibibytes(10) - the Lambda maximum
    */
@@ -362,6 +369,7 @@ function drillSettingsInput(
     rtoTargetSeconds: props.rtoTarget?.toSeconds() ?? DEFAULT_RTO_TARGET_SECONDS,
     checks: [...(props.checks ?? [])],
     ...(props.targetMajor !== undefined ? { targetMajor: props.targetMajor } : {}),
+    ...(props.allowExtendedSupport ? { allowExtendedSupport: true } : {}),
   } satisfies DrillSettingsInput;
 }
 

@@ -12,7 +12,7 @@
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html
  * @see https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event.html
  */
-import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -21,6 +21,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { logsKeyStatement } from '../service-key-policy';
 import { BackupKey } from './backup-key';
 
 /** CloudTrail event names of the S3 calls that change or destroy the vault. */
@@ -175,25 +176,7 @@ export class VaultAudit extends Construct {
       }),
     );
     const logGroupName = `/restorable/vault-trail-${stack.region}`;
-    key.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogsEncryptsTheTrailCopy',
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.${stack.urlSuffix}`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnEquals: {
-            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
-              service: 'logs',
-              resource: 'log-group',
-              resourceName: logGroupName,
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-          StringEquals: { 'aws:SourceAccount': stack.account },
-        },
-      }),
-    );
+    key.key.addToResourcePolicy(logsKeyStatement(this, 'CloudWatchLogsEncryptsTheTrailCopy', logGroupName));
     const logGroup = new logs.LogGroup(this, 'LogGroup', {
       logGroupName,
       retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
@@ -225,6 +208,19 @@ export class VaultAudit extends Construct {
       },
     );
     trail.node.addDependency(key.key);
+    // The Trail construct grants cloudtrail.amazonaws.com the bucket with no source condition; this
+    // deny limits it to this trail (the condition CloudTrail documents for its bucket policies).
+    // @see https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-s3-bucket-policy-for-cloudtrail.html
+    props.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudTrailOnlyForTheVaultTrail',
+        effect: iam.Effect.DENY,
+        principals: [new iam.ServicePrincipal('cloudtrail.amazonaws.com')],
+        actions: ['s3:GetBucketAcl', 's3:PutObject'],
+        resources: [props.bucket.bucketArn, props.bucket.arnForObjects('*')],
+        conditions: { StringNotEquals: { 'aws:SourceArn': trailArn } },
+      }),
+    );
     NagSuppressions.addResourceSuppressions(
       trail,
       [

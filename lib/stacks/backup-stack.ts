@@ -9,6 +9,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { RestorableConfig } from '../config';
 import { BackupBucket, type IBackupBucket } from '../constructs/backup-bucket';
@@ -24,6 +25,7 @@ import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPU
 import { pascalCase } from '../naming';
 import { warnAboutRunner } from '../runner-warnings';
 import { importNetwork } from '../vpc-import';
+import { eventBridgeRole } from '../workflows';
 import { applyGovernedAccountDefaults } from './governed-account';
 import {
   BACKUP_KEY_ALIAS,
@@ -165,6 +167,9 @@ export class BackupStack extends Stack {
       const workflow = new BackupWorkflow(scope, 'Backup', {
         databaseId: database.id,
         secret,
+        secretKey: database.secretKmsKeyArn
+          ? kms.Key.fromKeyArn(scope, 'SecretKey', database.secretKmsKeyArn)
+          : undefined,
         bucket: this.backups,
         replicaBucket: this.replica,
         alarmTopic: this.monitoring.topic,
@@ -222,6 +227,7 @@ export class BackupStack extends Stack {
           instanceClass: database.drill.instanceClass,
           checks: database.drill.checks,
           targetMajor: database.drill.targetMajor,
+          allowExtendedSupport: database.drill.allowExtendedSupport,
           logEncryptionKey,
           logRetention: LOG_RETENTION,
         });
@@ -276,10 +282,17 @@ export class BackupStack extends Stack {
         principal: replicaAccount,
       });
     }
-    return new VaultAudit(this, 'VaultAudit', {
+    // Rules publish to the encrypted on-call topic through a role bound to this account's rules
+    // (see eventBridgeRole: a key-policy grant to EventBridge cannot carry that binding).
+    const pageRole = eventBridgeRole(
+      this,
+      'PageOnVaultEventsRole',
+      'Pages on-call for Restorable vault events',
+    );
+    const audit = new VaultAudit(this, 'VaultAudit', {
       buckets: sameAccount ? [this.backups.bucket, this.replica.bucket] : [this.backups.bucket],
       keys: [this.key.key],
-      targets: [new targets.SnsTopic(this.monitoring.topic)],
+      targets: [new targets.SnsTopic(this.monitoring.topic, { role: pageRole })],
       forwardedFrom: { account: replicaAccount, region: this.replicaRegion },
       trail: {
         bucket: this.backups.accessLogsBucket,
@@ -287,5 +300,25 @@ export class BackupStack extends Stack {
         logRetention: LOG_RETENTION,
       },
     });
+    // After the targets bound: that is when the role's policy exists.
+    NagSuppressions.addResourceSuppressions(
+      pageRole,
+      [
+        {
+          id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+          reason:
+            'One grant (publish to the on-call topic, with its key) for one role, sharing its lifecycle.',
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Publishing to the KMS-encrypted on-call topic needs kms:GenerateDataKey* (SNS may call any GenerateDataKey ' +
+            'variant); the grant comes from topic.grantPublish and names that key only.',
+          appliesTo: ['Action::kms:GenerateDataKey*'],
+        },
+      ],
+      true,
+    );
+    return audit;
   }
 }

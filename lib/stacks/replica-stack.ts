@@ -14,6 +14,7 @@ import { BackupBucket, RetentionTiers } from '../constructs/backup-bucket';
 import { BackupKey } from '../constructs/backup-key';
 import { VaultAudit } from '../constructs/vault-audit';
 import { applyGovernedAccountDefaults } from './governed-account';
+import { eventBridgeRole } from '../workflows';
 
 /**
  * Alias of the backup key in both regions. Stable, so the primary region's stack can name the
@@ -130,12 +131,11 @@ export class ReplicaStack extends Stack {
         resourceName: 'default',
       }),
     );
-    const forwardRole = new iam.Role(this, 'ForwardVaultEventsRole', {
-      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-      }),
-      description: 'Forwards Restorable vault events to the primary region',
-    });
+    const forwardRole = eventBridgeRole(
+      this,
+      'ForwardVaultEventsRole',
+      'Forwards Restorable vault events to the primary region',
+    );
     this.audit = new VaultAudit(this, 'VaultAudit', {
       buckets: [this.backups.bucket],
       keys: [this.key.key],

@@ -42,6 +42,28 @@ describe('BackupStack', () => {
     );
   });
 
+  test("grants a database's dump kms:Decrypt on its secret's customer managed key, for that secret only", () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555';
+    const { template } = synth(exampleConfig((c) => (c.databases[0].secretKmsKeyArn = key)));
+    const decrypts = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as { Resource?: unknown }[]).filter((s) => s.Resource === key),
+    );
+    expect(decrypts).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: key,
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com',
+            'kms:EncryptionContext:SecretARN':
+              'arn:aws:secretsmanager:eu-west-1:123456789012:secret:restorable/orders-AbC123',
+          },
+        },
+      },
+    ]);
+  });
+
   test('names the primary bucket after account and region and aliases the key', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::S3::Bucket', {

@@ -1,6 +1,7 @@
 import { Duration, TimeZone } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { BackupBucket } from '../../lib/constructs/backup-bucket';
@@ -244,6 +245,46 @@ describe('BackupWorkflow dump role', () => {
       'secretsmanager:GetSecretValue': [SECRET_ARN],
       'secretsmanager:DescribeSecret': [SECRET_ARN],
     });
+  });
+
+  test("may decrypt a secret's customer managed key only through Secrets Manager, for that secret", () => {
+    const SECRET_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555';
+    const { stack, workflow, template } = build((f) => ({
+      secretKey: kms.Key.fromKeyArn(f.stack, 'SecretKey', SECRET_KEY),
+    }));
+    const permissions = permissionsOf(template, stack, workflow.dumpFunction.role);
+    expect(permissions['kms:Decrypt']).toEqual(
+      [
+        PRIMARY_KEY + viaS3('eu-west-1'),
+        `${SECRET_KEY} if {"StringEquals":{"kms:EncryptionContext:SecretARN":"${SECRET_ARN}","kms:ViaService":"secretsmanager.eu-west-1.amazonaws.com"}}`,
+      ].sort(),
+    );
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Effect: 'Allow',
+            Action: 'kms:Decrypt',
+            Resource: SECRET_KEY,
+            Condition: {
+              StringEquals: {
+                'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com',
+                'kms:EncryptionContext:SecretARN': SECRET_ARN,
+              },
+            },
+          },
+        ]),
+      },
+    });
+    // The verify function never reads the secret, so it gets neither.
+    expect(JSON.stringify(permissionsOf(template, stack, workflow.verifyFunction.role))).not.toContain(
+      SECRET_KEY,
+    );
+    // Without a key, no KMS statement beyond the bucket key's.
+    const plain = build();
+    expect(
+      permissionsOf(plain.template, plain.stack, plain.workflow.dumpFunction.role)['kms:Decrypt'],
+    ).toEqual([PRIMARY_KEY + viaS3('eu-west-1')]);
   });
 
   test('has no delete and no governance bypass anywhere in the dump or verify policies', () => {

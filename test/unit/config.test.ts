@@ -90,6 +90,7 @@ describe('parseConfig', () => {
         source: 'replica',
         instanceClass: 'db.t4g.medium',
         checks: [],
+        allowExtendedSupport: false,
       },
     });
   });
@@ -145,6 +146,39 @@ describe('parseConfig', () => {
     const lines = configError.message.split('\n');
     expect(lines[0]).toBe('Invalid Restorable config (test.json): 4 problems');
     expect(lines.slice(1)).toEqual(configError.problems.map((p) => `  - ${p}`));
+  });
+
+  test('drills refuse RDS Extended Support unless drill.allowExtendedSupport is true', () => {
+    expect(parseConfig(minimal()).databases[0].drill.allowExtendedSupport).toBe(false);
+    const config = minimal();
+    config.databases[0].drill = { allowExtendedSupport: true };
+    expect(parseConfig(config).databases[0].drill.allowExtendedSupport).toBe(true);
+    expect(problemsOf((c) => (c.databases[0].drill = { allowExtendedSupport: 'yes' }))).toMatch(
+      /databases\[0\]\.drill\.allowExtendedSupport must be true or false, got "yes"/,
+    );
+  });
+
+  test("takes a database secret's customer managed key in the secret's region", () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555';
+    const config = minimal();
+    config.databases[0].secretKmsKeyArn = key;
+    expect(parseConfig(config).databases[0].secretKmsKeyArn).toBe(key);
+    expect(parseConfig(minimal()).databases[0].secretKmsKeyArn).toBeUndefined();
+  });
+
+  test('rejects a secret key that is not a key ARN, or is in another region than the secret', () => {
+    expect(problemsOf((c) => (c.databases[0].secretKmsKeyArn = 'alias/aws/secretsmanager'))).toMatch(
+      /databases\[0\]\.secretKmsKeyArn "alias\/aws\/secretsmanager" must match .*a KMS key ARN/,
+    );
+    expect(
+      problemsOf(
+        (c) =>
+          (c.databases[0].secretKmsKeyArn =
+            'arn:aws:kms:eu-central-1:123456789012:key/99999999-8888-7777-6666-555555555555'),
+      ),
+    ).toMatch(
+      /databases\[0\]\.secretKmsKeyArn .* is in aws\/eu-central-1 but the secret is in aws\/eu-west-1: Secrets Manager encrypts a secret only with a key of its own region/,
+    );
   });
 
   test('runs the cross-field rules even when a field has the wrong type', () => {

@@ -84,33 +84,53 @@ describe('Monitoring topic', () => {
     });
   });
 
-  test('lets CloudWatch alarms and EventBridge rules of this account publish, and use the key', () => {
+  test('lets CloudWatch alarms of this account publish and use the key; no other service', () => {
     const { stack } = build();
     const template = Template.fromStack(stack);
-    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
-      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({
-              Effect: 'Allow',
-              Principal: { Service: service },
-              Action: 'sns:Publish',
-              Condition: Match.objectLike({ StringEquals: { 'aws:SourceAccount': '123456789012' } }),
-            }),
-          ]),
-        },
-      });
-    }
+    const boundToThisAccountsAlarms = {
+      StringEquals: { 'aws:SourceAccount': '123456789012' },
+      ArnLike: { 'aws:SourceArn': 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*' },
+    };
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'AllowCloudWatchAlarms',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: TOPIC,
+            Condition: boundToThisAccountsAlarms,
+          },
+        ]),
+      },
+    });
     template.hasResourceProperties('AWS::KMS::Key', {
       KeyPolicy: {
         Statement: Match.arrayWith([
-          Match.objectLike({
-            Principal: { Service: ['cloudwatch.amazonaws.com', 'events.amazonaws.com'] },
+          {
+            Sid: 'AllowThisAccountsAlarmsToPublishToTheEncryptedTopic',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
             Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+            Condition: boundToThisAccountsAlarms,
+          },
+          Match.objectLike({
+            Sid: 'AllowCloudWatchLogsForThisAccountsLogGroups',
+            Condition: {
+              ArnLike: {
+                'kms:EncryptionContext:aws:logs:arn': 'arn:aws:logs:eu-west-1:123456789012:log-group:*',
+              },
+            },
           }),
         ]),
       },
     });
+    const services = (type: string) =>
+      new Set(JSON.stringify(template.findResources(type)).match(/[a-z0-9-]+\.amazonaws\.com/g));
+    expect(services('AWS::SNS::TopicPolicy')).toEqual(new Set(['cloudwatch.amazonaws.com']));
+    expect(JSON.stringify(template.findResources('AWS::KMS::Key'))).not.toContain('events.amazonaws.com');
   });
 
   test('subscribes the configured emails and HTTPS endpoints', () => {

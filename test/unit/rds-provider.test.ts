@@ -13,12 +13,16 @@ import {
 } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
+import { resolveDrillSettings, type DrillSettingsInput } from '../../lambda/core/drill-settings';
+import { initialState } from '../../lambda/core/drill-state';
+import { provisionStep } from '../../lambda/core/drill-steps';
 import { allocatedStorageFor, waitUntilAvailable } from '../../lambda/core/providers/provider';
 import {
   DB_INSTANCE_IDENTIFIER,
   drillInstanceIdentifier,
   RdsDatabaseProvider,
 } from '../../lambda/core/providers/rds';
+import { rdsExtendedSupportOn } from '../../lambda/core/rds-extended-support';
 
 const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
@@ -141,6 +145,49 @@ describe('RdsDatabaseProvider.provision', () => {
       ['17', 'restorable-drill-orders-pg17'],
       ['15', undefined],
       ['16', undefined],
+    ]);
+  });
+
+  it('creates every instance of a major in standard support with Extended Support disabled', async () => {
+    rds.on(CreateDBInstanceCommand).resolves({});
+    await provider().provision(request);
+    // The last day of PostgreSQL 13's standard support is still standard support.
+    await provider().provision({ ...request, engineMajor: 13, startedAt: new Date('2026-02-28T23:59:59Z') });
+    const inputs = rds.commandCalls(CreateDBInstanceCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => [i.EngineVersion, i.EngineLifecycleSupport])).toEqual([
+      ['16', 'open-source-rds-extended-support-disabled'],
+      ['13', 'open-source-rds-extended-support-disabled'],
+    ]);
+  });
+
+  it('refuses a major in RDS Extended Support on the drill date before creating anything', async () => {
+    rds.on(CreateDBInstanceCommand).resolves({});
+    for (const [major, date, end] of [
+      [13, '2026-03-01T00:00:00Z', '2026-02-28'],
+      [12, '2026-11-27T03:00:07Z', '2025-02-28'],
+      [11, '2024-03-01T00:00:00Z', '2024-02-29'],
+    ] as const) {
+      await expect(
+        provider().provision({ ...request, engineMajor: major, startedAt: new Date(date) }),
+      ).rejects.toThrow(
+        new RegExp(
+          `PostgreSQL ${major} left RDS standard support on ${end}: a drill instance would run on RDS Extended Support.*` +
+            'drill\\.targetMajor.*drill\\.allowExtendedSupport: true',
+        ),
+      );
+    }
+    expect(rds.commandCalls(CreateDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it('creates the instance in Extended Support only when the drill allows it', async () => {
+    rds.on(CreateDBInstanceCommand).resolves({});
+    await provider().provision({ ...request, engineMajor: 12, allowExtendedSupport: true });
+    // Allowing it changes nothing for a major in standard support.
+    await provider().provision({ ...request, engineMajor: 16, allowExtendedSupport: true });
+    const inputs = rds.commandCalls(CreateDBInstanceCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => [i.EngineVersion, i.EngineLifecycleSupport])).toEqual([
+      ['12', 'open-source-rds-extended-support'],
+      ['16', 'open-source-rds-extended-support-disabled'],
     ]);
   });
 
@@ -291,5 +338,67 @@ describe('RdsDatabaseProvider.release', () => {
       /not a drill instance/,
     );
     expect(rds.commandCalls(DeleteDBInstanceCommand)).toHaveLength(0);
+  });
+});
+
+describe('a drill of a major in RDS Extended Support', () => {
+  const stateFor = (settings: DrillSettingsInput) => ({
+    ...initialState('orders', resolveDrillSettings(settings), { bucket: 'b', kind: 'replica' }, startedAt),
+    backup: {
+      backupId: 'daily-20261127T020000Z',
+      manifestKey: 'daily/orders/x.manifest.json',
+      dumpKey: 'daily/orders/x.dump',
+      tier: 'daily',
+      period: '2026-11-27',
+      bytes: 10 * GIB,
+      createdAt: '2026-11-27T02:00:00Z',
+      serverMajor: 12,
+      serverVersion: '12.22',
+    },
+  });
+
+  it('fails at provision naming the major, the date and the two ways out, by default', async () => {
+    rds.on(CreateDBInstanceCommand).resolves({});
+    await expect(provisionStep(provider(), stateFor({}))).rejects.toMatchObject({
+      step: 'provision',
+      message: expect.stringMatching(
+        /could not create the ephemeral database: PostgreSQL 12 left RDS standard support on 2025-02-28.*drill\.allowExtendedSupport: true/,
+      ),
+    });
+    expect(rds.commandCalls(CreateDBInstanceCommand)).toHaveLength(0);
+  });
+
+  it('runs on Extended Support when the drill allows it, or in a newer major without it', async () => {
+    rds.on(CreateDBInstanceCommand).resolves({});
+    await provisionStep(provider(), stateFor({ allowExtendedSupport: true }));
+    await provisionStep(provider(), stateFor({ targetMajor: 16 }));
+    const inputs = rds.commandCalls(CreateDBInstanceCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => [i.EngineVersion, i.EngineLifecycleSupport])).toEqual([
+      ['12', 'open-source-rds-extended-support'],
+      ['16', 'open-source-rds-extended-support-disabled'],
+    ]);
+  });
+
+  it('is a setting that defaults to false and takes only a boolean', () => {
+    expect(resolveDrillSettings({}).allowExtendedSupport).toBe(false);
+    expect(resolveDrillSettings({ allowExtendedSupport: true }).allowExtendedSupport).toBe(true);
+    expect(() => resolveDrillSettings({ allowExtendedSupport: 'yes' })).toThrow(
+      /invalid drill settings: allowExtendedSupport: .*boolean/i,
+    );
+  });
+});
+
+describe('rdsExtendedSupportOn', () => {
+  it('starts Extended Support the day after the last day of standard support, UTC', () => {
+    expect(rdsExtendedSupportOn(13, new Date('2026-02-28T23:59:59.999Z')).inExtendedSupport).toBe(false);
+    expect(rdsExtendedSupportOn(13, new Date('2026-03-01T00:00:00Z'))).toEqual({
+      inExtendedSupport: true,
+      standardSupportEnd: '2026-02-28',
+    });
+    expect(rdsExtendedSupportOn(15, new Date('2028-03-01T00:00:00Z')).standardSupportEnd).toBe('2028-02-29');
+  });
+
+  it('counts a major without a published date as standard support', () => {
+    expect(rdsExtendedSupportOn(18, new Date('2040-01-01T00:00:00Z'))).toEqual({ inExtendedSupport: false });
   });
 });

@@ -98,7 +98,10 @@ describe('ReplicaStack', () => {
         Statement: [
           Match.objectLike({
             Principal: { Service: 'events.amazonaws.com' },
-            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': '123456789012' },
+              ArnLike: { 'aws:SourceArn': 'arn:aws:events:eu-central-1:123456789012:rule/*' },
+            },
           }),
         ],
       },

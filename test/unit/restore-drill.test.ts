@@ -225,7 +225,20 @@ describe('RestoreDrill schedule', () => {
       instanceClass: DEFAULT_DRILL_INSTANCE_CLASS,
       rtoTargetSeconds: DEFAULT_RTO_TARGET_SECONDS,
       checks: [check],
+      allowExtendedSupport: false,
     });
+  });
+
+  test('sends allowExtendedSupport only when the drill allows RDS Extended Support', () => {
+    const inputOf = (allowExtendedSupport?: boolean) => {
+      const { template } = build(() => ({ allowExtendedSupport }));
+      const [schedule] = Object.values(template.findResources('AWS::Scheduler::Schedule'));
+      return JSON.parse(schedule.Properties.Target.Input as string) as { drill: Record<string, unknown> };
+    };
+    expect(inputOf(true).drill.allowExtendedSupport).toBe(true);
+    expect(resolveDrillSettings(inputOf(true).drill).allowExtendedSupport).toBe(true);
+    expect(inputOf(undefined).drill).not.toHaveProperty('allowExtendedSupport');
+    expect(resolveDrillSettings(inputOf(false).drill).allowExtendedSupport).toBe(false);
   });
 
   test('takes a configured schedule, selection and RTO, and can be disabled', () => {

@@ -336,17 +336,23 @@ describe('governed accounts', () => {
     }
   });
 
-  test('service principals in the trail key policy are tied to this account', () => {
+  test('service principals in the trail key policy are tied to this trail and log group', () => {
     const trailKey = Object.entries(t.backup.findResources('AWS::KMS::Key')).find(([id]) =>
       id.startsWith('VaultAudit'),
     );
-    const statements = trailKey![1].Properties.KeyPolicy.Statement as {
-      Principal?: { Service?: unknown };
-      Condition?: unknown;
-    }[];
-    for (const statement of statements.filter((s) => s.Principal?.Service)) {
-      expect(JSON.stringify(statement.Condition)).toContain('aws:SourceAccount');
-    }
+    const statements = trailKey![1].Properties.KeyPolicy.Statement as Record<string, unknown>[];
+    expect(sid(statements, 'CloudTrailEncryptsThisTrail').Condition).toEqual({
+      StringEquals: {
+        'aws:SourceArn': 'arn:aws:cloudtrail:eu-west-1:123456789012:trail/restorable-vault-eu-west-1',
+        'aws:SourceAccount': '123456789012',
+      },
+    });
+    expect(sid(statements, 'CloudWatchLogsEncryptsTheTrailCopy').Condition).toEqual({
+      ArnEquals: {
+        'kms:EncryptionContext:aws:logs:arn':
+          'arn:aws:logs:eu-west-1:123456789012:log-group:/restorable/vault-trail-eu-west-1',
+      },
+    });
   });
 
   test('no function reserves concurrency unless the config asks, then all do', () => {
@@ -357,5 +363,148 @@ describe('governed accounts', () => {
     const functions = Object.values(reserved.backup.findResources('AWS::Lambda::Function'));
     expect(functions.length).toBeGreaterThan(4);
     for (const fn of functions) expect(fn.Properties.ReservedConcurrentExecutions).toBe(2);
+  });
+});
+
+/**
+ * Every Allow to an AWS service in a key, topic or bucket policy is bound to this account (the
+ * confused-deputy protection): by `aws:SourceAccount`/`aws:SourceArn`, by an encryption context ARN
+ * that names the account, or by a Deny in the same policy for any other source.
+ */
+describe('service principals in resource policies (confused deputy)', () => {
+  type Statement = {
+    Sid?: string;
+    Effect: string;
+    Principal?: { Service?: unknown };
+    Condition?: Record<string, Record<string, unknown>>;
+  };
+  const POLICY_PROPERTY: Record<string, string> = {
+    'AWS::KMS::Key': 'KeyPolicy',
+    'AWS::SNS::TopicPolicy': 'PolicyDocument',
+    'AWS::S3::BucketPolicy': 'PolicyDocument',
+  };
+  const BINDING_KEYS = ['aws:SourceAccount', 'aws:SourceArn', 'kms:EncryptionContext:aws:logs:arn'];
+
+  /** The condition values under the binding keys, resolved to strings, of one statement. */
+  function bindings(condition: Statement['Condition']): string[] {
+    return Object.values(condition ?? {}).flatMap((block) =>
+      Object.entries(block)
+        .filter(([key]) => BINDING_KEYS.includes(key))
+        .map(([, value]) => JSON.stringify(value)),
+    );
+  }
+
+  function unbound(template: Template, account: string): string[] {
+    const problems: string[] = [];
+    for (const [type, property] of Object.entries(POLICY_PROPERTY)) {
+      for (const [id, resource] of Object.entries(template.findResources(type))) {
+        const statements = resource.Properties[property].Statement as Statement[];
+        const services = (s: Statement) => [s.Principal?.Service ?? []].flat().map((x) => JSON.stringify(x));
+        const deniedOtherSources = new Set(
+          statements
+            .filter((s) => s.Effect === 'Deny' && s.Condition?.StringNotEquals?.['aws:SourceArn'])
+            .flatMap(services),
+        );
+        for (const statement of statements.filter((s) => s.Effect === 'Allow' && s.Principal?.Service)) {
+          for (const service of services(statement)) {
+            const bound = bindings(statement.Condition).some(
+              (v) => v.includes(account) || v.includes('GetAtt'),
+            );
+            if (!bound && !deniedOtherSources.has(service))
+              problems.push(`${id} ${statement.Sid ?? ''} ${service}`);
+          }
+        }
+      }
+    }
+    return problems;
+  }
+
+  test.each([
+    ['a same-account replica', undefined],
+    [
+      'a replica in a backup account',
+      (c: Parameters<NonNullable<Change>>[0]) =>
+        (c.replica = { account: BACKUP_ACCOUNT, keyArn: REPLICA_KEY_ARN }),
+    ],
+  ])('every Allow to a service is bound to its account, with %s', (_name, change) => {
+    const t = stacks(change);
+    expect(unbound(t.backup, '123456789012')).toEqual([]);
+    expect(unbound(t.replica, change ? BACKUP_ACCOUNT : '123456789012')).toEqual([]);
+  });
+
+  test('the check fails on a statement without a binding', () => {
+    const template = Template.fromJSON({
+      Resources: {
+        Key: {
+          Type: 'AWS::KMS::Key',
+          Properties: {
+            KeyPolicy: {
+              Statement: [
+                { Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'kms:Decrypt' },
+                {
+                  Effect: 'Allow',
+                  Principal: { Service: 'cloudwatch.amazonaws.com' },
+                  Condition: { StringEquals: { 'aws:SourceAccount': '999999999999' } },
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    expect(unbound(template, '123456789012')).toEqual([
+      'Key  "events.amazonaws.com"',
+      'Key  "cloudwatch.amazonaws.com"',
+    ]);
+  });
+
+  test('EventBridge is never a principal of the on-call key or topic: rules page through a bound role', () => {
+    const t = stacks();
+    for (const type of ['AWS::KMS::Key', 'AWS::SNS::TopicPolicy']) {
+      expect(JSON.stringify(t.backup.findResources(type))).not.toContain('events.amazonaws.com');
+    }
+    const [roleId] = Object.keys(
+      t.backup.findResources('AWS::IAM::Role', {
+        Properties: { Description: 'Pages on-call for Restorable vault events' },
+      }),
+    );
+    t.backup.hasResourceProperties('AWS::IAM::Role', {
+      Description: 'Pages on-call for Restorable vault events',
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Principal: { Service: 'events.amazonaws.com' },
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': '123456789012' },
+              ArnLike: { 'aws:SourceArn': 'arn:aws:events:eu-west-1:123456789012:rule/*' },
+            },
+          }),
+        ],
+      },
+    });
+    t.backup.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: Match.stringLikeRegexp('^MonitoringTopic') },
+          RoleArn: { 'Fn::GetAtt': [roleId, 'Arn'] },
+        }),
+      ],
+    });
+  });
+
+  test('CloudTrail may use the trail bucket for the vault trail only', () => {
+    const t = stacks();
+    const policies = Object.values(t.backup.findResources('AWS::S3::BucketPolicy'));
+    const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    expect(sid(statements as Record<string, unknown>[], 'CloudTrailOnlyForTheVaultTrail')).toMatchObject({
+      Effect: 'Deny',
+      Principal: { Service: 'cloudtrail.amazonaws.com' },
+      Action: ['s3:GetBucketAcl', 's3:PutObject'],
+      Condition: {
+        StringNotEquals: {
+          'aws:SourceArn': 'arn:aws:cloudtrail:eu-west-1:123456789012:trail/restorable-vault-eu-west-1',
+        },
+      },
+    });
   });
 });

@@ -27,6 +27,12 @@ export interface ProvisionRequest {
    */
   readonly exactMajor?: boolean;
   readonly allocatedStorageGb: number;
+  /**
+   * The database may run on paid extended support of its major (RDS Extended Support). A provider
+   * with such a tier refuses a major in it without this, and otherwise opts out of it.
+   * @default false
+   */
+  readonly allowExtendedSupport?: boolean;
   /** When the sweeper may delete the database if the drill never released it. */
   readonly expiresAt: Date;
   /** Drill start (names the RDS instance). @default - now */

@@ -27,6 +27,7 @@ import {
   TAG_EXPIRES_AT,
 } from '../drill-naming';
 import { DEFAULT_DRILL_INSTANCE_CLASS } from '../drill-settings';
+import { ENGINE_LIFECYCLE_SUPPORT, rdsExtendedSupportOn } from '../rds-extended-support';
 import { compactTimestamp } from '../tiers';
 import type { RestoreTarget } from '../restore';
 import { resolveConnection, type SslMode } from '../secrets';
@@ -63,6 +64,25 @@ export function drillInstanceIdentifier(databaseId: string, startedAt: Date): st
   if (!DB_INSTANCE_IDENTIFIER.test(id))
     throw new Error(`cannot build a valid RDS identifier from "${databaseId}"`);
   return id;
+}
+
+/**
+ * The `EngineLifecycleSupport` of a drill instance of `major` created on `date`: Extended Support
+ * only when the major is in it and the drill allows it; a major in it without that is refused
+ * before anything is created.
+ * @see https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/extended-support-creating-db-instance.html
+ */
+export function engineLifecycleSupport(major: number, date: Date, allowExtendedSupport: boolean): string {
+  const { inExtendedSupport, standardSupportEnd } = rdsExtendedSupportOn(major, date);
+  if (!inExtendedSupport) return ENGINE_LIFECYCLE_SUPPORT.disabled;
+  if (!allowExtendedSupport) {
+    throw new Error(
+      `PostgreSQL ${major} left RDS standard support on ${standardSupportEnd}: a drill instance would run on ` +
+        'RDS Extended Support, billed per vCPU-hour. Restore into a newer major (drill.targetMajor) or ' +
+        'allow it with drill.allowExtendedSupport: true',
+    );
+  }
+  return ENGINE_LIFECYCLE_SUPPORT.extended;
 }
 
 export interface RdsProviderConfig {
@@ -136,7 +156,13 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
     if (!subnetGroupName) throw new Error('RDS drill provider needs a DB subnet group to create instances');
     if (securityGroupIds.length === 0)
       throw new Error('RDS drill provider needs at least one security group');
-    const id = drillInstanceIdentifier(request.databaseId, request.startedAt ?? new Date());
+    const startedAt = request.startedAt ?? new Date();
+    const lifecycle = engineLifecycleSupport(
+      request.engineMajor,
+      startedAt,
+      request.allowExtendedSupport ?? false,
+    );
+    const id = drillInstanceIdentifier(request.databaseId, startedAt);
     const parameterGroup = this.config.parameterGroups?.[String(request.engineMajor)];
     const tags: Tag[] = [
       { Key: TAG_DRILL, Value: 'true' },
@@ -150,6 +176,8 @@ export class RdsDatabaseProvider implements EphemeralDatabaseProvider {
         Engine: 'postgres',
         // A major alone lets RDS pick that major's default minor version.
         EngineVersion: String(request.engineMajor),
+        // Stated either way: left out, RDS enrolls (and bills) the instance in Extended Support.
+        EngineLifecycleSupport: lifecycle,
         DBInstanceClass: this.config.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS,
         AllocatedStorage: request.allocatedStorageGb,
         StorageType: this.config.storageType ?? 'gp3',
