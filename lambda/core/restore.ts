@@ -41,7 +41,14 @@ import { directoryBytes, downloadDirectory } from './restore-directory';
 import { RestoreError } from './restore-error';
 import { planTableRestore, useListText, type TableRef } from './restore-plan';
 import { applyDatabaseProperties, archivedDatabase, isDatabaseEntry } from './restore-database';
-import { fullRestoreEntries, loadTargetExtensions, planExtensions } from './restore-extensions';
+import {
+  fullRestoreEntries,
+  loadTargetExtensions,
+  notRestoredOf,
+  planExtensions,
+} from './restore-extensions';
+import { planPlatformSchemas } from './restore-platform';
+import { presetRules } from './presets';
 import {
   ownersUsable,
   parseRolesScript,
@@ -85,7 +92,8 @@ export {
   type GlobalsProblem,
 } from './restore-check';
 export { archivedDatabase, type DatabasePropertiesResult } from './restore-database';
-export type { ExtensionsResult } from './restore-extensions';
+export type { ExtensionsResult, NotRestored, UnavailableExtension } from './restore-extensions';
+export type { PlatformSchemasResult } from './restore-platform';
 export {
   describeTarget,
   inspectTarget,
@@ -198,10 +206,28 @@ export async function restoreBackup(
       }
     }
 
-    // Extensions: all missing ones named at once, before anything is changed.
+    // Extensions: all missing ones named at once, before anything is changed (or, under a preset
+    // that allows it, left out with what needs them); the platform's schemas, data only.
+    const rules = presetRules(manifest.preset);
+    const targetExtensions = toc ? await withTargetClient(target, loadTargetExtensions) : undefined;
     const extensions = toc
-      ? planExtensions(plan?.entries ?? toc.entries, await withTargetClient(target, loadTargetExtensions))
+      ? planExtensions(plan?.entries ?? toc.entries, targetExtensions!, {
+          missingExtensions: rules.missingExtensions,
+        })
       : undefined;
+    const platform =
+      toc && !plan && rules.platformSchemas.length > 0
+        ? planPlatformSchemas(toc.entries, rules.platformSchemas, targetExtensions!.schemas)
+        : undefined;
+    for (const u of extensions?.unavailable ?? []) {
+      warnings.push(
+        `extension ${u.extension} is not offered by the target: left out` +
+          (u.objects.length > 0 ? ` with ${u.objects.join(', ')}` : '') +
+          (u.referencedBy.length > 0
+            ? `; restored but failing when called: ${u.referencedBy.join(', ')}`
+            : ''),
+      );
+    }
 
     // 3. Roles.
     let roles: RolesResult;
@@ -219,7 +245,8 @@ export async function restoreBackup(
     }
 
     // Owners and grants are kept when the roles are there and usable (entries left out aside).
-    const leftOut = new Set((extensions?.leftOut ?? []).map((l) => l.dumpId));
+    const leftOutEntries = [...(extensions?.leftOut ?? []), ...(platform?.leftOut ?? [])];
+    const leftOut = new Set(leftOutEntries.map((l) => l.dumpId));
     const entries = (plan?.entries ?? toc?.entries)?.filter((e) => !leftOut.has(e.dumpId));
     const owners = [
       ...new Set(
@@ -259,7 +286,7 @@ export async function restoreBackup(
     const candidates = plan
       ? plan.entries.filter((e) => !leftOut.has(e.dumpId))
       : toc && leftOut.size > 0
-        ? fullRestoreEntries(toc, extensions!.leftOut)
+        ? fullRestoreEntries(toc, leftOutEntries)
         : undefined;
     const deferred = deferredMatviews(candidates ?? toc?.entries ?? []);
     const deferredIds = new Set(deferred.map((e) => e.dumpId));
@@ -267,6 +294,10 @@ export async function restoreBackup(
       candidates || deferred.length > 0
         ? (candidates ?? toc!.entries).filter((e) => !deferredIds.has(e.dumpId))
         : undefined;
+    // The schemas of extensions this restore creates, when neither the target nor the archive has them.
+    for (const schema of extensions?.schemasToCreate ?? []) {
+      await withTargetClient(target, (c) => c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`));
+    }
     let useList: string | undefined;
     if (listed) {
       useList = path.join(dir, 'use-list.txt');
@@ -373,6 +404,10 @@ export async function restoreBackup(
       ownersSelfGrants,
       roles,
       ...(extensions ? { extensions } : {}),
+      ...(platform && platform.schemas.length > 0 ? { platformSchemas: platform } : {}),
+      ...(toc && extensions && notRestoredOf(toc.entries, extensions)
+        ? { notRestored: notRestoredOf(toc.entries, extensions) }
+        : {}),
       ...(databaseProperties ? { databaseProperties } : {}),
       ...(database
         ? { expected: { ...(rolesSql !== undefined ? { roles: parseRolesScript(rolesSql) } : {}), database } }
