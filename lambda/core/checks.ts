@@ -177,12 +177,13 @@ function lessNotRestored(expected: CatalogCounts, notRestored?: NotRestored): Ca
 
 /**
  * A failed check about a relation the restore left out on purpose (`rows:`, `rls:`, `rows-hash:`,
- * `sequence:`, `matview:` + its label) becomes `skipped`, saying why: reported, not failed, and
+ * `sequence:`, `matview:` + its label) or about such an extension (`extension:` + its name) becomes `skipped`, saying why: reported, not failed, and
  * not passed either. Any other failure stands.
  */
 function excuseNotRestored(results: readonly CheckResult[], notRestored?: NotRestored): CheckResult[] {
-  if (!notRestored || notRestored.relations.length === 0) return [...results];
-  const labels = new Set(notRestored.relations.map((r) => tableLabel(r)));
+  if (!notRestored) return [...results];
+  // Relations by label; the extensions themselves as the fingerprints name them (`extension:x`).
+  const labels = new Set([...notRestored.relations.map((r) => tableLabel(r)), ...notRestored.extensions]);
   const why = `not restored: needs extension ${notRestored.extensions.join(', ')}, which the target does not offer`;
   return results.map((r) => {
     const subject = r.name.slice(r.name.indexOf(':') + 1);

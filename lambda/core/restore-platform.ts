@@ -10,6 +10,7 @@
  * `public.profiles` to `auth.users`) are restored either way: the platform's own objects satisfy
  * them.
  */
+import type { ClientBase } from 'pg';
 import type { TocEntry } from './archive-toc';
 import { entryName, type LeftOutEntry } from './restore-extensions';
 
@@ -57,4 +58,49 @@ export function planPlatformSchemas(
     });
   }
   return { schemas, leftOut };
+}
+
+/** The TABLE DATA entries of the platform schemas restored data-only: loaded before everything else. */
+export function platformDataEntries(entries: readonly TocEntry[], result: PlatformSchemasResult): TocEntry[] {
+  const provided = new Set(result.schemas.filter((s) => s.restored === 'data-only').map((s) => s.schema));
+  return entries.filter(
+    (e) => e.desc === 'TABLE DATA' && e.namespace !== undefined && provided.has(e.namespace),
+  );
+}
+
+/**
+ * Orders TABLE DATA entries so that a table comes after the tables its foreign keys in the
+ * *target* reference: the platform's tables keep their constraints while the rows go in (a
+ * non-superuser cannot switch them off), so `storage.objects` must follow `storage.buckets` and
+ * `auth.identities` must follow `auth.users`. Tables in a cycle keep the archive's order.
+ */
+export async function orderByForeignKeys(client: ClientBase, data: readonly TocEntry[]): Promise<TocEntry[]> {
+  const label = (schema: string, name: string) => `${schema}\u0000${name}`;
+  const { rows } = await client.query<{ fs: string; fn: string; ts: string; tn: string }>(
+    `SELECT fn.nspname AS fs, f.relname AS fn, tn.nspname AS ts, t.relname AS tn
+       FROM pg_constraint k
+       JOIN pg_class f ON f.oid = k.conrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+       JOIN pg_class t ON t.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+      WHERE k.contype = 'f' AND k.conrelid <> k.confrelid`,
+  );
+  const needs = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const from = label(r.fs, r.fn);
+    if (!needs.has(from)) needs.set(from, new Set());
+    needs.get(from)!.add(label(r.ts, r.tn));
+  }
+  const pending = new Map(data.map((e) => [label(e.namespace!, e.tag), e]));
+  const ordered: TocEntry[] = [];
+  while (pending.size > 0) {
+    const ready = [...pending].filter(
+      ([key]) => ![...(needs.get(key) ?? [])].some((dep) => pending.has(dep)),
+    );
+    // A cycle: take the rest in the archive's order.
+    const batch = ready.length > 0 ? ready : [...pending];
+    for (const [key, e] of batch) {
+      ordered.push(e);
+      pending.delete(key);
+    }
+  }
+  return ordered;
 }

@@ -47,7 +47,7 @@ import {
   notRestoredOf,
   planExtensions,
 } from './restore-extensions';
-import { planPlatformSchemas } from './restore-platform';
+import { orderByForeignKeys, planPlatformSchemas, platformDataEntries } from './restore-platform';
 import { presetRules } from './presets';
 import {
   ownersUsable,
@@ -122,7 +122,11 @@ export async function restoreBackup(
   const warnings: string[] = [];
 
   // 1. The target, before anything is downloaded or changed.
-  const info = await withTargetClient(target, inspectTarget);
+  // Under a preset, the schemas the target's platform made are not the user's objects.
+  const platformRules = presetRules(manifest.preset);
+  const info = await withTargetClient(target, (c) =>
+    inspectTarget(c, [...platformRules.excludeSchemas, ...platformRules.platformSchemas]),
+  );
   if (!tableMode && info.userObjects.length > 0 && !options.force) {
     throw new RestoreError(
       'TARGET_NOT_EMPTY',
@@ -208,7 +212,7 @@ export async function restoreBackup(
 
     // Extensions: all missing ones named at once, before anything is changed (or, under a preset
     // that allows it, left out with what needs them); the platform's schemas, data only.
-    const rules = presetRules(manifest.preset);
+    const rules = platformRules;
     const targetExtensions = toc ? await withTargetClient(target, loadTargetExtensions) : undefined;
     const extensions = toc
       ? planExtensions(plan?.entries ?? toc.entries, targetExtensions!, {
@@ -283,10 +287,12 @@ export async function restoreBackup(
     // 4. pg_restore.
     // A --use-list for a table restore, or for a full restore that leaves extension entries out;
     // materialized view data is always left out here and refreshed in step 4b.
+    // The rows of platform schemas restored data-only go in first, on their own (see below).
+    const platformData = toc && platform ? platformDataEntries(toc.entries, platform) : [];
     const candidates = plan
       ? plan.entries.filter((e) => !leftOut.has(e.dumpId))
-      : toc && leftOut.size > 0
-        ? fullRestoreEntries(toc, leftOutEntries)
+      : toc && (leftOut.size > 0 || platformData.length > 0)
+        ? fullRestoreEntries(toc, [...leftOutEntries, ...platformData])
         : undefined;
     const deferred = deferredMatviews(candidates ?? toc?.entries ?? []);
     const deferredIds = new Set(deferred.map((e) => e.dumpId));
@@ -294,6 +300,25 @@ export async function restoreBackup(
       candidates || deferred.length > 0
         ? (candidates ?? toc!.entries).filter((e) => !deferredIds.has(e.dumpId))
         : undefined;
+    // Rows into the platform's own tables (restore-platform.ts): before the user's foreign keys to
+    // them are added, one table after those it references, all or nothing.
+    if (platformData.length > 0) {
+      const ordered = await withTargetClient(target, (c) => orderByForeignKeys(c, platformData));
+      const platformList = path.join(dir, 'platform-data.txt');
+      fs.writeFileSync(platformList, useListText(ordered), { mode: 0o600 });
+      await runPgRestore({
+        bin,
+        target,
+        archive,
+        jobs: 1,
+        keepOwners: false,
+        clean: false,
+        useList: platformList,
+        singleTransaction: true,
+        entriesTotal: ordered.length,
+        signal: options.signal,
+      });
+    }
     // The schemas of extensions this restore creates, when neither the target nor the archive has them.
     for (const schema of extensions?.schemasToCreate ?? []) {
       await withTargetClient(target, (c) => c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`));
