@@ -268,7 +268,10 @@ function leaveOutUnavailable(
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Entries of a whole-archive restore without those left out (pg_restore handles the special ones). */
-export function fullRestoreEntries(toc: ArchiveToc, leftOut: readonly { readonly dumpId: number }[]): TocEntry[] {
+export function fullRestoreEntries(
+  toc: ArchiveToc,
+  leftOut: readonly { readonly dumpId: number }[],
+): TocEntry[] {
   const skip = new Set(leftOut.map((l) => l.dumpId));
   const special = new Set(['ENCODING', 'STDSTRINGS', 'SEARCHPATH']);
   // The database's own entries are applied by restore-database.ts under the target's name.
