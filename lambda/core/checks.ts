@@ -27,6 +27,7 @@ import { DEFAULT_CHECK_TIMEOUT_SECONDS, type CheckExpectation, type OperatorChec
 import { checkExtensions, checkFingerprints, checkLargeObjects } from './drill-object-checks';
 import { catalogCounts, countRows, listTables, type SchemaScope, type TableInfo } from './inventory';
 import { tableLabel, type CatalogCounts, type Manifest, type TableEntry } from './manifest';
+import type { NotRestored } from './restore-extensions';
 import { judgeRestoredRows } from './row-counts';
 
 // The operator checks' schema is a drill setting: defined with the others in drill-settings.ts
@@ -83,6 +84,12 @@ export interface ChecksOptions {
   readonly fingerprintBudgetMs?: number;
   /** For estimated manifest counts (judgeRestoredRows). @default - only "restored empty" fails */
   readonly estimateTolerance?: number;
+  /**
+   * What the restore left out because the target does not offer an extension (preset backups,
+   * restore-extensions.ts): reported as `skipped` with why, neither passed nor failed, and taken
+   * off the catalog counts. @default - nothing left out: every object must be there
+   */
+  readonly notRestored?: NotRestored;
 }
 
 /** Tables counted per transaction: their locks are released at each commit (see runChecks). */
@@ -125,12 +132,15 @@ export async function runChecks(
   } finally {
     await client.query('COMMIT').catch(() => undefined);
   }
-  results.push(...compareRows(manifest.tables, counted, options));
-  results.push(...compareCatalog(manifest.catalog, catalog));
-  results.push(...compareRls(manifest.tables, tables));
-  results.push(...(await checkLargeObjects(client, manifest)));
-  results.push(...(await checkExtensions(client, manifest)));
-  results.push(...(await checkFingerprints(client, manifest, options.fingerprintBudgetMs)));
+  const notRestored = options.notRestored;
+  const byDesign: CheckResult[] = [];
+  byDesign.push(...compareRows(manifest.tables, counted, options));
+  byDesign.push(...compareCatalog(lessNotRestored(manifest.catalog, notRestored), catalog));
+  byDesign.push(...compareRls(manifest.tables, tables));
+  byDesign.push(...(await checkLargeObjects(client, manifest)));
+  byDesign.push(...(await checkExtensions(client, manifest, notRestored?.extensions)));
+  byDesign.push(...(await checkFingerprints(client, manifest, options.fingerprintBudgetMs)));
+  results.push(...excuseNotRestored(byDesign, notRestored));
 
   for (const check of options.operatorChecks ?? []) {
     results.push(
@@ -156,6 +166,32 @@ export async function runChecks(
 }
 
 const key = (t: { schema: string; name: string }) => `${t.schema}\u0000${t.name}`;
+
+/** The manifest's catalog counts without what the restore left out on purpose. */
+function lessNotRestored(expected: CatalogCounts, notRestored?: NotRestored): CatalogCounts {
+  if (!notRestored) return expected;
+  const out = { ...expected };
+  for (const f of CATALOG_FIELDS) out[f] = Math.max(0, expected[f] - (notRestored.catalog[f] ?? 0));
+  return out;
+}
+
+/**
+ * A failed check about a relation the restore left out on purpose (`rows:`, `rls:`, `rows-hash:`,
+ * `sequence:`, `matview:` + its label) or about such an extension (`extension:` + its name) becomes `skipped`, saying why: reported, not failed, and
+ * not passed either. Any other failure stands.
+ */
+function excuseNotRestored(results: readonly CheckResult[], notRestored?: NotRestored): CheckResult[] {
+  if (!notRestored) return [...results];
+  // Relations by label; the extensions themselves as the fingerprints name them (`extension:x`).
+  const labels = new Set([...notRestored.relations.map((r) => tableLabel(r)), ...notRestored.extensions]);
+  const why = `not restored: needs extension ${notRestored.extensions.join(', ')}, which the target does not offer`;
+  return results.map((r) => {
+    const subject = r.name.slice(r.name.indexOf(':') + 1);
+    return !r.ok && r.name.includes(':') && labels.has(subject)
+      ? { ...r, ok: true, status: 'skipped', detail: r.detail ? `${why} (${r.detail})` : why }
+      : r;
+  });
+}
 
 export function compareRows(
   expected: readonly TableEntry[],

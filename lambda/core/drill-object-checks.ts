@@ -16,6 +16,7 @@ import { compareFingerprints, type FingerprintCheck } from './fingerprint-compar
 import type { CollationFingerprint } from './fingerprint-schema';
 import { summarizeLargeObjects } from './large-objects';
 import type { Manifest } from './manifest';
+import { presetRules } from './presets';
 
 /** Large objects after the restore against `manifest.largeObjects` (none recorded: no check). */
 export async function checkLargeObjects(client: ClientBase, manifest: Manifest): Promise<CheckResult[]> {
@@ -53,14 +54,28 @@ export async function checkLargeObjects(client: ClientBase, manifest: Manifest):
  * that are missing. Dumps filtered by `schemas.include` carry no extensions (pg_dump leaves them
  * out with --schema), so there is nothing to check then.
  */
-export async function checkExtensions(client: ClientBase, manifest: Manifest): Promise<CheckResult[]> {
+export async function checkExtensions(
+  client: ClientBase,
+  manifest: Manifest,
+  /** Left out on purpose (the target does not offer them, preset backups): reported, not failed. */
+  notOffered: readonly string[] = [],
+): Promise<CheckResult[]> {
   const want = manifest.extensions;
   if (!want || manifest.schemas.include.length > 0) return [];
   const { rows } = await client.query<{ name: string; version: string }>(
     'SELECT extname AS name, extversion AS version FROM pg_catalog.pg_extension',
   );
   const installed = new Map(rows.map((r) => [r.name, r.version]));
-  const missing = want.filter((x) => !installed.has(x.name)).map((x) => x.name);
+  const excused = new Set(notOffered);
+  const absent = want.filter((x) => !installed.has(x.name)).map((x) => x.name);
+  const missing = absent.filter((x) => !excused.has(x));
+  const leftOut = absent.filter((x) => excused.has(x));
+  const detail = [
+    ...(missing.length > 0 ? [`not installed after restore: ${missing.join(', ')}`] : []),
+    ...(leftOut.length > 0
+      ? [`not offered by the target, left out with what needs them: ${leftOut.join(', ')}`]
+      : []),
+  ].join('; ');
   return [
     {
       name: 'extension:installed',
@@ -69,7 +84,7 @@ export async function checkExtensions(client: ClientBase, manifest: Manifest): P
       status: missing.length === 0 ? 'ok' : 'missing',
       expected: want.map((x) => `${x.name} ${x.version}`),
       actual: want.filter((x) => installed.has(x.name)).map((x) => `${x.name} ${installed.get(x.name)}`),
-      ...(missing.length > 0 ? { detail: `not installed after restore: ${missing.join(', ')}` } : {}),
+      ...(detail ? { detail } : {}),
     },
   ];
 }
@@ -123,7 +138,11 @@ const fromFingerprint = (c: FingerprintCheck): CheckResult => ({
  */
 export async function targetLacks(client: ClientBase, manifest: Manifest): Promise<string[]> {
   const lacks: string[] = [];
-  const extensions = manifest.schemas.include.length > 0 ? [] : (manifest.extensions ?? []);
+  // A preset that leaves out what needs a missing extension (presets.ts) has the restore report it.
+  const extensions =
+    manifest.schemas.include.length > 0 || presetRules(manifest.preset).missingExtensions === 'leave-out'
+      ? []
+      : (manifest.extensions ?? []);
   if (extensions.length > 0) {
     const { rows } = await client.query<{ name: string }>(
       'SELECT name FROM pg_catalog.pg_available_extensions WHERE name = ANY($1)',

@@ -80,6 +80,12 @@ export interface RestoreSummary {
   readonly pgRestoreSeconds: number;
   readonly restoreSeconds: number;
   readonly warnings: readonly string[];
+  /** Extensions the target does not offer, left out with the objects that need them (preset backups). */
+  readonly unavailable?: readonly {
+    readonly extension: string;
+    readonly objects: readonly string[];
+    readonly referencedBy: readonly string[];
+  }[];
 }
 
 export interface ChecksSummary {
@@ -191,6 +197,15 @@ export function summarizeRestore(r: RestoreResult): RestoreSummary {
     pgRestoreSeconds: r.pgRestoreSeconds,
     restoreSeconds: r.restoreSeconds,
     warnings: r.warnings.slice(0, 20),
+    ...(r.extensions && r.extensions.unavailable.length > 0
+      ? {
+          unavailable: r.extensions.unavailable.map((u) => ({
+            extension: u.extension,
+            objects: u.objects.slice(0, 50),
+            referencedBy: u.referencedBy.slice(0, 50),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -263,6 +263,7 @@ export async function restoreAndCheckStep(
         timeoutSeconds: state.settings.checkTimeoutSeconds,
         fingerprintBudgetMs:
           (state.settings.fingerprintBudgetSeconds ?? DEFAULT_DRILL_FINGERPRINT_BUDGET_MINUTES * 60) * 1000,
+        ...(restored.notRestored ? { notRestored: restored.notRestored } : {}),
       }),
     );
   } catch (e) {

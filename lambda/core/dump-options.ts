@@ -9,6 +9,7 @@ import type { CompressionChoice } from './compression-settings';
 import type { ObjectLockMode } from './handler-env';
 import type { SchemaScope } from './inventory';
 import type { CoreLogger } from './logger';
+import type { DatabasePreset } from './presets';
 import type { ConnectionSource, TlsOptions } from './secrets';
 import type { RetentionDays, StoredTier } from './tiers';
 
@@ -32,6 +33,11 @@ export interface DumpOptions extends TlsOptions {
   readonly reason?: string;
   /** Schemas to include/exclude (exact names). @default - every non-system schema */
   readonly schemas?: SchemaScope;
+  /**
+   * The platform the database runs on (presets.ts): its schemas join `schemas.exclude`, and the
+   * manifest records it for the restore. @default - none
+   */
+  readonly preset?: DatabasePreset;
   /** Directories holding pg_dump/pg_dumpall (only these are searched). @default - pgBinDirs() */
   readonly pgBinDirs?: string[];
   /** Time for exact row counts before falling back to estimates, ms. @default 300000 */

@@ -62,6 +62,7 @@ import {
   type DbConnection,
   type TlsOptions,
 } from './secrets';
+import { presetScope } from './presets';
 import { type Placement } from './tiers';
 
 export { BackupError, type BackupFailureReason } from './backup-error';
@@ -98,7 +99,7 @@ export async function dumpDatabase(options: DumpOptions): Promise<Manifest> {
 
   const dirs = options.pgBinDirs ?? defaultPgBinDirs();
   const tls: TlsOptions = { sslMode: options.sslMode, caBundlePath: options.caBundlePath };
-  const scope: SchemaScope = options.schemas ?? {};
+  const scope: SchemaScope = presetScope(options.schemas ?? {}, options.preset);
   const deadlineAt = effectiveDeadline(options);
   let compression: CompressionSettings;
   try {
@@ -405,6 +406,7 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
     largeObjects: inventory.largeObjects,
     ...(inventory.fingerprints ? { fingerprints: inventory.fingerprints } : {}),
     ...(options.reason ? { reason: options.reason } : {}),
+    ...(options.preset ? { preset: options.preset } : {}),
   });
   try {
     await options.s3.send(

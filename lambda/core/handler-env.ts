@@ -20,6 +20,7 @@ import {
 import { DEFAULT_DRILL_MAX_LIFETIME_HOURS } from './drill-settings';
 import { CompressionChoiceSchema } from './compression-settings';
 import { FleetSelectionSchema } from './fleet-settings';
+import { DatabasePresetSchema } from './presets';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
 /** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
@@ -160,6 +161,8 @@ export const DumpEnvSchema = z.object({
   /** pg_dump --lock-wait-timeout: a migration holding a lock longer fails the run with LOCK_TIMEOUT
    * instead of queueing production behind the dump. */
   LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
+  /** The database's preset (presets.ts): schemas the dump leaves out, recorded in the manifest. */
+  DATABASE_PRESET: DatabasePresetSchema.optional(),
   /** Size floor of the archive. */
   MIN_DUMP_BYTES: quantity(DEFAULT_MIN_DUMP_BYTES),
   /** Give up this long before the Lambda timeout. */

@@ -20,6 +20,8 @@ const execFileAsync = promisify(execFile);
 export interface LocalClusterOptions {
   /** PostgreSQL major to run. @default - the newest installed */
   readonly major?: number;
+  /** Run the server of this bin directory (e.g. a relocated copy of an installation). @default - found by `major` */
+  readonly binDir?: string;
   /** Superuser password. @default - 24 random bytes, base64url */
   readonly password?: string;
   /** Serve TLS with this certificate and key (PEM files). @default - TLS off */
@@ -99,8 +101,10 @@ function chownRecursive(dir: string, who: RunAs): void {
   }
 }
 
-function pickServer(major?: number): { initdb: PgBinary; binDir: string } {
-  const candidates = findPgBinaries('initdb').filter((b) => major === undefined || b.major === major);
+function pickServer(major?: number, binDir?: string): { initdb: PgBinary; binDir: string } {
+  const candidates = findPgBinaries('initdb', binDir ? [binDir] : undefined).filter(
+    (b) => major === undefined || b.major === major,
+  );
   const initdb = candidates[0];
   if (!initdb) {
     throw new Error(
@@ -112,7 +116,7 @@ function pickServer(major?: number): { initdb: PgBinary; binDir: string } {
 }
 
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
-  const { initdb, binDir } = pickServer(options.major);
+  const { initdb, binDir } = pickServer(options.major, options.binDir);
   const runAs = runAsUser();
   const password = options.password ?? randomBytes(24).toString('base64url');
   const user = 'postgres';

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { CompressionSchema } from './compression-settings';
 import { FingerprintsSchema } from './fingerprint-schema';
+import { DatabasePresetSchema } from './presets';
 import { backupKeys, type BackupKeys } from './tiers';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
@@ -161,6 +162,8 @@ export const ManifestSchema = z.strictObject({
   fingerprints: FingerprintsSchema.optional(),
   /** Why an on-demand backup was taken (`restorable backup --reason`), for list and reports. */
   reason: z.string().max(500).optional(),
+  /** The database's preset (presets.ts): which schemas were left out, and how a restore treats the platform's. */
+  preset: DatabasePresetSchema.optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 

@@ -50,9 +50,13 @@ export interface TargetInfo {
 /**
  * What "empty" means: nothing a fresh `CREATE DATABASE` would not have — no schema besides
  * `public` (and the schemas of installed extensions), and no table, view, sequence, function or
- * type in any non-system schema (objects created by extensions do not count).
+ * type in any non-system schema (objects created by extensions do not count). Schemas in
+ * `platformSchemas` (a preset's: what the target's platform made, presets.ts) do not count either.
  */
-export async function inspectTarget(client: ClientBase): Promise<TargetInfo> {
+export async function inspectTarget(
+  client: ClientBase,
+  platformSchemas: readonly string[] = [],
+): Promise<TargetInfo> {
   const { rows: info } = await client.query<{ version: string; num: string; usr: string; su: boolean }>(
     `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
             current_user AS usr, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su`,
@@ -73,7 +77,9 @@ export async function inspectTarget(client: ClientBase): Promise<TargetInfo> {
        SELECT 'type ' || n.nspname || '.' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
         WHERE ${USER_NAMESPACE} AND t.typtype IN ('e', 'd', 'r', 'm')
           AND ${notExtensionMember('pg_type', 't')}
-     ) o ORDER BY what LIMIT 10`,
+     ) o WHERE split_part(substr(what, strpos(what, ' ') + 1), '.', 1) <> ALL($1::text[])
+     ORDER BY what LIMIT 10`,
+    [platformSchemas],
   );
   return {
     serverVersion: info[0].version,

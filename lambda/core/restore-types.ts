@@ -8,8 +8,9 @@ import type { SkippedEntry } from './restore-plan';
 import type { TableRef } from './restore-plan';
 import type { GlobalsExpectation } from './restore-check';
 import type { DatabasePropertiesResult } from './restore-database';
-import type { ExtensionsResult } from './restore-extensions';
+import type { ExtensionsResult, NotRestored } from './restore-extensions';
 import type { MatviewRefresh } from './restore-matviews';
+import type { PlatformSchemasResult } from './restore-platform';
 import type { RestoredTable } from './restore-result';
 import type { RolesResult } from './restore-roles';
 import type { SideRestore } from './restore-table-side';
@@ -76,6 +77,13 @@ export interface RestoreResult {
   readonly roles: RolesResult;
   /** Extensions the archive uses, those the target already had, and entries left out because of them. */
   readonly extensions?: ExtensionsResult;
+  /** Preset backups: the platform's schemas (Supabase auth, storage) restored whole or data only. */
+  readonly platformSchemas?: PlatformSchemasResult;
+  /**
+   * Left out because an extension the target does not offer needs them (preset backups only): the
+   * drill's checks report these rather than fail on them.
+   */
+  readonly notRestored?: NotRestored;
   /** Full restore: the archive's database settings, role-in-database settings, grants and comment, applied. */
   readonly databaseProperties?: DatabasePropertiesResult;
   /**

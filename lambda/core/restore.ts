@@ -41,7 +41,14 @@ import { directoryBytes, downloadDirectory } from './restore-directory';
 import { RestoreError } from './restore-error';
 import { planTableRestore, useListText, type TableRef } from './restore-plan';
 import { applyDatabaseProperties, archivedDatabase, isDatabaseEntry } from './restore-database';
-import { fullRestoreEntries, loadTargetExtensions, planExtensions } from './restore-extensions';
+import {
+  fullRestoreEntries,
+  loadTargetExtensions,
+  notRestoredOf,
+  planExtensions,
+} from './restore-extensions';
+import { orderByForeignKeys, planPlatformSchemas, platformDataEntries } from './restore-platform';
+import { presetRules } from './presets';
 import {
   ownersUsable,
   parseRolesScript,
@@ -85,7 +92,8 @@ export {
   type GlobalsProblem,
 } from './restore-check';
 export { archivedDatabase, type DatabasePropertiesResult } from './restore-database';
-export type { ExtensionsResult } from './restore-extensions';
+export type { ExtensionsResult, NotRestored, UnavailableExtension } from './restore-extensions';
+export type { PlatformSchemasResult } from './restore-platform';
 export {
   describeTarget,
   inspectTarget,
@@ -114,7 +122,11 @@ export async function restoreBackup(
   const warnings: string[] = [];
 
   // 1. The target, before anything is downloaded or changed.
-  const info = await withTargetClient(target, inspectTarget);
+  // Under a preset, the schemas the target's platform made are not the user's objects.
+  const platformRules = presetRules(manifest.preset);
+  const info = await withTargetClient(target, (c) =>
+    inspectTarget(c, [...platformRules.excludeSchemas, ...platformRules.platformSchemas]),
+  );
   if (!tableMode && info.userObjects.length > 0 && !options.force) {
     throw new RestoreError(
       'TARGET_NOT_EMPTY',
@@ -198,10 +210,28 @@ export async function restoreBackup(
       }
     }
 
-    // Extensions: all missing ones named at once, before anything is changed.
+    // Extensions: all missing ones named at once, before anything is changed (or, under a preset
+    // that allows it, left out with what needs them); the platform's schemas, data only.
+    const rules = platformRules;
+    const targetExtensions = toc ? await withTargetClient(target, loadTargetExtensions) : undefined;
     const extensions = toc
-      ? planExtensions(plan?.entries ?? toc.entries, await withTargetClient(target, loadTargetExtensions))
+      ? planExtensions(plan?.entries ?? toc.entries, targetExtensions!, {
+          missingExtensions: rules.missingExtensions,
+        })
       : undefined;
+    const platform =
+      toc && !plan && rules.platformSchemas.length > 0
+        ? planPlatformSchemas(toc.entries, rules.platformSchemas, targetExtensions!.schemas)
+        : undefined;
+    for (const u of extensions?.unavailable ?? []) {
+      warnings.push(
+        `extension ${u.extension} is not offered by the target: left out` +
+          (u.objects.length > 0 ? ` with ${u.objects.join(', ')}` : '') +
+          (u.referencedBy.length > 0
+            ? `; restored but failing when called: ${u.referencedBy.join(', ')}`
+            : ''),
+      );
+    }
 
     // 3. Roles.
     let roles: RolesResult;
@@ -219,7 +249,8 @@ export async function restoreBackup(
     }
 
     // Owners and grants are kept when the roles are there and usable (entries left out aside).
-    const leftOut = new Set((extensions?.leftOut ?? []).map((l) => l.dumpId));
+    const leftOutEntries = [...(extensions?.leftOut ?? []), ...(platform?.leftOut ?? [])];
+    const leftOut = new Set(leftOutEntries.map((l) => l.dumpId));
     const entries = (plan?.entries ?? toc?.entries)?.filter((e) => !leftOut.has(e.dumpId));
     const owners = [
       ...new Set(
@@ -256,10 +287,12 @@ export async function restoreBackup(
     // 4. pg_restore.
     // A --use-list for a table restore, or for a full restore that leaves extension entries out;
     // materialized view data is always left out here and refreshed in step 4b.
+    // The rows of platform schemas restored data-only go in first, on their own (see below).
+    const platformData = toc && platform ? platformDataEntries(toc.entries, platform) : [];
     const candidates = plan
       ? plan.entries.filter((e) => !leftOut.has(e.dumpId))
-      : toc && leftOut.size > 0
-        ? fullRestoreEntries(toc, extensions!.leftOut)
+      : toc && (leftOut.size > 0 || platformData.length > 0)
+        ? fullRestoreEntries(toc, [...leftOutEntries, ...platformData])
         : undefined;
     const deferred = deferredMatviews(candidates ?? toc?.entries ?? []);
     const deferredIds = new Set(deferred.map((e) => e.dumpId));
@@ -267,6 +300,29 @@ export async function restoreBackup(
       candidates || deferred.length > 0
         ? (candidates ?? toc!.entries).filter((e) => !deferredIds.has(e.dumpId))
         : undefined;
+    // Rows into the platform's own tables (restore-platform.ts): before the user's foreign keys to
+    // them are added, one table after those it references, all or nothing.
+    if (platformData.length > 0) {
+      const ordered = await withTargetClient(target, (c) => orderByForeignKeys(c, platformData));
+      const platformList = path.join(dir, 'platform-data.txt');
+      fs.writeFileSync(platformList, useListText(ordered), { mode: 0o600 });
+      await runPgRestore({
+        bin,
+        target,
+        archive,
+        jobs: 1,
+        keepOwners: false,
+        clean: false,
+        useList: platformList,
+        singleTransaction: true,
+        entriesTotal: ordered.length,
+        signal: options.signal,
+      });
+    }
+    // The schemas of extensions this restore creates, when neither the target nor the archive has them.
+    for (const schema of extensions?.schemasToCreate ?? []) {
+      await withTargetClient(target, (c) => c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`));
+    }
     let useList: string | undefined;
     if (listed) {
       useList = path.join(dir, 'use-list.txt');
@@ -373,6 +429,10 @@ export async function restoreBackup(
       ownersSelfGrants,
       roles,
       ...(extensions ? { extensions } : {}),
+      ...(platform && platform.schemas.length > 0 ? { platformSchemas: platform } : {}),
+      ...(toc && extensions && notRestoredOf(toc.entries, extensions)
+        ? { notRestored: notRestoredOf(toc.entries, extensions) }
+        : {}),
       ...(databaseProperties ? { databaseProperties } : {}),
       ...(database
         ? { expected: { ...(rolesSql !== undefined ? { roles: parseRolesScript(rolesSql) } : {}), database } }

@@ -128,6 +128,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       tier: (ev.tier ?? 'auto') as StoredTier | 'auto',
       reason: ev.reason || undefined,
       schemas: ev.schemas,
+      preset: env.DATABASE_PRESET,
       sslMode: ev.sslMode,
       caBundlePath: env.PG_CA_BUNDLE,
       pgBinDirs: env.PG_BIN_DIRS,

@@ -19,6 +19,7 @@ import {
   DrillSettingFields,
 } from '../../lambda/core/drill-settings';
 import { refineRunnerSettings, RunnerSettingFields } from '../../lambda/core/runner-settings';
+import { DatabasePresetSchema } from '../../lambda/core/presets';
 import { DATABASE_ID_PATTERN } from '../../lambda/core/tiers';
 import {
   asArray,
@@ -110,6 +111,12 @@ export const DatabaseSchema = z
       .max(8760)
       .default(24)
       .describe('Alarm when the newest backup is older than this + 1 h.'),
+    preset: DatabasePresetSchema.optional().describe(
+      'The platform the database runs on. "supabase": back up the user\'s schemas and the data of auth and ' +
+        "storage, leave out the platform's own schemas (extensions, graphql, realtime, vault, ...); a restore " +
+        "into a Supabase project restores only auth's and storage's data, and objects needing an extension " +
+        'the target lacks (pgsodium, pg_graphql, pg_net, supabase_vault) are left out and reported. See docs/RUNBOOK.md.',
+    ),
     schemas: z
       .strictObject({
         include: z

@@ -22,6 +22,7 @@ import {
 } from '../../lambda/core/backup-settings';
 import type { CompressionChoice } from '../../lambda/core/compression-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
+import type { DatabasePreset } from '../../lambda/core/presets';
 import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
@@ -145,6 +146,14 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
    * @default Duration.seconds(60) - DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS of the backup settings
    */
   readonly lockWaitTimeout?: Duration;
+
+  /**
+   * The platform the database runs on (`lambda/core/presets.ts`): `supabase` leaves the
+   * platform's own schemas out of the dump and keeps `auth` and `storage`, and the manifest
+   * records it for the restore and the drill.
+   * @default - no preset: every non-system schema, as `schemas` says
+   */
+  readonly preset?: DatabasePreset;
 }
 
 export { REPLICATION_PENDING_ERROR } from './backup-workflow-definition';
@@ -214,6 +223,7 @@ export class BackupWorkflow extends Construct {
         RETENTION_DAYS: retentionDays,
         COMPRESSION: props.compression,
         LOCK_WAIT_TIMEOUT_SECONDS: props.lockWaitTimeout?.toSeconds(),
+        DATABASE_PRESET: props.preset,
       } satisfies HandlerEnvInput<'dump'>,
     });
     this.verifyFunction = new RunnerFunction(this, 'Verify', {

@@ -175,6 +175,7 @@ export class BackupStack extends Stack {
         alarmTopic: this.monitoring.topic,
         schedule: scheduler.ScheduleExpression.expression(database.schedule, TimeZone.ETC_UTC),
         schemas: database.schemas,
+        preset: database.preset,
         sslMode: database.sslMode,
         compression: database.compression,
         objectLockMode: config.objectLock.mode,

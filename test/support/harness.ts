@@ -7,6 +7,7 @@
  * scripted `pg_dump` next to symlinks to the real pg_dumpall/pg_restore, passed to the code under
  * test as its only `pgBinDirs`.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -52,6 +53,8 @@ export interface HarnessOptions {
   readonly database?: string;
   /** Superuser password (tests that scan for it choose a distinctive one). */
   readonly password?: string;
+  /** Server bin directory (installationWithExtensions). @default - the newest installed */
+  readonly binDir?: string;
 }
 
 export interface S3Harness {
@@ -93,7 +96,7 @@ export async function startS3Harness(
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const cluster = await startLocalCluster({ password: options.password });
+  const cluster = await startLocalCluster({ password: options.password, binDir: options.binDir });
   const { s3server, s3, stop: stopS3 } = await startS3Harness();
   const database = options.database ?? 'app';
   const admin = new Client(cluster.connection());
@@ -199,6 +202,49 @@ export function makeStandInBinDir(behaviour: StandIn, options: StandInOptions): 
     fs.symlinkSync(path.join(options.realBinDir, tool), path.join(dir, tool));
   }
   return dir;
+}
+
+/** An extension's files: `<name>.control` and `<name>--<version>.sql`. */
+export interface ExtensionFiles {
+  readonly name: string;
+  readonly version: string;
+  readonly control: string;
+  readonly sql: string;
+}
+
+export interface Installation {
+  /** The copy's bin directory (for startLocalCluster / startHarness `binDir`). */
+  readonly binDir: string;
+  remove(): void;
+}
+
+/**
+ * A copy of the installed PostgreSQL server (hard links: no disk, no time) that also offers
+ * `extensions`, for a source database whose extension another cluster does not offer (Supabase's
+ * pgsodium on an RDS drill target). PostgreSQL finds its share and lib directories relative to
+ * its binary, so the copy keeps the installation's layout under a temporary root.
+ */
+export function installationWithExtensions(extensions: readonly ExtensionFiles[]): Installation {
+  const realBin = path.dirname(findPgBinary('initdb', undefined).path);
+  const config = (flag: string) =>
+    execFileSync(path.join(realBin, 'pg_config'), [flag], { encoding: 'utf8' }).trim();
+  const dirs = [realBin, config('--sharedir'), config('--pkglibdir')];
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'restorable-pginst-'));
+  fs.chmodSync(root, 0o755);
+  for (const dir of new Set(dirs.map((d) => (d === realBin ? path.dirname(d) : d)))) {
+    fs.mkdirSync(path.join(root, path.dirname(dir)), { recursive: true, mode: 0o755 });
+    if (!fs.existsSync(path.join(root, dir))) execFileSync('cp', ['-al', dir, path.join(root, dir)]);
+  }
+  const extDir = path.join(root, config('--sharedir'), 'extension');
+  for (const x of extensions) {
+    // New files only: the copy's other files are hard links to the real installation's.
+    fs.writeFileSync(path.join(extDir, `${x.name}.control`), x.control, { mode: 0o644 });
+    fs.writeFileSync(path.join(extDir, `${x.name}--${x.version}.sql`), x.sql, { mode: 0o644 });
+  }
+  return {
+    binDir: path.join(root, realBin),
+    remove: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
 }
 
 /** A logger that keeps every line (message and extras) as JSON, for secret scans and assertions. */

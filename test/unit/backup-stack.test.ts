@@ -64,6 +64,17 @@ describe('BackupStack', () => {
     ]);
   });
 
+  test("passes a database's preset to its dump function only, and refuses an unknown one", () => {
+    const { template } = synth(exampleConfig((c) => (c.databases[0].preset = 'supabase')));
+    const dumps = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { ImageConfig: { Command: ['dump.handler'] } },
+      }),
+    ).map((r) => (r as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties);
+    expect(dumps.map((p) => p.Environment.Variables.DATABASE_PRESET).sort()).toEqual(['supabase', undefined]);
+    expect(() => exampleConfig((c) => (c.databases[0].preset = 'neon'))).toThrow(/databases\[0\]\.preset/);
+  });
+
   test('names the primary bucket after account and region and aliases the key', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::S3::Bucket', {

@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ArchiveToc, TocEntry } from '../../lambda/core/archive-toc';
 import { archivedDatabase } from '../../lambda/core/restore-database';
-import { planExtensions } from '../../lambda/core/restore-extensions';
+import { notRestoredOf, planExtensions } from '../../lambda/core/restore-extensions';
+import { planPlatformSchemas } from '../../lambda/core/restore-platform';
 import { RestoreError } from '../../lambda/core/restore-error';
 import { createRoleSql } from '../../lambda/core/restore-roles';
 import { parseRolesScript } from '../../lambda/core/restore-roles-script';
@@ -162,6 +163,7 @@ describe('extensions', () => {
     ]),
     extensionSchemas: new Map([['extensions', 'supabase_admin']]),
     available: new Set(['plpgsql', 'postgis', 'pgcrypto']),
+    schemas: new Set(['public', 'extensions']),
     restorer: 'rds_admin',
     superuser: false,
   };
@@ -198,6 +200,103 @@ describe('extensions', () => {
     );
     expect(result.leftOut.map((l) => l.dumpId)).toEqual([1, 2, 3, 6, 7]);
     expect(result.present).toEqual(['postgis']);
+  });
+
+  it('under leave-out, leaves out an unavailable extension with everything that depends on it, and names it all', () => {
+    const entries = [
+      entry({
+        dumpId: 1,
+        desc: 'EXTENSION',
+        tag: 'pgsodium',
+        defn: 'CREATE EXTENSION IF NOT EXISTS pgsodium WITH SCHEMA pgsodium;',
+      }),
+      entry({ dumpId: 2, desc: 'COMMENT', tag: 'EXTENSION pgsodium', dependencies: [1] }),
+      // Forward reference: the data entry comes before the table it depends on.
+      entry({ dumpId: 5, desc: 'TABLE DATA', namespace: 'public', tag: 'secrets', dependencies: [3] }),
+      entry({ dumpId: 3, desc: 'TABLE', namespace: 'public', tag: 'secrets', dependencies: [1] }),
+      entry({
+        dumpId: 4,
+        desc: 'CONSTRAINT',
+        namespace: 'public',
+        tag: 'secrets secrets_pkey',
+        dependencies: [3],
+        defn: 'ALTER TABLE ONLY public.secrets ADD CONSTRAINT secrets_pkey PRIMARY KEY (id);',
+      }),
+      entry({ dumpId: 6, desc: 'TABLE', namespace: 'public', tag: 'notes' }),
+      entry({
+        dumpId: 7,
+        desc: 'FUNCTION',
+        namespace: 'public',
+        tag: 'seal(text)',
+        defn: 'CREATE FUNCTION public.seal(t text) ... SELECT pgsodium.crypto_aead_det_encrypt(...)',
+      }),
+      entry({
+        dumpId: 8,
+        desc: 'FUNCTION',
+        namespace: 'public',
+        tag: 'plain()',
+        defn: 'CREATE FUNCTION public.plain() ... SELECT notpgsodium.x()',
+      }),
+      entry({
+        dumpId: 9,
+        desc: 'EXTENSION',
+        tag: 'pgcrypto',
+        defn: 'CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA extensions;',
+      }),
+    ];
+    expect(() => planExtensions(entries, target)).toThrow(/extension\(s\) pgsodium/);
+    const result = planExtensions(
+      entries,
+      { ...target, schemas: new Set(['public']) },
+      { missingExtensions: 'leave-out' },
+    );
+    expect(result.leftOut.map((l) => l.dumpId).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(result.unavailable).toEqual([
+      {
+        extension: 'pgsodium',
+        schema: 'pgsodium',
+        objects: [
+          'TABLE DATA public.secrets',
+          'TABLE public.secrets',
+          'CONSTRAINT public.secrets secrets_pkey',
+        ],
+        referencedBy: ['FUNCTION public.seal(text)'],
+        dumpIds: [1, 2, 5, 3, 4],
+      },
+    ]);
+    // pgcrypto is created, and its schema (left out of the dump by the preset) first.
+    expect(result.schemasToCreate).toEqual(['extensions']);
+    expect(notRestoredOf(entries, result)).toEqual({
+      extensions: ['pgsodium'],
+      relations: [{ schema: 'public', name: 'secrets' }],
+      catalog: { tables: 1, indexes: 1 },
+    });
+  });
+});
+
+describe('platform schemas', () => {
+  const entries = [
+    entry({ dumpId: 1, desc: 'SCHEMA', tag: 'auth' }),
+    entry({ dumpId: 2, desc: 'TABLE', namespace: 'auth', tag: 'users' }),
+    entry({ dumpId: 3, desc: 'TABLE DATA', namespace: 'auth', tag: 'users' }),
+    entry({ dumpId: 4, desc: 'SEQUENCE SET', namespace: 'auth', tag: 'refresh_tokens_id_seq' }),
+    entry({ dumpId: 5, desc: 'ACL', tag: 'SCHEMA auth' }),
+    entry({ dumpId: 6, desc: 'FK CONSTRAINT', namespace: 'public', tag: 'profiles profiles_id_fkey' }),
+    entry({ dumpId: 7, desc: 'SCHEMA', tag: 'storage' }),
+    entry({ dumpId: 8, desc: 'TABLE', namespace: 'storage', tag: 'buckets' }),
+  ];
+
+  it('restores only the data of a platform schema the target has, and the rest whole', () => {
+    const result = planPlatformSchemas(entries, ['auth', 'storage'], new Set(['public', 'auth']));
+    expect(result.schemas).toEqual([
+      { schema: 'auth', restored: 'data-only' },
+      { schema: 'storage', restored: 'whole' },
+    ]);
+    expect(result.leftOut.map((l) => l.dumpId)).toEqual([1, 2, 5]);
+  });
+
+  it('restores a platform schema whole into a target without it', () => {
+    expect(planPlatformSchemas(entries, ['auth', 'storage'], new Set(['public'])).leftOut).toEqual([]);
   });
 });
 

@@ -5,7 +5,10 @@
  *
  * Used by `restorable drill --local`, the demo and the integration tests.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { Client } from 'pg';
+import { quoteIdent } from '../inventory';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startLocalCluster, type LocalCluster, type LocalClusterOptions } from '../local-cluster';
@@ -25,9 +28,19 @@ export interface LocalProviderOptions {
   readonly parentDir?: string;
   /** Extra postgresql.conf settings, over DRILL_CLUSTER_SETTINGS. @default - none */
   readonly settings?: LocalClusterOptions['settings'];
-  /** The database restores go into. @default 'postgres' */
+  /** The database restores go into. @default 'postgres' (with managedAdmin: 'restorable') */
   readonly database?: string;
+  /**
+   * Restore as the kind of admin RDS and Supabase hand out instead of the cluster's superuser: a
+   * LOGIN CREATEROLE CREATEDB role (`restorable_admin`, random password), not superuser, owning
+   * the (new) restore database; the cluster's `postgres` stays a superuser it cannot act as, as
+   * `rdsadmin` is on RDS. @default false
+   */
+  readonly managedAdmin?: boolean;
 }
+
+/** The managedAdmin role's name. */
+export const LOCAL_MANAGED_ADMIN = 'restorable_admin';
 
 /**
  * What a drill target needs beyond a test cluster's defaults: a lock table for databases with
@@ -40,6 +53,7 @@ export class LocalDatabaseProvider implements EphemeralDatabaseProvider {
   readonly name = 'local' as const;
   private readonly clusters = new Map<string, LocalCluster>();
   private readonly released = new Set<string>();
+  private readonly adminPasswords = new Map<string, string>();
 
   constructor(private readonly options: LocalProviderOptions = {}) {}
 
@@ -72,6 +86,21 @@ export class LocalDatabaseProvider implements EphemeralDatabaseProvider {
     });
     const id = `local-${request.drillId}`;
     this.clusters.set(id, cluster);
+    if (this.options.managedAdmin) {
+      const password = randomBytes(18).toString('base64url');
+      const admin = new Client(cluster.connection('postgres'));
+      await admin.connect();
+      try {
+        // The password is random and base64url: nothing in it needs quoting.
+        await admin.query(
+          `CREATE ROLE ${LOCAL_MANAGED_ADMIN} LOGIN CREATEROLE CREATEDB PASSWORD '${password}'`,
+        );
+        await admin.query(`CREATE DATABASE ${quoteIdent(this.database())} OWNER ${LOCAL_MANAGED_ADMIN}`);
+      } finally {
+        await admin.end();
+      }
+      this.adminPasswords.set(id, password);
+    }
     return {
       provider: 'local',
       id,
@@ -89,7 +118,15 @@ export class LocalDatabaseProvider implements EphemeralDatabaseProvider {
   async connection(handle: EphemeralHandle): Promise<RestoreTarget> {
     const cluster = this.clusters.get(handle.id);
     if (!cluster) throw new Error(`local ephemeral database ${handle.id} is not running in this process`);
-    return { ...cluster.connection(this.options.database ?? 'postgres'), sslMode: 'disable' };
+    const password = this.adminPasswords.get(handle.id);
+    const base = cluster.connection(this.database());
+    return password !== undefined
+      ? { ...base, user: LOCAL_MANAGED_ADMIN, password, sslMode: 'disable' }
+      : { ...base, sslMode: 'disable' };
+  }
+
+  private database(): string {
+    return this.options.database ?? (this.options.managedAdmin ? 'restorable' : 'postgres');
   }
 
   async release(handle: EphemeralHandle): Promise<ReleaseResult> {
