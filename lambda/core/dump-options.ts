@@ -9,6 +9,7 @@ import type { CompressionChoice } from './compression-settings';
 import type { ObjectLockMode } from './handler-env';
 import type { SchemaScope } from './inventory';
 import type { CoreLogger } from './logger';
+import type { RunnerKind } from './runner-settings';
 import type { ConnectionSource, TlsOptions } from './secrets';
 import type { RetentionDays, StoredTier } from './tiers';
 
@@ -84,6 +85,8 @@ export interface DumpOptions extends TlsOptions {
   readonly jobs?: number;
   /** Where the directory layout's work dir is made (task storage). @default os.tmpdir() */
   readonly workDir?: string;
+  /** Which runner this runs on: what a DEADLINE failure says to change. @default 'lambda' */
+  readonly runner?: RunnerKind;
 }
 
 /** pg_dump `--lock-wait-timeout` when none is configured. */
