@@ -38,6 +38,7 @@ import {
   type StreamRun,
 } from './dump-stream';
 import { DIRECTORY_TOC, directoryPrefixOf, type DirectoryFile, type StoredObject } from './manifest';
+import { deadlineAdvice } from './runner-settings';
 
 /** Prefix of the dump's work dirs (leftovers of a dead run are removed at the next start). */
 export const DUMP_WORK_DIR_PREFIX = 'restorable-dump-';
@@ -98,7 +99,10 @@ export async function dumpDirectory(run: DirectoryRun, args: string[]): Promise<
   const backupId = run.placement.backupId;
   const makeError = (reason: BackupFailureReason, message: string) => run.fail(reason, message, backupId);
   if (run.deadlineAt && run.deadlineAt() <= 0) {
-    throw makeError('DEADLINE', 'not enough time left to start the dump');
+    throw makeError(
+      'DEADLINE',
+      `not enough time left to start the dump (${deadlineAdvice(run.options.runner)})`,
+    );
   }
   const work = await prepareWorkDir(run.workBase ?? os.tmpdir(), DUMP_WORK_DIR_PREFIX);
   try {
@@ -151,7 +155,7 @@ async function runPgDump(
         if (!deadline && run.deadlineAt!() <= 0) {
           deadline = makeError(
             'DEADLINE',
-            'time nearly exhausted; dump aborted before the deadline (give the runner more time or more jobs)',
+            `time nearly exhausted; dump aborted before the deadline (${deadlineAdvice(run.options.runner)})`,
           );
           stop();
         }
@@ -292,7 +296,7 @@ async function uploadAll(
           stopAll(
             makeError(
               'DEADLINE',
-              'time nearly exhausted; upload of the dump files stopped before the deadline',
+              `time nearly exhausted; upload of the dump files stopped before the deadline (${deadlineAdvice(run.options.runner)})`,
             ),
           );
         }

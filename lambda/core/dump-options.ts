@@ -10,6 +10,7 @@ import type { ObjectLockMode } from './handler-env';
 import type { SchemaScope } from './inventory';
 import type { CoreLogger } from './logger';
 import type { DatabasePreset } from './presets';
+import type { RunnerKind } from './runner-settings';
 import type { ConnectionSource, TlsOptions } from './secrets';
 import type { RetentionDays, StoredTier } from './tiers';
 
@@ -90,6 +91,8 @@ export interface DumpOptions extends TlsOptions {
   readonly jobs?: number;
   /** Where the directory layout's work dir is made (task storage). @default os.tmpdir() */
   readonly workDir?: string;
+  /** Which runner this runs on: what a DEADLINE failure says to change. @default 'lambda' */
+  readonly runner?: RunnerKind;
 }
 
 /** pg_dump `--lock-wait-timeout` when none is configured. */

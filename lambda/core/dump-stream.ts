@@ -25,6 +25,7 @@ import { encryptionParams, isPreconditionFailed } from './dump-claim';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
 import { ARCHIVE_TAGGING, type Placement } from './tiers';
+import { deadlineAdvice } from './runner-settings';
 
 const MIB = 1024 * 1024;
 const MIN_PART = 5 * MIB;
@@ -222,7 +223,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
   const makeError = (reason: BackupFailureReason, message: string) => run.fail(reason, message, backupId);
 
   if (run.deadlineAt && run.deadlineAt() <= 0) {
-    throw makeError('DEADLINE', 'not enough time left to start the dump');
+    throw makeError('DEADLINE', `not enough time left to start the dump (${deadlineAdvice(options.runner)})`);
   }
 
   let dump: DumpStream;
@@ -257,8 +258,7 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
           abortWith(
             makeError(
               'DEADLINE',
-              'time nearly exhausted; dump aborted before the deadline (a database this size needs ' +
-                "more time than the runner has: set the database's runner to fargate)",
+              `time nearly exhausted; dump aborted before the deadline (${deadlineAdvice(options.runner)})`,
             ),
           );
         }

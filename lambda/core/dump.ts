@@ -63,6 +63,7 @@ import {
   type TlsOptions,
 } from './secrets';
 import { presetScope } from './presets';
+import { deadlineAdvice } from './runner-settings';
 import { type Placement } from './tiers';
 
 export { BackupError, type BackupFailureReason } from './backup-error';
@@ -173,7 +174,7 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
       databaseBytes: pre.databaseBytes,
     });
     if (ctx.deadlineAt && ctx.deadlineAt() <= 0) {
-      throw fail('DEADLINE', 'not enough time left to start a backup');
+      throw fail('DEADLINE', `not enough time left to start a backup (${deadlineAdvice(options.runner)})`);
     }
     return await withPgPassFile(conn, async (passFile) => {
       const env = { ...libpqEnv(conn, tls, passFile), PGAPPNAME: 'restorable-pg_dump' };

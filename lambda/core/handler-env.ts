@@ -21,6 +21,7 @@ import { DEFAULT_DRILL_MAX_LIFETIME_HOURS } from './drill-settings';
 import { CompressionChoiceSchema } from './compression-settings';
 import { FleetSelectionSchema } from './fleet-settings';
 import { DatabasePresetSchema } from './presets';
+import { DUMP_LAYOUTS, MAX_JOBS, RUNNERS } from './runner-settings';
 import { DATABASE_ID_PATTERN, DEFAULT_RETENTION_DAYS, TIERS, type RetentionDays, type Tier } from './tiers';
 
 /** A handler's environment is missing a variable or holds an invalid one (errorType `ConfigError`). */
@@ -170,6 +171,26 @@ export const DumpEnvSchema = z.object({
   /** The database's `compression` (`{ kind: zstd|gzip|none, level? }`). @default - zstd level 3 on every core */
   COMPRESSION: json(CompressionChoiceSchema).optional(),
   DATABASE_ACCESS_ROLE_ARN: accessRole(),
+  /** Which runner this is (what a DEADLINE failure says to change): the Fargate task sets `fargate`. */
+  RUNNER: z.enum(RUNNERS).default('lambda'),
+  /**
+   * `directory`: `pg_dump -Fd -j DUMP_JOBS` to WORK_DIR, one object per file (the config's
+   * `fargate.layout`; only the Fargate task sets it). @default 'stream'
+   */
+  DUMP_LAYOUT: z.enum(DUMP_LAYOUTS).default('stream'),
+  /** pg_dump -j of the directory layout. @default - the cores this process may use */
+  DUMP_JOBS: z
+    .union([
+      z.number(),
+      z
+        .string()
+        .regex(/^\s*\d+\s*$/, 'must be a whole number')
+        .transform(Number),
+    ])
+    .pipe(z.number().int().min(1).max(MAX_JOBS))
+    .optional(),
+  /** Where the directory layout's work dir is made (the task's storage). @default - os.tmpdir() */
+  WORK_DIR: text().optional(),
 });
 
 /** lambda/handlers/verify.ts */

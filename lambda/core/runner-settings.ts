@@ -349,3 +349,15 @@ export function lambdaUnsafe(
   if (reasons.length === 0) return undefined;
   return `Lambda is unsafe for this database: ${reasons.join('; ')}. Set runner: "fargate" (BENCHMARKS.md, "Largest database per runner").`;
 }
+
+/**
+ * What to change when a dump ran out of time (the text after a `DEADLINE` failure): on Lambda,
+ * move the database to Fargate; on Fargate, give the task more time or more cores and jobs.
+ */
+export function deadlineAdvice(runner: RunnerKind = 'lambda'): string {
+  return runner === 'fargate'
+    ? 'the Fargate task ran out of time: raise databases[].fargate.timeoutHours, or give the task more vCPUs ' +
+        '(fargate.cpu) and dump in parallel (fargate.layout "directory" with fargate.jobs); see RUNBOOK, "Moving a database to Fargate"'
+    : 'a database this size needs more than Lambda\'s 15 minutes: set databases[].runner to "fargate" for it ' +
+        '(and sizeHintGiB, so synth checks the task storage); see RUNBOOK, "Moving a database to Fargate"';
+}

@@ -138,6 +138,11 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       minBytes: env.MIN_DUMP_BYTES,
       safetyMarginMs: env.SAFETY_MARGIN_SECONDS * 1000,
       compression: ev.compression ?? env.COMPRESSION,
+      // The Fargate task's environment (FargateRunner): layout, jobs and work dir from the config.
+      layout: env.DUMP_LAYOUT === 'directory' ? 'directory' : 'custom',
+      jobs: env.DUMP_JOBS,
+      workDir: env.WORK_DIR,
+      runner: env.RUNNER,
       remainingTimeMs: context ? () => context.getRemainingTimeInMillis() : undefined,
       logger,
     });

@@ -40,8 +40,25 @@ export function traced<T>(client: T): T {
   return tracer.captureAWSv3Client(client);
 }
 
+/**
+ * Where metrics go instead of EMF on stdout: the Fargate runner (lambda/runner/main.ts) sets one
+ * that calls PutMetricData, because only Lambda's log delivery turns EMF lines into metrics (the
+ * awslogs driver does not). Same names, namespace and dimension either way.
+ */
+export type MetricsSink = (
+  databaseId: string | undefined,
+  values: readonly [MetricName, Unit, number][],
+) => void;
+let sink: MetricsSink | undefined;
+
+/** Sends every later emit to `next` (undefined: back to EMF). */
+export function setMetricsSink(next: MetricsSink | undefined): void {
+  sink = next;
+}
+
 /** Publishes one EMF document of metrics for one database right away. */
 export function emitForDatabase(databaseId: string, values: readonly [MetricName, Unit, number][]): void {
+  if (sink) return sink(databaseId, values);
   metrics.addDimension(DIMENSION_DATABASE, databaseId);
   for (const [name, unit, value] of values) metrics.addMetric(name, unit, value);
   metrics.publishStoredMetrics();
@@ -54,6 +71,7 @@ export function emitForDatabase(databaseId: string, values: readonly [MetricName
  * @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
 export function emitWithoutDimensions(values: readonly [MetricName, Unit, number][]): void {
+  if (sink) return sink(undefined, values);
   metrics.addDimensions({});
   for (const [name, unit, value] of values) metrics.addMetric(name, unit, value);
   metrics.publishStoredMetrics();

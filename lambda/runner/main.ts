@@ -22,11 +22,18 @@
  *   Without it (`ecs:runTask.sync`) the exit code is the outcome. Exit 2: the outcome could not be
  *   reported to Step Functions.
  *   @see https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html#connect-wait-token
+ * - With TASK_TOKEN, SendTaskHeartbeat at the start and every minute while the handler runs: the
+ *   state's heartbeat timeout then fails a task that died without answering (killed for memory,
+ *   lost its host, never started) within minutes instead of at the run's deadline.
+ * - RESTORABLE_METRICS=cloudwatch (the Fargate task sets it): the handlers' metrics go out with
+ *   PutMetricData (cloudwatch-metrics.ts), sent before the outcome is reported; unset, they are EMF
+ *   lines on stdout as on Lambda.
  *
  * Environment of each handler: its HandlerEnv schema (lambda/core/handler-env.ts), as on Lambda.
  */
 import { randomUUID } from 'node:crypto';
-import type { LambdaContext } from '../handlers/powertools';
+import { setMetricsSink, type LambdaContext } from '../handlers/powertools';
+import { cloudWatchMetrics } from './cloudwatch-metrics';
 
 export const RUNNER_HANDLERS = ['dump', 'verify', 'drill'] as const;
 export type RunnerHandler = (typeof RUNNER_HANDLERS)[number];
@@ -151,6 +158,35 @@ export async function runHandler(input: RunnerInput): Promise<Outcome> {
   }
 }
 
+/** How often a run with a task token tells Step Functions it is alive. */
+export const HEARTBEAT_INTERVAL_MS = 60_000;
+
+/**
+ * Heartbeats for `taskToken` until the returned stop is called. A failed heartbeat is logged and
+ * tried again next time: the state's heartbeat timeout allows several to be lost.
+ */
+export function startHeartbeat(taskToken: string, intervalMs = HEARTBEAT_INTERVAL_MS): () => void {
+  let client: import('@aws-sdk/client-sfn').SFNClient | undefined;
+  const beat = async () => {
+    const { SFNClient, SendTaskHeartbeatCommand } = await import('@aws-sdk/client-sfn');
+    client ??= new SFNClient({});
+    await client.send(new SendTaskHeartbeatCommand({ taskToken }));
+  };
+  const safeBeat = () =>
+    beat().catch((e: Error) =>
+      process.stderr.write(
+        `${JSON.stringify({ level: 'WARN', message: 'heartbeat failed', error: e.message })}\n`,
+      ),
+    );
+  const first = safeBeat();
+  const timer = setInterval(() => void safeBeat(), intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    void first.finally(() => client?.destroy());
+  };
+}
+
 /** The whole process: parse, run, report; resolves with the exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let input: RunnerInput;
@@ -170,7 +206,20 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     }
     return 1;
   }
-  const outcome = await runHandler(input);
+  const metrics = env.RESTORABLE_METRICS === 'cloudwatch' ? cloudWatchMetrics() : undefined;
+  if (metrics) setMetricsSink(metrics.sink);
+  const stopHeartbeat = input.taskToken ? startHeartbeat(input.taskToken) : undefined;
+  const outcome = await runHandler(input).finally(() => stopHeartbeat?.());
+  if (metrics) {
+    // Before the outcome goes to Step Functions: the alarm on BackupFailure must not miss a run
+    // whose task stops right after it answered.
+    for (const problem of await metrics.flush()) {
+      process.stderr.write(
+        `${JSON.stringify({ level: 'ERROR', message: 'metric not sent', error: problem })}\n`,
+      );
+    }
+    setMetricsSink(undefined);
+  }
   if (outcome.ok) process.stdout.write(`${JSON.stringify(outcome.result ?? null)}\n`);
   else
     process.stderr.write(

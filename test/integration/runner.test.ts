@@ -27,6 +27,27 @@ let aws: http.Server;
 let awsEndpoint: string;
 /** Step Functions calls the runner made: X-Amz-Target and body. */
 const sfnCalls: { target: string; body: Record<string, unknown> }[] = [];
+/** SendTaskHeartbeat calls (their task tokens). */
+const heartbeats: string[] = [];
+interface PutMetricData {
+  Namespace: string;
+  MetricData: {
+    MetricName: string;
+    Value: number;
+    Unit: string;
+    Dimensions: { Name: string; Value: string }[];
+  }[];
+}
+/** PutMetricData calls (RESTORABLE_METRICS=cloudwatch). */
+const metricCalls: PutMetricData[] = [];
+/** The metrics sent, as `name{DatabaseId=x}=value`. */
+const sentMetrics = () =>
+  metricCalls.flatMap((c) =>
+    c.MetricData.map(
+      (m) =>
+        `${c.Namespace}/${m.MetricName}{${m.Dimensions.map((d) => `${d.Name}=${d.Value}`).join(',')}}=${m.Value}`,
+    ),
+  );
 
 beforeAll(async () => {
   h = await startHarness();
@@ -58,8 +79,16 @@ beforeAll(async () => {
           'application/x-amz-json-1.1',
         );
       }
+      if (target === 'AWSStepFunctions.SendTaskHeartbeat') {
+        heartbeats.push(body.taskToken as string);
+        return reply(200, {}, 'application/x-amz-json-1.0');
+      }
       if (target.startsWith('AWSStepFunctions.SendTask')) {
         sfnCalls.push({ target: target.replace('AWSStepFunctions.', ''), body });
+        return reply(200, {}, 'application/x-amz-json-1.0');
+      }
+      if (target === 'GraniteServiceVersion20100801.PutMetricData') {
+        metricCalls.push(body as unknown as PutMetricData);
         return reply(200, {}, 'application/x-amz-json-1.0');
       }
       reply(400, { __type: 'UnknownOperationException', message: target }, 'application/x-amz-json-1.1');
@@ -76,6 +105,8 @@ afterAll(async () => {
 
 beforeEach(() => {
   sfnCalls.length = 0;
+  heartbeats.length = 0;
+  metricCalls.length = 0;
 });
 
 interface Run {
@@ -97,6 +128,7 @@ function runRunner(args: string[], env: Record<string, string>): Promise<Run> {
       ...h.s3server.env,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint,
       AWS_ENDPOINT_URL_SFN: awsEndpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH: awsEndpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       BACKUP_BUCKET: h.bucket,
       BACKUP_KMS_KEY_ARN: TEST_KMS_KEY,
@@ -134,6 +166,7 @@ describe('the Fargate runner entry point, as a process', () => {
       PG_BIN_DIRS: h.realBinDir,
       TASK_TOKEN: TOKEN,
       DEADLINE_SECONDS: '600',
+      RESTORABLE_METRICS: 'cloudwatch',
     });
     expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
     const result = run.result() as { manifestKey: string; databaseId: string; bytes: number };
@@ -144,6 +177,15 @@ describe('the Fargate runner entry point, as a process', () => {
     expect(sfnCalls).toEqual([
       { target: 'SendTaskSuccess', body: { taskToken: TOKEN, output: JSON.stringify(result) } },
     ]);
+    // Alive from the start (the state's heartbeat timeout fails a task that dies without answering).
+    expect(heartbeats[0]).toBe(TOKEN);
+    // Metrics by PutMetricData (EMF in awslogs makes none), under the names the alarms watch.
+    expect(sentMetrics()).toEqual(
+      expect.arrayContaining([
+        'Restorable/BackupSuccess{DatabaseId=app}=1',
+        'Restorable/BackupFailure{DatabaseId=app}=0',
+      ]),
+    );
 
     // verify, by argv this time and without a token (ecs:runTask.sync: the exit code is the outcome).
     const verify = await runRunner(
@@ -170,6 +212,7 @@ describe('the Fargate runner entry point, as a process', () => {
         RESTORABLE_EVENT: dumpEvent('runner-fails'),
         PG_BIN_DIRS: standIn,
         TASK_TOKEN: TOKEN,
+        RESTORABLE_METRICS: 'cloudwatch',
       });
       expect(run.code).toBe(1);
       expect(run.error()).toMatchObject({
@@ -181,6 +224,11 @@ describe('the Fargate runner entry point, as a process', () => {
           target: 'SendTaskFailure',
           body: { taskToken: TOKEN, error: 'BackupError', cause: run.error().errorMessage },
         },
+      ]);
+      // The failure metric the BackupFailed alarm watches, sent before the task answered.
+      expect(sentMetrics()).toEqual([
+        'Restorable/BackupSuccess{DatabaseId=runner-fails}=0',
+        'Restorable/BackupFailure{DatabaseId=runner-fails}=1',
       ]);
       expect(run.stdout).not.toMatch(/"manifestKey"/);
       expect(await listBackups(h.s3, h.bucket, 'runner-fails', { includeInvalid: true })).toEqual([]);
@@ -204,10 +252,26 @@ describe('the Fargate runner entry point, as a process', () => {
         SAFETY_MARGIN_SECONDS: '5',
       });
       expect(run.code).toBe(1);
-      expect(run.error().errorMessage).toMatch(/^DEADLINE: .*runner to fargate/);
+      expect(run.error().errorMessage).toMatch(
+        /^DEADLINE: time nearly exhausted.*Lambda's 15 minutes: set databases\[\]\.runner to "fargate"/,
+      );
       expect(Date.now() - started).toBeLessThan(60_000);
       expect(await listBackups(h.s3, h.bucket, 'runner-deadline', { includeInvalid: true })).toEqual([]);
       expect(sfnCalls).toEqual([]);
+
+      // On Fargate (RUNNER=fargate, as the task sets it) the fix is more time or more cores and jobs.
+      const onFargate = await runRunner(['dump'], {
+        RESTORABLE_EVENT: dumpEvent('runner-deadline'),
+        PG_BIN_DIRS: standIn,
+        RUNNER: 'fargate',
+        DEADLINE_SECONDS: '15',
+        SAFETY_MARGIN_SECONDS: '5',
+      });
+      expect(onFargate.code).toBe(1);
+      expect(onFargate.error().errorMessage).toMatch(
+        /^DEADLINE: .*Fargate task ran out of time: raise databases\[\]\.fargate\.timeoutHours.*fargate\.jobs/,
+      );
+      expect(await listBackups(h.s3, h.bucket, 'runner-deadline', { includeInvalid: true })).toEqual([]);
     } finally {
       fs.rmSync(standIn, { recursive: true, force: true });
     }

@@ -31,8 +31,23 @@ describe('handler environment schemas', () => {
       LOCK_WAIT_TIMEOUT_SECONDS: 60,
       MIN_DUMP_BYTES: 512,
       SAFETY_MARGIN_SECONDS: 60,
+      RUNNER: 'lambda',
+      DUMP_LAYOUT: 'stream',
     });
     expect(DEFAULT_OBJECT_LOCK_MODE).toBe('GOVERNANCE');
+    // The Fargate task's variables: layout, jobs and work dir from the config.
+    expect(
+      parseHandlerEnv('dump', {
+        ...DUMP,
+        RUNNER: 'fargate',
+        DUMP_LAYOUT: 'directory',
+        DUMP_JOBS: '4',
+        WORK_DIR: '/task/work',
+      }),
+    ).toMatchObject({ RUNNER: 'fargate', DUMP_LAYOUT: 'directory', DUMP_JOBS: 4, WORK_DIR: '/task/work' });
+    expect(() => parseHandlerEnv('dump', { ...DUMP, DUMP_LAYOUT: 'tar', DUMP_JOBS: '0' })).toThrow(
+      /DUMP_LAYOUT must be one of stream, directory.*DUMP_JOBS .*\(got "0"\)/,
+    );
     expect(parseHandlerEnv('drill', DRILL)).toMatchObject({
       DRILL_SECURITY_GROUP_IDS: ['sg-1', 'sg-2'],
       DRILL_MAX_LIFETIME_HOURS: DEFAULT_DRILL_MAX_LIFETIME_HOURS,
