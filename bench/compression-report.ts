@@ -70,22 +70,25 @@ function derive(r: SizeResults, f: Fmt) {
     if (!key) throw new Error(`no timings for ${prefix}`);
     return { key, xs: r.times[key], med: f.median(r.times[key]), cpu: f.median(r.cpu[key] ?? [0]) };
   };
+  // The whole-operation variants of both layouts may be left out at the larger sizes.
+  const opt = (prefix: string): Timing | undefined =>
+    Object.keys(r.times).some((k) => k.startsWith(prefix)) ? t(prefix) : undefined;
   const d = {
     raw: t('pg_dump -Fc >'),
     zpipe: t('pg_dump -Fc -Z0'),
     ours: t('ours: pg_dump'),
     script: t('plain script'),
-    wholeStream: t('whole backup, single'),
-    wholeDir: t('whole backup, directory'),
+    wholeStream: opt('whole backup, single'),
+    wholeDir: opt('whole backup, directory'),
     restOurs: t('ours: download'),
     restRaw: t('raw: pg_restore'),
-    restStream: t('whole restore, single'),
-    restDir: t('whole restore, directory'),
+    restStream: opt('whole restore, single'),
+    restDir: opt('whole restore, directory'),
     drain: t('local S3 server alone'),
     verOurs: t('ours: verify'),
     sha: t('sha256sum'),
-    verStream: t('whole verify, single'),
-    verDir: t('whole verify, directory'),
+    verStream: opt('whole verify, single'),
+    verDir: opt('whole verify, directory'),
   };
   const nodePeaks = Object.entries(r.rss).filter(([k]) => k.endsWith(': node'));
   return {
@@ -117,7 +120,7 @@ function sizeSection(r: SizeResults, c: BenchResults, f: Fmt): string {
 | Archive, \`pg_dump -Fc\` (gzip -6) | ${f.mib(r.gzipBytes)} |
 | Archive, zstd-wrapped (\`-Z0\` + \`zstd -${c.level} -T${c.cores}\`) | ${f.mib(r.zstdBytes)} (${pct(r.zstdBytes, r.gzipBytes)} of gzip) |
 | Plain custom archive inside it | ${f.mib(r.plainBytes)} |
-| Directory layout (\`pg_dump -Fd -j${c.jobs}\`, every file) | ${f.mib(r.directoryBytes)} |
+${d.wholeDir ? `| Directory layout (\`pg_dump -Fd -j${c.jobs}\`, every file) | ${f.mib(r.directoryBytes)} |` : ''}
 ${
   r.levels.length
     ? `
@@ -128,7 +131,10 @@ ${r.levels.map((l) => `level ${l.level}: ${f.mib(l.bytes)} (${pct(l.bytes, r.gzi
 }
 | Backup | Time | Database throughput | vs raw \`pg_dump -Fc\` |
 |---|---|---|---|
-${[d.raw, d.zpipe, d.ours, d.script, d.wholeStream, d.wholeDir].map((x) => row(x, d.raw.med)).join('\n')}
+${[d.raw, d.zpipe, d.ours, d.script, d.wholeStream, d.wholeDir]
+  .filter((x): x is Timing => !!x)
+  .map((x) => row(x, d.raw.med))
+  .join('\n')}
 
 Our stream vs the plain \`pg_dump | multipart upload\` script into the same local S3 server:
 ${(d.script.med / d.ours.med).toFixed(2)}×. The whole backup adds preflight, the snapshot, row counts,
@@ -138,16 +144,20 @@ fingerprints, the roles file and the manifest to the stream.
 |---|---|---|
 ${timeRow(d.restOurs, `${d.restoreRatio.toFixed(2)}× the time (download phase ${d.download.toFixed(2)} s median)`)}
 ${timeRow(d.restRaw, '1.00×')}
-${timeRow(d.restStream, `${(d.restStream.med / d.restRaw.med).toFixed(2)}×`)}
-${timeRow(d.restDir, `${(d.restDir.med / d.restRaw.med).toFixed(2)}×`)}
+${[d.restStream, d.restDir]
+  .filter((x): x is Timing => !!x)
+  .map((x) => timeRow(x, `${(x.med / d.restRaw.med).toFixed(2)}×`))
+  .join('\n')}
 
 | Verify (the ${f.mib(r.zstdBytes)} stored object) | Time | CPU | Stored bytes/s | vs \`sha256sum\` |
 |---|---|---|---|---|
 ${cpuRow(d.drain, `${d.drainRatio.toFixed(2)}× its throughput`)}
 ${cpuRow(d.verOurs, `${d.verifyRatio.toFixed(2)}× its throughput`)}
 ${cpuRow(d.sha, '1.00×')}
-| ${cell(d.verStream.key)} | ${f.summary(d.verStream.xs)} | | | ${(d.sha.med / d.verStream.med).toFixed(2)}× |
-| ${cell(d.verDir.key)} | ${f.summary(d.verDir.xs)} | | | ${(d.sha.med / d.verDir.med).toFixed(2)}× |
+${[d.verStream, d.verDir]
+  .filter((x): x is Timing => !!x)
+  .map((x) => `| ${cell(x.key)} | ${f.summary(x.xs)} | | | ${(d.sha.med / x.med).toFixed(2)}× |`)
+  .join('\n')}
 
 CPU: this process and its children (zstd, pg_restore, sha256sum) plus the S3 server's process, in
 CPU seconds (median); PostgreSQL's own processes are not counted. Peak RSS of the Node process:
@@ -173,9 +183,14 @@ function section(c: BenchResults, f: Fmt): string {
   const backupRate = big.dbBytes / bd.ours.med;
   const gzipRate = big.dbBytes / bd.raw.med;
   const restoreRate = big.dbBytes / bd.restOurs.med;
-  const dirRestoreRate = big.dbBytes / bd.restDir.med;
+  // The directory layout from the largest size it ran at.
+  const li = ds.map((d) => !!d.restDir).lastIndexOf(true);
+  const lay = li >= 0 ? { r: sizes[li], d: ds[li] } : undefined;
+  const dirRestoreRate = lay ? lay.r.dbBytes / lay.d.restDir!.med : NaN;
   const plainPerDb = big.plainBytes / big.dbBytes;
-  const dirPerDb = big.directoryBytes / big.dbBytes;
+  const dirPerDb = lay ? lay.r.directoryBytes / lay.r.dbBytes : NaN;
+  const ratio = (a: Timing | undefined, b: Timing | undefined) =>
+    a && b ? `${(a.med / b.med).toFixed(2)}×` : 'not run';
   const lambdaSeconds = 15 * 60 - 120; // leave 2 minutes for preflight, counts, roles, manifest
   const lambdaTmp = 10 * GIB - 64 * 1024 ** 2;
   const fargateDisk = 200 * GIB - 64 * 1024 ** 2;
@@ -230,19 +245,19 @@ ${trow(
 |---|${cols.map(() => '---').join('|')}|
 ${trow(
   'Whole backup: directory time / single-stream time',
-  ds.map((d) => `${(d.wholeDir.med / d.wholeStream.med).toFixed(2)}×`),
+  ds.map((d) => ratio(d.wholeDir, d.wholeStream)),
 )}
 ${trow(
   'Stored bytes: directory / single stream',
-  sizes.map((r) => pct(r.directoryBytes, r.zstdBytes)),
+  sizes.map((r, i) => (ds[i].wholeDir ? pct(r.directoryBytes, r.zstdBytes) : 'not run')),
 )}
 ${trow(
   'Whole restore: directory time / single-stream time',
-  ds.map((d) => `${(d.restDir.med / d.restStream.med).toFixed(2)}×`),
+  ds.map((d) => ratio(d.restDir, d.restStream)),
 )}
 ${trow(
   'Whole verify: directory time / single-stream time',
-  ds.map((d) => `${(d.verDir.med / d.verStream.med).toFixed(2)}×`),
+  ds.map((d) => ratio(d.verDir, d.verStream)),
 )}
 
 On PostgreSQL 15 the directory layout compresses with pg_dump's own gzip (-6) in each of its ${c.jobs}
@@ -251,8 +266,8 @@ workers: the zstd wrapper has one stream to wrap, and pg_dump's own zstd needs 1
 ### Largest database per runner (projected from the ~${big.sizeMb} MB medians)
 
 Backup rate here: ${f.mib(backupRate)}/s of database with zstd (${f.mib(gzipRate)}/s with pg_dump's gzip);
-the plain archive is ${(plainPerDb * 100).toFixed(0)} % of \`pg_database_size\`, the directory layout ${(dirPerDb * 100).toFixed(0)} %; restore rate
-${f.mib(restoreRate)}/s (single stream), ${f.mib(dirRestoreRate)}/s (directory). Linear extrapolation from ${f.mib(big.dbBytes)}
+the plain archive is ${(plainPerDb * 100).toFixed(0)} % of \`pg_database_size\`${lay ? `, the directory layout ${(dirPerDb * 100).toFixed(0)} % (at ~${lay.r.sizeMb} MB)` : ''}; restore rate
+${f.mib(restoreRate)}/s (single stream)${lay ? `, ${f.mib(dirRestoreRate)}/s (directory, at ~${lay.r.sizeMb} MB)` : ''}. Linear extrapolation from ${f.mib(big.dbBytes)}
 on ${c.cores} shared cores; indexes and TOAST make real databases differ, and Lambda's vCPU count follows
 its memory (up to 6 at 10,240 MB), Fargate's its task size, so treat these as orders of magnitude and
 keep a margin.
@@ -262,7 +277,7 @@ keep a margin.
 | Lambda, zstd | ${size(backupRate * lambdaSeconds)} | ${size(drillLambda)} (plain archive in 10 GiB \`/tmp\`${drillLambda < lambdaTmp / plainPerDb ? ', bound by time' : ''}) |
 | Lambda, gzip (pg_dump's own) | ${size(gzipRate * lambdaSeconds)} | same |
 | Fargate, 200 GiB ephemeral storage, single stream | no time limit (${(TIB / backupRate / 3600).toFixed(1)} h per TiB) | ${size(fargateDisk / plainPerDb)} (plain archive in 200 GiB; ${(TIB / restoreRate / 3600).toFixed(1)} h per TiB) |
-| Fargate, directory layout | the dump's files must fit: ${size(fargateDisk / dirPerDb)} | ${size(fargateDisk / dirPerDb)} (${(TIB / dirRestoreRate / 3600).toFixed(1)} h per TiB) |
+${lay ? `| Fargate, directory layout | the dump's files must fit: ${size(fargateDisk / dirPerDb)} | ${size(fargateDisk / dirPerDb)} (${(TIB / dirRestoreRate / 3600).toFixed(1)} h per TiB) |` : ''}
 
 pg_dump ≥ 16's own \`--compress=zstd\` (kind \`pg-zstd\`) could not be measured: this machine has
 PostgreSQL 15 only (Debian bookworm). It is single-threaded inside pg_dump, so it cannot use more

@@ -5,6 +5,9 @@
  *   npm run bench                             ~100 MB, then ~1 GB of realistic rows, 3 rounds each
  *   BENCH_SIZES=100 npm run bench             only the small size (or: npm run bench -- --sizes 100)
  *   npm run bench -- --sizes 100,1024 --rounds 5,3 --level 1 --out /tmp/bench.md
+ *   npm run bench -- --layouts-up-to 100     the whole-operation and layout variants at ~100 MB only
+ *   npm run bench -- --sizes 1024 --include /tmp/restorable-bench-results.json
+ *                                            add a size to an earlier run's (--json names the file)
  *
  * The database grows from one size to the next (the same rows plus more), so the sizes share their
  * shape. At each size, in three groups rotated round by round:
@@ -65,6 +68,15 @@ const ROUND_LIST = arg('rounds', process.env.BENCH_ROUNDS ?? '3')
   .split(',')
   .map(Number);
 const roundsFor = (i: number) => ROUND_LIST[Math.min(i, ROUND_LIST.length - 1)];
+/**
+ * The whole backup/restore/verify in both layouts (dumpDatabase, restoreBackup, verifyBackup) run
+ * at sizes up to this many MiB only: they triple the time of a size. @default - every size
+ */
+const LAYOUTS_UP_TO = Number(arg('layouts-up-to', process.env.BENCH_LAYOUTS_UP_TO ?? 'Infinity'));
+/** Results of an earlier run (its --json file) whose sizes this run does not measure again. */
+const INCLUDE = arg('include', '');
+/** Where the raw results go as JSON (for --include). */
+const JSON_OUT = arg('json', path.join(os.tmpdir(), 'restorable-bench-results.json'));
 const OUT = arg('out', path.join(__dirname, '..', 'BENCHMARKS.md'));
 const CORES = availableCores();
 const LEVEL = Number(arg('level', '3'));
@@ -279,6 +291,15 @@ async function wholeVerify(ctx: Ctx, manifest: Manifest) {
   return mem.stop();
 }
 
+/** This run's sizes plus those of `--include` it did not measure, ascending. */
+function withIncluded(results: BenchResults): BenchResults {
+  if (!INCLUDE) return results;
+  const earlier = JSON.parse(fs.readFileSync(INCLUDE, 'utf8')) as BenchResults;
+  const mine = new Set(results.sizes.map((s) => s.sizeMb));
+  const sizes = [...earlier.sizes.filter((s) => !mine.has(s.sizeMb)), ...results.sizes];
+  return { ...results, sizes: sizes.sort((a, b) => a.sizeMb - b.sizeMb) };
+}
+
 type Variant = [name: string, fn: (round: number) => Promise<number | void>];
 
 /** Runs the variants `r.rounds` times, rotating their order, recording wall and CPU seconds. */
@@ -301,6 +322,8 @@ async function rotate(r: SizeResults, ctx: Ctx, group: string, variants: Variant
 
 async function measureSize(ctx: Ctx, sizeMb: number, index: number): Promise<SizeResults> {
   const first = index === 0;
+  const layouts = sizeMb <= LAYOUTS_UP_TO;
+  const onlyWithLayouts = (vs: Variant[]): Variant[] => (layouts ? vs : []);
   const dumpBin = path.join(ctx.binDir, 'pg_dump');
   const { env } = ctx;
   const gzFile = path.join(ctx.work, 'gzip.dump');
@@ -357,25 +380,27 @@ async function measureSize(ctx: Ctx, sizeMb: number, index: number): Promise<Siz
       'plain script: pg_dump -Fc | one multipart upload',
       (round) => plainScript(ctx, `plain-${sizeMb}-${round}.dump`),
     ],
-    [
-      'whole backup, single stream (zstd)',
-      async () => {
-        const out = await wholeBackup(ctx, 'custom');
-        peak('whole backup, single stream: node', out.rss.nodePeak);
-        streamManifest = out.manifest;
-      },
-    ],
-    [
-      `whole backup, directory layout (pg_dump -Fd -j${JOBS}, its gzip)`,
-      async () => {
-        const out = await wholeBackup(ctx, 'directory');
-        peak('whole backup, directory: node', out.rss.nodePeak);
-        dirManifest = out.manifest;
-        r.directoryBytes = (out.manifest.files ?? []).reduce((n, f) => n + f.bytes, 0);
-      },
-    ],
+    ...onlyWithLayouts([
+      [
+        'whole backup, single stream (zstd)',
+        async () => {
+          const out = await wholeBackup(ctx, 'custom');
+          peak('whole backup, single stream: node', out.rss.nodePeak);
+          streamManifest = out.manifest;
+        },
+      ],
+      [
+        `whole backup, directory layout (pg_dump -Fd -j${JOBS}, its gzip)`,
+        async () => {
+          const out = await wholeBackup(ctx, 'directory');
+          peak('whole backup, directory: node', out.rss.nodePeak);
+          dirManifest = out.manifest;
+          r.directoryBytes = (out.manifest.files ?? []).reduce((n, f) => n + f.bytes, 0);
+        },
+      ],
+    ]),
   ]);
-  if (!stored || !streamManifest || !dirManifest) throw new Error('no backup stored');
+  if (!stored || (layouts && (!streamManifest || !dirManifest))) throw new Error('no backup stored');
   const object = { bytes: stored.bytes, sha256: stored.sha256 };
   r.plainBytes = stored.compression.rawBytes ?? 0;
   // The same plain archive as a local file, and the stored bytes as a local file.
@@ -407,22 +432,24 @@ async function measureSize(ctx: Ctx, sizeMb: number, index: number): Promise<Siz
       },
     ],
     [`raw: pg_restore -j${JOBS} of the local plain archive`, () => rawRestore(ctx, plainFile)],
-    [
-      `whole restore, single stream (restoreBackup -j${JOBS})`,
-      async () => {
-        const out = await wholeRestore(ctx, streamManifest!, 'restore_whole_stream');
-        peak('whole restore, single stream: node', out.rss.nodePeak);
-        return out.seconds;
-      },
-    ],
-    [
-      `whole restore, directory layout (restoreBackup -j${JOBS})`,
-      async () => {
-        const out = await wholeRestore(ctx, dirManifest!, 'restore_whole_dir');
-        peak('whole restore, directory: node', out.rss.nodePeak);
-        return out.seconds;
-      },
-    ],
+    ...onlyWithLayouts([
+      [
+        `whole restore, single stream (restoreBackup -j${JOBS})`,
+        async () => {
+          const out = await wholeRestore(ctx, streamManifest!, 'restore_whole_stream');
+          peak('whole restore, single stream: node', out.rss.nodePeak);
+          return out.seconds;
+        },
+      ],
+      [
+        `whole restore, directory layout (restoreBackup -j${JOBS})`,
+        async () => {
+          const out = await wholeRestore(ctx, dirManifest!, 'restore_whole_dir');
+          peak('whole restore, directory: node', out.rss.nodePeak);
+          return out.seconds;
+        },
+      ],
+    ]),
   ]);
 
   await rotate(r, ctx, 'verify', [
@@ -441,18 +468,20 @@ async function measureSize(ctx: Ctx, sizeMb: number, index: number): Promise<Siz
       },
     ],
     ['sha256sum of the stored bytes (local file)', () => run('sha256sum', [storedFile])],
-    [
-      'whole verify, single stream (verifyBackup)',
-      async () => {
-        peak('whole verify, single stream: node', (await wholeVerify(ctx, streamManifest!)).nodePeak);
-      },
-    ],
-    [
-      'whole verify, directory layout (verifyBackup)',
-      async () => {
-        peak('whole verify, directory: node', (await wholeVerify(ctx, dirManifest!)).nodePeak);
-      },
-    ],
+    ...onlyWithLayouts([
+      [
+        'whole verify, single stream (verifyBackup)',
+        async () => {
+          peak('whole verify, single stream: node', (await wholeVerify(ctx, streamManifest!)).nodePeak);
+        },
+      ],
+      [
+        'whole verify, directory layout (verifyBackup)',
+        async () => {
+          peak('whole verify, directory: node', (await wholeVerify(ctx, dirManifest!)).nodePeak);
+        },
+      ],
+    ]),
   ]);
   fs.rmSync(plainFile);
   fs.rmSync(storedFile);
@@ -520,9 +549,11 @@ async function main(): Promise<void> {
       });
       results.sizes.push(sized);
       // Written after every size, so a long run that is stopped still leaves what it measured.
-      writeReport(OUT, results, { summary, median, mib });
+      fs.writeFileSync(JSON_OUT, JSON.stringify(results));
+      writeReport(OUT, withIncluded(results), { summary, median, mib });
     }
-    console.log(writeReport(OUT, results, { summary, median, mib }));
+    console.log(writeReport(OUT, withIncluded(results), { summary, median, mib }));
+    console.log(`raw results: ${JSON_OUT}`);
   } catch (e) {
     // The server's own view helps when a connection is terminated under us.
     const log = path.join(path.dirname(cluster.dataDir), 'server.log');
