@@ -50,7 +50,7 @@ export async function fillRealistic(
       `WITH c AS (SELECT ${w} AS w)
        INSERT INTO shop.customers
        SELECT gen_random_uuid(),
-              lower(w[1 + (g % 97) % array_length(w, 1)]) || '.' || (g * 7919 % 100000) || '@example' || (g % 13) || '.com',
+              lower(w[1 + (g % 97) % array_length(w, 1)]) || '.' || (g::bigint * 7919 % 100000) || '@example' || (g % 13) || '.com',
               initcap(w[1 + (g * 31) % array_length(w, 1)]) || ' ' || initcap(w[1 + (g * 17) % array_length(w, 1)]),
               (ARRAY['US','DE','FR','GB','NL','SE','JP','BR','IN','CA'])[1 + g % 10],
               timestamptz '2019-01-01' + random() * interval '6 years',

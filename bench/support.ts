@@ -12,7 +12,12 @@ import * as readline from 'node:readline';
 export const MIB = 1024 * 1024;
 export const mib = (bytes: number): string => `${(bytes / MIB).toFixed(1)} MiB`;
 
-export async function startS3Process(): Promise<{ endpoint: string; directory: string; stop: () => void }> {
+export async function startS3Process(): Promise<{
+  endpoint: string;
+  directory: string;
+  pid: number | undefined;
+  stop: () => void;
+}> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'local-s3-process.ts')], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: process.env,
@@ -22,7 +27,27 @@ export async function startS3Process(): Promise<{ endpoint: string; directory: s
     child.once('exit', (code) => reject(new Error(`local S3 process exited ${code}`)));
   });
   const { endpoint, directory } = JSON.parse(line) as { endpoint: string; directory: string };
-  return { endpoint, directory, stop: () => child.stdin!.end() };
+  return { endpoint, directory, pid: child.pid, stop: () => child.stdin!.end() };
+}
+
+/**
+ * CPU seconds (user + system) of a process; with `children`, plus those of its children that
+ * have exited and been waited for (zstd, pg_restore, sha256sum). Unlike wall time this does not
+ * depend on what else the machine runs.
+ */
+export function cpuSeconds(pid: number | 'self', children = false): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) start at state, field 3.
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    const ticks = f[11] + f[12] + (children ? f[13] + f[14] : 0);
+    return ticks / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** VmRSS of a process in bytes (0 once it is gone). */

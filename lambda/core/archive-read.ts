@@ -56,6 +56,13 @@ export interface ScanOptions {
    * still decompressed and discarded, so a truncated or corrupt zstd stream is found.
    */
   readonly sinkMayCloseEarly?: boolean;
+  /**
+   * The sink has a file descriptor of its own (a file's fs.WriteStream opened with `fd`, a
+   * child's stdin): a zstd stream's plain bytes are written into it by the decompressing zstd
+   * itself and never pass through this process (with `sinkMayCloseEarly`, `zstd -t` checks the
+   * whole stream alongside). Other formats are written by this process as usual.
+   */
+  readonly direct?: boolean;
   readonly onBytes?: (bytes: number) => void;
   readonly signal?: AbortSignal;
 }
@@ -91,7 +98,10 @@ export async function scanArchive(body: Readable, options: ScanOptions = {}): Pr
     sink.on('close', () => (sinkOpen = false));
   }
 
-  const dec = new ArchiveDecompressor(options.expect);
+  const dec = new ArchiveDecompressor(
+    options.expect,
+    sink && options.direct ? { to: sink, mayCloseEarly: sinkMayCloseEarly } : undefined,
+  );
   const plain = (async () => {
     try {
       for await (const chunk of dec as AsyncIterable<Buffer>) {
@@ -125,7 +135,12 @@ export async function scanArchive(body: Readable, options: ScanOptions = {}): Pr
   }
   if (!dec.destroyed) dec.end();
   await plain;
-  if (sink && sinkOpen) {
+  plainBytes = dec.directBytes() ?? plainBytes;
+  if (sink && dec.direct) {
+    // Never written from here; closing this process's copy of the descriptor is all that is left
+    // (ending a pipe would shut it down for the zstd still writing into it).
+    sink.destroy();
+  } else if (sink && sinkOpen) {
     // The reader may exit before taking the rest (pg_restore --list stops after the TOC): then the
     // flush fails with EPIPE and 'finish' never comes, so any of finish, close or error ends it.
     await new Promise<void>((resolve) => {
@@ -300,11 +315,20 @@ export async function downloadArchive(options: DownloadArchiveOptions): Promise<
     options.body.destroy();
     throw e;
   });
-  const sink = fs.createWriteStream(file, { mode: 0o600, flags: 'wx' });
+  let fd: number;
   try {
+    fd = fs.openSync(file, 'wx', 0o600);
+  } catch (e) {
+    options.body.destroy();
+    throw e;
+  }
+  const sink = fs.createWriteStream(file, { fd, highWaterMark: 1024 * 1024 });
+  try {
+    // zstd writes the plain archive into the file itself: the plain bytes never pass through Node.
     const scan = await scanArchive(options.body, {
       expect: storedFormatOf(compression.kind),
       sink,
+      direct: true,
       onBytes: options.onBytes,
       signal: options.signal,
     });

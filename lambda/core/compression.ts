@@ -17,7 +17,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import { Duplex, PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import * as fs from 'node:fs';
+import {
+  Duplex,
+  PassThrough,
+  Transform,
+  type Readable,
+  type TransformCallback,
+  type Writable,
+} from 'node:stream';
 import * as zlib from 'node:zlib';
 import {
   CUSTOM_MAGIC,
@@ -28,9 +36,21 @@ import {
   type ArchiveFormat,
   type CompressionSettings,
 } from './compression-settings';
-import { CompressionError, ProcessStream, STDERR_KEEP, zstdCommand } from './process-stream';
+import {
+  CompressionError,
+  ProcessStream,
+  STDERR_KEEP,
+  zstdCommand,
+  type ProcessOutput,
+} from './process-stream';
 
-export { CompressionError, ProcessStream, zstdCommand, type CompressionErrorCode } from './process-stream';
+export {
+  CompressionError,
+  ProcessStream,
+  zstdCommand,
+  type CompressionErrorCode,
+  type ProcessOutput,
+} from './process-stream';
 
 /** Cores this process may use (cgroup- and affinity-aware on Node ≥ 18.14). */
 export function availableCores(): number {
@@ -52,10 +72,44 @@ export function createZstdCompressor(options: { level: number; threads: number }
   );
 }
 
-/** `zstd -d` from stdin to stdout; fails TRUNCATED or CORRUPT naming what zstd said. */
-export function createZstdDecompressor(): ProcessStream {
+/**
+ * `zstd -d` from stdin to stdout, or straight into `output` (a file, another process's stdin);
+ * fails TRUNCATED or CORRUPT naming what zstd said.
+ */
+export function createZstdDecompressor(output: ProcessOutput = 'pipe'): ProcessStream {
   // --long=31 accepts any window a wrapped archive could have been written with.
-  return new ProcessStream(zstdCommand(), ['-d', '-c', '-q', '--no-progress', '--long=31'], 'decompress');
+  return new ProcessStream(
+    zstdCommand(),
+    ['-d', '-c', '-q', '--no-progress', '--long=31'],
+    'decompress',
+    output,
+  );
+}
+
+/**
+ * `zstd -t`: decompresses and checks the whole stream, writes nothing, and prints the plain size
+ * (`/*stdin*\ : 71294937 bytes`) on success; fails like createZstdDecompressor.
+ */
+export function createZstdTester(): ProcessStream {
+  return new ProcessStream(zstdCommand(), ['-t', '--no-progress', '--long=31'], 'decompress', 'ignore');
+}
+
+/** The plain size `zstd -t` printed, if it did. */
+function testedBytes(stderr: string): number | undefined {
+  const m = /:\s*(\d+) bytes\s*$/.exec(stderr);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Where a zstd stream's plain bytes go when they need not pass through this process: `to` is a
+ * file (its fs.WriteStream, opened with an fd) or a pipe (a child's stdin) that the decompressing
+ * zstd writes into directly. With `mayCloseEarly` (pg_restore --list, which exits once it has the
+ * TOC) a second process, `zstd -t`, checks the whole stream and gives the verdict, and the zstd
+ * feeding `to` is dropped once its reader has gone.
+ */
+export interface DirectOutput {
+  readonly to: Writable;
+  readonly mayCloseEarly?: boolean;
 }
 
 /** zlib's gunzip error, named like zstd's: TRUNCATED at an early end of input, else CORRUPT. */
@@ -74,12 +128,42 @@ function gzipError(e: NodeJS.ErrnoException): CompressionError {
  */
 export class ArchiveDecompressor extends Duplex {
   format: ArchiveFormat | undefined;
+  /** True when a zstd stream's plain bytes went to the direct output, not the readable side. */
+  direct = false;
   private inner: Duplex | undefined;
+  /** The zstd feeding a direct output that may close early (its failure is not a verdict). */
+  private side: ProcessStream | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(private readonly expect?: ArchiveFormat) {
+  constructor(
+    private readonly expect?: ArchiveFormat,
+    private readonly output?: DirectOutput,
+  ) {
     super({ readableHighWaterMark: 256 * 1024 });
+  }
+
+  /**
+   * Plain bytes of a zstd stream that went to the direct output: the file's size, or what
+   * `zstd -t` counted. Undefined until the stream has ended, and for the other formats (their
+   * bytes are on the readable side).
+   */
+  directBytes(): number | undefined {
+    if (!this.direct || !this.readableEnded) return undefined;
+    if (this.output?.mayCloseEarly) return testedBytes(this.process?.stderr() ?? '');
+    const fd = (this.output?.to as { fd?: unknown }).fd;
+    return typeof fd === 'number' ? fs.fstatSync(fd).size : undefined;
+  }
+
+  private openZstd(): Duplex {
+    if (!this.output) return createZstdDecompressor();
+    this.direct = true;
+    if (!this.output.mayCloseEarly) return createZstdDecompressor(this.output.to);
+    const side = createZstdDecompressor(this.output.to);
+    // Its reader exiting (EPIPE) ends it; only the tester's verdict counts.
+    side.on('error', () => undefined);
+    this.side = side;
+    return createZstdTester();
   }
 
   /** The zstd process when the input is zstd (its pid, for tests and cleanup checks). */
@@ -100,11 +184,7 @@ export class ArchiveDecompressor extends Duplex {
       );
     }
     const inner: Duplex =
-      format === 'zstd'
-        ? createZstdDecompressor()
-        : format === 'gzip'
-          ? zlib.createGunzip()
-          : new PassThrough();
+      format === 'zstd' ? this.openZstd() : format === 'gzip' ? zlib.createGunzip() : new PassThrough();
     this.inner = inner;
     inner.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) inner.pause();
@@ -115,13 +195,17 @@ export class ArchiveDecompressor extends Duplex {
   }
 
   private forward(chunk: Buffer, callback: (error?: Error | null) => void): void {
-    const inner = this.inner!;
-    if (inner.write(chunk)) return callback();
-    const done = () => {
-      inner.off('drain', done).off('close', done);
-      callback();
-    };
-    inner.on('drain', done).on('close', done);
+    const targets = [this.inner!, this.side].filter((d): d is Duplex => !!d && !d.destroyed);
+    const waiting = targets.filter((d) => !d.write(chunk));
+    if (waiting.length === 0) return callback();
+    let left = waiting.length;
+    for (const d of waiting) {
+      const done = () => {
+        d.off('drain', done).off('close', done);
+        if (--left === 0) callback();
+      };
+      d.on('drain', done).on('close', done);
+    }
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -141,9 +225,11 @@ export class ArchiveDecompressor extends Duplex {
       const err = this.open();
       if (err) return callback(err);
       this.inner!.write(Buffer.concat(this.pending));
+      this.side?.write(Buffer.concat(this.pending));
       this.pending = [];
     }
     this.inner!.end();
+    if (this.side && !this.side.destroyed) this.side.end();
     callback();
   }
 
@@ -153,6 +239,7 @@ export class ArchiveDecompressor extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.inner?.destroy();
+    this.side?.destroy();
     callback(error);
   }
 }

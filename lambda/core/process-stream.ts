@@ -5,8 +5,8 @@
  * and a destroyed stream kills its process. compression.ts re-exports all of it and builds the
  * zstd commands, the archive decompressor and the pg_dump → zstd pipeline on top of it.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { Duplex, type Readable, type Writable } from 'node:stream';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Duplex, type Readable, type Stream, type Writable } from 'node:stream';
 import { MAGIC_BYTES } from './compression-settings';
 
 export type CompressionErrorCode =
@@ -51,12 +51,20 @@ function classifyZstdFailure(stderr: string): CompressionErrorCode {
 type Role = 'compress' | 'decompress';
 
 /**
- * A child process as a Duplex: writes go to its stdin, its stdout is the readable side, and the
- * readable side ends only after the process exited 0. Counts input bytes and keeps their first
- * bytes (the archive magic of what pg_dump wrote).
+ * Where a process's stdout goes: back to this process (the Duplex's readable side), or straight
+ * into a file descriptor or a stream that has one (a file, another process's stdin) so the bytes
+ * never pass through Node, or nowhere (`zstd -t` writes none).
+ */
+export type ProcessOutput = 'pipe' | 'ignore' | number | Stream;
+
+/**
+ * A child process as a Duplex: writes go to its stdin, its stdout is the readable side (unless
+ * `output` sends it elsewhere: then the readable side carries nothing), and the readable side
+ * ends only after the process exited 0. Counts input bytes and keeps their first bytes (the
+ * archive magic of what pg_dump wrote).
  */
 export class ProcessStream extends Duplex {
-  readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  readonly child: ChildProcess & { stdin: Writable; stdout: Readable | null; stderr: Readable };
   /** Resolves with the exit status once the process is gone (never rejects). */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>;
   bytesIn = 0;
@@ -67,14 +75,15 @@ export class ProcessStream extends Duplex {
 
   constructor(
     private readonly command: string,
-    args: readonly string[],
+    private readonly args: readonly string[],
     private readonly role: Role,
+    output: ProcessOutput = 'pipe',
   ) {
     super({ readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
     this.child = spawn(command, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', output, 'pipe'],
       env: { PATH: process.env.PATH ?? '' },
-    });
+    }) as ProcessStream['child'];
     const child = this.child;
     this.exited = new Promise((resolve) => {
       child.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
@@ -86,9 +95,10 @@ export class ProcessStream extends Duplex {
     // A process that died closes its stdin; the exit status, not EPIPE, is the error to report.
     child.stdin.on('error', () => (this.stdinGone = true));
     child.stdin.on('close', () => (this.stdinGone = true));
-    child.stdout.on('data', (chunk: Buffer) => {
+    const stdout = child.stdout;
+    stdout?.on('data', (chunk: Buffer) => {
       this.bytesOut += chunk.length;
-      if (!this.push(chunk)) child.stdout.pause();
+      if (!this.push(chunk)) stdout.pause();
     });
     void this.exited.then((status) => {
       if (this.destroyed) return;
@@ -125,13 +135,14 @@ export class ProcessStream extends Duplex {
       return new CompressionError('COMPRESSOR_FAILED', `zstd (compressing) ${how}: ${detail}`, exit);
     }
     const code = status.signal ? 'CORRUPT' : classifyZstdFailure(detail);
+    const tool = this.args[0] === '-t' ? 'zstd -t' : 'zstd -d';
     const what =
       code === 'TRUNCATED'
         ? 'the zstd stream is truncated'
         : code === 'FORMAT_MISMATCH'
           ? 'the object is not a zstd stream'
           : 'the zstd stream is corrupt';
-    return new CompressionError(code, `${what} (zstd -d ${how}: ${detail})`, exit);
+    return new CompressionError(code, `${what} (${tool} ${how}: ${detail})`, exit);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -157,14 +168,14 @@ export class ProcessStream extends Duplex {
   }
 
   override _read(): void {
-    this.child.stdout.resume();
+    this.child.stdout?.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     // 'close' (and so `exited`) waits for the stdio pipes; a paused stdout would hold it forever.
     this.child.stdin.destroy();
-    this.child.stdout.destroy();
+    this.child.stdout?.destroy();
     callback(error);
   }
 }

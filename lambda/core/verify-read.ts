@@ -2,9 +2,10 @@
  * One read of a stored archive serves every check on its bytes: each chunk is hashed (SHA-256)
  * and counted, and goes through the decompressor the manifest's kind calls for (zstd for
  * `zstd-wrapped`, nothing for pg_dump's own gzip) to `pg_restore --list` on stdin, which reads the
- * table of contents and exits without reading table data. A zstd stream is still decompressed to
- * its end after pg_restore has gone, so a truncated or corrupt stream is named (TRUNCATED,
- * CORRUPT) even when its TOC reads (archive-read.ts, scanArchive).
+ * table of contents and exits without reading table data. A zstd stream is decompressed straight
+ * into pg_restore's stdin (the plain bytes do not pass through Node) while `zstd -t` checks the
+ * whole stream, so a truncated or corrupt stream is named (TRUNCATED, CORRUPT) even when its TOC
+ * reads (archive-read.ts, scanArchive).
  */
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
@@ -81,6 +82,7 @@ export async function readArchive(
       expect: storedFormatOf(compression.kind),
       sink: child?.stdin,
       sinkMayCloseEarly: true,
+      direct: true,
     });
   } catch (e) {
     child?.kill('SIGKILL');

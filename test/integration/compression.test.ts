@@ -254,6 +254,8 @@ describe('reading archives back', () => {
       file,
     });
     expect(scan.format).toBe('zstd');
+    // zstd wrote the file itself; the size is read back from it.
+    expect(scan.plainBytes).toBe(wrappedRaw);
     expect(sha(fs.readFileSync(file))).toBe(
       sha(spawnSync('zstd', ['-dc'], { input: wrapped, maxBuffer: 1 << 30 }).stdout),
     );
@@ -293,7 +295,7 @@ describe('reading archives back', () => {
   });
 
   /** Scans `bytes` with `pg_restore --list` as the sink, which exits once it has the TOC. */
-  async function scanWithToc(bytes: Buffer) {
+  async function scanWithToc(bytes: Buffer, direct = false) {
     const pgRestore = spawn(path.join(binDir, 'pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let listing = '';
     pgRestore.stdout.setEncoding('utf8').on('data', (d: string) => (listing += d));
@@ -302,6 +304,7 @@ describe('reading archives back', () => {
       expect: 'zstd',
       sink: pgRestore.stdin,
       sinkMayCloseEarly: true,
+      direct,
     });
     return { scan, listing, code: await closed };
   }
@@ -324,6 +327,34 @@ describe('reading archives back', () => {
     const corrupt = await scanWithToc(bad);
     expect(corrupt.code).toBe(0);
     expect(corrupt.scan.decompressError?.code).toBe('CORRUPT');
+  });
+
+  it('with zstd writing straight into pg_restore --list, zstd -t still judges the whole stream: sound, truncated, corrupt', async () => {
+    const sound = await scanWithToc(wrapped, true);
+    expect(sound.code).toBe(0);
+    expect(sound.listing).toMatch(/TABLE DATA shop bulk/);
+    expect(sound.scan.decompressError).toBeUndefined();
+    expect(sound.scan.plainBytes).toBe(wrappedRaw);
+    expect(sound.scan.sha256).toBe(sha(wrapped));
+
+    const cut = await scanWithToc(wrapped.subarray(0, wrapped.length - 50), true);
+    expect(cut.code).toBe(0);
+    expect(cut.scan.decompressError?.code).toBe('TRUNCATED');
+
+    // Damage near the end, far past the TOC pg_restore read: only reading on finds it.
+    const bad = Buffer.from(wrapped);
+    bad[bad.length - 1000] ^= 0xff;
+    const corrupt = await scanWithToc(bad, true);
+    expect(corrupt.code).toBe(0);
+    expect(corrupt.scan.decompressError?.code).toBe('CORRUPT');
+    expect(corrupt.scan.decompressError?.message).toMatch(/zstd -t exited 1/);
+
+    // Corrupt before the TOC ends: zstd dies, pg_restore sees the end of its input and fails.
+    const early = Buffer.from(wrapped);
+    early[20] ^= 0xff;
+    const head = await scanWithToc(early, true);
+    expect(head.code).not.toBe(0);
+    expect(head.scan.decompressError?.code).toBe('CORRUPT');
   });
 
   it('treats a gzip-era archive (no compression field) as a plain custom archive', async () => {
