@@ -15,9 +15,10 @@ const GUARDED = {
   // runChecks and runOperatorCheck need a database: one local cluster, no restore.
   'lambda/core/checks.ts': ['test/unit/drill-core.test.ts', 'test/integration/checks.test.ts'],
   'lambda/core/restore-plan.ts': ['test/unit/restore-plan.test.ts'],
-  // The grant methods, each compared whole on a small stack. Stack tests (backup-stack,
-  // restore-drill, ...) check the same grants on every role but synthesize for tens of seconds.
-  'lib/constructs/backup-bucket-grants.ts': ['test/unit/backup-bucket.test.ts'],
+  // The grant methods, each compared whole on a small stack without a BackupBucket. Stack tests
+  // (backup-stack, restore-drill, ...) check the same grants on every role but synthesize for
+  // tens of seconds.
+  'lib/constructs/backup-bucket-grants.ts': ['test/unit/backup-bucket-grants.test.ts'],
   // Every statement resolved on a bare stack; drill-iam.test.ts and restore-drill.test.ts check
   // them on the synthesized roles (30 s and more per run: too slow for every mutant).
   'lib/drill-iam.ts': ['test/unit/drill-iam-statements.test.ts'],
