@@ -12,12 +12,14 @@ const GUARDED = {
   'lambda/core/manifest.ts': ['test/unit/manifest.test.ts'],
   'lambda/core/freshness.ts': ['test/unit/freshness.test.ts', 'test/integration/freshness.test.ts'],
   'lambda/core/catalog.ts': ['test/integration/catalog.test.ts'],
-  // runChecks and runOperatorCheck need a database: one local cluster, no restore.
-  'lambda/core/checks.ts': ['test/unit/drill-core.test.ts', 'test/integration/checks.test.ts'],
+  // checks-runner drives runChecks with the catalog reads mocked; test/integration/checks.test.ts
+  // runs it on a real database, but starting a cluster for every mutant takes too long.
+  'lambda/core/checks.ts': ['test/unit/drill-core.test.ts', 'test/unit/checks-runner.test.ts'],
   'lambda/core/restore-plan.ts': ['test/unit/restore-plan.test.ts'],
-  // The grant methods, each compared whole on a small stack. Stack tests (backup-stack,
-  // restore-drill, ...) check the same grants on every role but synthesize for tens of seconds.
-  'lib/constructs/backup-bucket-grants.ts': ['test/unit/backup-bucket.test.ts'],
+  // The grant methods, each compared whole on a small stack without a BackupBucket. Stack tests
+  // (backup-stack, restore-drill, ...) check the same grants on every role but synthesize for
+  // tens of seconds.
+  'lib/constructs/backup-bucket-grants.ts': ['test/unit/backup-bucket-grants.test.ts'],
   // Every statement resolved on a bare stack; drill-iam.test.ts and restore-drill.test.ts check
   // them on the synthesized roles (30 s and more per run: too slow for every mutant).
   'lib/drill-iam.ts': ['test/unit/drill-iam-statements.test.ts'],

@@ -5,10 +5,13 @@
  * step and reason.
  */
 import {
+  compareCatalog,
   compareRls,
   compareRows,
+  describeFailures,
   evaluateExpectation,
   OperatorCheckSchema,
+  type CheckResult,
   type ChecksResult,
 } from '../../lambda/core/checks';
 import {
@@ -134,6 +137,280 @@ describe('compareRows and compareRls', () => {
       ['rls:shop.orders', false],
       ['rls:shop.tenants', true],
     ]);
+  });
+});
+
+describe('compareCatalog', () => {
+  const counts = {
+    schemas: 2,
+    tables: 5,
+    views: 1,
+    materializedViews: 1,
+    functions: 3,
+    triggers: 2,
+    policies: 1,
+    indexes: 7,
+    sequences: 2,
+    types: 4,
+  };
+
+  it('compares every count by name, and fails each one that differs', () => {
+    const same = compareCatalog(counts, { ...counts });
+    expect(same.map((r) => [r.name, r.kind, r.ok, r.status])).toEqual(
+      Object.keys(counts).map((f) => [`catalog:${f}`, 'catalog', true, 'ok']),
+    );
+    for (const field of Object.keys(counts) as (keyof typeof counts)[]) {
+      const results = compareCatalog(counts, { ...counts, [field]: counts[field] + 1 });
+      expect(results.filter((r) => !r.ok)).toEqual([
+        {
+          name: `catalog:${field}`,
+          kind: 'catalog',
+          ok: false,
+          status: 'mismatch',
+          expected: counts[field],
+          actual: counts[field] + 1,
+        },
+      ]);
+    }
+  });
+});
+
+describe('compareRls, details', () => {
+  const info = (name: string, rowSecurity: boolean, forceRowSecurity: boolean) => ({
+    schema: 'shop',
+    name,
+    kind: 'r' as const,
+    rowSecurity,
+    forceRowSecurity,
+    estimate: 0,
+    leaves: [],
+  });
+
+  it('says what it expected and found, and fails a table with RLS that is gone', () => {
+    const expected = [
+      table('shop', 'a', 1, { rowSecurity: true }),
+      table('shop', 'b', 1, { forceRowSecurity: true }),
+      table('shop', 'c', 1, { rowSecurity: true, forceRowSecurity: true }),
+      table('shop', 'plain', 1),
+      table('shop', 'gone', 1, { rowSecurity: true }),
+      table('shop', 'gone-plain', 1),
+    ];
+    const results = compareRls(expected, [
+      info('a', true, false),
+      info('b', false, false),
+      info('c', true, false),
+      info('plain', false, false),
+      info('other', true, true),
+    ]);
+    expect(results).toEqual([
+      {
+        name: 'rls:shop.a',
+        kind: 'rls',
+        ok: true,
+        status: 'ok',
+        expected: { rowSecurity: true, forceRowSecurity: false },
+        actual: { rowSecurity: true, forceRowSecurity: false },
+      },
+      {
+        name: 'rls:shop.b',
+        kind: 'rls',
+        ok: false,
+        status: 'mismatch',
+        expected: { rowSecurity: false, forceRowSecurity: true },
+        actual: { rowSecurity: false, forceRowSecurity: false },
+        detail: 'row-level security flags differ',
+      },
+      {
+        name: 'rls:shop.c',
+        kind: 'rls',
+        ok: false,
+        status: 'mismatch',
+        expected: { rowSecurity: true, forceRowSecurity: true },
+        actual: { rowSecurity: true, forceRowSecurity: false },
+        detail: 'row-level security flags differ',
+      },
+      {
+        name: 'rls:shop.gone',
+        kind: 'rls',
+        ok: false,
+        status: 'missing',
+        expected: { rowSecurity: true, forceRowSecurity: false },
+        actual: null,
+        detail: 'table not found after restore',
+      },
+    ]);
+    // FORCE alone on the restored side also counts as "has RLS".
+    expect(compareRls([table('shop', 'f', 1)], [info('f', false, true)])).toMatchObject([
+      { name: 'rls:shop.f', ok: false, status: 'mismatch' },
+    ]);
+  });
+});
+
+describe('compareRows, details', () => {
+  it('gives every result its expected and actual count, and the detail of each kind', () => {
+    const results = compareRows(
+      [
+        table('s', 'ok', 3),
+        table('s', 'more', 3),
+        table('s', 'gone', 2),
+        table('s', 'est', 10, { exact: false }),
+      ],
+      [table('s', 'ok', 3), table('s', 'more', 5), table('s', 'est', 12), table('s', 'new', 4)],
+    );
+    expect(results).toEqual([
+      { name: 'rows:s.ok', kind: 'rows', ok: true, status: 'ok', expected: 3, actual: 3 },
+      {
+        name: 'rows:s.more',
+        kind: 'rows',
+        ok: false,
+        status: 'mismatch',
+        expected: 3,
+        actual: 5,
+        detail: '+2 rows',
+      },
+      {
+        name: 'rows:s.gone',
+        kind: 'rows',
+        ok: false,
+        status: 'missing',
+        expected: 2,
+        actual: null,
+        detail: 'table not found after restore',
+      },
+      {
+        name: 'rows:s.est',
+        kind: 'rows',
+        ok: true,
+        status: 'estimated',
+        expected: 10,
+        actual: 12,
+        detail: 'manifest count is an estimate (10)',
+      },
+      {
+        name: 'rows:s.new',
+        kind: 'rows',
+        ok: false,
+        status: 'unexpected',
+        expected: null,
+        actual: 4,
+        detail: 'table exists after restore but is not in the manifest',
+      },
+    ]);
+  });
+
+  it('tells tables apart by schema and name together, and passes the estimate tolerance on', () => {
+    const results = compareRows([table('a', 'b.c', 1)], [table('a.b', 'c', 1)]);
+    expect(results.map((r) => [r.name, r.status])).toEqual([
+      ['rows:a."b.c"', 'missing'],
+      ['rows:"a.b".c', 'unexpected'],
+    ]);
+    expect(
+      compareRows([table('s', 'e', 100, { exact: false })], [table('s', 'e', 20)], {
+        estimateTolerance: 2,
+      })[0],
+    ).toMatchObject({ ok: false, status: 'mismatch' });
+    expect(compareRows([table('s', 'e', 100, { exact: false })], [table('s', 'e', 20)])[0]).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it('adds the row-level-security note to a failed count taken under RLS only', () => {
+    const filtered = { rowsFiltered: true as const };
+    const [low] = compareRows([table('s', 't', 5)], [table('s', 't', 3, filtered)]);
+    expect(low.detail).toBe(
+      '-2 rows; counted with row-level security on (the drill role cannot bypass it): a lower bound',
+    );
+    const [same] = compareRows([table('s', 't', 5)], [table('s', 't', 5, filtered)]);
+    expect(same).toMatchObject({ ok: true });
+    expect(same.detail).toBeUndefined();
+  });
+});
+
+describe('evaluateExpectation, edges', () => {
+  it('says what it expected when the query returned nothing', () => {
+    expect(evaluateExpectation({ rows: 0 }, [], undefined)).toEqual({ ok: true, actual: 0, expected: 0 });
+    expect(evaluateExpectation({ equals: 'x' }, [], undefined)).toEqual({
+      ok: false,
+      actual: null,
+      expected: 'x',
+      detail: 'query returned no rows',
+    });
+    expect(evaluateExpectation({ min: 3 }, [], undefined)).toEqual({
+      ok: false,
+      actual: null,
+      expected: { min: 3 },
+      detail: 'query returned no rows',
+    });
+  });
+
+  it('min: numbers and numeric strings only; blank, null and booleans are not numbers', () => {
+    expect(evaluateExpectation({ min: 10 }, [{}], ' 12 ')).toEqual({
+      ok: true,
+      actual: 12,
+      expected: { min: 10 },
+    });
+    expect(evaluateExpectation({ min: 10 }, [{}], 10)).toEqual({
+      ok: true,
+      actual: 10,
+      expected: { min: 10 },
+    });
+    for (const v of ['', '   ', null, true]) {
+      expect(evaluateExpectation({ min: 0 }, [{}], v)).toEqual({
+        ok: false,
+        actual: v,
+        expected: { min: 0 },
+        detail: 'first value is not a number',
+      });
+    }
+  });
+
+  it('equals: null only for null, numbers never for blank, strings never for null', () => {
+    expect(evaluateExpectation({ equals: null }, [{}], 'null').ok).toBe(false);
+    expect(evaluateExpectation({ equals: null }, [{}], 0).ok).toBe(false);
+    expect(evaluateExpectation({ equals: 0 }, [{}], '').ok).toBe(false);
+    expect(evaluateExpectation({ equals: 0 }, [{}], '0').ok).toBe(true);
+    expect(evaluateExpectation({ equals: 'null' }, [{}], null).ok).toBe(false);
+    expect(evaluateExpectation({ equals: '' }, [{}], '')).toEqual({ ok: true, actual: '', expected: '' });
+    expect(evaluateExpectation({ equals: false }, [{}], false).ok).toBe(true);
+    expect(evaluateExpectation({ equals: false }, [{}], 0).ok).toBe(false);
+    expect(evaluateExpectation({ equals: 1 }, [{}], undefined)).toEqual({
+      ok: false,
+      actual: null,
+      expected: 1,
+    });
+  });
+});
+
+describe('describeFailures', () => {
+  const r = (name: string, ok: boolean, extra: Partial<CheckResult> = {}): CheckResult => ({
+    name,
+    kind: 'rows',
+    ok,
+    status: ok ? 'ok' : 'mismatch',
+    expected: 1,
+    actual: 2,
+    ...extra,
+  });
+  const result = (results: CheckResult[]) => ({ ...checks(results.filter((x) => !x.ok).length), results });
+
+  it('names the failed checks only, with their detail or what was expected, up to the limit', () => {
+    const all = [
+      r('a', true),
+      r('b', false, { detail: 'why b' }),
+      r('c', false, { expected: { min: 1 }, actual: null, status: 'error' }),
+      r('d', false),
+    ];
+    expect(describeFailures(result(all))).toBe(
+      '3 check(s) failed: b mismatch: why b; c error: expected {"min":1}, got null; d mismatch: expected 1, got 2',
+    );
+    expect(describeFailures(result(all), 3)).not.toContain('...');
+    expect(describeFailures(result(all), 2)).toBe(
+      '3 check(s) failed: b mismatch: why b; c error: expected {"min":1}, got null; ...',
+    );
+    const many = Array.from({ length: 7 }, (_, i) => r(`t${i}`, false, { detail: 'x' }));
+    expect(describeFailures(result(many))).toBe(
+      '7 check(s) failed: t0 mismatch: x; t1 mismatch: x; t2 mismatch: x; t3 mismatch: x; t4 mismatch: x; ...',
+    );
   });
 });
 
