@@ -90,8 +90,8 @@ export function deleteDrillSecretStatement(scope: IConstruct): iam.PolicyStateme
 export const DEFAULT_DRILL_MAX_STORAGE_GIB = 4096;
 
 export interface DrillCreateOptions {
-  /** The only instance class the drill may create. */
-  readonly instanceClass: string;
+  /** The only instance class (or classes, for a fleet) the drill may create. */
+  readonly instanceClass: string | readonly string[];
   /** Name of the drill's DB subnet group. */
   readonly subnetGroupName: string;
   /** @default DEFAULT_DRILL_MAX_STORAGE_GIB */
@@ -143,7 +143,7 @@ export function createDrillInstanceStatements(
         StringEquals: {
           ...tags.StringEquals,
           'rds:DatabaseEngine': 'postgres',
-          'rds:DatabaseClass': o.instanceClass,
+          'rds:DatabaseClass': typeof o.instanceClass === 'string' ? o.instanceClass : [...o.instanceClass],
         },
         Bool: {
           'rds:StorageEncrypted': 'true',

@@ -327,10 +327,13 @@ export class BackupBucketGrants {
       verifications: `Verification records of ${databaseId} only (<tier>/${databaseId}/${VERIFICATION_RECORD_PATTERN}): one per backup and run.`,
       drills: `Drill reports of ${databaseId} only (drills/${databaseId}/*): object ARNs need the trailing wildcard.`,
     };
+    // Escaped: a fleet's id is the policy variable `${aws:PrincipalTag/restorable:database}`, and
+    // the freshness check's is `*`; both are regex syntax.
+    const id = databaseId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     suppress(grantee, {
       id: 'AwsSolutions-IAM5',
       reason: reasons[what],
-      appliesTo: [{ regex: `/^Resource::.*\\/(${prefixes})\\/${databaseId}\\/${tail}$/` }],
+      appliesTo: [{ regex: `/^Resource::.*\\/(${prefixes})\\/${id}\\/${tail}$/` }],
     });
   }
 

@@ -25,6 +25,15 @@ export interface BackupWorkflowFunctions {
   readonly verify: lambda.IFunction;
 }
 
+/** What a shared (fleet) workflow changes: the database comes from the execution input. */
+export interface BackupStateMachineOptions {
+  /**
+   * The dump's event.
+   * @default - the six fields of a per-database execution input, by path
+   */
+  readonly dumpPayload?: sfn.TaskInput;
+}
+
 /** Builds the state machine (`Resource` of `scope`) and lets it publish to the on-call topic. */
 export function buildBackupStateMachine(
   scope: Construct,
@@ -33,6 +42,7 @@ export function buildBackupStateMachine(
     'databaseId' | 'dumpTimeout' | 'alarmTopic' | 'logRetention' | 'logEncryptionKey'
   >,
   functions: BackupWorkflowFunctions,
+  options: BackupStateMachineOptions = {},
 ): sfn.StateMachine {
   const { databaseId } = props;
   const dumpTimeout = props.dumpTimeout ?? Duration.minutes(15);
@@ -41,14 +51,16 @@ export function buildBackupStateMachine(
     stateName: 'Dump',
     comment: 'pg_dump streamed to S3; the manifest is written last',
     lambdaFunction: functions.dump,
-    payload: sfn.TaskInput.fromObject({
-      'databaseId.$': '$.databaseId',
-      'secretArn.$': '$.secretArn',
-      'schemas.$': '$.schemas',
-      'sslMode.$': '$.sslMode',
-      'tier.$': '$.tier',
-      'reason.$': '$.reason',
-    }),
+    payload:
+      options.dumpPayload ??
+      sfn.TaskInput.fromObject({
+        'databaseId.$': '$.databaseId',
+        'secretArn.$': '$.secretArn',
+        'schemas.$': '$.schemas',
+        'sslMode.$': '$.sslMode',
+        'tier.$': '$.tier',
+        'reason.$': '$.reason',
+      }),
     payloadResponseOnly: true,
     retryOnServiceExceptions: false,
     resultPath: '$.dump',

@@ -35,6 +35,14 @@ const PRINCIPAL_RDS_RESOURCE = `\${aws:PrincipalTag/${SESSION_TAG_RDS_RESOURCE}}
 /** Tags RDS puts on the master secret it manages, naming the instance or cluster. */
 const RDS_SECRET_OWNER_TAGS = ['aws:rds:primaryDBInstanceArn', 'aws:rds:primaryDBClusterArn'];
 
+/**
+ * What the sessions of a role do, so each shared runner gets only its part: the dump writes
+ * backups and reads the database's secret; verify reads backups in both buckets and writes
+ * verification records; the drill reads backups in both buckets and writes drill reports. None
+ * reads another database's anything, and only the dump reads secrets.
+ */
+export type DataAccessWorkload = 'dump' | 'verify' | 'drill';
+
 export interface DatabaseAccessRoleProps {
   /** The primary bucket: a session writes and reads its database's backups there. */
   readonly bucket: IBackupBucket;
@@ -43,8 +51,24 @@ export interface DatabaseAccessRoleProps {
    * @default - no replica access
    */
   readonly replicaBucket?: IBackupBucket;
-  /** The shared runner roles allowed to assume this role (always with a database tag). */
-  readonly runners: iam.IRole[];
+  /**
+   * The shared runner roles allowed to assume this role (always with a database tag).
+   * @default - none by ARN; give `runnerRolePath` instead
+   */
+  readonly runners?: iam.IRole[];
+  /**
+   * Also trust every role of this account under this IAM path (e.g. `/restorable/fleet/dump/`):
+   * runners in other stacks (a fleet's group stacks) are trusted without a reference back to
+   * them. Creating a role under the path needs `iam:CreateRole`, i.e. a deployment. Each such
+   * role still needs the identity side: {@link DatabaseAccessRole.grantAssume}.
+   * @default - only `runners`
+   */
+  readonly runnerRolePath?: string;
+  /**
+   * Which workload's permissions the sessions get.
+   * @default - the dump's writes and secrets, and reading the replica (the groundwork's role)
+   */
+  readonly workload?: DataAccessWorkload;
   /**
    * Longest session. Role chaining (a Lambda role assuming this one) caps sessions at one hour;
    * the credentials provider refreshes before expiry, so longer runs are fine.
@@ -59,8 +83,17 @@ export class DatabaseAccessRole extends Construct {
 
   constructor(scope: Construct, id: string, props: DatabaseAccessRoleProps) {
     super(scope, id);
-    if (props.runners.length === 0) {
-      throw new Error('runners must name at least one role: nobody could assume the data-access role');
+    const runners = props.runners ?? [];
+    const path = props.runnerRolePath;
+    if (runners.length === 0 && path === undefined) {
+      throw new Error(
+        'runners must name at least one role (or give runnerRolePath): nobody could assume the data-access role',
+      );
+    }
+    if (path !== undefined && !/^\/([A-Za-z0-9+=,.@_-]+\/)+$/.test(path)) {
+      throw new Error(
+        `runnerRolePath must be an IAM path below the root such as /restorable/fleet/dump/, got "${path}"`,
+      );
     }
     const stack = Stack.of(this);
 
@@ -73,20 +106,55 @@ export class DatabaseAccessRole extends Construct {
     this.role = new iam.Role(this, 'Resource', {
       description: 'Restorable: data access of one database per session (session tag restorable:database)',
       assumedBy: new iam.CompositePrincipal(
-        ...props.runners.map(
+        ...runners.map(
           (runner) =>
             new iam.SessionTagsPrincipal(
               new iam.PrincipalWithConditions(new iam.ArnPrincipal(runner.roleArn), sessionConditions),
             ),
         ),
+        ...(path === undefined
+          ? []
+          : [
+              new iam.SessionTagsPrincipal(
+                new iam.PrincipalWithConditions(new iam.AccountPrincipal(stack.account), {
+                  ...sessionConditions,
+                  ArnLike: {
+                    'aws:PrincipalArn': stack.formatArn({
+                      service: 'iam',
+                      region: '',
+                      resource: 'role',
+                      resourceName: `${path.slice(1)}*`,
+                    }),
+                  },
+                }),
+              ),
+            ]),
       ),
       maxSessionDuration: props.maxSessionDuration ?? Duration.hours(1),
     });
-    for (const runner of props.runners) this.grantAssume(runner);
+    for (const runner of runners) this.grantAssume(runner);
 
     // Backups: the same grants as a per-database role, with the id replaced by the policy variable.
-    props.bucket.grants.writeBackups(this.role, PRINCIPAL_DATABASE);
-    props.replicaBucket?.grants.readBackups(this.role, PRINCIPAL_DATABASE);
+    const { bucket, replicaBucket } = props;
+    switch (props.workload) {
+      case 'verify':
+        bucket.grants.readBackups(this.role, PRINCIPAL_DATABASE);
+        bucket.grants.writeVerificationRecords(this.role, PRINCIPAL_DATABASE);
+        replicaBucket?.grants.readBackups(this.role, PRINCIPAL_DATABASE);
+        return;
+      case 'drill':
+        // A drill restores from the replica (default) or the primary, per database.
+        bucket.grants.readBackups(this.role, PRINCIPAL_DATABASE);
+        replicaBucket?.grants.readBackups(this.role, PRINCIPAL_DATABASE);
+        bucket.grants.writeDrillReports(this.role, PRINCIPAL_DATABASE);
+        return;
+      case 'dump':
+        bucket.grants.writeBackups(this.role, PRINCIPAL_DATABASE);
+        break;
+      default:
+        bucket.grants.writeBackups(this.role, PRINCIPAL_DATABASE);
+        replicaBucket?.grants.readBackups(this.role, PRINCIPAL_DATABASE);
+    }
 
     const anySecret = stack.formatArn({
       service: 'secretsmanager',

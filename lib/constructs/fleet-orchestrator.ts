@@ -9,9 +9,11 @@
  * orchestrator's own failure alarm pages once per night, while each run's workflow pages for its
  * database as it does today.
  *
- * Not wired into the stack yet (see docs/FLEETS.md).
+ * With `targets` (one workflow per runner group, i.e. per network), each item is routed by its
+ * execution input's `runnerGroup`, which is removed before the run starts.
  */
 import { Duration, Token } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -21,6 +23,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { RUNNER_GROUP_KEY } from '../fleet-plan';
 import {
   FleetMetricNames,
   INLINE_MAP_MAX_CONCURRENCY,
@@ -46,8 +49,26 @@ export interface FleetOrchestratorProps {
    */
   readonly discoveryFunction: lambda.IFunction;
 
-  /** The per-database workflow each item starts (`StartExecution.sync:2`); the only one it may start. */
-  readonly target: sfn.IStateMachine;
+  /**
+   * The per-database workflow each item starts (`StartExecution.sync:2`); the only one it may start.
+   * @default - give `targets`
+   */
+  readonly target?: sfn.IStateMachine;
+
+  /**
+   * One workflow per runner group, by group id: each item starts the one its execution input's
+   * `runnerGroup` names (an unknown group is a failed run, not a failed fleet); the orchestrator may
+   * start only these.
+   * @default - give `target`
+   */
+  readonly targets?: Readonly<Record<string, sfn.IStateMachine>>;
+
+  /**
+   * The input the schedule starts the orchestrator with (the discovery function's event, e.g.
+   * `{ excludeDatabaseIds: [...] }`).
+   * @default {} - every listed and tag-selected database
+   */
+  readonly scheduleInput?: Readonly<Record<string, unknown>>;
 
   /** When the fleet's runs start (UTC unless the expression says otherwise). */
   readonly schedule: scheduler.ScheduleExpression;
@@ -93,6 +114,9 @@ export const FleetStates = {
   start: 'StartRun',
   succeeded: 'RunSucceeded',
   failed: 'RunFailed',
+  route: 'RouteRun',
+  whichGroup: 'WhichRunnerGroup',
+  unknownGroup: 'UnknownRunnerGroup',
   summarize: 'Summarize',
   anyFailed: 'AnyRunFailed',
   fleetFailed: 'FleetRunsFailed',
@@ -107,13 +131,45 @@ export class FleetOrchestrator extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly schedule: scheduler.Schedule;
   public readonly workload: FleetWorkload;
+  private scheduleRole?: iam.IRole;
 
   constructor(scope: Construct, id: string, props: FleetOrchestratorProps) {
     super(scope, id);
     validate(props);
     this.workload = props.workload;
     this.stateMachine = this.buildStateMachine(props);
-    this.schedule = this.buildSchedule(props);
+    this.schedule = this.addSchedule('Schedule', props.schedule, props.scheduleInput ?? {});
+  }
+
+  /**
+   * Another schedule starting the orchestrator with `input` (the discovery function's event), e.g.
+   * `{ databaseIds: [...] }` for listed databases whose schedule is not the fleet's. One schedule
+   * per distinct expression, never one per database.
+   */
+  public addSchedule(
+    id: string,
+    schedule: scheduler.ScheduleExpression,
+    input: Readonly<Record<string, unknown>>,
+  ): scheduler.Schedule {
+    if (!this.scheduleRole) {
+      const role = schedulerRole(
+        this,
+        'ScheduleRole',
+        `EventBridge Scheduler: start the fleet ${this.workload}s`,
+      );
+      suppressSchedulerRoleFindings(role);
+      this.scheduleRole = role;
+    }
+    return new scheduler.Schedule(this, id, {
+      description: `Restorable: start the fleet ${this.workload}s${id === 'Schedule' ? '' : ` (${id})`}`,
+      schedule,
+      target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+        role: this.scheduleRole,
+        input: scheduler.ScheduleTargetInput.fromObject(input),
+        maxEventAge: Duration.hours(1),
+        retryAttempts: 10,
+      }),
+    });
   }
 
   /**
@@ -226,17 +282,18 @@ export class FleetOrchestrator extends Construct {
       outputs: '{% $states.input %}',
     });
 
-    const start = new tasks.StepFunctionsStartExecution(this, 'StartRunTask', {
-      stateName: FleetStates.start,
-      comment: `The ${workload} workflow of one database; waits for it to finish`,
-      stateMachine: props.target,
-      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-      // The item's execution input as is: the target's input contract lives with the target (its
-      // zod schema), not here. (associateWithParent would need an object literal input.)
-      input: sfn.TaskInput.fromJsonPathAt('$.item.execution'),
-      resultPath: sfn.JsonPath.DISCARD,
-      taskTimeout: sfn.Timeout.duration(props.runTimeout ?? Duration.hours(3)),
-    });
+    const startRun = (id: string, stateName: string, target: sfn.IStateMachine) =>
+      new tasks.StepFunctionsStartExecution(this, id, {
+        stateName,
+        comment: `The ${workload} workflow of one database; waits for it to finish`,
+        stateMachine: target,
+        integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+        // The item's execution input as is: the target's input contract lives with the target (its
+        // zod schema), not here. (associateWithParent would need an object literal input.)
+        input: sfn.TaskInput.fromJsonPathAt('$.item.execution'),
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: sfn.Timeout.duration(props.runTimeout ?? Duration.hours(3)),
+      });
     const succeeded = new sfn.Pass(this, 'RunSucceeded', {
       stateName: FleetStates.succeeded,
       parameters: { 'databaseId.$': '$.item.databaseId', status: 'SUCCEEDED' },
@@ -250,9 +307,17 @@ export class FleetOrchestrator extends Construct {
         'error.$': '$.error.Error',
       },
     });
+    let start: sfn.State;
+    if (props.target) {
+      const single = startRun('StartRunTask', FleetStates.start, props.target);
+      single.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      single.next(succeeded);
+      start = single;
+    } else {
+      start = this.routedStart(props.targets ?? {}, startRun, succeeded, failed);
+    }
     // A metric that cannot be written must not cost the run.
     recordQueue.addCatch(start, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
-    start.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
 
     const firstOfItem =
       jitterSeconds > 0
@@ -262,7 +327,6 @@ export class FleetOrchestrator extends Construct {
           }).next(recordQueue)
         : recordQueue;
     recordQueue.next(start);
-    start.next(succeeded);
     runs.itemProcessor(sfn.Chain.start(firstOfItem));
 
     const summarize = sfn.Pass.jsonata(this, 'Summarize', {
@@ -296,24 +360,41 @@ export class FleetOrchestrator extends Construct {
     return stateMachine;
   }
 
-  private buildSchedule(props: FleetOrchestratorProps): scheduler.Schedule {
-    const role = schedulerRole(
-      this,
-      'ScheduleRole',
-      `EventBridge Scheduler: start the fleet ${props.workload}s`,
-    );
-    const schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: `Restorable: start the fleet ${props.workload}s`,
-      schedule: props.schedule,
-      target: new targets.StepFunctionsStartExecution(this.stateMachine, {
-        role,
-        input: scheduler.ScheduleTargetInput.fromObject({}),
-        maxEventAge: Duration.hours(1),
-        retryAttempts: 10,
-      }),
+  /**
+   * RouteRun (JSONata: take `runnerGroup` out of the run's input) → WhichRunnerGroup (Choice) →
+   * StartRun-<group>; an item naming no known group is a failed run.
+   */
+  private routedStart(
+    byGroup: Readonly<Record<string, sfn.IStateMachine>>,
+    startRun: (id: string, stateName: string, target: sfn.IStateMachine) => tasks.StepFunctionsStartExecution,
+    succeeded: sfn.State,
+    failed: sfn.Pass,
+  ): sfn.State {
+    const key = RUNNER_GROUP_KEY;
+    const execution = '$states.input.item.execution';
+    const route = sfn.Pass.jsonata(this, 'RouteRun', {
+      stateName: FleetStates.route,
+      comment: `Takes ${key} out of the run's input: the workflow's input schema is strict`,
+      outputs: {
+        item: `{% $merge([$states.input.item, {"execution": $sift(${execution}, function($v, $k) { $k != "${key}" })}]) %}`,
+        [key]: `{% $exists(${execution}.${key}) ? ${execution}.${key} : "" %}`,
+      },
     });
-    suppressSchedulerRoleFindings(role);
-    return schedule;
+    const unknown = new sfn.Pass(this, 'UnknownRunnerGroup', {
+      stateName: FleetStates.unknownGroup,
+      comment: 'Recorded as a failed run: the item names no runner group this orchestrator knows',
+      parameters: { 'databaseId.$': '$.item.databaseId', status: 'FAILED', error: 'UnknownRunnerGroup' },
+    });
+    const choice = new sfn.Choice(this, 'WhichRunnerGroup', { stateName: FleetStates.whichGroup });
+    for (const [group, target] of Object.entries(byGroup)) {
+      const task = startRun(`StartRun${group}Task`, `${FleetStates.start}-${group}`, target);
+      task.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      task.next(succeeded);
+      choice.when(sfn.Condition.stringEquals(`$.${key}`, group), task);
+    }
+    choice.otherwise(unknown);
+    route.next(choice);
+    return route;
   }
 }
 
@@ -321,6 +402,19 @@ export class FleetOrchestrator extends Construct {
 const QUEUED = '$round(($millis() - $toMillis($states.context.Execution.StartTime)) / 60000, 1)';
 
 function validate(props: FleetOrchestratorProps): void {
+  if ((props.target === undefined) === (props.targets === undefined)) {
+    throw new Error('give exactly one of target and targets');
+  }
+  if (props.targets && Object.keys(props.targets).length === 0) {
+    throw new Error('targets must name at least one runner group workflow');
+  }
+  for (const group of Object.keys(props.targets ?? {})) {
+    if (!/^[A-Za-z0-9-]{1,40}$/.test(group)) {
+      throw new Error(
+        `targets: runner group "${group}" must be 1-40 letters, digits and hyphens (it names a state)`,
+      );
+    }
+  }
   const max = props.maxConcurrency;
   if (
     max !== undefined &&

@@ -23,12 +23,18 @@ import type { IBackupBucket } from './backup-bucket';
 
 export interface DrillGrantProps {
   readonly databaseId: string;
-  /** The bucket the drill restores from (primary or replica). */
-  readonly sourceBucket: IBackupBucket;
-  /** The bucket the drill writes its reports to (the primary). */
-  readonly reportBucket: IBackupBucket;
-  /** The only instance class the role may create. */
-  readonly instanceClass: string;
+  /**
+   * The bucket the drill restores from (primary or replica).
+   * @default - no backup access: a fleet drill reads through its data-access role
+   */
+  readonly sourceBucket?: IBackupBucket;
+  /**
+   * The bucket the drill writes its reports to (the primary).
+   * @default - no report access: a fleet drill writes through its data-access role
+   */
+  readonly reportBucket?: IBackupBucket;
+  /** The only instance class(es) the role may create. */
+  readonly instanceClass: string | readonly string[];
   /** The only DB subnet group the role may create instances in. */
   readonly subnetGroup: rds.ISubnetGroup;
   /** The drill's own DB parameter groups the role may create instances with. */
@@ -41,8 +47,8 @@ export function grantDrill(scope: Construct, role: iam.Role, props: DrillGrantPr
 
   // Read backups of this database from the source bucket (selection checks each candidate's
   // dump exists, so it lists the bucket: see readBackups), write its reports to the primary.
-  props.sourceBucket.grants.readBackups(role, props.databaseId);
-  props.reportBucket.grants.writeDrillReports(role, props.databaseId);
+  props.sourceBucket?.grants.readBackups(role, props.databaseId);
+  props.reportBucket?.grants.writeDrillReports(role, props.databaseId);
 
   // Create and tag only drill instances, within the caps (drill-iam.ts says which and why).
   createDrillInstanceStatements(scope, {

@@ -29,6 +29,11 @@ export interface DrillStateMachineProps {
   readonly maxWaitForInstanceMinutes: number;
   readonly logRetention?: logs.RetentionDays;
   readonly logEncryptionKey?: kms.IKey;
+  /**
+   * The Select step's event (a shared fleet workflow passes its whole input, the Select event).
+   * @default - `databaseId` and `drill` of the execution input
+   */
+  readonly selectPayload?: sfn.TaskInput;
 }
 
 /**
@@ -39,18 +44,28 @@ export interface DrillStateMachineProps {
 export function buildDrillStateMachine(scope: Construct, props: DrillStateMachineProps): sfn.StateMachine {
   const { databaseId, fn } = props;
   const stepTimeout = sfn.Timeout.duration(Duration.minutes(DRILL_STEP_TIMEOUT_MINUTES));
-  const invoke = (name: DrillTaskName, payload: Record<string, unknown>, resultPath: string) =>
+  const invoke = (
+    name: DrillTaskName,
+    payload: Record<string, unknown>,
+    resultPath: string,
+    override?: sfn.TaskInput,
+  ) =>
     new tasks.LambdaInvoke(scope, `${name}Task`, {
       stateName: name,
       lambdaFunction: fn,
-      payload: sfn.TaskInput.fromObject({ action: DRILL_ACTIONS[name], ...payload }),
+      payload: override ?? sfn.TaskInput.fromObject({ action: DRILL_ACTIONS[name], ...payload }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
       resultPath,
       taskTimeout: stepTimeout,
     });
 
-  const select = invoke('Select', { 'databaseId.$': '$.databaseId', 'drill.$': '$.drill' }, '$.state');
+  const select = invoke(
+    'Select',
+    { 'databaseId.$': '$.databaseId', 'drill.$': '$.drill' },
+    '$.state',
+    props.selectPayload,
+  );
   const provision = invoke('Provision', { 'state.$': '$.state' }, '$.state');
   const status = invoke('Status', { 'state.$': '$.state' }, '$.availability');
   const restoreAndCheck = invoke('RestoreAndCheck', { 'state.$': '$.state' }, '$.state');

@@ -356,8 +356,8 @@ export class RestoreDrill extends Construct {
 }
 
 /** The workflow input's `drill`: the drill's own settings schema, so the handler accepts it as is. */
-function drillSettingsInput(
-  props: RestoreDrillProps,
+export function drillSettingsInput(
+  props: Pick<RestoreDrillProps, 'selection' | 'randomWindow' | 'rtoTarget' | 'checks' | 'targetMajor'>,
   source: DrillSourceKind,
   instanceClass: string,
 ): DrillSettingsInput {

@@ -12,7 +12,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import type { HandlerEnvInput } from '../../lambda/core/handler-env';
+import type { HandlerEnvInput, HandlerName } from '../../lambda/core/handler-env';
 import { RunnerImage, type RunnerHandler } from './runner-image';
 
 /**
@@ -27,6 +27,7 @@ const HANDLER_DEFAULTS: Record<RunnerHandler, { timeout: Duration; memorySize: n
   freshness: { timeout: Duration.minutes(5), memorySize: 512 },
   sweeper: { timeout: Duration.minutes(5), memorySize: 256 },
   report: { timeout: Duration.minutes(10), memorySize: 1024 },
+  discovery: { timeout: Duration.minutes(5), memorySize: 512 },
 };
 
 /** Lambda's limits, checked at synth so a bad value fails early with a clear message. */
@@ -135,7 +136,20 @@ export interface RunnerFunctionOptions {
    * @default - CloudWatch Logs' own encryption
    */
   readonly logEncryptionKey?: kms.IKey;
+
+  /**
+   * IAM path of the execution role. A fleet's data-access roles trust runner roles by path
+   * (`DatabaseAccessRole.runnerRolePath`), so runners in other stacks need no reference back.
+   * @default '/'
+   */
+  readonly rolePath?: string;
 }
+
+/**
+ * A handler's environment type; a handler whose schema is not in HANDLER_ENV_SCHEMAS yet (the
+ * fleet's `discovery`, added by the runtime side) takes a plain record until it is.
+ */
+type EnvInputOf<H extends RunnerHandler> = H extends HandlerName ? HandlerEnvInput<H> : Record<string, unknown>;
 
 /**
  * An entry point and its environment, typed by the handler's schema in
@@ -148,7 +162,7 @@ export type RunnerEntryPoint = {
     /** Which entry point of the runner image this function runs. */
     readonly handler: H;
     /** The handler's environment variables (numbers and JSON values are serialised). */
-    readonly environment: HandlerEnvInput<H>;
+    readonly environment: EnvInputOf<H>;
   };
 }[RunnerHandler];
 
@@ -206,6 +220,7 @@ export class RunnerFunction extends Construct {
     this.role = new iam.Role(this, 'ServiceRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Restorable ${props.handler} function`,
+      path: props.rolePath,
     });
     // What AWSLambdaBasicExecutionRole would grant, limited to this function's own log group.
     this.role.addToPrincipalPolicy(

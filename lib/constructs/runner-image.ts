@@ -10,7 +10,7 @@ import { RUNNER_PG_MAJORS } from '../../lambda/core/pg-majors';
 import { Construct } from 'constructs';
 
 /** The Lambda entry points baked into the runner image; the image's CMD is `<name>.handler`. */
-export type RunnerHandler = 'dump' | 'verify' | 'freshness' | 'drill' | 'sweeper' | 'report';
+export type RunnerHandler = 'dump' | 'verify' | 'freshness' | 'drill' | 'sweeper' | 'report' | 'discovery';
 
 /** The repository root: the image's build context (see lambda/Dockerfile and .dockerignore). */
 export const REPOSITORY_ROOT = path.join(__dirname, '..', '..');

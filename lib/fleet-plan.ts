@@ -1,0 +1,298 @@
+/**
+ * The fleet shape, planned from the config before any construct exists: which runner groups
+ * (one per network) there are, which group stack each lives in, the names the fleet stack uses to
+ * reach them without a reference back, each listed database's run inputs, and which schedules
+ * start which databases. Pure data, so the fleet stack, the group stacks and the tests all read
+ * the same plan.
+ *
+ * Runner groups are per *network*, not per database: a backup group runs the dump and verify of
+ * every database reached from one VPC placement (or from outside any VPC); a drill group runs the
+ * drills of every database drilled in one VPC. A tag-selected database costs nothing: it runs in
+ * the fleet network's groups.
+ */
+import { createHash } from 'node:crypto';
+import { Duration } from 'aws-cdk-lib';
+import { DEFAULT_SSL_MODE } from '../lambda/core/backup-settings';
+import {
+  DEFAULT_DRILL_INSTANCE_CLASS,
+  DEFAULT_DRILL_SOURCE,
+  DEFAULT_RANDOM_WINDOW_DAYS,
+} from '../lambda/core/drill-settings';
+import { DRILL_ACTIONS } from '../lambda/core/drill-workflow';
+import type { DatabaseConfig, RestorableConfig } from './config';
+import { drillSettingsInput } from './constructs/restore-drill';
+
+/** Runner groups per group stack: each costs at most ~25 resources, so a group stack stays near 300. */
+export const MAX_RUNNER_GROUPS_PER_STACK = 12;
+
+/** The key of the execution input the orchestrator routes on (and removes before the run starts). */
+export const RUNNER_GROUP_KEY = 'runnerGroup';
+
+/** The backup network of a runner group: where the dump and verify functions run. */
+export interface BackupNetwork {
+  readonly vpcId: string;
+  readonly subnetIds: readonly string[];
+  readonly securityGroupIds: readonly string[];
+}
+
+/** The drill network of a runner group: the drill function and its ephemeral instances. */
+export interface DrillNetwork {
+  readonly vpcId: string;
+  readonly subnetIds: readonly string[];
+}
+
+export interface BackupRunnerGroup {
+  readonly kind: 'backup';
+  /** Stable id derived from the network (`b` + hash, or `public` outside any VPC). */
+  readonly id: string;
+  /** Index of the group stack that holds it. */
+  readonly stackIndex: number;
+  /** The network; none for databases reachable over the internet (e.g. Supabase). */
+  readonly network?: BackupNetwork;
+  /** The group's backup workflow name (fixed, so the fleet stack addresses it without a reference). */
+  readonly stateMachineName: string;
+}
+
+export interface DrillRunnerGroup {
+  readonly kind: 'drill';
+  readonly id: string;
+  readonly stackIndex: number;
+  readonly network: DrillNetwork;
+  readonly stateMachineName: string;
+  /** Every instance class a database of the group may be drilled on (the drill role may create only these). */
+  readonly instanceClasses: readonly string[];
+}
+
+/** A listed database as the fleet runs it. */
+export interface ListedFleetDatabase {
+  readonly id: string;
+  readonly rpoHours: number;
+  readonly backupGroup: string;
+  /** The backup schedule, when it is not the fleet's. */
+  readonly ownSchedule?: string;
+  /** The backup run's execution input (secret ARN, never its value), `runnerGroup` included. */
+  readonly backupExecution: Record<string, unknown>;
+  /** The drill, when the database is drilled (enabled and with a network). */
+  readonly drill?: {
+    readonly group: string;
+    readonly windowDays: number;
+    readonly ownSchedule?: string;
+    readonly execution: Record<string, unknown>;
+  };
+}
+
+export interface FleetPlan {
+  readonly backupGroups: readonly BackupRunnerGroup[];
+  readonly drillGroups: readonly DrillRunnerGroup[];
+  /** How many group stacks (each holds at most MAX_RUNNER_GROUPS_PER_STACK groups). */
+  readonly stackCount: number;
+  readonly listed: readonly ListedFleetDatabase[];
+  /** Listed databases drill.enabled but with no network to drill in (a synth warning each). */
+  readonly undrillable: readonly string[];
+  /** Run inputs of tag-selected databases (discovery adds the database's own fields). */
+  readonly defaults: {
+    readonly backupGroup?: string;
+    readonly drillGroup?: string;
+    readonly backupExecution: Record<string, unknown>;
+    readonly drillExecution: Record<string, unknown>;
+    readonly drillWindowDays: number;
+  };
+  /** Per-database schedules: expression → the listed ids it starts (not the fleet's expression). */
+  readonly backupSchedules: ReadonlyMap<string, readonly string[]>;
+  readonly drillSchedules: ReadonlyMap<string, readonly string[]>;
+}
+
+/** A short stable hash of a network, so adding a network never renames another's group. */
+const hashOf = (value: unknown) =>
+  createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 8);
+
+const sorted = (values: readonly string[]) => [...values].sort();
+
+function backupNetworkOf(vpc: DatabaseConfig['vpc']): BackupNetwork | undefined {
+  return (
+    vpc && {
+      vpcId: vpc.vpcId,
+      subnetIds: sorted(vpc.subnetIds),
+      securityGroupIds: sorted(vpc.securityGroupIds),
+    }
+  );
+}
+
+function drillNetworkOf(db: Pick<DatabaseConfig, 'vpc' | 'drill'>): DrillNetwork | undefined {
+  const vpc = db.drill.vpc ?? db.vpc;
+  return vpc && { vpcId: vpc.vpcId, subnetIds: sorted(vpc.subnetIds) };
+}
+
+/** The drill settings (the drill's own input schema) of a listed database. */
+function drillSettingsOf(db: DatabaseConfig) {
+  return drillSettingsInput(
+    {
+      selection: db.drill.selection,
+      randomWindow: Duration.days(db.drill.randomWindowDays),
+      rtoTarget: Duration.minutes(db.drill.rtoTargetMinutes),
+      checks: db.drill.checks,
+      targetMajor: db.drill.targetMajor,
+    },
+    db.drill.source,
+    db.drill.instanceClass,
+  );
+}
+
+/** The backup run input of a listed database: what `BackupWorkflow.executionInput` gives, plus its overrides. */
+function backupExecutionOf(db: DatabaseConfig, group: string): Record<string, unknown> {
+  return {
+    databaseId: db.id,
+    secretArn: db.secretArn,
+    schemas: {
+      ...(db.schemas.include ? { include: db.schemas.include } : {}),
+      ...(db.schemas.exclude ? { exclude: db.schemas.exclude } : {}),
+    },
+    sslMode: db.sslMode,
+    tier: 'auto',
+    reason: '',
+    ...(db.compression ? { compression: db.compression } : {}),
+    ...(db.lockWaitTimeoutSeconds !== undefined ? { lockWaitTimeoutSeconds: db.lockWaitTimeoutSeconds } : {}),
+    [RUNNER_GROUP_KEY]: group,
+  };
+}
+
+/**
+ * Plans the fleet shape of `config`. Groups are numbered into stacks in the order their first
+ * database appears (the fleet network's first), so appending databases never moves a group.
+ */
+export function planFleet(config: RestorableConfig): FleetPlan {
+  const backupByKey = new Map<string, { id: string; network?: BackupNetwork }>();
+  const drillByKey = new Map<string, { id: string; network: DrillNetwork; classes: Set<string> }>();
+  const order: { kind: 'backup' | 'drill'; key: string }[] = [];
+
+  const backupGroup = (network: BackupNetwork | undefined): string => {
+    const key = JSON.stringify(network ?? null);
+    let group = backupByKey.get(key);
+    if (!group) {
+      group = { id: network ? `b${hashOf(network)}` : 'public', network };
+      backupByKey.set(key, group);
+      order.push({ kind: 'backup', key });
+    }
+    return group.id;
+  };
+  const drillGroup = (network: DrillNetwork, instanceClass: string): string => {
+    const key = JSON.stringify(network);
+    let group = drillByKey.get(key);
+    if (!group) {
+      group = { id: `d${hashOf(network)}`, network, classes: new Set() };
+      drillByKey.set(key, group);
+      order.push({ kind: 'drill', key });
+    }
+    group.classes.add(instanceClass);
+    return group.id;
+  };
+
+  // The fleet network first: tag-selected databases run there.
+  const fleetVpc = config.fleet.vpc;
+  const defaultBackupGroup =
+    config.selection && fleetVpc ? backupGroup(backupNetworkOf(fleetVpc)) : undefined;
+  const defaultDrillGroup =
+    config.selection && fleetVpc
+      ? drillGroup(
+          { vpcId: fleetVpc.vpcId, subnetIds: sorted(fleetVpc.subnetIds) },
+          DEFAULT_DRILL_INSTANCE_CLASS,
+        )
+      : undefined;
+
+  const listed: ListedFleetDatabase[] = [];
+  const undrillable: string[] = [];
+  const backupSchedules = new Map<string, string[]>();
+  const drillSchedules = new Map<string, string[]>();
+  const addTo = (map: Map<string, string[]>, expression: string, id: string) =>
+    map.set(expression, [...(map.get(expression) ?? []), id]);
+
+  for (const db of config.databases) {
+    const group = backupGroup(backupNetworkOf(db.vpc));
+    const ownSchedule = db.schedule === config.fleet.schedule ? undefined : db.schedule;
+    if (ownSchedule) addTo(backupSchedules, ownSchedule, db.id);
+    let drill: ListedFleetDatabase['drill'];
+    const drillNetwork = drillNetworkOf(db);
+    if (db.drill.enabled && drillNetwork) {
+      const dg = drillGroup(drillNetwork, db.drill.instanceClass);
+      const ownDrillSchedule =
+        db.drill.schedule === config.fleet.drillSchedule ? undefined : db.drill.schedule;
+      if (ownDrillSchedule) addTo(drillSchedules, ownDrillSchedule, db.id);
+      drill = {
+        group: dg,
+        windowDays: db.drill.randomWindowDays,
+        ownSchedule: ownDrillSchedule,
+        execution: {
+          action: DRILL_ACTIONS.Select,
+          databaseId: db.id,
+          drill: drillSettingsOf(db),
+          [RUNNER_GROUP_KEY]: dg,
+        },
+      };
+    } else if (db.drill.enabled) {
+      undrillable.push(db.id);
+    }
+    listed.push({
+      id: db.id,
+      rpoHours: db.rpoHours,
+      backupGroup: group,
+      ownSchedule,
+      backupExecution: backupExecutionOf(db, group),
+      drill,
+    });
+  }
+
+  const backupGroups: BackupRunnerGroup[] = [];
+  const drillGroups: DrillRunnerGroup[] = [];
+  order.forEach(({ kind, key }, i) => {
+    const stackIndex = Math.floor(i / MAX_RUNNER_GROUPS_PER_STACK) + 1;
+    if (kind === 'backup') {
+      const g = backupByKey.get(key)!;
+      backupGroups.push({
+        kind,
+        id: g.id,
+        stackIndex,
+        network: g.network,
+        // Stack index in the name: a group that moves to another stack is renamed, so the new
+        // stack never collides with the old one's name during the deploy.
+        stateMachineName: `restorable-fleet-${stackIndex}-${g.id}-backup`,
+      });
+    } else {
+      const g = drillByKey.get(key)!;
+      drillGroups.push({
+        kind,
+        id: g.id,
+        stackIndex,
+        network: g.network,
+        stateMachineName: `restorable-fleet-${stackIndex}-${g.id}-drill`,
+        instanceClasses: [...g.classes].sort(),
+      });
+    }
+  });
+
+  return {
+    backupGroups,
+    drillGroups,
+    stackCount: Math.ceil(order.length / MAX_RUNNER_GROUPS_PER_STACK),
+    listed,
+    undrillable,
+    defaults: {
+      backupGroup: defaultBackupGroup,
+      drillGroup: defaultDrillGroup,
+      backupExecution: {
+        schemas: {},
+        sslMode: DEFAULT_SSL_MODE,
+        tier: 'auto',
+        reason: '',
+        ...(defaultBackupGroup ? { [RUNNER_GROUP_KEY]: defaultBackupGroup } : {}),
+      },
+      drillExecution: {
+        action: DRILL_ACTIONS.Select,
+        drill: drillSettingsInput({}, DEFAULT_DRILL_SOURCE, DEFAULT_DRILL_INSTANCE_CLASS),
+        ...(defaultDrillGroup ? { [RUNNER_GROUP_KEY]: defaultDrillGroup } : {}),
+      },
+      drillWindowDays: DEFAULT_RANDOM_WINDOW_DAYS,
+    },
+    backupSchedules,
+    drillSchedules,
+  };
+}
