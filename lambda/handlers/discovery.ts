@@ -11,7 +11,8 @@
  *     skipped: [{ resource: { kind, identifier, arn }, id?, code, reason }]
  *   }
  *   `execution` is the target workflow's input: for WORKLOAD=backup the dump's DumpEvent
- *   (lambda/handlers/dump.ts), for WORKLOAD=drill DrillRunInputSchema (lambda/handlers/drill.ts).
+ *   (lambda/handlers/dump.ts), for WORKLOAD=drill DrillRunInputSchema (lambda/handlers/drill.ts),
+ *   built by lambda/core/fleet-runs.ts `fleetRunItem`:
  *   - a listed database: its precomputed run input as synth wrote it (its settings win), plus
  *     `rdsResourceArn` when discovery also found it (so its run re-checks it: DATABASE_GONE);
  *   - a discovered database: DEFAULTS.execution, with its own id, secret ARN, endpoint, database
@@ -32,15 +33,15 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { z } from 'zod';
-import { DEFAULT_SSL_MODE } from '../core/backup-settings';
 import {
   discoverDatabases,
   type FleetDatabase,
   type SkipCode,
   type SkippedDatabase,
 } from '../core/discovery';
-import { FleetRunItemSchema, type FleetRunItem } from '../core/fleet-settings';
-import { ConfigError, type DiscoveryEnv, type ListedRun } from '../core/handler-env';
+import type { FleetRunItem } from '../core/fleet-settings';
+import { fleetRunItem, listedEntries, listedOnly, type ListedRunEntry } from '../core/fleet-runs';
+import { ConfigError, type DiscoveryEnv } from '../core/handler-env';
 import { DIMENSION_REASON, MetricNames } from '../core/metric-names';
 import { DrillRunInputSchema } from './drill';
 import { DumpEventSchema } from './dump';
@@ -75,40 +76,22 @@ const readEnv = handlerEnv('discovery');
 let rds: RDSClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 
-/** A listed entry as discovery's merge sees it: its id and the secret its run input names. */
-interface ListedEntry {
-  readonly id: string;
-  readonly secretArn: string;
-  readonly run: ListedRun;
-}
-
 export const handler = async (_event: unknown, context?: LambdaContext): Promise<DiscoveryHandlerResult> => {
   const env = readEnv();
   startInvocation(context, { workload: env.WORKLOAD });
-  const listed: ListedEntry[] = env.LISTED_DATABASES.map((run) => ({
-    id: run.id,
-    secretArn: typeof run.execution.secretArn === 'string' ? run.execution.secretArn : '',
-    run,
-  }));
+  const listed = listedEntries(env.LISTED_DATABASES);
 
-  let databases: FleetDatabase<ListedEntry>[];
+  let databases: FleetDatabase<ListedRunEntry>[];
   let skipped: SkippedDatabase[] = [];
   if (env.SELECTION) {
     rds ??= traced(new RDSClient({}));
     secrets ??= traced(new SecretsManagerClient({}));
     ({ databases, skipped } = await discoverDatabases(env.SELECTION, { rds, secrets }, listed));
   } else {
-    databases = listed
-      .map((entry) => ({
-        id: entry.id,
-        source: 'listed' as const,
-        secretArn: entry.secretArn,
-        listed: entry,
-      }))
-      .sort((a, b) => a.id.localeCompare(b.id));
+    databases = listedOnly(listed);
   }
 
-  const items = databases.map((db) => runItem(env, db));
+  const items = databases.map((db) => fleetRunItem(env.WORKLOAD, db, env.DEFAULTS));
   checkRunInputs(env, items);
 
   for (const s of skipped) {
@@ -134,40 +117,6 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
   });
   return { items, skipped };
 };
-
-/** One database's run item: its execution input and how long it may wait to start. */
-export function runItem(env: DiscoveryEnv, db: FleetDatabase<ListedEntry>): FleetRunItem {
-  const rpoHours = db.listed?.run.rpoHours ?? env.DEFAULTS.rpoHours;
-  const windowDays = db.listed?.run.drillWindowDays ?? env.DEFAULTS.drillWindowDays;
-  const maxQueueMinutes = Math.max(
-    1,
-    Math.floor(env.WORKLOAD === 'backup' ? rpoHours * 60 : windowDays * 24 * 60),
-  );
-  const resourceArn = db.resource?.arn ? { rdsResourceArn: db.resource.arn } : {};
-  let execution: Record<string, unknown>;
-  if (db.listed) {
-    // The listed entry's own run input wins; discovery adds only where it found the database.
-    execution = { ...resourceArn, ...db.listed.run.execution, databaseId: db.id };
-  } else if (env.WORKLOAD === 'backup') {
-    execution = {
-      // Fields the backup workflow passes on by path: always present.
-      schemas: {},
-      sslMode: DEFAULT_SSL_MODE,
-      tier: 'auto',
-      reason: '',
-      ...env.DEFAULTS.execution,
-      databaseId: db.id,
-      secretArn: db.secretArn,
-      ...(db.host ? { host: db.host } : {}),
-      ...(db.port ? { port: db.port } : {}),
-      ...(db.dbname ? { database: db.dbname } : {}),
-      ...resourceArn,
-    };
-  } else {
-    execution = { ...env.DEFAULTS.execution, databaseId: db.id, ...resourceArn };
-  }
-  return FleetRunItemSchema.parse({ databaseId: db.id, maxQueueMinutes, execution });
-}
 
 /** Every item's execution as the target's runner will parse it; one ConfigError naming each problem. */
 function checkRunInputs(env: DiscoveryEnv, items: readonly FleetRunItem[]): void {

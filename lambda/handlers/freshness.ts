@@ -9,7 +9,11 @@
  *   }
  *
  * Environment: FreshnessEnvSchema (lambda/core/handler-env.ts); REPLICA_KMS_KEY_ARN (with
- * REPLICA_REGION) adds the replica key to the checked keys.
+ * REPLICA_REGION) adds the replica key to the checked keys. With SELECTION the check also
+ * discovers the tag-selected databases (lambda/core/discovery.ts) and checks each one, those
+ * discovery skips included (they are expected and unprotected): a selected database without a
+ * backup is stale, not silently absent. If discovery fails, the listed ones are still checked and
+ * the invocation then fails (the check's own error alarm).
  *
  * Metrics, per database (dimension DatabaseId):
  *   BackupAgeHours     hours since the newest valid manifest's S3 LastModified, measured against
@@ -18,11 +22,21 @@
  *   BackupSizeRatio    newest size / median of the previous ≤7 valid ones (only with ≥1 previous)
  *   BackupKeyUnusable  1 when the primary or replica key is disabled, pending deletion or cannot be
  *                      described; else 0
+ *   BackupAgeOverRpo   age / (RPO + 1 h), RPO from RPO_HOURS (else DEFAULT_RPO_HOURS): one fleet
+ *                      alarm at > 1 serves every RPO. A database with no valid backup gets
+ *                      NO_BACKUP_AGE_OVER_RPO (a Metrics Insights alarm never sees a series that is
+ *                      not published, so "no backup" must be a value, not an absence)
  *
- * IAM: s3:ListBucket and s3:GetObject on the primary bucket, kms:DescribeKey on both keys.
+ * IAM: s3:ListBucket and s3:GetObject on the primary bucket, kms:DescribeKey on both keys; with
+ * SELECTION also rds:DescribeDBInstances, rds:DescribeDBClusters and secretsmanager:DescribeSecret.
  */
 import { KMSClient } from '@aws-sdk/client-kms';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { discoverDatabases } from '../core/discovery';
 import { checkFreshness, type KeyToCheck } from '../core/freshness';
+import type { FreshnessEnv } from '../core/handler-env';
+import { DATABASE_ID_PATTERN } from '../core/tiers';
 import { MetricNames } from '../core/metric-names';
 import { handlerEnv } from './env';
 import {
@@ -56,6 +70,40 @@ const kmsFor = (region?: string) => {
 };
 
 const readEnv = handlerEnv('freshness');
+let rds: RDSClient | undefined;
+let secrets: SecretsManagerClient | undefined;
+
+/**
+ * BackupAgeOverRpo of a database with no valid backup: far over any threshold, so the fleet alarm
+ * fires for it as the per-database stale alarm (missing data: breaching) does for a listed one.
+ */
+export const NO_BACKUP_AGE_OVER_RPO = 1000;
+
+/** age / (RPO + 1 h): the hour is the run's own duration and the check's period. */
+export function ageOverRpo(ageHours: number | undefined, rpoHours: number): number {
+  if (ageHours === undefined) return NO_BACKUP_AGE_OVER_RPO;
+  return Math.round((ageHours / (rpoHours + 1)) * 1000) / 1000;
+}
+
+/** The databases to check: the listed ones, and with SELECTION every selected one (skipped ones too). */
+async function expectedDatabases(env: FreshnessEnv): Promise<{ ids: string[]; discoveryError?: Error }> {
+  const listed = env.DATABASE_IDS;
+  if (!env.SELECTION) return { ids: listed };
+  try {
+    rds ??= traced(new RDSClient({}));
+    secrets ??= traced(new SecretsManagerClient({}));
+    const found = await discoverDatabases(
+      env.SELECTION,
+      { rds, secrets },
+      listed.map((id) => ({ id, secretArn: '' })),
+    );
+    const skippedIds = found.skipped.flatMap((s) => (s.id && DATABASE_ID_PATTERN.test(s.id) ? [s.id] : []));
+    return { ids: [...new Set([...found.databases.map((d) => d.id), ...skippedIds])].sort() };
+  } catch (e) {
+    logger.error('discovery failed: checking the listed databases only', { error: (e as Error).message });
+    return { ids: listed, discoveryError: e as Error };
+  }
+}
 
 export const handler = async (_event: unknown, context?: LambdaContext): Promise<FreshnessHandlerResult> => {
   startInvocation(context, {});
@@ -64,10 +112,11 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
   if (env.REPLICA_KMS_KEY_ARN) {
     keys.push({ label: 'replica', keyId: env.REPLICA_KMS_KEY_ARN, kms: kmsFor(env.REPLICA_REGION) });
   }
+  const expected = await expectedDatabases(env);
   const report = await checkFreshness({
     s3: s3Client(),
     bucket: env.BACKUP_BUCKET,
-    databaseIds: env.DATABASE_IDS,
+    databaseIds: expected.ids,
     keys,
   });
   const keyUnusable = report.keys.some((k) => !k.usable) ? 1 : 0;
@@ -82,10 +131,17 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
     if (d.sizeRatio !== undefined) values.push([MetricNames.backupSizeRatio, MetricUnit.NoUnit, d.sizeRatio]);
     if (d.drillAgeDays !== undefined)
       values.push([MetricNames.drillAgeDays, MetricUnit.NoUnit, d.drillAgeDays]);
+    const rpoHours = env.RPO_HOURS[d.databaseId] ?? env.DEFAULT_RPO_HOURS;
+    values.push([MetricNames.backupAgeOverRpo, MetricUnit.NoUnit, ageOverRpo(d.ageHours, rpoHours)]);
     emitForDatabase(d.databaseId, values);
     if (!d.newest) logger.warn('no valid backup', { databaseId: d.databaseId });
   }
   logger.info('freshness checked', { databases: report.databases.length, keysUnusable: keyUnusable });
+  if (expected.discoveryError) {
+    throw new Error(
+      `tag-selected databases could not be discovered (the listed ones were checked): ${expected.discoveryError.message}`,
+    );
+  }
   return {
     databases: report.databases.map((d) => ({
       databaseId: d.databaseId,

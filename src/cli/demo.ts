@@ -51,13 +51,18 @@ function compact(value: unknown): string {
   return String(value);
 }
 
-export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): Promise<number> {
+/** Fails with how to install them when the PostgreSQL server binaries the demos run are missing. */
+export function requirePgBinaries(): void {
   if (findPgBinaries('initdb').length === 0 || findPgBinaries('pg_dump').length === 0) {
     throw new Error(
       'the demo needs the PostgreSQL server binaries (initdb, pg_ctl, pg_dump, pg_restore): ' +
         'apt-get install postgresql (Debian/Ubuntu) or brew install postgresql, or set RESTORABLE_PG_BIN_DIRS',
     );
   }
+}
+
+export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): Promise<number> {
+  requirePgBinaries();
   const t0 = Date.now();
   const step = (text: string) => io.out(`[${formatSeconds((Date.now() - t0) / 1000).padStart(6)}] ${text}`);
   let s3server: LocalS3Server | undefined;

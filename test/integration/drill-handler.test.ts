@@ -242,6 +242,13 @@ describe('drill handler', () => {
     });
     expect(metrics.DrillRtoSeconds).toBeGreaterThan(0);
     expect(metrics.DrillRestoreSeconds).toBeGreaterThan(0);
+    // RTO against the 60-minute target, for the fleet's one alarm at > 1.
+    expect(metrics.DrillRtoOverTarget).toBeCloseTo((metrics.DrillRtoSeconds as number) / 3600, 3);
+    expect(metrics._aws).toMatchObject({
+      CloudWatchMetrics: [
+        { Metrics: expect.arrayContaining([{ Name: 'DrillRtoOverTarget', Unit: 'None' }]) },
+      ],
+    });
 
     // Cleanup again (a Step Functions retry) is harmless.
     const again = await invoke<DrillState>({ action: 'cleanup', state: checked });

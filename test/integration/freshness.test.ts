@@ -12,7 +12,10 @@ import { keysOfManifest } from '../../lambda/core/manifest';
 import { makeS3Client } from '../../lambda/core/s3';
 import { startLocalS3 } from '../../src/local/s3-server';
 import { handler as freshnessHandler } from '../../lambda/handlers/freshness';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { putFakeBackup } from '../support/fake-backup';
+import { BACKUP, instance, onePage, ownersOf, secretArn, secretsOwnedBy } from '../support/rds-fixtures';
 import { captureOutput, setEnv } from '../support/handler-io';
 import { startS3Harness, type S3Harness } from '../support/harness';
 
@@ -252,5 +255,77 @@ describe('freshness handler', () => {
     expect(never).not.toHaveProperty('DrillAgeDays');
     expect(never.BackupKeyUnusable).toBe(1);
     expect(output.lines.join('')).toMatch(/"message":"backup key unusable".*pending deletion/);
+  });
+});
+
+describe('freshness handler with a tag selection', () => {
+  const kms = mockClient(KMSClient);
+  const rds = mockClient(RDSClient);
+  const secrets = mockClient(SecretsManagerClient);
+  let restoreEnv: () => void;
+
+  beforeEach(() => {
+    kms.reset();
+    rds.reset();
+    secrets.reset();
+    kms.on(DescribeKeyCommand).resolves({ KeyMetadata: { KeyId: 'k', Enabled: true, KeyState: 'Enabled' } });
+    restoreEnv = setEnv({
+      BACKUP_BUCKET: h.bucket,
+      DATABASE_IDS: JSON.stringify(['listed-only']),
+      SELECTION: JSON.stringify({ tags: { backup: 'nightly' } }),
+      RPO_HOURS: JSON.stringify({ 'listed-only': 6 }),
+      DEFAULT_RPO_HOURS: '12',
+      BACKUP_KMS_KEY_ARN: 'arn:primary',
+    });
+  });
+
+  afterEach(() => restoreEnv());
+
+  afterAll(() => {
+    kms.restore();
+    rds.restore();
+    secrets.restore();
+  });
+
+  test('checks every selected database: one without a backup, or skipped by discovery, is stale (BackupAgeOverRpo)', async () => {
+    const lost = secretArn('deleted');
+    const instances = [
+      instance('orders'),
+      instance('new-db'),
+      instance('lost-secret', { TagList: [BACKUP, { Key: 'restorable:secret-arn', Value: lost }] }),
+    ];
+    onePage(rds, instances);
+    secretsOwnedBy(secrets, ownersOf(instances));
+    const output = captureOutput();
+    let out;
+    try {
+      out = await freshnessHandler({}, { getRemainingTimeInMillis: () => 60_000 });
+    } finally {
+      output.restore();
+    }
+    expect(out.databases.map((d) => d.databaseId)).toEqual([
+      'listed-only',
+      'lost-secret',
+      'new-db',
+      'orders',
+    ]);
+    const gauge = Object.fromEntries(output.emf().map((e) => [e.DatabaseId, e.BackupAgeOverRpo]));
+    // orders: its newest backup is about 25.5 hours old, against the default RPO of 12 (+ 1 h).
+    expect(gauge.orders as number).toBeCloseTo(25.5 / 13, 1);
+    // No backup at all: far over the threshold, whether listed, newly tagged, or skipped.
+    expect(gauge).toMatchObject({ 'listed-only': 1000, 'new-db': 1000, 'lost-secret': 1000 });
+  });
+
+  test('when discovery fails the listed databases are still checked, then the invocation fails', async () => {
+    rds.onAnyCommand().rejects(new Error('Rate exceeded'));
+    const output = captureOutput();
+    let err: unknown;
+    try {
+      err = await freshnessHandler({}, { getRemainingTimeInMillis: () => 60_000 }).catch((e: Error) => e);
+    } finally {
+      output.restore();
+    }
+    expect(String(err)).toMatch(/tag-selected databases could not be discovered .*Rate exceeded/);
+    expect(output.emf().map((e) => e.DatabaseId)).toEqual(['listed-only']);
   });
 });
