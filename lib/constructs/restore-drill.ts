@@ -357,7 +357,10 @@ export class RestoreDrill extends Construct {
 
 /** The workflow input's `drill`: the drill's own settings schema, so the handler accepts it as is. */
 export function drillSettingsInput(
-  props: Pick<RestoreDrillProps, 'selection' | 'randomWindow' | 'rtoTarget' | 'checks' | 'targetMajor'>,
+  props: Pick<
+    RestoreDrillProps,
+    'selection' | 'randomWindow' | 'rtoTarget' | 'checks' | 'targetMajor' | 'allowExtendedSupport'
+  >,
   source: DrillSourceKind,
   instanceClass: string,
 ): DrillSettingsInput {

@@ -259,10 +259,10 @@ describe('RunnerFunction', () => {
       // @ts-expect-error: the dump's environment given to the verify handler
       environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: 'k' },
     });
-    // @ts-expect-error: a lock mode the handler does not know
     new RunnerFunction(stack, 'Mode', {
       handler: 'dump',
       image,
+      // @ts-expect-error: a lock mode the handler does not know
       environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: 'k', OBJECT_LOCK_MODE: 'LEGAL' },
     });
     expect(stack.node.children.filter((c) => c instanceof RunnerFunction)).toHaveLength(4);
