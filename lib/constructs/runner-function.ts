@@ -149,7 +149,9 @@ export interface RunnerFunctionOptions {
  * A handler's environment type; a handler whose schema is not in HANDLER_ENV_SCHEMAS yet (the
  * fleet's `discovery`, added by the runtime side) takes a plain record until it is.
  */
-type EnvInputOf<H extends RunnerHandler> = H extends HandlerName ? HandlerEnvInput<H> : Record<string, unknown>;
+type EnvInputOf<H extends RunnerHandler> = H extends HandlerName
+  ? HandlerEnvInput<H>
+  : Record<string, unknown>;
 
 /**
  * An entry point and its environment, typed by the handler's schema in
