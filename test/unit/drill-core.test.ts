@@ -523,6 +523,7 @@ describe('resolveDrillSettings', () => {
       source: 'replica',
       rtoTargetSeconds: 5400,
       checks: [],
+      allowExtendedSupport: false,
     });
     expect(() => resolveDrillSettings({ selection: 'oldest' })).toThrow(/invalid drill settings: selection/);
   });
