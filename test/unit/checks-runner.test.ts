@@ -122,7 +122,7 @@ describe('runChecks', () => {
     expect(COUNT_BATCH).toBe(50);
     expect(countRows).toHaveBeenCalledWith(client, [info('a'), info('b', true)], { commitEvery: 50 });
     expect(checkLargeObjects).toHaveBeenCalledWith(client, m);
-    expect(checkExtensions).toHaveBeenCalledWith(client, m);
+    expect(checkExtensions).toHaveBeenCalledWith(client, m, undefined);
     expect(checkFingerprints).toHaveBeenCalledWith(client, m, 1234);
     expect(result.ok).toBe(true);
     expect(result.mismatches).toBe(0);
