@@ -194,9 +194,6 @@ describe('handler environment schemas', () => {
     expect(() =>
       parseHandlerEnv('discovery', { WORKLOAD: 'restore', SELECTION: '{"tags":{"a":"*"}}' }),
     ).toThrow(/WORKLOAD must be one of backup, drill/);
-    expect(() => parseHandlerEnv('discovery', { WORKLOAD: 'backup' })).toThrow(
-      /LISTED_DATABASES must list at least one database when SELECTION is not set/,
-    );
     expect(() =>
       parseHandlerEnv('discovery', {
         WORKLOAD: 'backup',
