@@ -224,7 +224,10 @@ export const DrillEnvSchema = z
 export const FreshnessEnvSchema = z
   .object({
     BACKUP_BUCKET: text(),
-    /** The listed databases to check (may be empty when SELECTION is set). */
+    /**
+     * The listed databases to check. A fleet leaves it empty and passes them in the scheduled
+     * event (`listedDatabases: [{ id, rpoHours }]`): a Lambda environment holds 4 KB in all.
+     */
     DATABASE_IDS: json(z.array(databaseId)),
     /**
      * Tag selection (FleetSelectionSchema): the check also discovers the selected databases and
@@ -243,13 +246,6 @@ export const FreshnessEnvSchema = z
     REPLICA_REGION: text().optional(),
   })
   .superRefine((env, ctx) => {
-    if (env.DATABASE_IDS.length === 0 && env.SELECTION === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['DATABASE_IDS'],
-        message: 'must list at least one database when SELECTION is not set',
-      });
-    }
     if (env.REPLICA_KMS_KEY_ARN !== undefined && env.REPLICA_REGION === undefined) {
       ctx.addIssue({
         code: 'custom',

@@ -127,9 +127,6 @@ describe('handler environment schemas', () => {
     expect(() => parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '["Orders"]' })).toThrow(
       /DATABASE_IDS 0: must be a lowercase-hyphen database id/,
     );
-    expect(() => parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '[]' })).toThrow(
-      /DATABASE_IDS must list at least one database/,
-    );
   });
 
   test('variables that only work together', () => {
