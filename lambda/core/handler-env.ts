@@ -248,7 +248,10 @@ export const DrillEnvSchema = z
 export const FreshnessEnvSchema = z
   .object({
     BACKUP_BUCKET: text(),
-    /** The listed databases to check (may be empty when SELECTION is set). */
+    /**
+     * The listed databases to check. A fleet leaves it empty and passes them in the scheduled
+     * event (`listedDatabases: [{ id, rpoHours }]`): a Lambda environment holds 4 KB in all.
+     */
     DATABASE_IDS: json(z.array(databaseId)),
     /**
      * Tag selection (FleetSelectionSchema): the check also discovers the selected databases and
@@ -267,13 +270,6 @@ export const FreshnessEnvSchema = z
     REPLICA_REGION: text().optional(),
   })
   .superRefine((env, ctx) => {
-    if (env.DATABASE_IDS.length === 0 && env.SELECTION === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['DATABASE_IDS'],
-        message: 'must list at least one database when SELECTION is not set',
-      });
-    }
     if (env.REPLICA_KMS_KEY_ARN !== undefined && env.REPLICA_REGION === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -327,25 +323,19 @@ export const DiscoveryDefaultsSchema = z.strictObject({
 export type DiscoveryDefaults = z.output<typeof DiscoveryDefaultsSchema>;
 
 /** lambda/handlers/discovery.ts */
-export const DiscoveryEnvSchema = z
-  .object({
-    /** Which orchestrator this discovery feeds: the items' run input and queue limit differ. */
-    WORKLOAD: z.enum(['backup', 'drill']),
-    /** Tag selection (FleetSelectionSchema). @default - the listed databases only */
-    SELECTION: json(FleetSelectionSchema).optional(),
-    /** The listed databases' run inputs, precomputed by synth. */
-    LISTED_DATABASES: json(z.array(ListedRunSchema)).default([]),
-    DEFAULTS: json(DiscoveryDefaultsSchema).default(DiscoveryDefaultsSchema.parse({})),
-  })
-  .superRefine((env, ctx) => {
-    if (env.SELECTION === undefined && env.LISTED_DATABASES.length === 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['LISTED_DATABASES'],
-        message: 'must list at least one database when SELECTION is not set',
-      });
-    }
-  });
+export const DiscoveryEnvSchema = z.object({
+  /** Which orchestrator this discovery feeds: the items' run input and queue limit differ. */
+  WORKLOAD: z.enum(['backup', 'drill']),
+  /** Tag selection (FleetSelectionSchema). @default - the listed databases only */
+  SELECTION: json(FleetSelectionSchema).optional(),
+  /**
+   * The listed databases' run inputs, for small deployments and the local demo. A fleet passes
+   * them in the event instead (`listedDatabases`), which wins: a Lambda environment holds 4 KB in
+   * all, and 300 run inputs are about 100 KB. @default - none (the event's)
+   */
+  LISTED_DATABASES: json(z.array(ListedRunSchema)).default([]),
+  DEFAULTS: json(DiscoveryDefaultsSchema).default(DiscoveryDefaultsSchema.parse({})),
+});
 
 /** lambda/handlers/sweeper.ts: nothing to configure (the region is the function's). */
 export const SweeperEnvSchema = z.object({});

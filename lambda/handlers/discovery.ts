@@ -4,7 +4,16 @@
  * a tag selection, every RDS instance and Aurora cluster it selects (lambda/core/discovery.ts), and
  * returns one run item per database for the orchestrator's Map.
  *
- * Event in: anything (the EventBridge Scheduler payload is ignored), e.g. `{}`.
+ * Event in (DiscoveryEventSchema; every field optional):
+ *   {
+ *     listedDatabases?: [{ id, execution, rpoHours, drillWindowDays? }],  // over env LISTED_DATABASES
+ *     filter?: {} | { databaseIds: string[] } | { excludeDatabaseIds: string[] }
+ *   }
+ *   The orchestrator's definition holds the listed databases (a Lambda environment holds 4 KB in
+ *   all) and passes its execution input, the schedule's, as `filter`; without `listedDatabases`
+ *   the event itself is the filter. `databaseIds`: only these listed databases, no tag discovery
+ *   (a schedule of its own); `excludeDatabaseIds`: everything but these (the fleet schedule leaves
+ *   out the databases that have their own).
  * Returns:
  *   {
  *     items: [{ databaseId, maxQueueMinutes, execution }],   // FleetRunItemSchema, sorted by id
@@ -18,8 +27,9 @@
  *   - a discovered database: DEFAULTS.execution, with its own id, secret ARN, endpoint, database
  *     name and `rdsResourceArn` over it.
  *   `maxQueueMinutes`: a backup may wait its RPO; a drill its window (drillWindowDays).
- *   Every item's execution is checked against the target's schema here: a run input the runner
- *   would refuse fails discovery at once (one ConfigError naming each), not each run at night.
+ *   Every item's execution is checked against the target's schema here (without `runnerGroup`,
+ *   which the orchestrator routes on and removes): a run input the runner would refuse fails
+ *   discovery at once (one ConfigError naming each), not each run at night.
  *
  * Environment: DiscoveryEnvSchema (lambda/core/handler-env.ts).
  *
@@ -32,7 +42,7 @@
  */
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
   discoverDatabases,
   type FleetDatabase,
@@ -41,11 +51,11 @@ import {
 } from '../core/discovery';
 import type { FleetRunItem } from '../core/fleet-settings';
 import { fleetRunItem, listedEntries, listedOnly, type ListedRunEntry } from '../core/fleet-runs';
-import { ConfigError, type DiscoveryEnv } from '../core/handler-env';
+import { ConfigError, ListedRunSchema, type DiscoveryEnv } from '../core/handler-env';
 import { DIMENSION_REASON, MetricNames } from '../core/metric-names';
 import { DrillRunInputSchema } from './drill';
 import { DumpEventSchema } from './dump';
-import { handlerEnv } from './env';
+import { EventError, handlerEnv, parseEvent } from './env';
 import {
   emitWithDimensions,
   emitWithoutDimensions,
@@ -72,23 +82,56 @@ export const SKIP_CODES: readonly SkipCode[] = [
   'CLUSTER_NOT_SELECTED',
 ];
 
+const FilterSchema = z.looseObject({
+  databaseIds: z.array(z.string()).optional(),
+  excludeDatabaseIds: z.array(z.string()).optional(),
+});
+
+/** The discovery function's event: the listed databases (from the orchestrator) and which to run. */
+export const DiscoveryEventSchema = z.looseObject({
+  listedDatabases: z.array(ListedRunSchema).optional(),
+  filter: FilterSchema.optional(),
+  databaseIds: z.array(z.string()).optional(),
+  excludeDatabaseIds: z.array(z.string()).optional(),
+});
+export type DiscoveryEvent = z.input<typeof DiscoveryEventSchema>;
+
 const readEnv = handlerEnv('discovery');
 let rds: RDSClient | undefined;
 let secrets: SecretsManagerClient | undefined;
 
-export const handler = async (_event: unknown, context?: LambdaContext): Promise<DiscoveryHandlerResult> => {
+export const handler = async (event: unknown, context?: LambdaContext): Promise<DiscoveryHandlerResult> => {
   const env = readEnv();
   startInvocation(context, { workload: env.WORKLOAD });
-  const listed = listedEntries(env.LISTED_DATABASES);
+  const ev = parseEvent(DiscoveryEventSchema, event ?? {}, 'discovery');
+  const filter = ev.filter ?? { databaseIds: ev.databaseIds, excludeDatabaseIds: ev.excludeDatabaseIds };
+  const listedRuns = ev.listedDatabases ?? env.LISTED_DATABASES;
+  if (listedRuns.length === 0 && !env.SELECTION) {
+    throw new EventError(
+      'nothing to discover: no listed databases (event listedDatabases or LISTED_DATABASES) and no SELECTION',
+    );
+  }
 
   let databases: FleetDatabase<ListedRunEntry>[];
   let skipped: SkippedDatabase[] = [];
-  if (env.SELECTION) {
+  if (filter.databaseIds) {
+    // A schedule of its own: these listed databases only, as listed (no tag discovery).
+    const only = new Set(filter.databaseIds);
+    databases = listedOnly(listedEntries(listedRuns.filter((run) => only.has(run.id))));
+  } else if (env.SELECTION) {
     rds ??= traced(new RDSClient({}));
     secrets ??= traced(new SecretsManagerClient({}));
-    ({ databases, skipped } = await discoverDatabases(env.SELECTION, { rds, secrets }, listed));
+    ({ databases, skipped } = await discoverDatabases(
+      env.SELECTION,
+      { rds, secrets },
+      listedEntries(listedRuns),
+    ));
   } else {
-    databases = listedOnly(listed);
+    databases = listedOnly(listedEntries(listedRuns));
+  }
+  if (filter.excludeDatabaseIds) {
+    const excluded = new Set(filter.excludeDatabaseIds);
+    databases = databases.filter((db) => !excluded.has(db.id));
   }
 
   const items = databases.map((db) => fleetRunItem(env.WORKLOAD, db, env.DEFAULTS));
@@ -122,7 +165,10 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
 function checkRunInputs(env: DiscoveryEnv, items: readonly FleetRunItem[]): void {
   const schema: z.ZodType = env.WORKLOAD === 'backup' ? DumpEventSchema : DrillRunInputSchema;
   const problems = items.flatMap((item) => {
-    const parsed = schema.safeParse(item.execution);
+    // The orchestrator routes on runnerGroup and removes it before it starts the run.
+    const input: Record<string, unknown> = { ...item.execution };
+    delete input.runnerGroup;
+    const parsed = schema.safeParse(input);
     return parsed.success
       ? []
       : parsed.error.issues.map(

@@ -137,10 +137,13 @@ const rdsResourceArn = z
  * The drill workflow's execution input: the database, its drill settings (`databases[].drill` as
  * the config holds it, or the discovery defaults for a discovered database), and for a discovered
  * database the RDS resource it was found as (re-described before the drill: DATABASE_GONE).
- * The Select task passes these fields on; the settings are the drill's own schema, so the config,
- * the orchestrator's input and the handler accept the same thing.
+ * The Select task passes these fields on (or the input whole, `action: 'select'` included); the
+ * settings are the drill's own schema, so the config, the orchestrator's input and the handler
+ * accept the same thing.
  */
 export const DrillRunInputSchema = z.strictObject({
+  /** The workflow may pass its input to the Select task whole: then it is the select event. */
+  action: z.literal(DRILL_ACTIONS.Select).optional(),
   databaseId,
   drill: DrillSettingsSchema.optional(),
   rdsResourceArn,

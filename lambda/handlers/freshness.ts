@@ -1,7 +1,9 @@
 /**
  * Freshness: the scheduled check behind the "backup stale", "size anomaly" and key alarms.
  *
- * Event in: anything (the EventBridge Scheduler payload is ignored), e.g. `{}`.
+ * Event in: `{}`, or in a fleet `{ listedDatabases: [{ id, rpoHours }] }`: the listed databases and
+ *   their RPOs, over DATABASE_IDS and RPO_HOURS (a fleet's list outgrows the 4 KB a Lambda
+ *   environment holds). Other fields (the scheduler's) are ignored.
  * Returns:
  *   {
  *     databases: [{ databaseId, newestBackupId?, ageHours?, sizeRatio?, referenceSource: 'server'|'local' }],
@@ -35,10 +37,11 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { discoverDatabases } from '../core/discovery';
 import { checkFreshness, type KeyToCheck } from '../core/freshness';
+import { z } from 'zod';
 import type { FreshnessEnv } from '../core/handler-env';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
 import { MetricNames } from '../core/metric-names';
-import { handlerEnv } from './env';
+import { EventError, handlerEnv, parseEvent } from './env';
 import {
   emitForDatabase,
   logger,
@@ -85,10 +88,39 @@ export function ageOverRpo(ageHours: number | undefined, rpoHours: number): numb
   return Math.round((ageHours / (rpoHours + 1)) * 1000) / 1000;
 }
 
+export const FreshnessEventSchema = z.looseObject({
+  listedDatabases: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
+        rpoHours: z.number().positive(),
+      }),
+    )
+    .optional(),
+});
+
+/** The listed databases and RPOs: the event's when it has them, else the environment's. */
+function listedOf(env: FreshnessEnv, event: unknown): { ids: string[]; rpoHours: Record<string, number> } {
+  const ev = parseEvent(FreshnessEventSchema, event ?? {}, 'freshness');
+  const ids = ev.listedDatabases?.map((d) => d.id) ?? env.DATABASE_IDS;
+  const rpoHours = {
+    ...env.RPO_HOURS,
+    ...Object.fromEntries((ev.listedDatabases ?? []).map((d) => [d.id, d.rpoHours])),
+  };
+  if (ids.length === 0 && !env.SELECTION) {
+    throw new EventError(
+      'nothing to check: no listed databases (event listedDatabases or DATABASE_IDS) and no SELECTION',
+    );
+  }
+  return { ids, rpoHours };
+}
+
 /** The databases to check: the listed ones, and with SELECTION every selected one (skipped ones too). */
-async function expectedDatabases(env: FreshnessEnv): Promise<{ ids: string[]; discoveryError?: Error }> {
-  const listed = env.DATABASE_IDS;
-  if (!env.SELECTION) return { ids: listed };
+async function expectedDatabases(
+  env: FreshnessEnv,
+  listed: readonly string[],
+): Promise<{ ids: string[]; discoveryError?: Error }> {
+  if (!env.SELECTION) return { ids: [...listed] };
   try {
     rds ??= traced(new RDSClient({}));
     secrets ??= traced(new SecretsManagerClient({}));
@@ -101,18 +133,19 @@ async function expectedDatabases(env: FreshnessEnv): Promise<{ ids: string[]; di
     return { ids: [...new Set([...found.databases.map((d) => d.id), ...skippedIds])].sort() };
   } catch (e) {
     logger.error('discovery failed: checking the listed databases only', { error: (e as Error).message });
-    return { ids: listed, discoveryError: e as Error };
+    return { ids: [...listed], discoveryError: e as Error };
   }
 }
 
-export const handler = async (_event: unknown, context?: LambdaContext): Promise<FreshnessHandlerResult> => {
+export const handler = async (event: unknown, context?: LambdaContext): Promise<FreshnessHandlerResult> => {
   startInvocation(context, {});
   const env = readEnv();
+  const listed = listedOf(env, event);
   const keys: KeyToCheck[] = [{ label: 'primary', keyId: env.BACKUP_KMS_KEY_ARN, kms: kmsFor() }];
   if (env.REPLICA_KMS_KEY_ARN) {
     keys.push({ label: 'replica', keyId: env.REPLICA_KMS_KEY_ARN, kms: kmsFor(env.REPLICA_REGION) });
   }
-  const expected = await expectedDatabases(env);
+  const expected = await expectedDatabases(env, listed.ids);
   const report = await checkFreshness({
     s3: s3Client(),
     bucket: env.BACKUP_BUCKET,
@@ -131,7 +164,7 @@ export const handler = async (_event: unknown, context?: LambdaContext): Promise
     if (d.sizeRatio !== undefined) values.push([MetricNames.backupSizeRatio, MetricUnit.NoUnit, d.sizeRatio]);
     if (d.drillAgeDays !== undefined)
       values.push([MetricNames.drillAgeDays, MetricUnit.NoUnit, d.drillAgeDays]);
-    const rpoHours = env.RPO_HOURS[d.databaseId] ?? env.DEFAULT_RPO_HOURS;
+    const rpoHours = listed.rpoHours[d.databaseId] ?? env.DEFAULT_RPO_HOURS;
     values.push([MetricNames.backupAgeOverRpo, MetricUnit.NoUnit, ageOverRpo(d.ageHours, rpoHours)]);
     emitForDatabase(d.databaseId, values);
     if (!d.newest) logger.warn('no valid backup', { databaseId: d.databaseId });

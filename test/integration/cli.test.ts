@@ -263,7 +263,13 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
         '--rto-minutes <n>',
         '--json',
       ],
-      demo: ['--small', '--keep'],
+      demo: [
+        '--small',
+        '--keep',
+        '--fleet <n>',
+        '--max-concurrent-backups <n>',
+        '--max-concurrent-drills <n>',
+      ],
     };
     const runs = await Promise.all(
       Object.keys(expected).map((command) => cli(command ? [command, '--help'] : ['--help'])),

@@ -316,6 +316,28 @@ describe('freshness handler with a tag selection', () => {
     expect(gauge).toMatchObject({ 'listed-only': 1000, 'new-db': 1000, 'lost-secret': 1000 });
   });
 
+  test('a fleet passes its listed databases and RPOs in the event (over DATABASE_IDS and RPO_HOURS)', async () => {
+    const restore = setEnv({ DATABASE_IDS: '[]' });
+    delete process.env.SELECTION;
+    const output = captureOutput();
+    let out;
+    let empty: unknown;
+    try {
+      out = await freshnessHandler(
+        { listedDatabases: [{ id: 'orders', rpoHours: 48 }] },
+        { getRemainingTimeInMillis: () => 60_000 },
+      );
+      empty = await freshnessHandler({}, { getRemainingTimeInMillis: () => 60_000 }).catch((e: Error) => e);
+    } finally {
+      output.restore();
+      restore();
+    }
+    expect(out.databases.map((d) => d.databaseId)).toEqual(['orders']);
+    expect(output.emf()[0].BackupAgeOverRpo as number).toBeCloseTo(25.5 / 49, 1);
+    expect(rds.calls()).toHaveLength(0);
+    expect(String(empty)).toMatch(/EventError: nothing to check: no listed databases/);
+  });
+
   test('when discovery fails the listed databases are still checked, then the invocation fails', async () => {
     rds.onAnyCommand().rejects(new Error('Rate exceeded'));
     const output = captureOutput();

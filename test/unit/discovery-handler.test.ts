@@ -307,3 +307,67 @@ describe('discovery handler (drills)', () => {
     for (const item of items) expect(DrillRunInputSchema.safeParse(item.execution).success).toBe(true);
   });
 });
+
+describe('discovery handler event (the orchestrator passes the listed databases and a filter)', () => {
+  const grouped = LISTED.map((run) => ({ ...run, execution: { ...run.execution, runnerGroup: 'vpc-a' } }));
+
+  it('takes the listed databases from the event over the environment, runnerGroup kept for routing', async () => {
+    onePage(rds, [instance('billing')]);
+    secretsOwnedBy(secrets, ownersOf([instance('billing')]));
+    env({
+      WORKLOAD: 'backup',
+      SELECTION,
+      LISTED_DATABASES: JSON.stringify([LISTED[1]]),
+      DEFAULTS: JSON.stringify({ ...DEFAULTS, execution: { ...DEFAULTS.execution, runnerGroup: 'fleet' } }),
+    });
+    const { items } = await handler({ listedDatabases: grouped, filter: {} });
+    expect(items.map((i) => [i.databaseId, i.execution.runnerGroup])).toEqual([
+      ['billing', 'fleet'],
+      ['orders', 'vpc-a'],
+      ['supabase', 'vpc-a'],
+    ]);
+  });
+
+  it('a schedule of its own runs only its listed databases, without tag discovery', async () => {
+    env({ WORKLOAD: 'backup', SELECTION });
+    const { items } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['supabase', 'unknown'] },
+    });
+    expect(items.map((i) => i.databaseId)).toEqual(['supabase']);
+    expect(rds.calls()).toHaveLength(0);
+  });
+
+  it('the fleet schedule leaves out the databases that have their own, listed or discovered', async () => {
+    onePage(rds, [instance('billing'), instance('reports')]);
+    secretsOwnedBy(secrets, ownersOf([instance('billing'), instance('reports')]));
+    env({ WORKLOAD: 'backup', SELECTION, LISTED_DATABASES: JSON.stringify(LISTED) });
+    // Without listedDatabases the event itself is the filter.
+    const { items } = await handler({ excludeDatabaseIds: ['supabase', 'reports'] });
+    expect(items.map((i) => i.databaseId)).toEqual(['billing', 'orders']);
+  });
+
+  it('accepts the drill workflow input whole (the select event), and refuses an event with nothing to discover', async () => {
+    env({ WORKLOAD: 'drill' });
+    const listedDatabases = [
+      {
+        id: 'orders',
+        execution: {
+          action: 'select',
+          databaseId: 'orders',
+          drill: { source: 'primary' },
+          runnerGroup: 'vpc-a',
+        },
+        rpoHours: 24,
+      },
+    ];
+    const { items } = await handler({ listedDatabases, filter: {} });
+    expect(items).toEqual([
+      { databaseId: 'orders', maxQueueMinutes: 7 * 24 * 60, execution: listedDatabases[0].execution },
+    ]);
+    await expect(handler({ filter: {} })).rejects.toThrow(/nothing to discover: no listed databases/);
+    await expect(handler({ listedDatabases: [{ id: 'Bad' }] })).rejects.toThrow(
+      /invalid discovery event: listedDatabases\.0\.id: must be a lowercase-hyphen database id/,
+    );
+  });
+});

@@ -142,9 +142,6 @@ describe('handler environment schemas', () => {
     expect(() => parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '["Orders"]' })).toThrow(
       /DATABASE_IDS 0: must be a lowercase-hyphen database id/,
     );
-    expect(() => parseHandlerEnv('freshness', { ...DUMP, DATABASE_IDS: '[]' })).toThrow(
-      /DATABASE_IDS must list at least one database/,
-    );
   });
 
   test('variables that only work together', () => {
@@ -209,9 +206,6 @@ describe('handler environment schemas', () => {
     expect(() =>
       parseHandlerEnv('discovery', { WORKLOAD: 'restore', SELECTION: '{"tags":{"a":"*"}}' }),
     ).toThrow(/WORKLOAD must be one of backup, drill/);
-    expect(() => parseHandlerEnv('discovery', { WORKLOAD: 'backup' })).toThrow(
-      /LISTED_DATABASES must list at least one database when SELECTION is not set/,
-    );
     expect(() =>
       parseHandlerEnv('discovery', {
         WORKLOAD: 'backup',
