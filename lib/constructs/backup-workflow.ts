@@ -123,7 +123,8 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
   readonly objectLockMode?: ObjectLockMode;
 
   /**
-   * Run the functions inside this VPC (to reach a private database).
+   * Run the dump inside this VPC (to reach a private database). Verify always runs outside any
+   * VPC: it calls only S3 (both regions) and KMS.
    * @default - outside any VPC: for databases reachable over the internet (e.g. Supabase's pooler)
    */
   readonly placement?: RunnerPlacement;
@@ -201,15 +202,18 @@ export class BackupWorkflow extends Construct {
 
     const common = {
       image: props.image,
-      vpc: props.placement?.vpc,
-      vpcSubnets: props.placement?.subnets,
-      securityGroups: props.placement?.securityGroups,
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
     };
 
+    // Only the dump reaches the database, so only the dump runs in its VPC. Verify calls S3 in both
+    // regions and KMS, nothing else: outside a VPC it needs no NAT or endpoints (a gateway endpoint
+    // cannot serve the replica region at all), and a VPC would isolate nothing it reaches.
     this.dumpFunction = new RunnerFunction(this, 'Dump', {
       ...common,
+      vpc: props.placement?.vpc,
+      vpcSubnets: props.placement?.subnets,
+      securityGroups: props.placement?.securityGroups,
       handler: 'dump',
       description: `Restorable: dump ${databaseId} to S3`,
       timeout: props.dumpTimeout,

@@ -39,7 +39,7 @@ export function applyGovernedAccountDefaults(stack: Stack, options: GovernedAcco
     if (vpc?.subnetIds === undefined) {
       suppressControls(node, {
         lambda_inside_vpc_check:
-          'Runs in the database VPC when databases[].vpc is set; otherwise it calls only AWS APIs or an internet-hosted database (e.g. Supabase), and a VPC would add NAT or endpoints without isolating anything.',
+          'Runs in the database VPC when it reaches the database (dump, drill) and databases[].vpc is set; otherwise (verify, scheduled checks, databases without a VPC) it calls only AWS APIs or an internet-hosted database (e.g. Supabase), and a VPC would add NAT or endpoints without isolating anything.',
       });
     }
   }

@@ -75,6 +75,28 @@ describe('BackupStack', () => {
     expect(() => exampleConfig((c) => (c.databases[0].preset = 'neon'))).toThrow(/databases\[0\]\.preset/);
   });
 
+  test("places the dump and the drill in the database's VPC and verify outside any VPC", () => {
+    const { template } = synth();
+    const vpcOf = (command: string, database: string) =>
+      Object.entries(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { ImageConfig: { Command: [command] } },
+        }),
+      )
+        .filter(([id]) => id.startsWith(`Database${database}`))
+        .map(([, fn]) => (fn as { Properties: { VpcConfig?: unknown } }).Properties.VpcConfig);
+    // orders has a VPC: its dump and drill run there.
+    expect(vpcOf('dump.handler', 'Orders')).toEqual([
+      expect.objectContaining({ SubnetIds: expect.any(Array) }),
+    ]);
+    expect(vpcOf('drill.handler', 'Orders')).toEqual([
+      expect.objectContaining({ SubnetIds: expect.any(Array) }),
+    ]);
+    // Verify of every database runs outside any VPC.
+    expect(vpcOf('verify.handler', 'Orders')).toEqual([undefined]);
+    expect(vpcOf('verify.handler', 'Analytics')).toEqual([undefined]);
+  });
+
   test('names the primary bucket after account and region and aliases the key', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::S3::Bucket', {

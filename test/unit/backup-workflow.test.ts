@@ -2,6 +2,7 @@ import { Duration, TimeZone } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { BackupBucket } from '../../lib/constructs/backup-bucket';
@@ -377,15 +378,20 @@ describe('BackupWorkflow functions', () => {
     }
   });
 
-  test("run in the database's subnets and security groups when a VPC is given", () => {
-    const { template } = build((f) => ({ placement: importedPlacement(f.stack) }));
-    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
-    for (const fn of functions) {
-      expect(fn.Properties.VpcConfig).toEqual({
-        SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
-        SecurityGroupIds: ['sg-0123456789abcdef0'],
-      });
-    }
+  test("dump runs in the database's subnets and security groups when a VPC is given; verify never in a VPC", () => {
+    const { template, stack, workflow } = build((f) => ({ placement: importedPlacement(f.stack) }));
+    const byId = (fn: typeof workflow.dumpFunction) =>
+      template.toJSON().Resources[stack.getLogicalId(fn.function.node.defaultChild as lambda.CfnFunction)];
+    expect(byId(workflow.dumpFunction).Properties.VpcConfig).toEqual({
+      SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+      SecurityGroupIds: ['sg-0123456789abcdef0'],
+    });
+    expect(byId(workflow.verifyFunction).Properties.ImageConfig.Command).toEqual(['verify.handler']);
+    expect(byId(workflow.verifyFunction).Properties.VpcConfig).toBeUndefined();
+    // So verify needs no network-interface permissions either.
+    expect(allowedActions(statementsOf(template, stack, workflow.verifyFunction.role))).not.toContain(
+      'ec2:CreateNetworkInterface',
+    );
   });
 
   test('keep their logs three months by default and retain them', () => {

@@ -143,6 +143,7 @@ describe('AWS Control Tower proactive controls', () => {
     expect([...new Set(suppressed)].sort()).toEqual([
       'lambda_inside_vpc_check DatabaseAnalyticsBackupDump',
       'lambda_inside_vpc_check DatabaseAnalyticsBackupVerify',
+      'lambda_inside_vpc_check DatabaseOrdersBackupVerify',
       'lambda_inside_vpc_check DrillSweeper',
       'lambda_inside_vpc_check EvidenceReport',
       'lambda_inside_vpc_check Freshness',

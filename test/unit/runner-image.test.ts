@@ -72,3 +72,96 @@ describe('PostgreSQL majors of the runner image', () => {
     );
   });
 });
+
+const DIGEST_PINNED = /^[^\s@$]+@sha256:[0-9a-f]{64}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * What is wrong with a Dockerfile's supply chain, one line per problem: a FROM that is not pinned
+ * by digest (directly or through its ARG's default), a download not checked against a sha256.
+ */
+function supplyChainProblems(text: string): string[] {
+  const lines = text.replace(/\\\n/g, ' ').split('\n');
+  const problems: string[] = [];
+  const args = new Map<string, string>();
+  const stages = new Set<string>();
+  let sawFrom = false;
+  for (const line of lines) {
+    const arg = /^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/.exec(line.trim());
+    if (arg) {
+      const value = (arg[2] ?? '').replace(/^"(.*)"$/, '$1');
+      // Global ARGs (before the first FROM) feed FROM lines; stage ARGs feed RUN lines.
+      if (!sawFrom || !args.has(arg[1]) || value) args.set(arg[1], value);
+      continue;
+    }
+    const from = /^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?/i.exec(line.trim());
+    if (from) {
+      sawFrom = true;
+      const ref = from[1].replace(
+        /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/,
+        (_m, name: string) => args.get(name) ?? '',
+      );
+      if (!stages.has(ref) && !DIGEST_PINNED.test(ref))
+        problems.push(`FROM ${from[1]} (${ref || 'no default'}) is not pinned by digest`);
+      if (from[2]) stages.add(from[2]);
+      continue;
+    }
+    for (const download of line.matchAll(/\b(?:curl|wget)\b[^;&|]*?\s(?:-o|-O|--output)\s+([^\s;]+)/g)) {
+      const file = download[1];
+      const check = new RegExp(
+        `echo "([^"\\s]+)\\s+${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" \\| sha256sum -c`,
+      ).exec(line);
+      const expected = check?.[1].replace(
+        /^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$/,
+        (_m, name: string) => args.get(name) ?? '',
+      );
+      if (!expected || !SHA256.test(expected))
+        problems.push(`download to ${file} is not checked against a pinned sha256`);
+    }
+  }
+  if (!sawFrom) problems.push('no FROM at all');
+  return problems;
+}
+
+describe('the runner image supply chain (lambda/Dockerfile)', () => {
+  test('pins every base image by digest and checks the RDS CA bundle against a pinned sha256', () => {
+    const text = dockerfile();
+    expect(supplyChainProblems(text)).toEqual([]);
+    // The continued RUN line as the shell sees it.
+    expect(text.replace(/\\\n\s*/g, ' ')).toMatch(
+      /curl -fsSL https:\/\/truststore\.pki\.rds\.amazonaws\.com\/global\/global-bundle\.pem -o \/opt\/rds-ca\/global-bundle\.pem; +echo "\$\{RDS_CA_BUNDLE_SHA256\} {2}\/opt\/rds-ca\/global-bundle\.pem" \| sha256sum -c -;/,
+    );
+    expect(text).toMatch(/^ARG RDS_CA_BUNDLE_SHA256=[0-9a-f]{64}$/m);
+    // Three stages, all from the two pinned bases.
+    expect(text.match(/^FROM /gm)).toHaveLength(3);
+  });
+
+  test('the check finds a tag-only base, an unpinned ARG default and an unchecked download', () => {
+    const pinned = 'public.ecr.aws/lambda/nodejs:22@sha256:' + 'a'.repeat(64);
+    expect(supplyChainProblems(`FROM ${pinned} AS build\nFROM build\n`)).toEqual([]);
+    expect(supplyChainProblems('FROM public.ecr.aws/lambda/nodejs:22\n')).toEqual([
+      'FROM public.ecr.aws/lambda/nodejs:22 (public.ecr.aws/lambda/nodejs:22) is not pinned by digest',
+    ]);
+    expect(supplyChainProblems('ARG BASE=amazonlinux:2023\nFROM ${BASE}\n')).toEqual([
+      'FROM ${BASE} (amazonlinux:2023) is not pinned by digest',
+    ]);
+    expect(supplyChainProblems(`ARG BASE\nFROM \${BASE}\n`)).toEqual([
+      'FROM ${BASE} (no default) is not pinned by digest',
+    ]);
+    expect(
+      supplyChainProblems(
+        `FROM ${pinned}\nRUN curl -fsSL https://example.com/ca.pem -o /ca.pem; \\\n    chmod 0644 /ca.pem\n`,
+      ),
+    ).toEqual(['download to /ca.pem is not checked against a pinned sha256']);
+    expect(
+      supplyChainProblems(
+        `FROM ${pinned}\nARG SUM=${'b'.repeat(64)}\nRUN curl -fsSL https://example.com/ca.pem -o /ca.pem; \\\n    echo "\${SUM}  /ca.pem" | sha256sum -c -\n`,
+      ),
+    ).toEqual([]);
+    expect(
+      supplyChainProblems(
+        `FROM ${pinned}\nRUN curl -fsSL https://e.com/ca.pem -o /ca.pem; echo "\${SUM}  /ca.pem" | sha256sum -c -\n`,
+      ),
+    ).toEqual(['download to /ca.pem is not checked against a pinned sha256']);
+  });
+});
