@@ -299,6 +299,7 @@ export async function startStandby(
         '-X',
         'stream',
         '--no-sync',
+        '--checkpoint=fast',
       ],
       spawnOpts,
     );

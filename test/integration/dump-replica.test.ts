@@ -78,6 +78,14 @@ it('dumps from a standby with hot_standby_feedback on: every session there, the 
   await onDatabase(standby, 'postgres', (c) =>
     c.query(`ALTER SYSTEM SET hot_standby_feedback = on`).then(() => c.query('SELECT pg_reload_conf()')),
   );
+  // The reload is asynchronous: wait until new sessions see it.
+  for (let i = 0; i < 100; i++) {
+    const on = await onDatabase(standby, 'postgres', (c) =>
+      c.query<{ v: string }>('SHOW hot_standby_feedback').then((r) => r.rows[0].v === 'on'),
+    );
+    if (on) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await h.query(`INSERT INTO public.replica_marker VALUES (4)`);
   await caughtUp();
   // Watch the primary for any session of ours while the backup runs.
