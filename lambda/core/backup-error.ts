@@ -15,6 +15,11 @@ export type BackupFailureReason =
    * backup gave way rather than queue production behind it; retry when the migration is done.
    */
   | 'LOCK_TIMEOUT'
+  /**
+   * `dumpFrom` is not a standby, or one on which recovery conflicts could cancel the dump
+   * (dump-replica.ts): the message names what to set.
+   */
+  | 'REPLICA_UNSUITABLE'
   | 'PG_DUMP_FAILED'
   | 'PG_DUMP_SIGNALED'
   /** The zstd process compressing pg_dump's output exited non-zero, was killed or could not start. */

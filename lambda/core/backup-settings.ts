@@ -35,6 +35,34 @@ export const DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS = 60;
  */
 export const LockWaitTimeoutSecondsSchema = z.int().min(1).max(899);
 
+/**
+ * `databases[].dumpFrom` (config, BackupWorkflow `dumpFrom`, the dump function's DUMP_FROM): a read
+ * replica to dump from (dump-replica.ts). Its host (and port) with the database's own credentials,
+ * or a secret of its own (host, port, username, password, dbname in the RDS shape), or both (the
+ * host then wins over the secret's).
+ */
+export const DumpFromSchema = z
+  .strictObject({
+    host: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The replica's host name (e.g. the RDS read replica endpoint)."),
+    port: z.int().min(1).max(65535).optional().describe("The replica's port; default: the database's."),
+    secretArn: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/,
+        'a full Secrets Manager secret ARN',
+      )
+      .optional()
+      .describe("The replica's own connection secret; default: the database's credentials."),
+  })
+  .refine((d) => d.host !== undefined || d.secretArn !== undefined, {
+    message: "needs a host or a secretArn (the replica's own secret)",
+  });
+export type DumpFromSetting = z.infer<typeof DumpFromSchema>;
+
 /** Budget for exact row counts; over it the manifest holds marked estimates. */
 export const DEFAULT_COUNT_BUDGET_SECONDS = 300;
 /** Size floor of a dump archive: an empty database dumps to ~850 bytes, so less is a broken dump. */

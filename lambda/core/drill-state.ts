@@ -62,7 +62,9 @@ export interface RestoreSummary {
   readonly pgRestore: string;
   readonly targetServerVersion: string;
   readonly jobs: number;
-  readonly owners: 'kept' | 'dropped';
+  readonly owners: 'kept' | 'mapped' | 'dropped';
+  /** owners `mapped`: how many objects now belong to the restorer instead of their archived owner. */
+  readonly ownersMapped?: number;
   readonly ownersReason?: string;
   readonly roles: {
     readonly attempted: boolean;
@@ -181,6 +183,7 @@ export function summarizeRestore(r: RestoreResult): RestoreSummary {
     targetServerVersion: r.targetServerVersion,
     jobs: r.jobs,
     owners: r.owners,
+    ...(r.ownerMappings ? { ownersMapped: r.ownerMappings.length } : {}),
     ...(r.ownersReason ? { ownersReason: r.ownersReason } : {}),
     roles: {
       attempted: r.roles.attempted,

@@ -9,6 +9,7 @@ import type { CompressionChoice } from './compression-settings';
 import type { ObjectLockMode } from './handler-env';
 import type { SchemaScope } from './inventory';
 import type { CoreLogger } from './logger';
+import type { DumpFrom } from './dump-replica';
 import type { DatabasePreset } from './presets';
 import type { RunnerKind } from './runner-settings';
 import type { ConnectionSource, TlsOptions } from './secrets';
@@ -39,6 +40,11 @@ export interface DumpOptions extends TlsOptions {
    * manifest records it for the restore. @default - none
    */
   readonly preset?: DatabasePreset;
+  /**
+   * Dump from this read replica instead (dump-replica.ts): snapshot, counts and pg_dump all on
+   * it, after checking it is a standby that will not cancel the dump. @default - the database itself
+   */
+  readonly dumpFrom?: DumpFrom;
   /** Directories holding pg_dump/pg_dumpall (only these are searched). @default - pgBinDirs() */
   readonly pgBinDirs?: string[];
   /** Time for exact row counts before falling back to estimates, ms. @default 300000 */

@@ -45,6 +45,7 @@ import { manifestCompression, resolveCompression, type CompressionSettings } fro
 import { claimPlacement, encryptionParams, lockParams } from './dump-claim';
 import { dumpDirectory, type StoredDirectory } from './dump-directory';
 import { storeGlobals } from './dump-globals';
+import { checkStandby, dumpFromConnection, type StandbyInfo } from './dump-replica';
 import { exportSnapshot, takeInventory, type Inventory } from './dump-snapshot';
 import { DEFAULT_LOCK_WAIT_TIMEOUT_MS, type DumpOptions } from './dump-options';
 import { streamDump, type StoredDump } from './dump-stream';
@@ -79,6 +80,7 @@ interface Preflight {
   pgDump: PgBinary;
   pgDumpall?: PgBinary;
   pgDumpallProblem?: string;
+  standby?: StandbyInfo;
 }
 
 /** Dumps one database; returns the manifest that was written. Throws BackupError on any failure. */
@@ -88,12 +90,16 @@ export async function dumpDatabase(options: DumpOptions): Promise<Manifest> {
   const startedAt = now();
   const startedMono = Date.now();
   let conn: DbConnection;
+  const secrets: string[] = [];
   try {
     conn = await resolveConnection(options.connection);
+    secrets.push(conn.password);
+    // Every session of the backup goes to the replica when there is one (dump-replica.ts).
+    if (options.dumpFrom) conn = await dumpFromConnection(conn, options.dumpFrom);
   } catch (e) {
-    throw new BackupError('CONFIG', (e as Error).message);
+    throw new BackupError('CONFIG', redact((e as Error).message, secrets));
   }
-  const secrets = [conn.password];
+  secrets.push(conn.password);
   const clean = (text: string) => redact(text, secrets);
   const fail = (reason: BackupFailureReason, message: string, backupId?: string) =>
     new BackupError(reason, clean(message), backupId);
@@ -167,6 +173,14 @@ async function runDump(ctx: RunContext): Promise<Manifest> {
   client.on('error', (e) => log.warn('database connection error', { error: clean(e.message) }));
   try {
     const pre = await preflight(client, ctx.dirs, log);
+    if (options.dumpFrom) {
+      pre.standby = await checkStandby(
+        client,
+        { host: conn.host, port: conn.port },
+        ctx.deadlineAt ? Math.max(0, ctx.deadlineAt()) : undefined,
+        log,
+      );
+    }
     log.info('preflight ok', {
       databaseId: options.databaseId,
       serverVersion: pre.serverVersion,
@@ -381,6 +395,7 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
       serverVersionNum: pre.serverVersionNum,
       serverMajor: pre.serverMajor,
       ...(inventory.searchPath !== undefined ? { searchPath: inventory.searchPath } : {}),
+      ...(pre.standby ? { standby: pre.standby } : {}),
     },
     pgDump: {
       version: pre.pgDump.version,

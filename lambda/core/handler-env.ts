@@ -12,6 +12,7 @@ import {
   DEFAULT_COUNT_BUDGET_SECONDS,
   DEFAULT_FINGERPRINT_BUDGET_SECONDS,
   DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
+  DumpFromSchema,
   DEFAULT_MIN_DUMP_BYTES,
   DEFAULT_SAFETY_MARGIN_SECONDS,
   DEFAULT_SSL_MODE,
@@ -164,6 +165,8 @@ export const DumpEnvSchema = z.object({
   LOCK_WAIT_TIMEOUT_SECONDS: quantity(DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS),
   /** The database's preset (presets.ts): schemas the dump leaves out, recorded in the manifest. */
   DATABASE_PRESET: DatabasePresetSchema.optional(),
+  /** The database's `dumpFrom` (a read replica to dump from), as JSON. */
+  DUMP_FROM: json(DumpFromSchema).optional(),
   /** Size floor of the archive. */
   MIN_DUMP_BYTES: quantity(DEFAULT_MIN_DUMP_BYTES),
   /** Give up this long before the Lambda timeout. */

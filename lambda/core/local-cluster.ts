@@ -257,3 +257,113 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', stopAllLocalClustersSync);
 }
+
+/**
+ * A streaming-replication standby of `primary` (tests of dumping from a read replica):
+ * `pg_basebackup -R` (standby.signal and primary_conninfo written for us) into a fresh directory,
+ * then started on its own free port with `settings` (e.g. hot_standby_feedback). Same superuser and
+ * password as the primary; `stop()` removes it.
+ */
+export async function startStandby(
+  primary: LocalCluster,
+  options: Pick<LocalClusterOptions, 'settings' | 'parentDir'> = {},
+): Promise<LocalCluster> {
+  const runAs = runAsUser();
+  const root = fs.mkdtempSync(path.join(options.parentDir ?? os.tmpdir(), 'restorable-pg-'));
+  const dataDir = path.join(root, 'data');
+  if (runAs) chownRecursive(root, runAs);
+  const spawnOpts = {
+    env: {
+      ...process.env,
+      LC_ALL: 'C.UTF-8',
+      LANG: 'C.UTF-8',
+      PGPASSWORD: primary.password,
+      ...(runAs ? { HOME: runAs.home } : {}),
+    },
+    ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+    maxBuffer: 16 * 1024 * 1024,
+  };
+  try {
+    await execFileAsync(
+      path.join(primary.binDir, 'pg_basebackup'),
+      [
+        '-D',
+        dataDir,
+        '-h',
+        primary.host,
+        '-p',
+        String(primary.port),
+        '-U',
+        primary.user,
+        '-R',
+        '-X',
+        'stream',
+        '--no-sync',
+        '--checkpoint=fast',
+      ],
+      spawnOpts,
+    );
+  } catch (e) {
+    fs.rmSync(root, { recursive: true, force: true });
+    throw new Error(`pg_basebackup failed: ${(e as { stderr?: string }).stderr ?? (e as Error).message}`);
+  }
+  const pgCtl = path.join(primary.binDir, 'pg_ctl');
+  const entry = { dataDir, pgCtl, runAs };
+  live.add(entry);
+  installExitHook();
+  const port = await freePort();
+  // Appended: later lines win over the primary's copied port and socket directory.
+  const conf = Object.entries({
+    port,
+    unix_socket_directories: `'${root}'`,
+    hot_standby: 'on',
+    ...options.settings,
+  })
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n');
+  fs.appendFileSync(path.join(dataDir, 'postgresql.auto.conf'), `\n${conf}\n`);
+  try {
+    await execFileAsync(
+      pgCtl,
+      ['-D', dataDir, '-l', path.join(root, 'server.log'), '-w', '-t', '60', 'start'],
+      spawnOpts,
+    );
+  } catch (e) {
+    live.delete(entry);
+    const why = readTail(path.join(root, 'server.log')) || (e as Error).message;
+    fs.rmSync(root, { recursive: true, force: true });
+    throw new Error(`standby did not start: ${why}`);
+  }
+  let stopped = false;
+  const connection = (database = 'postgres'): ConnectionParams => ({
+    host: '127.0.0.1',
+    port,
+    user: primary.user,
+    password: primary.password,
+    database,
+  });
+  return {
+    host: '127.0.0.1',
+    port,
+    user: primary.user,
+    password: primary.password,
+    major: primary.major,
+    dataDir,
+    binDir: primary.binDir,
+    connection,
+    url: (database = 'postgres') =>
+      `postgresql://${primary.user}:${encodeURIComponent(primary.password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    isRunning: () => !stopped && fs.existsSync(path.join(dataDir, 'postmaster.pid')),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await execFileAsync(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], spawnOpts);
+      } catch {
+        // already stopped
+      }
+      live.delete(entry);
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -115,6 +115,16 @@ export const ManifestSchema = z.strictObject({
      * search_path; restore-matviews.ts refreshes them with this one. Absent: none was set.
      */
     searchPath: z.string().optional(),
+    /** Dumped from this read replica (`dumpFrom`), as it was at the check. */
+    standby: z
+      .strictObject({
+        host: z.string(),
+        port: z.number().int(),
+        hotStandbyFeedback: z.boolean(),
+        maxStandbyStreamingDelayMs: z.number().int(),
+        replayLagSeconds: z.number().nullable(),
+      })
+      .optional(),
   }),
   pgDump: z.strictObject({
     version: z.string(),

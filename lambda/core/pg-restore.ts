@@ -21,6 +21,8 @@ export interface PgRestoreRun {
   readonly archive: string;
   readonly jobs: number;
   readonly keepOwners: boolean;
+  /** Restore privileges (ACL entries) even when owners are not kept. @default - as keepOwners */
+  readonly privileges?: boolean;
   readonly clean: boolean;
   readonly useList?: string;
   /** `--single-transaction`: everything or nothing (jobs must be 1). */
@@ -40,7 +42,8 @@ export function runPgRestore(run: PgRestoreRun): Promise<number> {
       '--verbose',
       '--exit-on-error',
       ...(run.singleTransaction ? ['--single-transaction'] : [`--jobs=${run.jobs}`]),
-      ...(run.keepOwners ? [] : ['--no-owner', '--no-privileges']),
+      ...(run.keepOwners ? [] : ['--no-owner']),
+      ...((run.privileges ?? run.keepOwners) ? [] : ['--no-privileges']),
       ...(run.clean ? ['--clean', '--if-exists'] : []),
       ...(run.useList ? ['--use-list', run.useList] : []),
       `--dbname=dbname=${conninfoValue(run.target.database)} application_name='restorable-restore'`,

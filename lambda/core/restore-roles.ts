@@ -278,6 +278,8 @@ export interface OwnersUsable {
   readonly reason?: string;
   /** Owner roles the restorer granted itself membership in, so pg_restore's ALTER ... OWNER works. */
   readonly selfGrants: readonly string[];
+  /** Owner roles the restorer cannot act as → why (not in the target, or it may not become a member). */
+  readonly unusable: ReadonlyMap<string, string>;
 }
 
 /**
@@ -291,11 +293,16 @@ export async function ownersUsable(
   owners: readonly string[],
   info: TargetInfo,
 ): Promise<OwnersUsable> {
-  if (info.superuser || owners.length === 0) return { ok: true, selfGrants: [] };
+  if (info.superuser || owners.length === 0) return { ok: true, selfGrants: [], unusable: new Map() };
   const check = async () =>
     (
-      await client.query<{ owner: string; rolname: string | null; member: boolean | null }>(
-        `SELECT o AS owner, r.rolname, pg_has_role(current_user, r.oid, 'MEMBER') AS member
+      await client.query<{
+        owner: string;
+        rolname: string | null;
+        member: boolean | null;
+        su: boolean | null;
+      }>(
+        `SELECT o AS owner, r.rolname, pg_has_role(current_user, r.oid, 'MEMBER') AS member, r.rolsuper AS su
          FROM unnest($1::text[]) o LEFT JOIN pg_roles r ON r.rolname = o`,
         [owners],
       )
@@ -311,11 +318,23 @@ export async function ownersUsable(
       if (granted) selfGrants.push(r.rolname);
     }
   }
-  const missing = (await check()).filter((r) => r.rolname === null || !r.member).map((r) => r.owner);
-  if (missing.length === 0) return { ok: true, selfGrants };
+  const problems = (await check()).filter((r) => r.rolname === null || !r.member);
+  const missing = problems.map((r) => r.owner);
+  if (missing.length === 0) return { ok: true, selfGrants, unusable: new Map() };
+  const unusable = new Map(
+    problems.map((r) => [
+      r.owner,
+      r.rolname === null
+        ? 'role not in the target'
+        : r.su
+          ? 'a superuser in the target: a non-superuser cannot act as it'
+          : 'the restoring user is not a member and could not grant itself membership',
+    ]),
+  );
   return {
     ok: false,
     selfGrants,
+    unusable,
     reason: `cannot act as owner role(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`,
   };
 }

@@ -10,6 +10,7 @@ import type { GlobalsExpectation } from './restore-check';
 import type { DatabasePropertiesResult } from './restore-database';
 import type { ExtensionsResult, NotRestored } from './restore-extensions';
 import type { MatviewRefresh } from './restore-matviews';
+import type { OwnerMapping } from './restore-owners';
 import type { PlatformSchemasResult } from './restore-platform';
 import type { RestoredTable } from './restore-result';
 import type { RolesResult } from './restore-roles';
@@ -70,7 +71,13 @@ export interface RestoreResult {
   readonly pgRestore: { readonly path: string; readonly major: number; readonly version: string };
   readonly targetServerVersion: string;
   readonly jobs: number;
-  readonly owners: 'kept' | 'dropped';
+  /**
+   * kept: every archived owner; mapped: every owner the restorer can act as, the objects of the
+   * others now the restorer's (`ownerMappings`); dropped: none (and no grants).
+   */
+  readonly owners: 'kept' | 'mapped' | 'dropped';
+  /** owners `mapped`: each object whose archived owner could not be kept, with that owner and why. */
+  readonly ownerMappings?: readonly OwnerMapping[];
   readonly ownersReason?: string;
   /** Owner roles the restorer granted itself membership in (a lasting change to the target cluster). */
   readonly ownersSelfGrants: readonly string[];

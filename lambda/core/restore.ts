@@ -47,6 +47,7 @@ import {
   notRestoredOf,
   planExtensions,
 } from './restore-extensions';
+import { restoreOwnersAndPrivileges, type OwnersApplied } from './restore-owners';
 import { orderByForeignKeys, planPlatformSchemas, platformDataEntries } from './restore-platform';
 import { presetRules } from './presets';
 import {
@@ -94,6 +95,7 @@ export {
 export { archivedDatabase, type DatabasePropertiesResult } from './restore-database';
 export type { ExtensionsResult, NotRestored, UnavailableExtension } from './restore-extensions';
 export type { PlatformSchemasResult } from './restore-platform';
+export type { OwnerMapping } from './restore-owners';
 export {
   describeTarget,
   inspectTarget,
@@ -261,6 +263,7 @@ export async function restoreBackup(
       ),
     ];
     let keepOwners = false;
+    let unusableOwners: ReadonlyMap<string, string> | undefined;
     let ownersReason: string | undefined;
     let ownersSelfGrants: readonly string[] = [];
     if (!roles.attempted) ownersReason = roles.reason;
@@ -271,12 +274,16 @@ export async function restoreBackup(
           : {
               ok: false,
               selfGrants: [],
+              unusable: new Map<string, string>(),
               reason: 'owner roles unknown (table of contents not read) and not restoring as a superuser',
             };
       keepOwners = usable.ok;
       ownersSelfGrants = usable.selfGrants;
       ownersReason = usable.reason;
-      if (!usable.ok) warnings.push(`owners and grants not restored: ${usable.reason}`);
+      // A full restore with a readable TOC keeps every owner it can, object by object
+      // (restore-owners.ts); otherwise owners and grants are dropped for the whole restore.
+      if (!usable.ok && entries && !plan) unusableOwners = usable.unusable;
+      else if (!usable.ok) warnings.push(`owners and grants not restored: ${usable.reason}`);
     }
     if (plan && !keepOwners) {
       plan = planTableRestore(toc!, options.tables!, await withTargetClient(target, loadTargetCatalog), {
@@ -333,6 +340,7 @@ export async function restoreBackup(
     let beside: SideRestore | undefined;
     let swap: SwapResult | undefined;
     let processed = 0;
+    let ownersApplied: OwnersApplied | undefined;
     if (plan && plan.conflicts.length > 0) {
       beside = await restoreBeside({
         bin,
@@ -372,6 +380,23 @@ export async function restoreBackup(
         onProgress: options.onProgress,
         signal: options.signal,
       });
+      if (unusableOwners) {
+        ownersApplied = await restoreOwnersAndPrivileges({
+          bin,
+          target,
+          archive,
+          entries: listed ?? toc!.entries,
+          unusable: unusableOwners,
+          dir,
+          signal: options.signal,
+        });
+        for (const [owner, why] of unusableOwners) {
+          const n = ownersApplied.mapped.filter((m) => m.owner === owner).length;
+          warnings.push(
+            `${n} object(s) owned by ${owner} in the archive now belong to ${info.currentUser}: ${why}`,
+          );
+        }
+      }
     }
     const pgRestoreSeconds = seconds(pgRestoreStarted);
 
@@ -424,7 +449,8 @@ export async function restoreBackup(
       pgRestore: { path: bin.path, major: bin.major, version: bin.version },
       targetServerVersion: info.serverVersion,
       jobs,
-      owners: keepOwners ? 'kept' : 'dropped',
+      owners: keepOwners ? 'kept' : ownersApplied ? 'mapped' : 'dropped',
+      ...(ownersApplied ? { ownerMappings: ownersApplied.mapped } : {}),
       ...(ownersReason ? { ownersReason } : {}),
       ownersSelfGrants,
       roles,

@@ -129,6 +129,17 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
       reason: ev.reason || undefined,
       schemas: ev.schemas,
       preset: env.DATABASE_PRESET,
+      ...(env.DUMP_FROM
+        ? {
+            dumpFrom: {
+              host: env.DUMP_FROM.host,
+              port: env.DUMP_FROM.port,
+              ...(env.DUMP_FROM.secretArn
+                ? { connection: { secretArn: env.DUMP_FROM.secretArn, client: secrets } }
+                : {}),
+            },
+          }
+        : {}),
       sslMode: ev.sslMode,
       caBundlePath: env.PG_CA_BUNDLE,
       pgBinDirs: env.PG_BIN_DIRS,

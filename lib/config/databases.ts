@@ -8,6 +8,7 @@ import {
   DEFAULT_BACKUP_SCHEDULE,
   DEFAULT_LOCK_WAIT_TIMEOUT_SECONDS,
   DEFAULT_SSL_MODE,
+  DumpFromSchema,
   LockWaitTimeoutSecondsSchema,
   SslModeSchema,
 } from '../../lambda/core/backup-settings';
@@ -116,6 +117,11 @@ export const DatabaseSchema = z
         "storage, leave out the platform's own schemas (extensions, graphql, realtime, vault, ...); a restore " +
         "into a Supabase project restores only auth's and storage's data, and objects needing an extension " +
         'the target lacks (pgsodium, pg_graphql, pg_net, supabase_vault) are left out and reported. See docs/RUNBOOK.md.',
+    ),
+    dumpFrom: DumpFromSchema.optional().describe(
+      "Dump from this read replica instead of the database: { host, port } with the database's credentials, " +
+        'or { secretArn } of its own. The replica must be a standby with hot_standby_feedback = on (or ' +
+        'max_standby_streaming_delay = -1), checked before each backup (REPLICA_UNSUITABLE otherwise).',
     ),
     schemas: z
       .strictObject({

@@ -155,6 +155,17 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
    * @default - no preset: every non-system schema, as `schemas` says
    */
   readonly preset?: DatabasePreset;
+
+  /**
+   * Dump from this read replica (`lambda/core/dump-replica.ts`): its host and port with the
+   * database's credentials, or its own secret (read access is granted to the dump function).
+   * @default - dump from the database itself
+   */
+  readonly dumpFrom?: {
+    readonly host?: string;
+    readonly port?: number;
+    readonly secret?: secretsmanager.ISecret;
+  };
 }
 
 export { REPLICATION_PENDING_ERROR } from './backup-workflow-definition';
@@ -228,6 +239,11 @@ export class BackupWorkflow extends Construct {
         COMPRESSION: props.compression,
         LOCK_WAIT_TIMEOUT_SECONDS: props.lockWaitTimeout?.toSeconds(),
         DATABASE_PRESET: props.preset,
+        DUMP_FROM: props.dumpFrom && {
+          ...(props.dumpFrom.host !== undefined ? { host: props.dumpFrom.host } : {}),
+          ...(props.dumpFrom.port !== undefined ? { port: props.dumpFrom.port } : {}),
+          ...(props.dumpFrom.secret ? { secretArn: props.dumpFrom.secret.secretArn } : {}),
+        },
       } satisfies HandlerEnvInput<'dump'>,
     });
     this.verifyFunction = new RunnerFunction(this, 'Verify', {
@@ -246,6 +262,7 @@ export class BackupWorkflow extends Construct {
     // no BypassGovernanceRetention, nothing outside its prefixes.
     props.bucket.grants.writeBackups(this.dumpFunction.role, databaseId);
     grantReadDatabaseSecret(this.dumpFunction.role, props.secret, props.secretKey);
+    props.dumpFrom?.secret?.grantRead(this.dumpFunction.role);
     // Verify: read its database's backups in both buckets, and leave a verification record next to
     // each (evidence for the report); nothing else.
     props.bucket.grants.readBackups(this.verifyFunction.role, databaseId);

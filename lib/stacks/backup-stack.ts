@@ -176,6 +176,17 @@ export class BackupStack extends Stack {
         schedule: scheduler.ScheduleExpression.expression(database.schedule, TimeZone.ETC_UTC),
         schemas: database.schemas,
         preset: database.preset,
+        dumpFrom: database.dumpFrom && {
+          host: database.dumpFrom.host,
+          port: database.dumpFrom.port,
+          secret: database.dumpFrom.secretArn
+            ? secretsmanager.Secret.fromSecretCompleteArn(
+                scope,
+                'DumpFromSecret',
+                database.dumpFrom.secretArn,
+              )
+            : undefined,
+        },
         sslMode: database.sslMode,
         compression: database.compression,
         objectLockMode: config.objectLock.mode,

@@ -86,6 +86,16 @@ beforeAll(async () => {
     ALTER ROLE app_user IN DATABASE app SET statement_timeout = '7s';
     REVOKE CONNECT ON DATABASE app FROM PUBLIC;
     GRANT CONNECT ON DATABASE app TO app_user, reporting;
+    -- Objects owned by a superuser of the source (the platform's, e.g. supabase_admin).
+    CREATE SCHEMA audit AUTHORIZATION ops_super;
+    CREATE TABLE audit.log (id int PRIMARY KEY, what text);
+    ALTER TABLE audit.log OWNER TO ops_super;
+    INSERT INTO audit.log VALUES (1, 'created'), (2, 'changed');
+    CREATE FUNCTION audit.note(t text) RETURNS text LANGUAGE sql AS 'SELECT t';
+    ALTER FUNCTION audit.note(text) OWNER TO ops_super;
+    GRANT USAGE ON SCHEMA audit TO app_rw;
+    GRANT SELECT ON audit.log TO app_rw;
+    ALTER DEFAULT PRIVILEGES FOR ROLE ops_super IN SCHEMA audit GRANT SELECT ON TABLES TO app_rw;
   `);
   manifest = await dumpDatabase(h.dumpOptions());
 
@@ -211,6 +221,83 @@ describe('restore as a non-superuser admin', () => {
       'login:reporting',
       'setting:app.settings.tenant',
     ]);
+  });
+});
+
+describe('restore as a non-superuser admin where a source owner is a superuser it cannot act as', () => {
+  let other: LocalCluster;
+  let result: RestoreResult;
+
+  beforeAll(async () => {
+    other = await startLocalCluster();
+    // The target platform has its own superuser of that name (as Supabase has supabase_admin).
+    await onDatabase(other, 'postgres', (c) =>
+      c.query(`CREATE ROLE rds_admin LOGIN CREATEROLE CREATEDB PASSWORD '${ADMIN_PASSWORD}';
+               CREATE ROLE ops_super SUPERUSER NOLOGIN;
+               GRANT SET ON PARAMETER "app.settings.tenant" TO rds_admin`),
+    );
+    await onDatabase(other, 'postgres', (c) => c.query('CREATE DATABASE mapped OWNER rds_admin'));
+    await onDatabase(other, 'mapped', (c) =>
+      c.query(`CREATE SCHEMA extensions; CREATE EXTENSION postgis WITH SCHEMA extensions;
+               GRANT USAGE ON SCHEMA extensions TO rds_admin;
+               GRANT ALL ON extensions.spatial_ref_sys TO rds_admin`),
+    );
+    result = await restoreBackup(
+      { s3: h.s3, bucket: h.bucket, manifest },
+      { ...asAdmin('mapped'), port: other.port },
+      { tempDir },
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  it("keeps every other owner and maps only that role's objects to the admin, naming each", async () => {
+    expect(result.owners).toBe('mapped');
+    const mapped = (result.ownerMappings ?? [])
+      .map((m) => `${m.object} <- ${m.owner} -> ${m.mappedTo}`)
+      .sort();
+    expect(mapped).toEqual([
+      'DEFAULT PRIVILEGES FOR ROLE ops_super IN SCHEMA audit <- ops_super -> (not set)',
+      'FUNCTION audit.note(t text) <- ops_super -> rds_admin',
+      'SCHEMA audit <- ops_super -> rds_admin',
+      'TABLE audit.log <- ops_super -> rds_admin',
+    ]);
+    expect(result.ownerMappings?.[0].reason).toMatch(/superuser/);
+    expect(result.warnings).toEqual([
+      expect.stringMatching(
+        /^4 object\(s\) owned by ops_super in the archive now belong to rds_admin: a superuser/,
+      ),
+    ]);
+    const { rows } = await onDatabase(other, 'mapped', (c) =>
+      c.query(
+        `SELECT (SELECT tableowner FROM pg_tables WHERE schemaname = 'geo' AND tablename = 'places') AS places_owner,
+                (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'geo') AS geo_owner,
+                (SELECT lomowner::regrole::text FROM pg_largeobject_metadata WHERE oid = 424242) AS lo_owner,
+                (SELECT tableowner FROM pg_tables WHERE schemaname = 'audit' AND tablename = 'log') AS log_owner,
+                (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'audit') AS audit_owner,
+                (SELECT proowner::regrole::text FROM pg_proc WHERE oid = 'audit.note(text)'::regprocedure) AS note_owner,
+                (SELECT count(*)::int FROM audit.log) AS log_rows,
+                has_table_privilege('app_rw', 'geo.places', 'INSERT') AS rw_places,
+                has_table_privilege('app_rw', 'audit.log', 'SELECT') AS rw_log,
+                (SELECT lomacl::text LIKE '%app_rw=r/app_owner%' FROM pg_largeobject_metadata WHERE oid = 424242) AS rw_lo,
+                (SELECT relforcerowsecurity FROM pg_class WHERE oid = 'geo.places'::regclass) AS forced`,
+      ),
+    );
+    expect(rows[0]).toEqual({
+      places_owner: 'app_owner',
+      geo_owner: 'app_owner',
+      lo_owner: 'app_owner',
+      log_owner: 'rds_admin',
+      audit_owner: 'rds_admin',
+      note_owner: 'rds_admin',
+      log_rows: 2,
+      rw_places: true,
+      rw_log: true,
+      rw_lo: true,
+      forced: true,
+    });
   });
 });
 

@@ -167,6 +167,8 @@ describe('drill on a plain PostgreSQL target, as a non-superuser admin', () => {
             `SELECT current_user AS restorer,
                     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
                     (SELECT count(*)::int FROM auth.users) AS users,
+                    (SELECT tableowner FROM pg_tables WHERE schemaname = 'auth' AND tablename = 'users') AS users_owner,
+                    (SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = 'profiles') AS profiles_owner,
                     (SELECT count(*)::int FROM storage.objects) AS objects,
                     (SELECT count(*)::int FROM public.profiles) AS profiles,
                     (SELECT count(*)::int FROM pg_constraint WHERE conname = 'profiles_id_fkey') AS fk,
@@ -196,6 +198,9 @@ describe('drill on a plain PostgreSQL target, as a non-superuser admin', () => {
       restorer: 'restorable_admin',
       superuser: false,
       users: 5,
+      // supabase_auth_admin was created; the source's superuser postgres is the target's own.
+      users_owner: 'supabase_auth_admin',
+      profiles_owner: 'restorable_admin',
       objects: 5,
       profiles: 5,
       fk: 1,
@@ -210,6 +215,7 @@ describe('drill on a plain PostgreSQL target, as a non-superuser admin', () => {
   });
 
   it('reports pgsodium and what needs it by name, as skipped rather than failed or passed', () => {
+    expect(report.restore).toMatchObject({ owners: 'mapped', ownersMapped: expect.any(Number) });
     expect(report.restore?.unavailable).toEqual([
       {
         extension: 'pgsodium',

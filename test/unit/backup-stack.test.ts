@@ -97,6 +97,28 @@ describe('BackupStack', () => {
     expect(vpcOf('verify.handler', 'Analytics')).toEqual([undefined]);
   });
 
+  test("passes a database's dumpFrom to its dump function with read access to the replica's secret", () => {
+    const replicaSecret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:restorable/replica-XyZ789';
+    const { template } = synth(
+      exampleConfig(
+        (c) => (c.databases[0].dumpFrom = { host: 'replica.example.internal', secretArn: replicaSecret }),
+      ),
+    );
+    const dumps = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { ImageConfig: { Command: ['dump.handler'] } },
+      }),
+    ).map((r) => (r as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties);
+    const values = dumps.map((p) => p.Environment.Variables.DUMP_FROM).filter((v) => v !== undefined);
+    expect(values.map((v) => JSON.parse(v as string))).toEqual([
+      { host: 'replica.example.internal', secretArn: replicaSecret },
+    ]);
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).toContain('restorable/replica-XyZ789');
+    expect(() => exampleConfig((c) => (c.databases[0].dumpFrom = { port: 5433 }))).toThrow(
+      /databases\[0\]\.dumpFrom.*needs a host or a secretArn/s,
+    );
+  });
+
   test('names the primary bucket after account and region and aliases the key', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::S3::Bucket', {
