@@ -22,7 +22,7 @@ import { RestoreDrill } from '../constructs/restore-drill';
 import { VaultAudit } from '../constructs/vault-audit';
 import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
-import { warnAboutRunner } from '../runner-warnings';
+import { fargateOptionsOf, warnAboutRunner } from '../database-runner';
 import { importNetwork } from '../vpc-import';
 import { applyGovernedAccountDefaults } from './governed-account';
 import {
@@ -182,6 +182,7 @@ export class BackupStack extends Stack {
           subnets: network.subnets,
           securityGroups: network.securityGroups,
         },
+        fargate: fargateOptionsOf(database),
         logEncryptionKey,
         logRetention: LOG_RETENTION,
       });
@@ -222,6 +223,7 @@ export class BackupStack extends Stack {
           instanceClass: database.drill.instanceClass,
           checks: database.drill.checks,
           targetMajor: database.drill.targetMajor,
+          fargate: fargateOptionsOf(database),
           logEncryptionKey,
           logRetention: LOG_RETENTION,
         });
@@ -236,8 +238,10 @@ export class BackupStack extends Stack {
 
       this.monitoring.addDatabaseAlarms({ backup: workflow, drill, rpo: Duration.hours(database.rpoHours) });
       const name = pascalCase(database.id);
-      this.monitoring.addErrorAlarm(`${name}Dump`, workflow.dumpFunction.function);
-      this.monitoring.addErrorAlarm(`${name}Verify`, workflow.verifyFunction.function);
+      // Fargate databases have no functions: their tasks' failures page through the workflow.
+      if (workflow.dumpFunction) this.monitoring.addErrorAlarm(`${name}Dump`, workflow.dumpFunction.function);
+      if (workflow.verifyFunction)
+        this.monitoring.addErrorAlarm(`${name}Verify`, workflow.verifyFunction.function);
       if (drill) this.monitoring.addErrorAlarm(`${name}Drill`, drill.drillFunction.function);
     }
 

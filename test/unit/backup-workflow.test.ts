@@ -225,7 +225,7 @@ describe('BackupWorkflow schedule', () => {
 describe('BackupWorkflow dump role', () => {
   test('is allowed exactly: write, retain, abort and read under its tier prefixes, list only there, its secret, the key through S3', () => {
     const { stack, workflow, template } = build();
-    expect(permissionsOf(template, stack, workflow.dumpFunction.role)).toEqual({
+    expect(permissionsOf(template, stack, workflow.dumpFunction!.role)).toEqual({
       ...runnerBaseline(),
       // CreateMultipartUpload, UploadPart and CompleteMultipartUpload authorize as s3:PutObject.
       's3:PutObject': tierObjects(PRIMARY, 'orders'),
@@ -248,7 +248,7 @@ describe('BackupWorkflow dump role', () => {
 
   test('has no delete and no governance bypass anywhere in the dump or verify policies', () => {
     const { stack, workflow, template } = build();
-    for (const role of [workflow.dumpFunction.role, workflow.verifyFunction.role]) {
+    for (const role of [workflow.dumpFunction!.role, workflow.verifyFunction!.role]) {
       const actions = allowedActions(statementsOf(template, stack, role));
       expect(actions.length).toBeGreaterThan(0);
       for (const action of actions) {
@@ -281,7 +281,7 @@ describe('BackupWorkflow dump role', () => {
 describe('BackupWorkflow verify role', () => {
   test('is allowed exactly: read its backups in both buckets, list both, decrypt with both keys through S3, write its verification records', () => {
     const { stack, workflow, template } = build();
-    expect(permissionsOf(template, stack, workflow.verifyFunction.role)).toEqual({
+    expect(permissionsOf(template, stack, workflow.verifyFunction!.role)).toEqual({
       ...runnerBaseline(),
       's3:GetObject': [...tierObjects(REPLICA, 'orders'), ...tierObjects(PRIMARY, 'orders')],
       // Evidence next to each backup, and nothing else: never a dump or a manifest.
