@@ -31,6 +31,7 @@ import {
   type DumpLayout,
   type FargateSize,
 } from '../../lambda/core/runner-settings';
+import { suppressControls } from '../control-tower';
 import { lambdaEnvironment } from './runner-function';
 import { RunnerImage } from './runner-image';
 
@@ -342,6 +343,16 @@ export class FargateRunner extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: handler }),
       stopTimeout: STOP_TIMEOUT,
       essential: true,
+      // The container's hard limit is the task's memory (Control Tower: memory hard limit).
+      memoryLimitMiB: size.memoryMiB,
+    });
+    suppressControls(taskDefinition, {
+      ecs_containers_readonly_access_check:
+        'pg_dump -Fd writes the directory dump, and the drill the archive pg_restore -j reads, to task storage ' +
+        '(/tmp, up to 200 GiB); a read-only root needs a bind-mount volume there, which Fargate creates owned by root.',
+      ecs_task_definition_nonroot_user_check:
+        'The runner image is the Lambda base image, run as on Lambda; running it under another uid (libpq and pg_dump ' +
+        'look the user up) is not yet tested on Fargate. Follow-up: a non-root user baked into lambda/Dockerfile.',
     });
 
     const task: FargateRunnerTask = { handler, taskDefinition, container, taskRole, executionRole };
