@@ -135,7 +135,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
               host: env.DUMP_FROM.host,
               port: env.DUMP_FROM.port,
               ...(env.DUMP_FROM.secretArn
-                ? { connection: { secretArn: env.DUMP_FROM.secretArn, client: secrets } }
+                ? { connection: { secretArn: env.DUMP_FROM.secretArn, client: clients.secrets() } }
                 : {}),
             },
           }

@@ -4,34 +4,33 @@
  * (and the template's logical ids) are the workflow's own.
  */
 import { Duration } from 'aws-cdk-lib';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import {
-  addLambdaRetries,
-  suppressStateMachineRoleFindings,
-  workflowLogGroup,
-  workflowObservability,
-} from '../workflows';
+import { MetricNames } from '../../lambda/core/metric-names';
+import { suppressStateMachineRoleFindings, workflowLogGroup, workflowObservability } from '../workflows';
 import type { BackupWorkflowProps } from './backup-workflow';
+import { recordUnreportedFailures, runnerStep, type RunnerStepProps, type StepRunner } from './runner-step';
 
 /** The error the verify handler throws while the replica copy is still being replicated. */
 export const REPLICATION_PENDING_ERROR = 'ReplicationPending';
 
-/** The functions the states invoke. */
-export interface BackupWorkflowFunctions {
-  readonly dump: lambda.IFunction;
-  readonly verify: lambda.IFunction;
+/**
+ * Where the states run each handler: the workflow's Lambda functions, or its Fargate tasks
+ * (runner-step.ts says why those wait for a task token).
+ */
+export interface BackupWorkflowRunners {
+  readonly dump: StepRunner;
+  readonly verify: StepRunner;
 }
 
 /** What a shared (fleet) workflow changes: the database comes from the execution input. */
 export interface BackupStateMachineOptions {
   /**
-   * The dump's event.
+   * The dump's event (`WHOLE_INPUT`: the execution input as it is, for a shared fleet workflow).
    * @default - the six fields of a per-database execution input, by path
    */
-  readonly dumpPayload?: sfn.TaskInput;
+  readonly dumpPayload?: RunnerStepProps['payload'];
 }
 
 /** Builds the state machine (`Resource` of `scope`) and lets it publish to the on-call topic. */
@@ -41,44 +40,36 @@ export function buildBackupStateMachine(
     BackupWorkflowProps,
     'databaseId' | 'dumpTimeout' | 'alarmTopic' | 'logRetention' | 'logEncryptionKey'
   >,
-  functions: BackupWorkflowFunctions,
+  runners: BackupWorkflowRunners,
   options: BackupStateMachineOptions = {},
 ): sfn.StateMachine {
   const { databaseId } = props;
   const dumpTimeout = props.dumpTimeout ?? Duration.minutes(15);
 
-  const dump = new tasks.LambdaInvoke(scope, 'DumpTask', {
-    stateName: 'Dump',
+  const dump = runnerStep(scope, runners.dump, {
+    name: 'Dump',
     comment: 'pg_dump streamed to S3; the manifest is written last',
-    lambdaFunction: functions.dump,
-    payload:
-      options.dumpPayload ??
-      sfn.TaskInput.fromObject({
-        'databaseId.$': '$.databaseId',
-        'secretArn.$': '$.secretArn',
-        'schemas.$': '$.schemas',
-        'sslMode.$': '$.sslMode',
-        'tier.$': '$.tier',
-        'reason.$': '$.reason',
-      }),
-    payloadResponseOnly: true,
-    retryOnServiceExceptions: false,
+    payload: options.dumpPayload ?? {
+      'databaseId.$': '$.databaseId',
+      'secretArn.$': '$.secretArn',
+      'schemas.$': '$.schemas',
+      'sslMode.$': '$.sslMode',
+      'tier.$': '$.tier',
+      'reason.$': '$.reason',
+    },
     resultPath: '$.dump',
     // The function's own deadline handling aborts the upload first; this only catches a lost invocation.
-    taskTimeout: sfn.Timeout.duration(dumpTimeout.plus(Duration.minutes(2))),
+    lambdaTimeout: dumpTimeout.plus(Duration.minutes(2)),
   });
-  const verify = new tasks.LambdaInvoke(scope, 'VerifyTask', {
-    stateName: 'Verify',
+  const verify = runnerStep(scope, runners.verify, {
+    name: 'Verify',
     comment: 'Checksum, size, table of contents and replica of the new backup',
-    lambdaFunction: functions.verify,
-    payload: sfn.TaskInput.fromObject({
+    payload: {
       'databaseId.$': '$.databaseId',
       'manifestKey.$': '$.dump.manifestKey',
-    }),
-    payloadResponseOnly: true,
-    retryOnServiceExceptions: false,
+    },
     resultPath: '$.verify',
-    taskTimeout: sfn.Timeout.duration(Duration.minutes(17)),
+    lambdaTimeout: Duration.minutes(17),
   });
 
   const notify = new tasks.SnsPublish(scope, 'NotifyFailureTask', {
@@ -110,16 +101,26 @@ export function buildBackupStateMachine(
 
   // Verify throws ReplicationPending while S3 still reports the replica copy PENDING. RTC
   // replicates within 15 minutes, so retrying for ~25 minutes covers it; past that it pages.
-  verify.addRetry({
+  verify.task.addRetry({
     errors: [REPLICATION_PENDING_ERROR],
     interval: Duration.minutes(1),
     maxAttempts: 7,
     backoffRate: 2,
     maxDelay: Duration.minutes(5),
   });
-  for (const task of [dump, verify]) {
-    addLambdaRetries(task);
-    task.addCatch(onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  // A Fargate task that never answered emitted no failure metric: record it, then page as usual.
+  recordUnreportedFailures(scope, dump, runners.dump, {
+    databaseId,
+    metric: MetricNames.backupFailure,
+    next: onFailure,
+  });
+  recordUnreportedFailures(scope, verify, runners.verify, {
+    databaseId,
+    metric: MetricNames.verifyFailure,
+    next: onFailure,
+  });
+  for (const step of [dump, verify]) {
+    step.task.addCatch(onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
   }
 
   const logGroup = workflowLogGroup(scope, 'LogGroup', {
@@ -130,7 +131,9 @@ export function buildBackupStateMachine(
   const stateMachine = new sfn.StateMachine(scope, 'Resource', {
     comment: `Restorable backup of ${databaseId}: Dump -> Verify, failures page on-call`,
     definitionBody: sfn.DefinitionBody.fromChainable(
-      dump.next(verify).next(new sfn.Succeed(scope, 'BackupVerified', { stateName: 'BackupVerified' })),
+      dump.chain
+        .next(verify.chain)
+        .next(new sfn.Succeed(scope, 'BackupVerified', { stateName: 'BackupVerified' })),
     ),
     ...workflowObservability(logGroup),
     // No execution timeout: it would end the execution without running the Catch (no page).

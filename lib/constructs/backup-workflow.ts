@@ -24,12 +24,14 @@ import type { CompressionChoice } from '../../lambda/core/compression-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
 import type { DatabasePreset } from '../../lambda/core/presets';
 import type { HandlerEnvInput, ObjectLockMode as CoreObjectLockMode } from '../../lambda/core/handler-env';
+import { DEFAULT_FARGATE_SIZE, fargateJobs } from '../../lambda/core/runner-settings';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
 import { grantReadDatabaseSecret } from './database-secret-grants';
-import { buildBackupStateMachine } from './backup-workflow-definition';
+import { buildBackupStateMachine, type BackupWorkflowRunners } from './backup-workflow-definition';
+import { DEFAULT_FARGATE_DEADLINE, FargateRunner, type FargateWorkflowOptions } from './fargate-runner';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
 /** libpq `sslmode`s the runner accepts (`allow`/`prefer` silently fall back to plaintext). */
@@ -166,6 +168,14 @@ export interface BackupWorkflowProps extends RunnerCommonProps {
     readonly port?: number;
     readonly secret?: secretsmanager.ISecret;
   };
+
+  /**
+   * Run the dump and the verify as Fargate tasks in `placement` (the config's `runner: fargate`),
+   * for databases past Lambda's 15 minutes: the same image, handler code, grants, states and
+   * failure path; no Lambda functions are created.
+   * @default - Lambda functions (`dumpFunction`, `verifyFunction`)
+   */
+  readonly fargate?: FargateWorkflowOptions;
 }
 
 export { REPLICATION_PENDING_ERROR } from './backup-workflow-definition';
@@ -188,10 +198,12 @@ export { DEFAULT_BACKUP_SCHEDULE };
 export class BackupWorkflow extends Construct {
   /** The Dump → Verify state machine. */
   public readonly stateMachine: sfn.StateMachine;
-  /** The dump function (reserved concurrency 1). */
-  public readonly dumpFunction: RunnerFunction;
-  /** The verify function (reserved concurrency 1). */
-  public readonly verifyFunction: RunnerFunction;
+  /** The dump function (reserved concurrency 1); none with `fargate`. */
+  public readonly dumpFunction?: RunnerFunction;
+  /** The verify function (reserved concurrency 1); none with `fargate`. */
+  public readonly verifyFunction?: RunnerFunction;
+  /** The Fargate tasks of the dump and the verify, with `fargate`. */
+  public readonly fargateRunner?: FargateRunner;
   /** The schedule that starts the workflow. */
   public readonly schedule: scheduler.Schedule;
   /** The database this workflow backs up. */
@@ -211,68 +223,118 @@ export class BackupWorkflow extends Construct {
       adhoc: props.bucket.adhocExpiration.toDays(),
     };
 
-    const common = {
-      image: props.image,
-      logEncryptionKey: props.logEncryptionKey,
-      logRetention: props.logRetention,
-    };
-
-    // Only the dump reaches the database, so only the dump runs in its VPC. Verify calls S3 in both
-    // regions and KMS, nothing else: outside a VPC it needs no NAT or endpoints (a gateway endpoint
-    // cannot serve the replica region at all), and a VPC would isolate nothing it reaches.
-    this.dumpFunction = new RunnerFunction(this, 'Dump', {
-      ...common,
-      vpc: props.placement?.vpc,
-      vpcSubnets: props.placement?.subnets,
-      securityGroups: props.placement?.securityGroups,
-      handler: 'dump',
-      description: `Restorable: dump ${databaseId} to S3`,
-      timeout: props.dumpTimeout,
-      memorySize: props.dumpMemorySize,
-      // Unset props leave their variable unset: the defaults are DumpEnvSchema's.
-      environment: {
-        BACKUP_BUCKET: bucket.bucketName,
-        // A key ARN, not an alias: the bucket policy compares the SSE-KMS key id as a string.
-        BACKUP_KMS_KEY_ARN: key.keyArn,
-        OBJECT_LOCK_MODE: props.objectLockMode,
-        RETENTION_DAYS: retentionDays,
-        COMPRESSION: props.compression,
-        LOCK_WAIT_TIMEOUT_SECONDS: props.lockWaitTimeout?.toSeconds(),
-        DATABASE_PRESET: props.preset,
-        DUMP_FROM: props.dumpFrom && {
-          ...(props.dumpFrom.host !== undefined ? { host: props.dumpFrom.host } : {}),
-          ...(props.dumpFrom.port !== undefined ? { port: props.dumpFrom.port } : {}),
-          ...(props.dumpFrom.secret ? { secretArn: props.dumpFrom.secret.secretArn } : {}),
-        },
-      } satisfies HandlerEnvInput<'dump'>,
-    });
-    this.verifyFunction = new RunnerFunction(this, 'Verify', {
-      ...common,
-      handler: 'verify',
-      description: `Restorable: verify ${databaseId} backups`,
-      environment: {
-        BACKUP_BUCKET: bucket.bucketName,
-        REPLICA_BUCKET: replicaBucket.bucketName,
-        REPLICA_REGION: replicaBucket.env.region,
-        // Verification records are locked as the backups they describe.
-        OBJECT_LOCK_MODE: props.objectLockMode,
-      } satisfies HandlerEnvInput<'verify'>,
-    });
+    // Unset props leave their variable unset: the defaults are DumpEnvSchema's.
+    const dumpEnvironment = {
+      BACKUP_BUCKET: bucket.bucketName,
+      // A key ARN, not an alias: the bucket policy compares the SSE-KMS key id as a string.
+      BACKUP_KMS_KEY_ARN: key.keyArn,
+      OBJECT_LOCK_MODE: props.objectLockMode,
+      RETENTION_DAYS: retentionDays,
+      COMPRESSION: props.compression,
+      LOCK_WAIT_TIMEOUT_SECONDS: props.lockWaitTimeout?.toSeconds(),
+      DATABASE_PRESET: props.preset,
+      DUMP_FROM: props.dumpFrom && {
+        ...(props.dumpFrom.host !== undefined ? { host: props.dumpFrom.host } : {}),
+        ...(props.dumpFrom.port !== undefined ? { port: props.dumpFrom.port } : {}),
+        ...(props.dumpFrom.secret ? { secretArn: props.dumpFrom.secret.secretArn } : {}),
+      },
+    } satisfies HandlerEnvInput<'dump'>;
+    const verifyEnvironment = {
+      BACKUP_BUCKET: bucket.bucketName,
+      REPLICA_BUCKET: replicaBucket.bucketName,
+      REPLICA_REGION: replicaBucket.env.region,
+      // Verification records are locked as the backups they describe.
+      OBJECT_LOCK_MODE: props.objectLockMode,
+    } satisfies HandlerEnvInput<'verify'>;
+    // The grants, applied to whichever role runs the work (function or task): one place for both.
     // Dump: write (and read its own manifests) under its tier prefixes, read its secret. No delete,
     // no BypassGovernanceRetention, nothing outside its prefixes.
-    props.bucket.grants.writeBackups(this.dumpFunction.role, databaseId);
-    grantReadDatabaseSecret(this.dumpFunction.role, props.secret, props.secretKey);
-    props.dumpFrom?.secret?.grantRead(this.dumpFunction.role);
+    const grantDump = (role: iam.IGrantable) => {
+      props.bucket.grants.writeBackups(role, databaseId);
+      grantReadDatabaseSecret(role, props.secret, props.secretKey);
+      props.dumpFrom?.secret?.grantRead(role);
+    };
     // Verify: read its database's backups in both buckets, and leave a verification record next to
     // each (evidence for the report); nothing else.
-    props.bucket.grants.readBackups(this.verifyFunction.role, databaseId);
-    props.bucket.grants.writeVerificationRecords(this.verifyFunction.role, databaseId);
-    props.replicaBucket.grants.readBackups(this.verifyFunction.role, databaseId);
+    const grantVerify = (role: iam.IGrantable) => {
+      props.bucket.grants.readBackups(role, databaseId);
+      props.bucket.grants.writeVerificationRecords(role, databaseId);
+      props.replicaBucket.grants.readBackups(role, databaseId);
+    };
 
-    this.stateMachine = buildBackupStateMachine(this, props, {
-      dump: this.dumpFunction.function,
-      verify: this.verifyFunction.function,
-    });
+    let runners: BackupWorkflowRunners;
+    if (props.fargate) {
+      const fargate = props.fargate;
+      const placement = props.placement!; // validate() requires it
+      const runner = new FargateRunner(this, 'Fargate', {
+        vpc: placement.vpc,
+        vpcSubnets: placement.subnets,
+        securityGroups: placement.securityGroups,
+        image: props.image,
+        size: fargate.size,
+        logEncryptionKey: props.logEncryptionKey,
+        logRetention: props.logRetention,
+      });
+      this.fargateRunner = runner;
+      runner.addTask({
+        handler: 'dump',
+        environment: {
+          ...dumpEnvironment,
+          RUNNER: 'fargate',
+          DUMP_LAYOUT: fargate.layout,
+          DUMP_JOBS: fargate.jobs ?? fargateJobs({ cpu: (fargate.size ?? DEFAULT_FARGATE_SIZE).cpu }),
+        },
+        grant: grantDump,
+      });
+      runner.addTask({ handler: 'verify', environment: verifyEnvironment, grant: grantVerify });
+      const deadline = fargate.timeout ?? DEFAULT_FARGATE_DEADLINE;
+      runners = {
+        dump: { kind: 'fargate', runner, handler: 'dump', deadline },
+        verify: { kind: 'fargate', runner, handler: 'verify', deadline },
+      };
+    } else {
+      const common = {
+        image: props.image,
+        logEncryptionKey: props.logEncryptionKey,
+        logRetention: props.logRetention,
+      };
+      // Only the dump reaches the database, so only the dump runs in its VPC. Verify calls S3 in
+      // both regions and KMS, nothing else: outside a VPC it needs no NAT or endpoints (a gateway
+      // endpoint cannot serve the replica region at all), and a VPC would isolate nothing it reaches.
+      const dumpFunction = new RunnerFunction(this, 'Dump', {
+        ...common,
+        vpc: props.placement?.vpc,
+        vpcSubnets: props.placement?.subnets,
+        securityGroups: props.placement?.securityGroups,
+        handler: 'dump',
+        description: `Restorable: dump ${databaseId} to S3`,
+        timeout: props.dumpTimeout,
+        memorySize: props.dumpMemorySize,
+        environment: dumpEnvironment,
+      });
+      const verifyFunction = new RunnerFunction(this, 'Verify', {
+        ...common,
+        handler: 'verify',
+        description: `Restorable: verify ${databaseId} backups`,
+        environment: verifyEnvironment,
+      });
+      grantDump(dumpFunction.role);
+      grantVerify(verifyFunction.role);
+      this.dumpFunction = dumpFunction;
+      this.verifyFunction = verifyFunction;
+      runners = {
+        dump: { kind: 'lambda', fn: dumpFunction.function },
+        verify: { kind: 'lambda', fn: verifyFunction.function },
+      };
+    }
+
+    this.stateMachine = buildBackupStateMachine(this, props, runners);
+    if (this.fargateRunner) {
+      // The tasks answer their own task tokens (runner-step.ts), on this state machine only.
+      this.fargateRunner.grantTaskResponse('dump', this.stateMachine);
+      this.fargateRunner.grantTaskResponse('verify', this.stateMachine);
+      FargateRunner.suppressStateMachineFindings(this.stateMachine);
+    }
     this.schedule = this.buildSchedule(props);
   }
 
@@ -384,6 +446,18 @@ function validate(props: BackupWorkflowProps): kms.IKey {
     if (!LockWaitTimeoutSecondsSchema.safeParse(seconds).success) {
       throw new Error(
         `lockWaitTimeout (${lockWait.toHumanString()}) must be whole seconds from 1 to 899 (the dump must finish after the wait)`,
+      );
+    }
+  }
+  if (props.fargate) {
+    if (!props.placement) {
+      throw new Error(
+        `fargate: the Fargate runner of "${props.databaseId}" needs placement (its tasks run in VPC subnets, awsvpc)`,
+      );
+    }
+    if (props.dumpTimeout || props.dumpMemorySize) {
+      throw new Error(
+        'dumpTimeout and dumpMemorySize size the Lambda function, which fargate replaces: use fargate.timeout and fargate.size',
       );
     }
   }

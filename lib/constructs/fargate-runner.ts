@@ -23,7 +23,15 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { HandlerEnvInput } from '../../lambda/core/handler-env';
-import { assertFargateSize, DEFAULT_FARGATE_SIZE, type FargateSize } from '../../lambda/core/runner-settings';
+import { METRIC_NAMESPACE } from '../../lambda/core/metric-names';
+import {
+  assertFargateSize,
+  DEFAULT_FARGATE_SIZE,
+  DEFAULT_FARGATE_TIMEOUT_HOURS,
+  type DumpLayout,
+  type FargateSize,
+} from '../../lambda/core/runner-settings';
+import { suppressControls } from '../control-tower';
 import { lambdaEnvironment } from './runner-function';
 import { RunnerImage } from './runner-image';
 
@@ -41,7 +49,7 @@ export const RUNNER_CONTAINER_NAME = 'runner';
  * never ends must still fail and page. At the projected 20.7 h per TiB (BENCHMARKS.md), 12 hours
  * covers databases of several hundred GiB.
  */
-export const DEFAULT_FARGATE_DEADLINE = Duration.hours(12);
+export const DEFAULT_FARGATE_DEADLINE = Duration.hours(DEFAULT_FARGATE_TIMEOUT_HOURS);
 
 /**
  * Added to the deadline for the state's timeout: the task's network interface and the image pull
@@ -50,12 +58,56 @@ export const DEFAULT_FARGATE_DEADLINE = Duration.hours(12);
 export const TASK_START_ALLOWANCE = Duration.minutes(10);
 
 /**
+ * Errors of a `runTask` state that mean the task never started: RunTask refused (capacity,
+ * throttling, a stopped cluster). @see https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html
+ */
+export const FARGATE_START_ERRORS: readonly string[] = ['ECS.AmazonECSException'];
+
+/**
+ * Errors of a `runTask` state that the handler never saw, so it emitted no failure metric: the
+ * task did not start, died without answering (heartbeat) or outlived its state. The workflows
+ * record the failure metric themselves for these before paging.
+ */
+export const FARGATE_UNREPORTED_ERRORS: readonly string[] = [
+  ...FARGATE_START_ERRORS,
+  sfn.Errors.HEARTBEAT_TIMEOUT,
+  sfn.Errors.TIMEOUT,
+];
+
+/**
  * How long ECS waits after SIGTERM before SIGKILL: the runner brings its deadline to now on
  * SIGTERM, so a dump aborts its multipart upload and a drill deletes its instance; 120 s is
  * Fargate's maximum.
  * @see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_timeout
  */
 const STOP_TIMEOUT = Duration.seconds(120);
+
+/** How a workflow runs its heavy steps on Fargate (the config's `runner: fargate` and `fargate`). */
+export interface FargateWorkflowOptions {
+  /**
+   * The task size (CPU, memory, ephemeral storage).
+   * @default DEFAULT_FARGATE_SIZE - 2 vCPU, 4 GiB, Fargate's 20 GiB of storage
+   */
+  readonly size?: FargateSize;
+
+  /**
+   * `directory`: `pg_dump -Fd -j jobs` to task storage, one object per file.
+   * @default 'stream' - one archive streamed to S3, as on Lambda
+   */
+  readonly layout?: DumpLayout;
+
+  /**
+   * pg_dump -j (directory layout) and the drill's pg_restore -j.
+   * @default - one per vCPU of `size`
+   */
+  readonly jobs?: number;
+
+  /**
+   * How long one run (a dump, a verify, a drill's restore) may take.
+   * @default DEFAULT_FARGATE_DEADLINE - 12 hours
+   */
+  readonly timeout?: Duration;
+}
 
 export interface FargateRunnerProps {
   /** The VPC the tasks run in: the database's. */
@@ -178,6 +230,14 @@ export interface FargateRunTaskOptions {
    */
   readonly integrationPattern?: sfn.IntegrationPattern;
 
+  /**
+   * With WAIT_FOR_TASK_TOKEN: how long the state waits for a heartbeat (the runner sends one at its
+   * start and every minute) before failing with States.HeartbeatTimeout. A task that died without
+   * answering (killed for memory, never started) then fails in minutes, not at the deadline.
+   * @default TASK_START_ALLOWANCE - the first heartbeat comes after the image pull
+   */
+  readonly heartbeat?: Duration;
+
   /** @default - the construct id */
   readonly stateName?: string;
 
@@ -277,15 +337,38 @@ export class FargateRunner extends Construct {
       // The Lambda base image's entrypoint starts the Lambda runtime interface; replace it.
       entryPoint: ['node'],
       command: [RUNNER_SCRIPT, handler],
-      environment: lambdaEnvironment(this, props.environment),
+      // RESTORABLE_METRICS: the runner sends the handlers' metrics with PutMetricData, because
+      // EMF lines in awslogs make no metrics (lambda/runner/cloudwatch-metrics.ts).
+      environment: { ...lambdaEnvironment(this, props.environment), RESTORABLE_METRICS: 'cloudwatch' },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: handler }),
       stopTimeout: STOP_TIMEOUT,
       essential: true,
+      // The container's hard limit is the task's memory (Control Tower: memory hard limit).
+      memoryLimitMiB: size.memoryMiB,
+    });
+    suppressControls(taskDefinition, {
+      ecs_containers_readonly_access_check:
+        'pg_dump -Fd writes the directory dump, and the drill the archive pg_restore -j reads, to task storage ' +
+        '(/tmp, up to 200 GiB); a read-only root needs a bind-mount volume there, which Fargate creates owned by root.',
+      ecs_task_definition_nonroot_user_check:
+        'The runner image is the Lambda base image, run as on Lambda; running it under another uid (libpq and pg_dump ' +
+        'look the user up) is not yet tested on Fargate. Follow-up: a non-root user baked into lambda/Dockerfile.',
     });
 
     const task: FargateRunnerTask = { handler, taskDefinition, container, taskRole, executionRole };
     this.tasks.set(handler, task);
     props.grant(taskRole);
+    // The metrics the Lambda functions emit as EMF, in the Restorable namespace only.
+    // PutMetricData has no resource-level permission; the namespace condition is the scope.
+    // @see https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html
+    taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PutRestorableMetrics',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
+      }),
+    );
     this.suppressNagFindings(task);
     return task;
   }
@@ -338,6 +421,10 @@ export class FargateRunner extends Construct {
       containerOverrides: [{ containerDefinition: task.container, environment }],
       propagatedTagSource: ecs.PropagatedTagSource.TASK_DEFINITION,
       taskTimeout: sfn.Timeout.duration(deadline.plus(TASK_START_ALLOWANCE)),
+      heartbeatTimeout:
+        pattern === sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN
+          ? sfn.Timeout.duration(options.heartbeat ?? TASK_START_ALLOWANCE)
+          : undefined,
       resultPath:
         options.resultPath ?? (pattern === sfn.IntegrationPattern.RUN_JOB ? sfn.JsonPath.DISCARD : undefined),
     });
@@ -349,6 +436,21 @@ export class FargateRunner extends Construct {
    */
   public grantTaskResponse(handler: FargateHandler, stateMachine: sfn.IStateMachine): iam.Grant {
     return stateMachine.grantTaskResponse(this.task(handler).taskRole);
+  }
+
+  /**
+   * Retries a `runTask` state whose task could not be started (ECS refused RunTask: capacity,
+   * throttling). The handler never ran, so starting it again is safe; a handler's own failure and
+   * a timeout are not retried (as for the Lambda tasks, lib/workflows.ts).
+   */
+  public static addStartRetries(state: sfn.TaskStateBase): void {
+    state.addRetry({
+      errors: [...FARGATE_START_ERRORS],
+      interval: Duration.seconds(30),
+      maxAttempts: 3,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
   }
 
   /** The tasks' security groups, e.g. to let them into the database. */
@@ -367,8 +469,10 @@ export class FargateRunner extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'ecs:DescribeTasks and ecs:StopTask (how ecs:runTask.sync watches and stops the task it started) take a task ' +
-            'ARN that is not known before the run; ecs:RunTask itself names the task definition.',
+            'ecs:DescribeTasks and ecs:StopTask (how ecs:runTask.sync watches and stops the task it started; EcsRunTask ' +
+            'adds them for every pattern) take a task ARN that is not known before the run; ecs:RunTask itself names the ' +
+            'task definition. cloudwatch:PutMetricData (the failure metric of a task that could not send it, ' +
+            'runner-step.ts) supports no resource-level permission.',
           appliesTo: ['Resource::*'],
         },
       ],
@@ -409,6 +513,13 @@ export class FargateRunner extends Construct {
           id: 'NIST.800.53.R5-IAMNoInlinePolicy',
           reason:
             "The task role's policy holds the work's grants (BackupBucketGrants) for this one task and shares its lifecycle.",
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'cloudwatch:PutMetricData supports no resource-level permission; the cloudwatch:namespace condition limits it ' +
+            'to the Restorable namespace (the metrics Lambda emits as EMF, which awslogs does not turn into metrics).',
+          appliesTo: ['Resource::*'],
         },
       ],
       true,

@@ -14,6 +14,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { DRILL_STEP_TIMEOUT_MINUTES } from '../../lambda/core/drill-settings';
 import { DRILL_ACTIONS, DRILL_CLEANUP_ERROR, type DrillTaskName } from '../../lambda/core/drill-workflow';
+import { runnerStep, type StepRunner } from './runner-step';
 import {
   addLambdaRetries,
   suppressStateMachineRoleFindings,
@@ -34,6 +35,13 @@ export interface DrillStateMachineProps {
    * @default - `databaseId` and `drill` of the execution input
    */
   readonly selectPayload?: sfn.TaskInput;
+
+  /**
+   * Where the restore-and-check step runs (the one step that needs the archive on disk and the
+   * restore's time).
+   * @default - the drill function, as every other step
+   */
+  readonly restoreRunner?: StepRunner;
 }
 
 /**
@@ -68,7 +76,13 @@ export function buildDrillStateMachine(scope: Construct, props: DrillStateMachin
   );
   const provision = invoke('Provision', { 'state.$': '$.state' }, '$.state');
   const status = invoke('Status', { 'state.$': '$.state' }, '$.availability');
-  const restoreAndCheck = invoke('RestoreAndCheck', { 'state.$': '$.state' }, '$.state');
+  // On Fargate for big databases (runner-step.ts): same event, same result, same Catch.
+  const restoreAndCheck = runnerStep(scope, props.restoreRunner ?? { kind: 'lambda', fn }, {
+    name: 'RestoreAndCheck',
+    payload: { action: DRILL_ACTIONS.RestoreAndCheck, 'state.$': '$.state' },
+    resultPath: '$.state',
+    lambdaTimeout: Duration.minutes(DRILL_STEP_TIMEOUT_MINUTES),
+  });
   const cleanup = invoke('Cleanup', { 'state.$': '$.state' }, '$.state');
   const report = invoke('Report', { 'state.$': '$.state' }, '$.report');
 
@@ -108,8 +122,8 @@ export function buildDrillStateMachine(scope: Construct, props: DrillStateMachin
   cleanupOnError.addCatch(drillFailed, { errors: [sfn.Errors.ALL], resultPath: '$.cleanupError' });
   cleanupOnError.next(drillFailed);
 
-  for (const task of [select, provision, status, restoreAndCheck, cleanup, report]) {
-    addLambdaRetries(task);
+  for (const task of [select, provision, status, cleanup, report]) addLambdaRetries(task);
+  for (const task of [select, provision, status, restoreAndCheck.task, cleanup, report]) {
     task.addCatch(cleanupOnError, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
   }
 
@@ -155,7 +169,7 @@ export function buildDrillStateMachine(scope: Construct, props: DrillStateMachin
   const afterStatus = new sfn.Choice(scope, 'IsInstanceAvailable', { stateName: 'IsInstanceAvailable' })
     .when(
       sfn.Condition.stringEquals('$.availability.status', 'available'),
-      restoreAndCheck.next(cleanup).next(report).next(passed),
+      restoreAndCheck.chain.next(cleanup).next(report).next(passed),
     )
     .when(sfn.Condition.numberGreaterThanEquals('$.wait.rounds', maxRounds), notReady)
     .otherwise(wait);

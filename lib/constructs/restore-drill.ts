@@ -24,6 +24,8 @@ import {
   DEFAULT_DRILL_SOURCE,
   DEFAULT_RANDOM_WINDOW_DAYS,
   DEFAULT_RTO_TARGET_SECONDS,
+  DRILL_STEP_TIMEOUT_MINUTES,
+  drillInFlightMinutes,
   drillLifetimeProblems,
   drillSettingsProblems,
   type DrillSelection,
@@ -32,6 +34,7 @@ import {
   type OperatorCheck,
 } from '../../lambda/core/drill-settings';
 import type { HandlerEnvInput } from '../../lambda/core/handler-env';
+import { DEFAULT_FARGATE_SIZE, fargateJobs } from '../../lambda/core/runner-settings';
 import { MetricNames } from '../../lambda/core/metric-names';
 import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
@@ -39,6 +42,13 @@ import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
 import { grantDrill } from './restore-drill-grants';
 import { buildDrillStateMachine } from './restore-drill-workflow';
+import {
+  DEFAULT_FARGATE_DEADLINE,
+  FargateRunner,
+  TASK_START_ALLOWANCE,
+  type FargateWorkflowOptions,
+} from './fargate-runner';
+import type { StepRunner } from './runner-step';
 import { DrillParameterGroups } from './drill-parameter-groups';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
@@ -158,6 +168,14 @@ export interface RestoreDrillProps extends RunnerCommonProps {
    * @default Size.gibibytes(10) - the Lambda maximum
    */
   readonly ephemeralStorageSize?: Size;
+
+  /**
+   * Run the restore-and-check step as a Fargate task (the config's `runner: fargate`): the archive
+   * on the task's storage (up to 200 GiB), `pg_restore -j jobs`, up to `timeout`. The other steps
+   * (select, provision, wait, cleanup, report) stay on the drill function: they take seconds.
+   * @default - every step on the drill function
+   */
+  readonly fargate?: FargateWorkflowOptions;
 }
 
 /**
@@ -195,6 +213,8 @@ export class RestoreDrill extends Construct {
   public readonly databaseId: string;
   /** Drill start to verified data: a slower drill fails (and the RTO alarm pages). */
   public readonly rtoTarget: Duration;
+  /** The restore-and-check task, with `fargate`. */
+  public readonly fargateRunner?: FargateRunner;
 
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
     super(scope, id);
@@ -239,6 +259,26 @@ export class RestoreDrill extends Construct {
 
     this.parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', { databaseId });
 
+    const maxInstanceLifetime = props.maxInstanceLifetime ?? fargateInstanceLifetime(props);
+    const drillEnvironment = {
+      BACKUP_BUCKET: props.bucket.bucket.bucketName,
+      REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
+      REPLICA_REGION: props.replicaBucket.bucket.env.region,
+      DRILL_SUBNET_GROUP: this.subnetGroup.subnetGroupName,
+      DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
+      DRILL_INSTANCE_CLASS: instanceClass,
+      DRILL_MAX_LIFETIME_HOURS: maxInstanceLifetime?.toHours(),
+      DRILL_PARAMETER_GROUPS: this.parameterGroups.namesByMajor,
+    } satisfies HandlerEnvInput<'drill'>;
+    const grantProps = {
+      databaseId,
+      sourceBucket: source === 'replica' ? props.replicaBucket : props.bucket,
+      reportBucket: props.bucket,
+      instanceClass,
+      subnetGroup: this.subnetGroup,
+      parameterGroupNames: Object.values(this.parameterGroups.namesByMajor),
+    };
+
     this.drillFunction = new RunnerFunction(this, 'Function', {
       handler: 'drill',
       description: `Restorable: restore drill of ${databaseId}`,
@@ -250,25 +290,36 @@ export class RestoreDrill extends Construct {
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
       // An unset lifetime leaves DRILL_MAX_LIFETIME_HOURS unset: the default is DrillEnvSchema's.
-      environment: {
-        BACKUP_BUCKET: props.bucket.bucket.bucketName,
-        REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
-        REPLICA_REGION: props.replicaBucket.bucket.env.region,
-        DRILL_SUBNET_GROUP: this.subnetGroup.subnetGroupName,
-        DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
-        DRILL_INSTANCE_CLASS: instanceClass,
-        DRILL_MAX_LIFETIME_HOURS: props.maxInstanceLifetime?.toHours(),
-        DRILL_PARAMETER_GROUPS: this.parameterGroups.namesByMajor,
-      } satisfies HandlerEnvInput<'drill'>,
+      environment: drillEnvironment,
     });
-    grantDrill(this, this.drillFunction.role, {
-      databaseId,
-      sourceBucket: source === 'replica' ? props.replicaBucket : props.bucket,
-      reportBucket: props.bucket,
-      instanceClass,
-      subnetGroup: this.subnetGroup,
-      parameterGroupNames: Object.values(this.parameterGroups.namesByMajor),
-    });
+    grantDrill(this, this.drillFunction.role, grantProps);
+
+    let restoreRunner: StepRunner | undefined;
+    if (props.fargate) {
+      // The task is a drill client like the function: the same security group (PostgreSQL to drill
+      // instances, HTTPS to AWS APIs), the same subnets, the same grants.
+      const runner = new FargateRunner(this, 'Fargate', {
+        vpc: props.vpc,
+        vpcSubnets: props.vpcSubnets,
+        securityGroups: [this.functionSecurityGroup],
+        image: props.image,
+        size: props.fargate.size,
+        logEncryptionKey: props.logEncryptionKey,
+        logRetention: props.logRetention,
+      });
+      runner.addTask({
+        handler: 'drill',
+        environment: drillEnvironment,
+        grant: (role) => grantDrill(this, role, grantProps),
+      });
+      this.fargateRunner = runner;
+      restoreRunner = {
+        kind: 'fargate',
+        runner,
+        handler: 'drill',
+        deadline: props.fargate.timeout ?? DEFAULT_FARGATE_DEADLINE,
+      };
+    }
 
     this.stateMachine = buildDrillStateMachine(this, {
       databaseId,
@@ -277,7 +328,12 @@ export class RestoreDrill extends Construct {
         props.maxWaitForInstance?.toMinutes({ integral: false }) ?? DEFAULT_DRILL_MAX_WAIT_MINUTES,
       logRetention: props.logRetention,
       logEncryptionKey: props.logEncryptionKey,
+      restoreRunner,
     });
+    if (this.fargateRunner) {
+      this.fargateRunner.grantTaskResponse('drill', this.stateMachine);
+      FargateRunner.suppressStateMachineFindings(this.stateMachine);
+    }
     this.schedule = this.buildSchedule(props, source, instanceClass);
   }
 
@@ -359,7 +415,7 @@ export class RestoreDrill extends Construct {
 export function drillSettingsInput(
   props: Pick<
     RestoreDrillProps,
-    'selection' | 'randomWindow' | 'rtoTarget' | 'checks' | 'targetMajor' | 'allowExtendedSupport'
+    'selection' | 'randomWindow' | 'rtoTarget' | 'checks' | 'targetMajor' | 'allowExtendedSupport' | 'fargate'
   >,
   source: DrillSourceKind,
   instanceClass: string,
@@ -373,7 +429,36 @@ export function drillSettingsInput(
     checks: [...(props.checks ?? [])],
     ...(props.targetMajor !== undefined ? { targetMajor: props.targetMajor } : {}),
     ...(props.allowExtendedSupport ? { allowExtendedSupport: true } : {}),
+    // pg_restore -j on the Fargate task: the configured jobs, else one per vCPU.
+    ...(props.fargate
+      ? { jobs: props.fargate.jobs ?? fargateJobs({ cpu: (props.fargate.size ?? DEFAULT_FARGATE_SIZE).cpu }) }
+      : {}),
   } satisfies DrillSettingsInput;
+}
+
+/**
+ * With a Fargate restore the instance must outlive the longest restore: the sweeper deletes it at
+ * its expiry. The default lifetime grows to the restore's deadline plus the drill's other steps
+ * and the wait for the instance (whole hours, at least the default six).
+ */
+function fargateInstanceLifetime(props: RestoreDrillProps): Duration | undefined {
+  if (!props.fargate) return undefined;
+  return Duration.hours(
+    Math.max(DEFAULT_DRILL_MAX_LIFETIME_HOURS, Math.ceil(fargateInFlightMinutes(props) / 60) + 1),
+  );
+}
+
+/** The longest a drill with a Fargate restore may still need its instance, in minutes. */
+function fargateInFlightMinutes(props: RestoreDrillProps): number {
+  const deadline = props.fargate?.timeout ?? DEFAULT_FARGATE_DEADLINE;
+  const wait = props.maxWaitForInstance?.toMinutes({ integral: false }) ?? DEFAULT_DRILL_MAX_WAIT_MINUTES;
+  // Select and provision on the function, the wait, then the task: its deadline and its start.
+  return (
+    drillInFlightMinutes(wait) -
+    DRILL_STEP_TIMEOUT_MINUTES +
+    deadline.toMinutes({ integral: false }) +
+    TASK_START_ALLOWANCE.toMinutes()
+  );
 }
 
 function validate(props: RestoreDrillProps): void {
@@ -404,5 +489,15 @@ function validate(props: RestoreDrillProps): void {
   );
   if (timing.length > 0) {
     throw new Error(`invalid drill timing for "${props.databaseId}": ${timing.join('; ')}`);
+  }
+  if (props.fargate && lifetime && !lifetime.isUnresolved() && !props.fargate.timeout?.isUnresolved()) {
+    const needed = fargateInFlightMinutes(props);
+    if (lifetime.toMinutes({ integral: false }) <= needed) {
+      throw new Error(
+        `invalid drill timing for "${props.databaseId}": maxInstanceLifetime (${lifetime.toHumanString()}) must be longer than ` +
+          `a drill with a Fargate restore may need its instance (${Math.ceil(needed / 60)} hours: the restore's timeout ` +
+          `${(props.fargate.timeout ?? DEFAULT_FARGATE_DEADLINE).toHumanString()} plus the other steps), or the sweeper deletes it mid-restore`,
+      );
+    }
   }
 }

@@ -23,7 +23,7 @@ import { RestoreDrill } from '../constructs/restore-drill';
 import { VaultAudit } from '../constructs/vault-audit';
 import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
-import { warnAboutRunner } from '../runner-warnings';
+import { fargateOptionsOf, warnAboutRunner } from '../database-runner';
 import { importNetwork } from '../vpc-import';
 import { eventBridgeRole } from '../workflows';
 import { applyGovernedAccountDefaults } from './governed-account';
@@ -199,6 +199,7 @@ export class BackupStack extends Stack {
           subnets: network.subnets,
           securityGroups: network.securityGroups,
         },
+        fargate: fargateOptionsOf(database),
         logEncryptionKey,
         logRetention: LOG_RETENTION,
       });
@@ -240,6 +241,7 @@ export class BackupStack extends Stack {
           checks: database.drill.checks,
           targetMajor: database.drill.targetMajor,
           allowExtendedSupport: database.drill.allowExtendedSupport,
+          fargate: fargateOptionsOf(database),
           logEncryptionKey,
           logRetention: LOG_RETENTION,
         });
@@ -254,8 +256,10 @@ export class BackupStack extends Stack {
 
       this.monitoring.addDatabaseAlarms({ backup: workflow, drill, rpo: Duration.hours(database.rpoHours) });
       const name = pascalCase(database.id);
-      this.monitoring.addErrorAlarm(`${name}Dump`, workflow.dumpFunction.function);
-      this.monitoring.addErrorAlarm(`${name}Verify`, workflow.verifyFunction.function);
+      // Fargate databases have no functions: their tasks' failures page through the workflow.
+      if (workflow.dumpFunction) this.monitoring.addErrorAlarm(`${name}Dump`, workflow.dumpFunction.function);
+      if (workflow.verifyFunction)
+        this.monitoring.addErrorAlarm(`${name}Verify`, workflow.verifyFunction.function);
       if (drill) this.monitoring.addErrorAlarm(`${name}Drill`, drill.drillFunction.function);
     }
 

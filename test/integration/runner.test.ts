@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { listBackups } from '../../lambda/core/catalog';
@@ -200,6 +201,47 @@ describe('the Fargate runner entry point, as a process', () => {
     });
     expect(verify.result()).toMatchObject({ ok: true, sha256: manifest.object.sha256 });
     expect(sfnCalls).toHaveLength(1);
+  });
+
+  it('layout directory from the task environment dumps with pg_dump -Fd -j2; verify names a corrupted file', async () => {
+    const run = await runRunner(['dump'], {
+      RESTORABLE_EVENT: dumpEvent('app-dir'),
+      PG_BIN_DIRS: h.realBinDir,
+      RUNNER: 'fargate',
+      DUMP_LAYOUT: 'directory',
+      DUMP_JOBS: '2',
+      WORK_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'runner-work-')),
+    });
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+    const result = run.result() as { manifestKey: string };
+    const manifest = parseManifest(await readText(h.s3, h.bucket, result.manifestKey));
+    expect(manifest.layout).toBe('directory');
+    expect(manifest.files!.length).toBeGreaterThan(2);
+
+    const verify = () =>
+      runRunner(['verify', JSON.stringify({ databaseId: 'app-dir', manifestKey: result.manifestKey })], {
+        PG_BIN_DIRS: h.realBinDir,
+      });
+    const sound = await verify();
+    expect(sound.result()).toMatchObject({ ok: true });
+
+    // One flipped byte in one data file: the verdict names that file.
+    const victim = manifest.files!.find((f) => f.name !== 'toc.dat' && f.bytes > 100)!;
+    const file = h.s3server.objectPath(h.bucket, victim.key);
+    const original = fs.readFileSync(file);
+    const flipped = Buffer.from(original);
+    flipped[Math.floor(flipped.length / 2)] ^= 0xff;
+    fs.writeFileSync(file, flipped);
+    try {
+      const corrupt = await verify();
+      expect(corrupt.code).toBe(1);
+      expect(corrupt.error()).toMatchObject({
+        errorType: 'VerificationFailed',
+        errorMessage: expect.stringContaining(`file ${victim.name}:`),
+      });
+    } finally {
+      fs.writeFileSync(file, original);
+    }
   });
 
   it('a pg_dump failing mid-stream exits 1, reports SendTaskFailure, and commits nothing', async () => {

@@ -30,14 +30,14 @@ describe('BackupStack operations', () => {
     const orders = stack.workflows.get('orders')!;
     const analytics = stack.workflows.get('analytics')!;
     const fn = (id: string) => template.toJSON().Resources[id].Properties;
-    expect(fn(stack.getLogicalId(orders.dumpFunction.function.node.defaultChild as never)).VpcConfig).toEqual(
-      {
-        SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
-        SecurityGroupIds: ['sg-0123456789abcdef0'],
-      },
-    );
     expect(
-      fn(stack.getLogicalId(analytics.dumpFunction.function.node.defaultChild as never)).VpcConfig,
+      fn(stack.getLogicalId(orders.dumpFunction!.function.node.defaultChild as never)).VpcConfig,
+    ).toEqual({
+      SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+      SecurityGroupIds: ['sg-0123456789abcdef0'],
+    });
+    expect(
+      fn(stack.getLogicalId(analytics.dumpFunction!.function.node.defaultChild as never)).VpcConfig,
     ).toBeUndefined();
   });
 
@@ -101,7 +101,7 @@ describe('BackupStack operations', () => {
     const analytics = stack.workflows.get('analytics')!;
     const dump =
       template.toJSON().Resources[
-        stack.getLogicalId(analytics.dumpFunction.function.node.defaultChild as never)
+        stack.getLogicalId(analytics.dumpFunction!.function.node.defaultChild as never)
       ];
     expect(dump.Properties.VpcConfig).toBeUndefined();
   });

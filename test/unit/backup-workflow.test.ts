@@ -227,7 +227,7 @@ describe('BackupWorkflow schedule', () => {
 describe('BackupWorkflow dump role', () => {
   test('is allowed exactly: write, retain, abort and read under its tier prefixes, list only there, its secret, the key through S3', () => {
     const { stack, workflow, template } = build();
-    expect(permissionsOf(template, stack, workflow.dumpFunction.role)).toEqual({
+    expect(permissionsOf(template, stack, workflow.dumpFunction!.role)).toEqual({
       ...runnerBaseline(),
       // CreateMultipartUpload, UploadPart and CompleteMultipartUpload authorize as s3:PutObject.
       's3:PutObject': tierObjects(PRIMARY, 'orders'),
@@ -253,7 +253,7 @@ describe('BackupWorkflow dump role', () => {
     const { stack, workflow, template } = build((f) => ({
       secretKey: kms.Key.fromKeyArn(f.stack, 'SecretKey', SECRET_KEY),
     }));
-    const permissions = permissionsOf(template, stack, workflow.dumpFunction.role);
+    const permissions = permissionsOf(template, stack, workflow.dumpFunction!.role);
     expect(permissions['kms:Decrypt']).toEqual(
       [
         PRIMARY_KEY + viaS3('eu-west-1'),
@@ -278,19 +278,19 @@ describe('BackupWorkflow dump role', () => {
       },
     });
     // The verify function never reads the secret, so it gets neither.
-    expect(JSON.stringify(permissionsOf(template, stack, workflow.verifyFunction.role))).not.toContain(
+    expect(JSON.stringify(permissionsOf(template, stack, workflow.verifyFunction!.role))).not.toContain(
       SECRET_KEY,
     );
     // Without a key, no KMS statement beyond the bucket key's.
     const plain = build();
     expect(
-      permissionsOf(plain.template, plain.stack, plain.workflow.dumpFunction.role)['kms:Decrypt'],
+      permissionsOf(plain.template, plain.stack, plain.workflow.dumpFunction!.role)['kms:Decrypt'],
     ).toEqual([PRIMARY_KEY + viaS3('eu-west-1')]);
   });
 
   test('has no delete and no governance bypass anywhere in the dump or verify policies', () => {
     const { stack, workflow, template } = build();
-    for (const role of [workflow.dumpFunction.role, workflow.verifyFunction.role]) {
+    for (const role of [workflow.dumpFunction!.role, workflow.verifyFunction!.role]) {
       const actions = allowedActions(statementsOf(template, stack, role));
       expect(actions.length).toBeGreaterThan(0);
       for (const action of actions) {
@@ -323,7 +323,7 @@ describe('BackupWorkflow dump role', () => {
 describe('BackupWorkflow verify role', () => {
   test('is allowed exactly: read its backups in both buckets, list both, decrypt with both keys through S3, write its verification records', () => {
     const { stack, workflow, template } = build();
-    expect(permissionsOf(template, stack, workflow.verifyFunction.role)).toEqual({
+    expect(permissionsOf(template, stack, workflow.verifyFunction!.role)).toEqual({
       ...runnerBaseline(),
       's3:GetObject': [...tierObjects(REPLICA, 'orders'), ...tierObjects(PRIMARY, 'orders')],
       // Evidence next to each backup, and nothing else: never a dump or a manifest.
@@ -381,7 +381,7 @@ describe('BackupWorkflow functions', () => {
   test("dump runs in the database's subnets and security groups when a VPC is given; verify never in a VPC", () => {
     const { template, stack, workflow } = build((f) => ({ placement: importedPlacement(f.stack) }));
     const byId = (fn: typeof workflow.dumpFunction) =>
-      template.toJSON().Resources[stack.getLogicalId(fn.function.node.defaultChild as lambda.CfnFunction)];
+      template.toJSON().Resources[stack.getLogicalId(fn!.function.node.defaultChild as lambda.CfnFunction)];
     expect(byId(workflow.dumpFunction).Properties.VpcConfig).toEqual({
       SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
       SecurityGroupIds: ['sg-0123456789abcdef0'],
@@ -389,7 +389,7 @@ describe('BackupWorkflow functions', () => {
     expect(byId(workflow.verifyFunction).Properties.ImageConfig.Command).toEqual(['verify.handler']);
     expect(byId(workflow.verifyFunction).Properties.VpcConfig).toBeUndefined();
     // So verify needs no network-interface permissions either.
-    expect(allowedActions(statementsOf(template, stack, workflow.verifyFunction.role))).not.toContain(
+    expect(allowedActions(statementsOf(template, stack, workflow.verifyFunction!.role))).not.toContain(
       'ec2:CreateNetworkInterface',
     );
   });

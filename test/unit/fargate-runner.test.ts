@@ -124,7 +124,7 @@ describe('FargateRunner task definitions', () => {
     });
     const fn = resourceOf(
       template,
-      f.stack.getLogicalId(workflow.dumpFunction.function.node.defaultChild as never),
+      f.stack.getLogicalId(workflow.dumpFunction!.function.node.defaultChild as never),
     ).Properties as { Code: { ImageUri: unknown } };
     // ECS writes the URI as Fn::Sub, Lambda as Fn::Join: the same text either way.
     const uri = (v: unknown) => (v as { 'Fn::Sub'?: string })['Fn::Sub'] ?? flatten(v);
@@ -145,6 +145,8 @@ describe('FargateRunner task definitions', () => {
       BACKUP_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
       RETENTION_DAYS: JSON.stringify({ daily: 35, weekly: 100, monthly: 400, yearly: 3000 }),
       COMPRESSION: JSON.stringify({ kind: 'zstd', level: 3 }),
+      // The runner's own: metrics by PutMetricData (lambda/runner/cloudwatch-metrics.ts).
+      RESTORABLE_METRICS: 'cloudwatch',
     });
     expect(container.Secrets).toBeUndefined();
     expect(JSON.stringify(container)).not.toMatch(/secretsmanager|password/i);
@@ -297,10 +299,14 @@ describe('FargateRunner roles', () => {
       grant: grantDump(f),
     });
     const template = Template.fromStack(f.stack);
-    const lambdaWork = { ...permissionsOf(template, f.stack, workflow.dumpFunction.role) };
+    const lambdaWork = { ...permissionsOf(template, f.stack, workflow.dumpFunction!.role) };
     for (const runtimeAction of Object.keys(runnerBaseline())) delete lambdaWork[runtimeAction];
     expect(Object.keys(lambdaWork)).toContain('s3:PutObjectRetention');
-    expect(permissionsOf(template, f.stack, dump.taskRole)).toEqual(lambdaWork);
+    // ...plus the metrics, which Lambda emits as EMF and the task sends itself, in its namespace only.
+    expect(permissionsOf(template, f.stack, dump.taskRole)).toEqual({
+      ...lambdaWork,
+      'cloudwatch:PutMetricData': ['* if {"StringEquals":{"cloudwatch:namespace":"Restorable"}}'],
+    });
   });
 
   test('trust only ECS tasks of this account for the task role', () => {

@@ -11,7 +11,15 @@ const NAG_FINDING = Match.stringLikeRegexp('AwsSolutions-.*|NIST.*');
 /** Both stacks, as bin/app.ts builds them, with both nag packs applied. */
 function nagged() {
   const app = newApp();
-  const config = exampleConfig();
+  // "orders" on the Fargate runner (directory layout, a drill restoring on Fargate), "analytics" on
+  // Lambda: both runners are checked.
+  const config = exampleConfig((c) =>
+    Object.assign(c.databases[0], {
+      runner: 'fargate',
+      sizeHintGiB: 120,
+      fargate: { cpu: 4096, ephemeralStorageGiB: 100, layout: 'directory', jobs: 4 },
+    }),
+  );
   const replica = new ReplicaStack(app, 'RestorableReplica', { config });
   const backup = new BackupStack(app, 'RestorableBackup', { config });
   backup.addStackDependency(replica);

@@ -1,13 +1,30 @@
 /**
- * Synth warnings about where a database runs: its size hint against the runner's limits, with the
+ * Where a database's work runs, from its config entry: the Fargate options its workflow and drill
+ * get with `runner: fargate`, and synth warnings about where a database runs: its size hint against the runner's limits, with the
  * fix in the text. The limits and their projections are the runtime's own (runner-settings.ts), so
  * the warning and the runbook quote the same numbers. Warnings, not errors: a size hint is an
  * estimate, and the dump's own DEADLINE failure names the same fix if the estimate was wrong.
  */
-import { Annotations } from 'aws-cdk-lib';
+import { Annotations, Duration } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { fargateStorageUnsafe, lambdaUnsafe } from '../lambda/core/runner-settings';
 import type { DatabaseConfig } from './config';
+import type { FargateWorkflowOptions } from './constructs/fargate-runner';
+
+/** The Fargate options of a `runner: fargate` database (undefined on Lambda). */
+export function fargateOptionsOf(
+  database: Pick<DatabaseConfig, 'runner' | 'fargate'>,
+): FargateWorkflowOptions | undefined {
+  if (database.runner !== 'fargate') return undefined;
+  const f = database.fargate;
+  if (!f) return {};
+  return {
+    size: { cpu: f.cpu, memoryMiB: f.memoryMiB, ephemeralStorageGiB: f.ephemeralStorageGiB },
+    layout: f.layout,
+    jobs: f.jobs,
+    timeout: Duration.hours(f.timeoutHours),
+  };
+}
 
 /** Warning ids (`cdk synth` prints them; `--acknowledge` takes them). */
 export const RUNNER_WARNINGS = {

@@ -1,5 +1,5 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { runnerWarnings } from '../../lib/runner-warnings';
+import { runnerWarnings } from '../../lib/database-runner';
 import { exampleConfig, synthBackupStack } from './cdk-support';
 
 describe('runner warnings at synth', () => {
