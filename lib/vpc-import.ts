@@ -45,7 +45,11 @@ export interface ImportedNetwork {
  * Imports the VPC, its subnets and security groups by id under `scope/Network`. Subnets are used
  * by explicit selection only, so the VPC needs no availability zones or subnet lists of its own.
  */
-export function importNetwork(scope: Construct, ids: VpcIds): ImportedNetwork {
+export function importNetwork(
+  scope: Construct,
+  ids: VpcIds,
+  options: { readonly endpointsProvisioned?: boolean } = {},
+): ImportedNetwork {
   const network = new Construct(scope, 'Network');
   // The AZs are never read (subnets are selected explicitly); the attribute is required, and
   // Fn::GetAZs keeps it a deploy-time value instead of a lookup.
@@ -67,7 +71,9 @@ export function importNetwork(scope: Construct, ids: VpcIds): ImportedNetwork {
     ec2.SecurityGroup.fromSecurityGroupId(network, id, id, { mutable: false }),
   );
   // An imported VPC is never inspected at synth (no lookups), so whether it has NAT or endpoints
-  // is unknown here: say exactly what it must provide.
-  Annotations.of(network).addWarningV2('@restorable/vpc:endpoints', endpointsWarning(ids.vpcId));
+  // is unknown here: say exactly what it must provide, unless this app creates them (RunnerEndpoints).
+  if (!options.endpointsProvisioned) {
+    Annotations.of(network).addWarningV2('@restorable/vpc:endpoints', endpointsWarning(ids.vpcId));
+  }
   return { vpc, subnets: { subnets }, securityGroups };
 }

@@ -27,6 +27,7 @@ import {
   asRecord,
   KMS_KEY_ARN,
   regexField,
+  ROUTE_TABLE_ID,
   scheduleExpression,
   SECRET_ARN,
   SECURITY_GROUP_ID,
@@ -44,6 +45,19 @@ export const VpcSchema = z.strictObject({
     .array(regexField(SECURITY_GROUP_ID, 'a security group id such as sg-0123456789abcdef0'))
     .min(1)
     .describe('Security groups the database accepts the runner from.'),
+  provisionEndpoints: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Create the VPC endpoints the dump and the drill need in this VPC (interface: Secrets Manager, RDS, KMS, ' +
+        'STS, CloudWatch Logs and Monitoring, in subnetIds; gateway: S3, on routeTableIds). ' +
+        'Default: none created, and synth warns with the list (the subnets need NAT or these endpoints).',
+    ),
+  routeTableIds: z
+    .array(regexField(ROUTE_TABLE_ID, 'a route table id such as rtb-0123456789abcdef0'))
+    .min(1)
+    .optional()
+    .describe("The subnets' route tables, for the S3 gateway endpoint; required with provisionEndpoints."),
 });
 
 /** A drill's own network: the drill creates its security groups, so only placement is needed. */
@@ -173,6 +187,7 @@ export function checkDatabaseRules(config: Record<string, unknown>, ctx: z.core.
   const firstIndexOfId = new Map<string, number>();
   asArray(config.databases).forEach((db, i) => {
     checkSecretKey(asRecord(db), i, ctx);
+    checkEndpoints(asRecord(db), i, ctx);
     const id = asRecord(db).id;
     if (typeof id !== 'string') return;
     const first = firstIndexOfId.get(id);
@@ -202,6 +217,23 @@ function checkSecretKey(db: Record<string, unknown>, i: number, ctx: z.core.$Ref
       message:
         `(${JSON.stringify(secretKmsKeyArn)}) is in ${keyPartition}/${keyRegion} but the secret is in ` +
         `${secretPartition}/${secretRegion}: Secrets Manager encrypts a secret only with a key of its own region`,
+    });
+  }
+}
+
+/** A gateway endpoint attaches to route tables, and imported subnets do not name theirs. */
+function checkEndpoints(db: Record<string, unknown>, i: number, ctx: z.core.$RefinementCtx): void {
+  const vpc = asRecord(db.vpc);
+  if (
+    vpc.provisionEndpoints === true &&
+    !(Array.isArray(vpc.routeTableIds) && vpc.routeTableIds.length > 0)
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['databases', i, 'vpc', 'routeTableIds'],
+      message:
+        "is required with provisionEndpoints: the S3 gateway endpoint is added to the subnets' route tables, " +
+        'which an imported subnet does not name',
     });
   }
 }

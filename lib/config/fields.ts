@@ -85,6 +85,7 @@ export const KMS_KEY_ARN =
   /^arn:aws(-cn|-us-gov)?:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^arn:aws(-cn|-us-gov)?:kms:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:key\/mrk-[0-9a-f]{32}$/;
 export const VPC_ID = /^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/;
 export const SUBNET_ID = /^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/;
+export const ROUTE_TABLE_ID = /^rtb-([0-9a-f]{8}|[0-9a-f]{17})$/;
 export const SECURITY_GROUP_ID = /^sg-([0-9a-f]{8}|[0-9a-f]{17})$/;
 
 export const days = (what: string) => z.int().min(1).max(36500).describe(what);

@@ -20,6 +20,7 @@ import { EvidenceReport } from '../constructs/evidence-report';
 import { FreshnessCheck } from '../constructs/freshness-check';
 import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
+import { RunnerEndpoints } from '../constructs/runner-endpoints';
 import { VaultAudit } from '../constructs/vault-audit';
 import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
 import { pascalCase } from '../naming';
@@ -160,7 +161,20 @@ export class BackupStack extends Stack {
         );
       }
       const scope = new Construct(this, scopeId);
-      const network = database.vpc ? importNetwork(scope, database.vpc) : undefined;
+      const network = database.vpc
+        ? importNetwork(scope, database.vpc, { endpointsProvisioned: database.vpc.provisionEndpoints })
+        : undefined;
+      const endpoints =
+        network && database.vpc?.provisionEndpoints
+          ? new RunnerEndpoints(scope, 'Endpoints', {
+              vpc: network.vpc,
+              subnets: network.subnets,
+              routeTableIds: database.vpc.routeTableIds ?? [],
+            })
+          : undefined;
+      for (const securityGroup of network?.securityGroups ?? []) {
+        endpoints?.allowFrom(securityGroup, `HTTPS from the ${database.id} dump`);
+      }
       warnAboutRunner(scope, database);
 
       const secret = secretsmanager.Secret.fromSecretCompleteArn(scope, 'Secret', database.secretArn);
@@ -246,6 +260,10 @@ export class BackupStack extends Stack {
           logRetention: LOG_RETENTION,
         });
         this.drills.set(database.id, drill);
+        // A drill in the database's VPC uses its endpoints too (a drill.vpc of its own has none).
+        if (drillNetwork === network) {
+          endpoints?.allowFrom(drill.functionSecurityGroup, `HTTPS from the ${database.id} drill`);
+        }
       } else if (database.drill.enabled) {
         Annotations.of(scope).addWarningV2(
           'restorable:drillNeedsVpc',

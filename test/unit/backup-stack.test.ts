@@ -1,4 +1,4 @@
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -117,6 +117,70 @@ describe('BackupStack', () => {
     expect(() => exampleConfig((c) => (c.databases[0].dumpFrom = { port: 5433 }))).toThrow(
       /databases\[0\]\.dumpFrom.*needs a host or a secretArn/s,
     );
+  });
+
+  test('creates the VPC endpoints the dump and drill need when the config asks, and then does not warn', () => {
+    const { stack, template } = synth(
+      exampleConfig((c) => {
+        const vpc = c.databases[0].vpc as Record<string, unknown>;
+        vpc.provisionEndpoints = true;
+        vpc.routeTableIds = ['rtb-0123456789abcdef0'];
+      }),
+    );
+    for (const service of ['secretsmanager', 'rds', 'kms', 'sts', 'logs', 'monitoring']) {
+      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+        ServiceName: `com.amazonaws.eu-west-1.${service}`,
+        VpcEndpointType: 'Interface',
+        PrivateDnsEnabled: true,
+        VpcId: 'vpc-0123456789abcdef0',
+        SubnetIds: Match.anyValue(),
+        SecurityGroupIds: [
+          { 'Fn::GetAtt': [Match.stringLikeRegexp('^DatabaseOrdersEndpointsSecurityGroup'), 'GroupId'] },
+        ],
+      });
+    }
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: 'com.amazonaws.eu-west-1.s3',
+      VpcEndpointType: 'Gateway',
+      RouteTableIds: ['rtb-0123456789abcdef0'],
+    });
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 7);
+    // HTTPS in from the dump's security group and the drill function's, nothing else.
+    const [endpointGroupId] = Object.keys(
+      template.findResources('AWS::EC2::SecurityGroup', {
+        Properties: { GroupDescription: Match.stringLikeRegexp('^Restorable VPC endpoints') },
+      }),
+    );
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'))
+      .map((r) => r.Properties as Record<string, unknown>)
+      .filter((p) => JSON.stringify(p.GroupId).includes(endpointGroupId));
+    expect(
+      ingress.map((p) => [p.IpProtocol, p.FromPort, p.ToPort, JSON.stringify(p.SourceSecurityGroupId)]),
+    ).toEqual([
+      ['tcp', 443, 443, '"sg-0123456789abcdef0"'],
+      ['tcp', 443, 443, expect.stringMatching(/DatabaseOrdersDrillFunctionSecurityGroup/)],
+    ]);
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('need, from their subnets'),
+    );
+    expect(warnings.map((w) => w.id)).toEqual(['/RestorableBackup/DatabaseAnalytics/DrillNetwork/Network']);
+  });
+
+  test('creates no endpoints by default and warns with the list for every VPC it places a function in', () => {
+    const { stack, template } = synth();
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('need, from their subnets'),
+    );
+    expect(warnings.map((w) => w.id).sort()).toEqual([
+      '/RestorableBackup/DatabaseAnalytics/DrillNetwork/Network',
+      '/RestorableBackup/DatabaseOrders/Network',
+    ]);
+    expect(() =>
+      exampleConfig((c) => ((c.databases[0].vpc as Record<string, unknown>).provisionEndpoints = true)),
+    ).toThrow(/databases\[0\]\.vpc\.routeTableIds is required with provisionEndpoints/);
   });
 
   test('names the primary bucket after account and region and aliases the key', () => {
