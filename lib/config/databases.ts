@@ -86,6 +86,16 @@ const DrillSchema = z.strictObject({
   instanceClass: DrillInstanceClassSchema.default(DEFAULT_DRILL_INSTANCE_CLASS).describe(
     'Instance class of the ephemeral drill database.',
   ),
+  parameters: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_.]*$/, 'a lowercase parameter name'),
+      z.union([z.string(), z.number()]),
+    )
+    .optional()
+    .describe(
+      "Parameters of the drill instance's RDS parameter group, e.g. { shared_preload_libraries: 'pg_cron', " +
+        'max_locks_per_transaction: 1024 }; default: max_locks_per_transaction 256.',
+    ),
   vpc: DrillVpcSchema.optional().describe(
     "Network for the ephemeral drill instance and the drill function; default: the database's vpc. " +
       'Databases outside any VPC (e.g. Supabase) need one to be drilled.',

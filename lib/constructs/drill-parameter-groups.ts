@@ -32,7 +32,16 @@ export interface DrillParameterGroupsProps {
    * @default 256
    */
   readonly maxLocksPerTransaction?: number;
+  /**
+   * Further parameters of drill instances, e.g. `shared_preload_libraries` for extensions that
+   * must be preloaded (pg_cron, pg_stat_statements, timescaledb). `max_locks_per_transaction` here
+   * overrides `maxLocksPerTransaction`; `rds.force_ssl` cannot be changed (the drill connects with TLS).
+   * @default - none
+   */
+  readonly parameters?: Readonly<Record<string, string | number>>;
 }
+
+const PARAMETER_NAME = /^[a-z][a-z0-9_.]*$/;
 
 export class DrillParameterGroups extends Construct {
   /** Group name by major, as the drill handler reads it (`DRILL_PARAMETER_GROUPS`). */
@@ -41,7 +50,18 @@ export class DrillParameterGroups extends Construct {
   constructor(scope: Construct, id: string, props: DrillParameterGroupsProps) {
     super(scope, id);
     const majors = props.majors ?? DEFAULT_DRILL_MAJORS;
-    const locks = props.maxLocksPerTransaction ?? DEFAULT_DRILL_MAX_LOCKS_PER_TRANSACTION;
+    const extra = props.parameters ?? {};
+    const badNames = Object.keys(extra).filter((k) => !PARAMETER_NAME.test(k) || k === 'rds.force_ssl');
+    if (badNames.length > 0) {
+      throw new Error(
+        `drill parameters ${badNames.join(', ')}: names are lowercase PostgreSQL/RDS parameter names, and rds.force_ssl stays 1 (the drill connects with TLS)`,
+      );
+    }
+    const fromParameters = extra.max_locks_per_transaction;
+    const locks =
+      fromParameters !== undefined
+        ? Number(fromParameters)
+        : (props.maxLocksPerTransaction ?? DEFAULT_DRILL_MAX_LOCKS_PER_TRANSACTION);
     const bad = majors.filter(
       (m) => !Number.isInteger(m) || m < DRILL_TARGET_MAJORS.min || m > DRILL_TARGET_MAJORS.max,
     );
@@ -65,7 +85,11 @@ export class DrillParameterGroups extends Construct {
         description: `Restorable drill instances of ${props.databaseId}, PostgreSQL ${major}`,
         // TLS only (the drill connects with verify-full): AWS Control Tower's proactive control
         // for RDS parameter groups (rds_db_parameter_group_tls_check) requires rds.force_ssl.
-        parameters: { max_locks_per_transaction: String(locks), 'rds.force_ssl': '1' },
+        parameters: {
+          ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, String(v)])),
+          max_locks_per_transaction: String(locks),
+          'rds.force_ssl': '1',
+        },
         removalPolicy: RemovalPolicy.DESTROY,
       });
       // The L2 group creates its resource only when bound; the drill binds it by name at run time.

@@ -128,6 +128,13 @@ export interface RestoreDrillProps extends RunnerCommonProps {
   readonly instanceClass?: string;
 
   /**
+   * Parameters of the drill instances' parameter groups (DrillParameterGroups `parameters`), e.g.
+   * `shared_preload_libraries`.
+   * @default - only max_locks_per_transaction raised and rds.force_ssl on
+   */
+  readonly parameters?: Readonly<Record<string, string | number>>;
+
+  /**
    * Operator SQL checks run after the restore (names unique).
    * @default - row counts, catalog counts and RLS only
    */
@@ -257,7 +264,10 @@ export class RestoreDrill extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    this.parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', { databaseId });
+    this.parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', {
+      databaseId,
+      parameters: props.parameters,
+    });
 
     const maxInstanceLifetime = props.maxInstanceLifetime ?? fargateInstanceLifetime(props);
     const drillEnvironment = {

@@ -252,6 +252,7 @@ export class BackupStack extends Stack {
           randomWindow: Duration.days(database.drill.randomWindowDays),
           rtoTarget: Duration.minutes(database.drill.rtoTargetMinutes),
           instanceClass: database.drill.instanceClass,
+          parameters: database.drill.parameters,
           checks: database.drill.checks,
           targetMajor: database.drill.targetMajor,
           allowExtendedSupport: database.drill.allowExtendedSupport,

@@ -183,6 +183,24 @@ describe('BackupStack', () => {
     ).toThrow(/databases\[0\]\.vpc\.routeTableIds is required with provisionEndpoints/);
   });
 
+  test("passes a database's drill.parameters to its drill parameter groups", () => {
+    const { template } = synth(
+      exampleConfig((c) => {
+        c.databases[0].drill = {
+          ...(c.databases[0].drill as Record<string, unknown> | undefined),
+          parameters: { shared_preload_libraries: 'pg_cron' },
+        };
+      }),
+    );
+    template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
+      Parameters: {
+        shared_preload_libraries: 'pg_cron',
+        max_locks_per_transaction: '256',
+        'rds.force_ssl': '1',
+      },
+    });
+  });
+
   test('names the primary bucket after account and region and aliases the key', () => {
     const { template } = synth();
     template.hasResourceProperties('AWS::S3::Bucket', {

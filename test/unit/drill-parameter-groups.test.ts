@@ -36,6 +36,28 @@ describe('DrillParameterGroups', () => {
     });
   });
 
+  test('adds configured parameters (shared_preload_libraries), lets them set the lock table, keeps TLS forced', () => {
+    const { template } = build({
+      majors: [16],
+      parameters: { shared_preload_libraries: 'pg_cron,pg_stat_statements', max_locks_per_transaction: 2048 },
+    });
+    template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
+      Family: 'postgres16',
+      Parameters: {
+        shared_preload_libraries: 'pg_cron,pg_stat_statements',
+        max_locks_per_transaction: '2048',
+        'rds.force_ssl': '1',
+      },
+    });
+    expect(() => build({ parameters: { 'rds.force_ssl': 0 } })).toThrow(
+      /drill parameters rds\.force_ssl: .*stays 1/,
+    );
+    expect(() => build({ parameters: { 'Bad Name': 'x' } })).toThrow(/drill parameters Bad Name/);
+    expect(() => build({ parameters: { max_locks_per_transaction: 10 } })).toThrow(
+      /maxLocksPerTransaction 10 must be/,
+    );
+  });
+
   test('rejects majors a drill cannot use and a lock setting below the default', () => {
     expect(() => build({ majors: [9, 16, 99] })).toThrow(
       /majors 9, 99: each must be a PostgreSQL major from 12 to 18/,
