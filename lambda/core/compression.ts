@@ -46,6 +46,7 @@ import {
 
 export {
   CompressionError,
+  OutputWriteError,
   ProcessStream,
   zstdCommand,
   type CompressionErrorCode,
