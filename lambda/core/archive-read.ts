@@ -18,7 +18,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { CompressionError, ArchiveDecompressor, type CompressionErrorCode } from './compression';
+import {
+  CompressionError,
+  ArchiveDecompressor,
+  OutputWriteError,
+  type CompressionErrorCode,
+} from './compression';
 import { storedFormatOf, type ArchiveFormat, type Compression } from './compression-settings';
 
 export type ArchiveReadCode =
@@ -109,10 +114,13 @@ export async function scanArchive(body: Readable, options: ScanOptions = {}): Pr
         if (sink && sinkOpen && !sink.write(chunk)) await waitWritable(sink);
       }
     } catch (e) {
-      decompressError =
-        e instanceof CompressionError
-          ? e
-          : new CompressionError('CORRUPT', `decompressing failed: ${(e as Error).message}`);
+      // zstd writing the sink itself failed (disk full): the sink's fault, thrown like one.
+      if (e instanceof OutputWriteError) sinkError = e;
+      else
+        decompressError =
+          e instanceof CompressionError
+            ? e
+            : new CompressionError('CORRUPT', `decompressing failed: ${(e as Error).message}`);
     }
   })();
 

@@ -46,6 +46,7 @@ import {
 
 export {
   CompressionError,
+  OutputWriteError,
   ProcessStream,
   zstdCommand,
   type CompressionErrorCode,
@@ -239,7 +240,10 @@ export class ArchiveDecompressor extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.inner?.destroy();
-    this.side?.destroy();
+    // The side zstd may still be handing its reader the TOC after the tester has finished (this
+    // stream is destroyed as soon as it ended): it gets the end of its input, not a kill, and
+    // exits once it has written what it has or its reader has gone.
+    if (this.side && !this.side.destroyed && !this.side.writableEnded) this.side.end();
     callback(error);
   }
 }

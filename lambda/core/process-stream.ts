@@ -33,6 +33,17 @@ export class CompressionError extends Error {
   }
 }
 
+/**
+ * A decompressing zstd could not write its output (exit 70: the disk is full, the reader went
+ * away): a fault of where the plain bytes go, not a verdict on the stream.
+ */
+export class OutputWriteError extends Error {
+  override readonly name = 'OutputWriteError';
+}
+
+/** zstd's exit status when writing its output failed. */
+const ZSTD_WRITE_ERROR = 70;
+
 /** The zstd binary: `RESTORABLE_ZSTD` when set (the runner image pins one), else `zstd` on PATH. */
 export function zstdCommand(env: NodeJS.ProcessEnv = process.env): string {
   return env.RESTORABLE_ZSTD || 'zstd';
@@ -120,7 +131,11 @@ export class ProcessStream extends Duplex {
     return this.stderrTail.trim();
   }
 
-  private failure(status: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }) {
+  private failure(status: {
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    spawnError?: Error;
+  }): CompressionError | OutputWriteError {
     const exit = { code: status.code, signal: status.signal };
     if (status.spawnError) {
       return new CompressionError(
@@ -133,6 +148,9 @@ export class ProcessStream extends Duplex {
     const detail = this.stderr() || '(no stderr)';
     if (this.role === 'compress') {
       return new CompressionError('COMPRESSOR_FAILED', `zstd (compressing) ${how}: ${detail}`, exit);
+    }
+    if (status.code === ZSTD_WRITE_ERROR) {
+      return new OutputWriteError(`zstd could not write the plain archive (${how}: ${detail})`);
     }
     const code = status.signal ? 'CORRUPT' : classifyZstdFailure(detail);
     const tool = this.args[0] === '-t' ? 'zstd -t' : 'zstd -d';

@@ -357,6 +357,20 @@ describe('reading archives back', () => {
     expect(head.scan.decompressError?.code).toBe('CORRUPT');
   });
 
+  it('a disk that fills while zstd writes the plain archive is a write failure, not a CORRUPT verdict', async () => {
+    // /dev/full answers every write with ENOSPC: the real fault, on zstd's own writes.
+    const fd = fs.openSync('/dev/full', 'w');
+    const sink = fs.createWriteStream('/dev/full', { fd });
+    const err = await scanArchive(chunked(wrapped), { expect: 'zstd', sink, direct: true }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.name).toBe('OutputWriteError');
+    expect(err?.message).toMatch(
+      /zstd could not write the plain archive \(exited 70: .*No space left on device/,
+    );
+  });
+
   it('treats a gzip-era archive (no compression field) as a plain custom archive', async () => {
     const legacy = compressionOf({});
     expect(legacy.kind).toBe('pg-gzip');
