@@ -337,8 +337,10 @@ describe('planTableRestore over every kind of entry', () => {
   it('reports a dependent blocked by a table that is not restored, with its namespace only when it has one', () => {
     const blockedIdx = e('INDEX', 'k', 't_other_idx', [t, other]);
     const blockedComment = e('COMMENT', undefined, 'k.t cross', [t, other]);
+    // Not restored with a table at all (a view), so not reported either, whatever it depends on.
+    const crossView = e('VIEW', 'k', 'v_cross', [t, other]);
     const plan = planTableRestore(
-      { ...kindToc, entries: [...kindToc.entries, blockedIdx, blockedComment] },
+      { ...kindToc, entries: [...kindToc.entries, blockedIdx, blockedComment, crossView] },
       ['k.t'],
       emptyTarget(),
       {
