@@ -147,12 +147,26 @@ describe('every drill-iam statement, exactly', () => {
         Resource: [DRILL_DBS],
         Condition: TAGS,
       },
-      ...drillTagLockStatements().map((s) => json(stack, s)),
+      {
+        Sid: 'DenyRewritingDrillTags',
+        Effect: 'Deny',
+        Action: ['rds:AddTagsToResource'],
+        Resource: ['*'],
+        Condition: {
+          'ForAnyValue:StringEquals': { 'aws:TagKeys': DRILL_KEYS },
+          Null: { 'rds:db-tag/restorable:drill': 'false' },
+        },
+      },
+      {
+        Sid: 'DenyRemovingDrillTags',
+        Effect: 'Deny',
+        Action: ['rds:RemoveTagsFromResource'],
+        Resource: ['*'],
+        Condition: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': DRILL_KEYS } },
+      },
     ]);
-    expect(statements.map((s) => s.Sid).slice(-2)).toEqual([
-      'DenyRewritingDrillTags',
-      'DenyRemovingDrillTags',
-    ]);
+    // The same tag locks on their own (the sweeper's role has no create).
+    expect(drillTagLockStatements().map((s) => json(stack, s))).toEqual(statements.slice(-2));
     // Without drill parameter groups: PostgreSQL's defaults only.
     const [, , , groups] = createDrillInstanceStatements(stack, {
       instanceClass: 'db.t4g.medium',

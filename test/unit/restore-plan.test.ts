@@ -243,6 +243,7 @@ describe('planTableRestore over every kind of entry', () => {
     e('STATISTICS', 'k', 't_stats', [t]),
     e('SEQUENCE OWNED BY', 'k', 'ids', [seq, t]),
     e('SEQUENCE SET', 'k', 'ids', [seq]),
+    e('INDEX ATTACH', 'k', 't_idx_1', [t]),
   ];
   const prerequisites = [ks, ext, coll, typ, shell, dom, fn, proc, agg, seq];
   const acl = e('ACL', 'k', 'TABLE t', [t]);
@@ -254,6 +255,9 @@ describe('planTableRestore over every kind of entry', () => {
   const otherSeqSet = e('SEQUENCE SET', 'k', 'other_seq', [otherSeq]);
   const schemaComment = e('COMMENT', undefined, 'SCHEMA k', [ks]);
   const schemaAcl = e('ACL', undefined, 'SCHEMA k', [ks]);
+  const schemaLabel = e('SECURITY LABEL', undefined, 'SCHEMA k', [ks]);
+  // Uses only the extension: a pulled extension brings its comment, not everything that uses it.
+  const extUser = e('STATISTICS', 'k', 'uses_citext', [ext]);
   const view = e('VIEW', 'k', 'v', [t, ks]);
   const viewComment = e('COMMENT', 'k', 'VIEW v', [view]);
   const unknownDep = e('INDEX', 'k', 't_dangling', [t, 9999]);
@@ -271,6 +275,8 @@ describe('planTableRestore over every kind of entry', () => {
       otherSeqSet,
       schemaComment,
       schemaAcl,
+      schemaLabel,
+      extUser,
       view,
       viewComment,
       unknownDep,
@@ -289,7 +295,17 @@ describe('planTableRestore over every kind of entry', () => {
     const plan = planTableRestore(kindToc, ['k.t'], emptyTarget(), { privileges: true });
     expect(ids(plan.prerequisites)).toEqual(ids(prerequisites));
     expect(ids(plan.entries)).toEqual(
-      ids([...prerequisites, t, ...dependents, acl, columnAcl, schemaComment, schemaAcl, unknownDep]),
+      ids([
+        ...prerequisites,
+        t,
+        ...dependents,
+        acl,
+        columnAcl,
+        schemaComment,
+        schemaAcl,
+        schemaLabel,
+        unknownDep,
+      ]),
     );
     expect(plan.tables).toEqual([{ schema: 'k', name: 't' }]);
     expect(plan.skipped).toEqual([]);
@@ -326,8 +342,10 @@ describe('planTableRestore over every kind of entry', () => {
   it('reports a dependent blocked by a table that is not restored, with its namespace only when it has one', () => {
     const blockedIdx = e('INDEX', 'k', 't_other_idx', [t, other]);
     const blockedComment = e('COMMENT', undefined, 'k.t cross', [t, other]);
+    // Not restored with a table at all (a view), so not reported either, whatever it depends on.
+    const crossView = e('VIEW', 'k', 'v_cross', [t, other]);
     const plan = planTableRestore(
-      { ...kindToc, entries: [...kindToc.entries, blockedIdx, blockedComment] },
+      { ...kindToc, entries: [...kindToc.entries, blockedIdx, blockedComment, crossView] },
       ['k.t'],
       emptyTarget(),
       {
@@ -349,7 +367,9 @@ describe('planTableRestore over every kind of entry', () => {
         reason: 'depends on TABLE k.other, which is not being restored',
       },
     ]);
+    expect(Object.keys(plan.skipped[1])).not.toContain('namespace');
     expect(plan.entries).not.toContain(blockedIdx);
+    expect(plan.entries).not.toContain(extUser);
     expect(plan.entries).not.toContain(otherIdx);
     expect(plan.entries).not.toContain(otherSeqSet);
     expect(plan.entries).not.toContain(view);
@@ -370,6 +390,64 @@ describe('planTableRestore over every kind of entry', () => {
     expect(plan.entries).toContain(otherIdx);
     expect(plan.entries.filter((x) => x === t)).toHaveLength(1);
     expect(plan.entries).not.toContain(otherSeqSet); // a sequence no restored table uses
+  });
+});
+
+describe('planTableRestore, partitions and order', () => {
+  it('attaches a partition by its own schema and name, whatever the order of the dependencies', () => {
+    const top = e('TABLE', 'p', 'part', []);
+    const other = e('TABLE', 'q', 'part', []); // same name, other schema
+    const leaf = e('TABLE', 'p', 'part_1', []);
+    const attachLeaf = e('TABLE ATTACH', 'p', 'part_1', [9999, top, leaf]);
+    const foreign = e('TABLE', 'q', 'leaf', []);
+    const attachForeign = e('TABLE ATTACH', 'q', 'leaf', [other, foreign]);
+    const orphanAttach = e('TABLE ATTACH', 'p', 'missing', [top, 9998]);
+    const small: ArchiveToc = {
+      ...toc,
+      entries: [top, other, leaf, foreign, attachLeaf, attachForeign, orphanAttach],
+    };
+    const plan = planTableRestore(small, ['p.part'], emptyTarget(), { privileges: false });
+    expect(ids(plan.entries)).toEqual(ids([top, leaf, attachLeaf]));
+    const plan2 = planTableRestore(small, ['q.part'], emptyTarget(), { privileges: false });
+    expect(ids(plan2.entries)).toEqual(ids([other, foreign, attachForeign]));
+    // A partition asked for alone: no parent, no attach.
+    expect(ids(planTableRestore(small, ['p.part_1'], emptyTarget(), { privileges: false }).entries)).toEqual(
+      ids([leaf]),
+    );
+  });
+
+  it('keeps going until nothing changes: sub-partitions and entries that come before what they need', () => {
+    const top = e('TABLE', 'p', 'top', []);
+    const mid = e('TABLE', 'p', 'mid', []);
+    const sub = e('TABLE', 'p', 'sub', []);
+    const attachSub = e('TABLE ATTACH', 'p', 'sub', [sub, mid]); // before the attach of its parent
+    const attachMid = e('TABLE ATTACH', 'p', 'mid', [mid, top]);
+    const nested: ArchiveToc = { ...toc, entries: [top, mid, sub, attachSub, attachMid] };
+    expect(ids(planTableRestore(nested, ['p.top'], emptyTarget(), { privileges: false }).entries)).toEqual(
+      ids([top, mid, sub, attachSub, attachMid]),
+    );
+
+    const a = e('TABLE', 'p', 'a', []);
+    const b = e('TABLE', 'p', 'b', []);
+    const fk = e('FK CONSTRAINT', 'p', 'a a_b_fkey', [a, b, 0]); // needs b's key, listed after it
+    const bKey = e('CONSTRAINT', 'p', 'b b_pkey', [b]);
+    (fk.dependencies as number[])[2] = bKey.dumpId;
+    const early: ArchiveToc = { ...toc, entries: [a, b, fk, bKey] };
+    const plan = planTableRestore(early, ['p.a', 'p.b'], emptyTarget(), { privileges: false });
+    expect(ids(plan.entries)).toEqual(ids([a, b, fk, bKey]));
+    expect(plan.skipped).toEqual([]);
+  });
+
+  it('does not report a pulled prerequisite as skipped', () => {
+    const s1 = e('SCHEMA', undefined, 's1');
+    const other = e('TABLE', 's1', 'other', [s1]);
+    const t = e('TABLE', 's1', 't', [s1, 0]);
+    const seq = e('SEQUENCE', 's1', 'shared_seq', [s1, t, other]);
+    (t.dependencies as number[])[1] = seq.dumpId;
+    const small: ArchiveToc = { ...toc, entries: [s1, other, seq, t] };
+    const plan = planTableRestore(small, ['s1.t'], emptyTarget(), { privileges: false });
+    expect(ids(plan.prerequisites)).toEqual(ids([s1, seq]));
+    expect(plan.skipped).toEqual([]);
   });
 });
 
@@ -401,6 +479,15 @@ describe('resolveTables, more', () => {
     ]) {
       expect(() => resolveTables(small, [bad])).toThrow(`not in the archive: "${bad}"`);
     }
+  });
+
+  it('matches a request by schema and name both', () => {
+    const xOrders = e('TABLE', 'x', 'orders', []);
+    const small: ArchiveToc = { ...toc, entries: [orders, xOrders, customers] };
+    expect(resolveTables(small, [{ schema: 'x', name: 'orders' }])).toEqual([xOrders]);
+    expect(resolveTables(small, ['"x"."orders"'])).toEqual([xOrders]);
+    expect(catalogKey(undefined, 'plpgsql')).toBe('\u0000plpgsql');
+    expect(catalogKey('x', 'orders')).toBe('x\u0000orders');
   });
 
   it('names an object request as schema.name when it matches nothing', () => {
