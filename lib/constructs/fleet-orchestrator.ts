@@ -70,6 +70,13 @@ export interface FleetOrchestratorProps {
    */
   readonly scheduleInput?: Readonly<Record<string, unknown>>;
 
+  /**
+   * Static fields of the discovery function's event (e.g. the listed databases, too many for a
+   * Lambda environment's 4 KB); the execution input then arrives as the event's `filter`.
+   * @default - the execution input is the event
+   */
+  readonly discoveryEvent?: Readonly<Record<string, unknown>>;
+
   /** When the fleet's runs start (UTC unless the expression says otherwise). */
   readonly schedule: scheduler.ScheduleExpression;
 
@@ -231,6 +238,7 @@ export class FleetOrchestrator extends Construct {
       stateName: FleetStates.discover,
       comment: 'Listed and tag-selected databases, each with its execution input and how long it may wait',
       lambdaFunction: props.discoveryFunction,
+      payload: props.discoveryEvent && sfn.TaskInput.fromObject({ ...props.discoveryEvent, 'filter.$': '$' }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
       resultSelector: { 'items.$': '$.items' },
