@@ -146,6 +146,23 @@ export class FleetOrchestrator extends Construct {
     validate(props);
     this.workload = props.workload;
     this.stateMachine = this.buildStateMachine(props);
+    if (props.targets) {
+      // StartExecution.sync:2 describes and stops the executions it started: `execution:<name>*`
+      // of each target named here (a target known by name has no token to match).
+      NagSuppressions.addResourceSuppressions(
+        this.stateMachine,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              "The .sync integration describes and stops only the executions it started, of the runner groups' workflows " +
+              'named in this orchestrator (execution ARNs carry the execution name after the state machine name).',
+            appliesTo: [{ regex: '/^Resource::arn:.*:states:.*:execution:[A-Za-z0-9_-]+\\*$/' }],
+          },
+        ],
+        true,
+      );
+    }
     this.schedule = this.addSchedule('Schedule', props.schedule, props.scheduleInput ?? {});
   }
 
@@ -403,21 +420,7 @@ export class FleetOrchestrator extends Construct {
     }
     choice.otherwise(unknown);
     route.next(choice);
-    // StartExecution.sync:2 describes and stops the executions it started: `execution:<name>*`
-    // of each target named here (a target known by name has no token to match).
-    NagSuppressions.addResourceSuppressions(
-      this,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            "The .sync integration describes and stops only the executions it started, of the runner groups' workflows " +
-            'named in this orchestrator (execution ARNs carry the execution name after the state machine name).',
-          appliesTo: [{ regex: '/^Resource::arn:.*:states:.*:execution:[A-Za-z0-9_-]+\\*$/' }],
-        },
-      ],
-      true,
-    );
+
     return route;
   }
 }
