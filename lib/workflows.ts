@@ -149,6 +149,11 @@ export interface ScheduledInvokeProps {
   readonly description: string;
   /** Description of the role the schedule invokes the function with. */
   readonly roleDescription: string;
+  /**
+   * The event (e.g. a fleet's listed databases, too many for a Lambda environment's 4 KB).
+   * @default {}
+   */
+  readonly input?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -166,7 +171,7 @@ export function scheduledInvoke(
     schedule: props.schedule,
     target: new targets.LambdaInvoke(fn, {
       role,
-      input: scheduler.ScheduleTargetInput.fromObject({}),
+      input: scheduler.ScheduleTargetInput.fromObject(props.input ?? {}),
       maxEventAge: Duration.minutes(30),
       retryAttempts: 3,
     }),

@@ -31,6 +31,11 @@ export interface BackupStateMachineOptions {
    * @default - the six fields of a per-database execution input, by path
    */
   readonly dumpPayload?: RunnerStepProps['payload'];
+  /**
+   * Name the database of the page from the execution input (a shared workflow backs up many).
+   * @default false - the page names `databaseId`
+   */
+  readonly databaseFromInput?: boolean;
 }
 
 /** Builds the state machine (`Resource` of `scope`) and lets it publish to the on-call topic. */
@@ -75,10 +80,15 @@ export function buildBackupStateMachine(
   const notify = new tasks.SnsPublish(scope, 'NotifyFailureTask', {
     stateName: 'NotifyFailure',
     topic: props.alarmTopic,
-    subject: `Restorable: backup of ${databaseId} failed`,
+    subject: options.databaseFromInput
+      ? sfn.JsonPath.format('Restorable: backup of {} failed', sfn.JsonPath.stringAt('$.databaseId'))
+      : `Restorable: backup of ${databaseId} failed`,
     message: sfn.TaskInput.fromText(
       sfn.JsonPath.format(
-        `The backup workflow of ${databaseId} failed in execution {}.\nError: {}\nCause: {}`,
+        options.databaseFromInput
+          ? `The backup of {} (fleet workflow ${databaseId}) failed in execution {}.\nError: {}\nCause: {}`
+          : `The backup workflow of ${databaseId} failed in execution {}.\nError: {}\nCause: {}`,
+        ...(options.databaseFromInput ? [sfn.JsonPath.stringAt('$.databaseId')] : []),
         sfn.JsonPath.executionId,
         sfn.JsonPath.stringAt('$.error.Error'),
         sfn.JsonPath.stringAt('$.error.Cause'),

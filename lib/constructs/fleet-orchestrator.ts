@@ -22,6 +22,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { RUNNER_GROUP_KEY } from '../fleet-plan';
 import {
@@ -69,6 +70,13 @@ export interface FleetOrchestratorProps {
    * @default {} - every listed and tag-selected database
    */
   readonly scheduleInput?: Readonly<Record<string, unknown>>;
+
+  /**
+   * Static fields of the discovery function's event (e.g. the listed databases, too many for a
+   * Lambda environment's 4 KB); the execution input then arrives as the event's `filter`.
+   * @default - the execution input is the event
+   */
+  readonly discoveryEvent?: Readonly<Record<string, unknown>>;
 
   /** When the fleet's runs start (UTC unless the expression says otherwise). */
   readonly schedule: scheduler.ScheduleExpression;
@@ -131,13 +139,30 @@ export class FleetOrchestrator extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly schedule: scheduler.Schedule;
   public readonly workload: FleetWorkload;
-  private scheduleRole?: iam.IRole;
+  private scheduleRole?: iam.Role;
 
   constructor(scope: Construct, id: string, props: FleetOrchestratorProps) {
     super(scope, id);
     validate(props);
     this.workload = props.workload;
     this.stateMachine = this.buildStateMachine(props);
+    if (props.targets) {
+      // StartExecution.sync:2 describes and stops the executions it started: `execution:<name>*`
+      // of each target named here (a target known by name has no token to match).
+      NagSuppressions.addResourceSuppressions(
+        this.stateMachine,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              "The .sync integration describes and stops only the executions it started, of the runner groups' workflows " +
+              'named in this orchestrator (execution ARNs carry the execution name after the state machine name).',
+            appliesTo: [{ regex: '/^Resource::arn:.*:states:.*:execution:[A-Za-z0-9_-]+\\*$/' }],
+          },
+        ],
+        true,
+      );
+    }
     this.schedule = this.addSchedule('Schedule', props.schedule, props.scheduleInput ?? {});
   }
 
@@ -151,25 +176,25 @@ export class FleetOrchestrator extends Construct {
     schedule: scheduler.ScheduleExpression,
     input: Readonly<Record<string, unknown>>,
   ): scheduler.Schedule {
-    if (!this.scheduleRole) {
-      const role = schedulerRole(
-        this,
-        'ScheduleRole',
-        `EventBridge Scheduler: start the fleet ${this.workload}s`,
-      );
-      suppressSchedulerRoleFindings(role);
-      this.scheduleRole = role;
-    }
-    return new scheduler.Schedule(this, id, {
+    const first = !this.scheduleRole;
+    const role = (this.scheduleRole ??= schedulerRole(
+      this,
+      'ScheduleRole',
+      `EventBridge Scheduler: start the fleet ${this.workload}s`,
+    ));
+    const created = new scheduler.Schedule(this, id, {
       description: `Restorable: start the fleet ${this.workload}s${id === 'Schedule' ? '' : ` (${id})`}`,
       schedule,
       target: new targets.StepFunctionsStartExecution(this.stateMachine, {
-        role: this.scheduleRole,
+        role,
         input: scheduler.ScheduleTargetInput.fromObject(input),
         maxEventAge: Duration.hours(1),
         retryAttempts: 10,
       }),
     });
+    // Once the target has added the role's statement (suppressions attach to existing children).
+    if (first) suppressSchedulerRoleFindings(role);
+    return created;
   }
 
   /**
@@ -231,6 +256,7 @@ export class FleetOrchestrator extends Construct {
       stateName: FleetStates.discover,
       comment: 'Listed and tag-selected databases, each with its execution input and how long it may wait',
       lambdaFunction: props.discoveryFunction,
+      payload: props.discoveryEvent && sfn.TaskInput.fromObject({ ...props.discoveryEvent, 'filter.$': '$' }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
       resultSelector: { 'items.$': '$.items' },
@@ -394,6 +420,7 @@ export class FleetOrchestrator extends Construct {
     }
     choice.otherwise(unknown);
     route.next(choice);
+
     return route;
   }
 }

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { DIMENSION_DATABASE, METRIC_NAMESPACE, MetricNames } from '../../lambda/core/metric-names';
 import type { HandlerEnvInput } from '../../lambda/core/handler-env';
 import { assertDatabaseId } from '../../lambda/core/tiers';
+import type { FleetSelectionInput } from '../../lambda/core/fleet-settings';
 import { scheduledInvoke } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
@@ -24,8 +25,31 @@ export interface FreshnessCheckProps extends RunnerCommonProps {
   /** The primary backup bucket (its key is checked for usability and decrypts manifests). */
   readonly bucket: IBackupBucket;
 
-  /** The databases whose newest backup is measured. */
+  /** The databases whose newest backup is measured (may be empty with `selection`). */
   readonly databaseIds: string[];
+
+  /**
+   * A fleet's tag selection: the check also discovers the tag-selected databases and measures them
+   * (an expected database without a backup is stale, not absent), and reads every database's
+   * manifests and drill reports (`<tier>/*` and `drills/*`) instead of the listed ones'.
+   * @default - only `databaseIds`
+   */
+  readonly selection?: FleetSelectionInput;
+
+  /**
+   * RPO hours per listed database and for tag-selected ones: the check publishes
+   * `BackupAgeOverRpo` (age / (RPO + 1 h)) for the fleet's single Metrics Insights alarm.
+   * @default - the check's defaults (24 hours)
+   */
+  readonly rpoHours?: { readonly byDatabase: Readonly<Record<string, number>>; readonly default: number };
+
+  /**
+   * Pass the listed databases and their RPOs in the scheduled event (`{ listedDatabases: [{ id,
+   * rpoHours }] }`) instead of DATABASE_IDS / RPO_HOURS: a fleet's list outgrows the 4 KB a Lambda
+   * environment holds in all.
+   * @default false
+   */
+  readonly listInEvent?: boolean;
 
   /**
    * The replica bucket, whose key is checked for usability too.
@@ -54,14 +78,16 @@ export class FreshnessCheck extends Construct {
 
   constructor(scope: Construct, id: string, props: FreshnessCheckProps) {
     super(scope, id);
-    if (props.databaseIds.length === 0) throw new Error('databaseIds must list at least one database');
+    if (props.databaseIds.length === 0 && !props.selection) {
+      throw new Error('databaseIds must list at least one database (or give a selection)');
+    }
     for (const databaseId of props.databaseIds) {
       if (!Token.isUnresolved(databaseId)) assertDatabaseId(databaseId);
     }
 
     const environment = {
       BACKUP_BUCKET: props.bucket.bucket.bucketName,
-      DATABASE_IDS: props.databaseIds,
+      DATABASE_IDS: props.listInEvent ? [] : props.databaseIds,
       BACKUP_KMS_KEY_ARN: props.bucket.keyId,
       // DescribeKey accepts an alias ARN, so a replica key known only by alias works here.
       ...(props.replicaBucket
@@ -70,7 +96,15 @@ export class FreshnessCheck extends Construct {
             REPLICA_REGION: props.replicaBucket.bucket.env.region,
           }
         : {}),
-    } satisfies HandlerEnvInput<'freshness'>;
+      // The fleet's variables (fleet contract; typed by FreshnessEnvSchema once the runtime adds them).
+      ...(props.selection ? { SELECTION: props.selection } : {}),
+      ...(props.rpoHours
+        ? {
+            ...(props.listInEvent ? {} : { RPO_HOURS: props.rpoHours.byDatabase }),
+            DEFAULT_RPO_HOURS: props.rpoHours.default,
+          }
+        : {}),
+    } satisfies HandlerEnvInput<'freshness'> & Record<string, unknown>;
 
     this.function = new RunnerFunction(this, 'Resource', {
       handler: 'freshness',
@@ -84,7 +118,8 @@ export class FreshnessCheck extends Construct {
     // Read-only: manifests (and each manifest's dump exists: readBackups lists the bucket), drill
     // reports for the age of the newest passing drill, and whether the keys are usable.
     const role = this.function.role;
-    for (const databaseId of props.databaseIds) {
+    // A fleet's databases come and go by tag: every database's (`*`), still read-only.
+    for (const databaseId of props.selection ? ['*'] : props.databaseIds) {
       props.bucket.grants.readBackups(role, databaseId);
       props.bucket.grants.readDrillReports(role, databaseId);
     }
@@ -94,6 +129,14 @@ export class FreshnessCheck extends Construct {
     this.schedule = scheduledInvoke(this, this.function.function, {
       description: 'Restorable: hourly backup freshness check',
       roleDescription: 'EventBridge Scheduler: run the Restorable freshness check',
+      input: props.listInEvent
+        ? {
+            listedDatabases: props.databaseIds.map((id) => ({
+              id,
+              rpoHours: props.rpoHours?.byDatabase[id] ?? props.rpoHours?.default,
+            })),
+          }
+        : undefined,
       schedule:
         props.schedule ??
         scheduler.ScheduleExpression.expression(DEFAULT_FRESHNESS_SCHEDULE, TimeZone.ETC_UTC),

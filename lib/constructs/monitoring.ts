@@ -23,6 +23,7 @@ import {
   type DatabaseAlarms,
   type DatabaseAlarmsProps,
 } from './monitoring-database';
+import { fleetMonitoring, type FleetAlarms, type FleetAlarmsProps } from './monitoring-fleet';
 import { createOnCallTopic, createOperationalKey, type OnCallSubscriptions } from './monitoring-on-call';
 
 export { FAILURE_THRESHOLD } from './monitoring-alarm';
@@ -134,6 +135,19 @@ export class Monitoring extends Construct {
     const scope = new Construct(this, `Database${pascalCase(databaseId)}`);
     const { alarms, widgets } = databaseMonitoring(props, (id, spec) =>
       this.createAlarm(scope, id, `${databaseId}-${kebab(id)}`, { ...spec, runbook: kebab(id) }),
+    );
+    this.dashboard.addWidgets(...widgets);
+    return alarms;
+  }
+
+  /**
+   * A fleet's alarms: one Metrics Insights alarm per condition over every database (each database
+   * a contributor), the orchestrators' queue and failure alarms, and the fleet dashboard row.
+   */
+  public addFleetAlarms(props: FleetAlarmsProps): FleetAlarms {
+    const scope = new Construct(this, 'Fleet');
+    const { alarms, widgets } = fleetMonitoring(props, (id, runbook, spec) =>
+      this.createAlarm(scope, id, kebab(id), { ...spec, runbook }),
     );
     this.dashboard.addWidgets(...widgets);
     return alarms;

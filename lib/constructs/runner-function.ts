@@ -34,6 +34,11 @@ const HANDLER_DEFAULTS: Record<RunnerHandler, { timeout: Duration; memorySize: n
 const MIN_MEMORY_MB = 128;
 const MAX_MEMORY_MB = 10240;
 const MAX_TIMEOUT = Duration.minutes(15);
+/**
+ * A function's environment variables together: 4 KB.
+ * @see https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+ */
+const MAX_ENVIRONMENT_BYTES = 4096;
 
 /**
  * The settings every construct that runs runner functions passes on to them: which image, and how
@@ -250,6 +255,22 @@ export class RunnerFunction extends Construct {
       );
     }
 
+    const environment = lambdaEnvironment(this, props.environment);
+    // Checked at synth (tokens counted as their CloudFormation text), so a list that outgrows the
+    // environment fails here, not at deploy.
+    const envBytes = Object.entries(environment).reduce(
+      (n, [name, value]) =>
+        n +
+        name.length +
+        (Token.isUnresolved(value) ? JSON.stringify(Stack.of(this).resolve(value)) : value).length,
+      0,
+    );
+    if (envBytes > MAX_ENVIRONMENT_BYTES) {
+      throw new Error(
+        `the ${props.handler} function's environment is about ${envBytes} bytes; Lambda allows ${MAX_ENVIRONMENT_BYTES} in all ` +
+          '(pass long lists in the event instead)',
+      );
+    }
     const image = props.image ?? RunnerImage.of(this);
     this.function = new lambda.DockerImageFunction(this, 'Resource', {
       code: image.code(props.handler),
@@ -259,7 +280,7 @@ export class RunnerFunction extends Construct {
       timeout: props.timeout ?? defaults.timeout,
       memorySize: props.memorySize ?? defaults.memorySize,
       ephemeralStorageSize: props.ephemeralStorageSize,
-      environment: lambdaEnvironment(this, props.environment),
+      environment,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,

@@ -12,6 +12,7 @@ import type { Stack } from 'aws-cdk-lib';
 import { BackupStack } from '../../lib/stacks/backup-stack';
 import { ReplicaStack } from '../../lib/stacks/replica-stack';
 import { exampleConfig, newApp } from './cdk-support';
+import { fleetApp, fleetConfig } from './fleet-support';
 
 const PACKAGE = join(__dirname, '..', '..', 'node_modules', '@cdklabs', 'cdk-validator-cfnguard');
 const CFN_GUARD = join(PACKAGE, 'bin', 'ubuntu', 'x86_64', 'cfn-guard');
@@ -179,4 +180,17 @@ describe('AWS Control Tower proactive controls', () => {
       expect.arrayContaining(['s3_bucket_logging_enabled_check', 'lambda_inside_vpc_check']),
     );
   });
+});
+
+describe('AWS Control Tower proactive controls over the fleet shape', () => {
+  test(
+    'the fleet stack and its group stacks pass every control, except suppressions that give a reason',
+    () => {
+      const { backup, groups } = fleetApp(fleetConfig(24));
+      const result = runGuard([backup, ...groups]);
+      expect(result.findings.length).toBeGreaterThan(0);
+      expect(unsuppressed(result)).toEqual([]);
+    },
+    10 * 60_000,
+  );
 });

@@ -11,11 +11,10 @@ import {
   PRINCIPAL_DATABASE,
   SESSION_TAG_KEYS,
 } from '../../lib/constructs/database-access-role';
+import { allowed } from './iam-eval';
 import { permissionsOf, tierObjects, viaS3 } from './iam-support';
 import {
-  flatten,
   statementsOf,
-  type PolicyStatementJson,
   PRIMARY_BUCKET,
   REPLICA_BUCKET,
   workflowFixture,
@@ -32,68 +31,6 @@ function fixture() {
   const access = new DatabaseAccessRole(stack, 'DataAccess', { bucket, replicaBucket, runners: [runner] });
   const template = Template.fromStack(stack);
   return { stack, access, template, statements: statementsOf(template, stack, access.role) };
-}
-
-/** A request as IAM sees it: the action, the resource, and the request context. */
-interface Request {
-  readonly action: string;
-  readonly resource: string;
-  readonly context: Readonly<Record<string, string>>;
-}
-
-const glob = (pattern: string, value: string) =>
-  new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  ).test(value);
-
-/** `${aws:PrincipalTag/k}` → the session's tag; an unset tag leaves no match possible. */
-function substitute(text: string, context: Readonly<Record<string, string>>): string | undefined {
-  let missing = false;
-  const out = text.replace(/\$\{(aws:PrincipalTag\/[^}]+)\}/g, (_, key: string) => {
-    if (context[key] === undefined) missing = true;
-    return context[key] ?? '';
-  });
-  return missing ? undefined : out;
-}
-
-function conditionsHold(statement: PolicyStatementJson, context: Readonly<Record<string, string>>): boolean {
-  return Object.entries(statement.Condition ?? {}).every(([operator, entries]) =>
-    Object.entries(entries).every(([key, raw]) => {
-      const expected = (Array.isArray(raw) ? raw : [raw]).map((v) => substitute(flatten(v), context));
-      const actual = context[key];
-      switch (operator) {
-        case 'StringEquals':
-          return actual !== undefined && expected.includes(actual);
-        case 'StringLike':
-          return actual !== undefined && expected.some((p) => p !== undefined && glob(p, actual));
-        case 'Null':
-          return (actual === undefined) === (expected[0] === 'true');
-        default:
-          throw new Error(`the test evaluator does not know ${operator}; teach it before trusting it`);
-      }
-    }),
-  );
-}
-
-function allowed(statements: PolicyStatementJson[], request: Request): boolean {
-  return statements.some((statement) => {
-    const actions = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
-    const resources = (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]).map(
-      flatten,
-    );
-    return (
-      statement.Effect === 'Allow' &&
-      actions.some((a) => glob(a, request.action)) &&
-      resources.some((r) => {
-        const pattern = substitute(r, request.context);
-        return pattern !== undefined && glob(pattern, request.resource);
-      }) &&
-      conditionsHold(statement, request.context)
-    );
-  });
 }
 
 const session = (db: string, extra: Record<string, string> = {}) => ({

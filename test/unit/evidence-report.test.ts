@@ -113,7 +113,7 @@ test('validates its props', () => {
 
 test('the backup stack deploys it for every configured database and outputs its topic', () => {
   const { stack, template } = synthBackupStack();
-  expect(stack.evidence.function.handler).toBe('report');
+  expect(stack.evidence?.function.handler).toBe('report');
   const outputs = template.toJSON().Outputs as Record<string, unknown>;
   expect(outputs[EVIDENCE_TOPIC_OUTPUT]).toBeDefined();
   template.hasResourceProperties('AWS::Lambda::Function', {

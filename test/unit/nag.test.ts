@@ -5,6 +5,7 @@ import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { BackupStack } from '../../lib/stacks/backup-stack';
 import { ReplicaStack } from '../../lib/stacks/replica-stack';
 import { exampleConfig, newApp } from './cdk-support';
+import { fleetApp, fleetConfig } from './fleet-support';
 
 const NAG_FINDING = Match.stringLikeRegexp('AwsSolutions-.*|NIST.*');
 
@@ -75,5 +76,26 @@ describe('cdk-nag', () => {
     expect(() => Annotations.fromStack(stack)).toThrow(
       /AwsSolutions-S1[\s\S]*NIST\.800\.53\.R5-S3BucketLoggingEnabled/,
     );
+  });
+});
+
+describe('cdk-nag over the fleet shape', () => {
+  test('finds no unsuppressed AwsSolutions or NIST 800-53 rev 5 errors or NIST warnings in the fleet and group stacks', () => {
+    const { app, backup, groups } = fleetApp(fleetConfig(24));
+    Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+    Aspects.of(app).add(new NIST80053R5Checks({ verbose: true }));
+    for (const stack of [backup, ...groups]) {
+      expect({
+        stack: stack.stackName,
+        errors: Annotations.fromStack(stack).findError('*', NAG_FINDING),
+      }).toEqual({
+        stack: stack.stackName,
+        errors: [],
+      });
+      expect({
+        stack: stack.stackName,
+        warnings: Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('NIST.*')),
+      }).toEqual({ stack: stack.stackName, warnings: [] });
+    }
   });
 });
