@@ -42,7 +42,9 @@ export function fleetConfigInput(listed = LISTED): Record<string, unknown> {
         ...(i % 4 === 1 ? { schedule: 'cron(0 5 ? * 1L *)' } : {}),
         ...(i % 8 === 2 ? { instanceClass: 'db.r6g.large' } : {}),
         ...(external ? { vpc: { vpcId: network(0).vpcId, subnetIds: network(0).subnetIds } } : {}),
-        ...(i % 10 === 3 ? { rtoTargetMinutes: 30, checks: [{ name: 'rows', sql: 'select 1', expect: { rows: 1 } }] } : {}),
+        ...(i % 10 === 3
+          ? { rtoTargetMinutes: 30, checks: [{ name: 'rows', sql: 'select 1', expect: { rows: 1 } }] }
+          : {}),
       },
     };
   });
