@@ -13,12 +13,7 @@ import {
 } from '../../lib/constructs/database-access-role';
 import { allowed } from './iam-eval';
 import { permissionsOf, tierObjects, viaS3 } from './iam-support';
-import {
-  statementsOf,
-  PRIMARY_BUCKET,
-  REPLICA_BUCKET,
-  workflowFixture,
-} from './workflow-support';
+import { statementsOf, PRIMARY_BUCKET, REPLICA_BUCKET, workflowFixture } from './workflow-support';
 
 const RUNNER_ARN = 'arn:aws:iam::123456789012:role/restorable-runner';
 const PRIMARY = `arn:aws:s3:::${PRIMARY_BUCKET}`;
