@@ -1,6 +1,6 @@
 /**
  * The deployed half of the handler contract: every function the real BackupStack (the cdk.json
- * example) synthesizes is parsed with its handler's environment schema, exactly as the handler
+ * example) and a small fleet-shaped deployment (fleet stack and group stacks) synthesize is parsed with its handler's environment schema, exactly as the handler
  * parses it at cold start. A construct that drops, renames or mis-formats a variable fails here
  * even where the compiler cannot see it (tokens, JSON text, a function added without a schema).
  */
@@ -10,7 +10,9 @@ import {
   HANDLER_ENV_SCHEMAS,
   type HandlerName,
 } from '../../lambda/core/handler-env';
+import { Template } from 'aws-cdk-lib/assertions';
 import { exampleConfig, synthBackupStack } from './cdk-support';
+import { fleetApp, fleetConfig } from './fleet-support';
 
 interface DeployedFunction {
   readonly logicalId: string;
@@ -18,7 +20,7 @@ interface DeployedFunction {
   readonly variables: Record<string, unknown>;
 }
 
-function deployedFunctions(template: ReturnType<typeof synthBackupStack>['template']): DeployedFunction[] {
+function deployedFunctions(template: Template): DeployedFunction[] {
   return Object.entries(template.findResources('AWS::Lambda::Function')).map(([logicalId, resource]) => {
     const props = (resource as { Properties: Record<string, unknown> }).Properties;
     const command = (props.ImageConfig as { Command?: string[] } | undefined)?.Command?.[0];
@@ -46,6 +48,14 @@ function placeholder(value: unknown, where: string): string {
       return `placeholder-${(args as string[]).join('-')}`;
     case 'Fn::ImportValue':
       return `placeholder-import-${JSON.stringify(args)}`;
+    case 'Fn::GetStackOutput': {
+      // A group stack's reference to the fleet stack (CloudFormation resolves it at deploy); an
+      // exported role ARN (the data-access roles) keeps the shape the schema checks.
+      const name = (args as { OutputName: string }).OutputName;
+      return /AccessRole|Access[0-9A-F]{8}Arn/.test(name)
+        ? `arn:aws:iam::123456789012:role/placeholder-${name}`
+        : `placeholder-output-${name}`;
+    }
     case 'Fn::Join': {
       const [separator, parts] = args as [string, unknown[]];
       return parts.map((p) => placeholder(p, where)).join(separator);
@@ -69,7 +79,18 @@ const isHandler = (name: string | undefined): name is HandlerName =>
 
 describe('every deployed function environment parses with its handler schema', () => {
   const { template } = synthBackupStack();
-  const functions = deployedFunctions(template);
+  // The fleet shape's functions too (discovery lives only there): a few listed databases suffice.
+  const fleet = fleetApp(fleetConfig(3));
+  const exampleFunctions = deployedFunctions(template);
+  const functions = [
+    ...exampleFunctions,
+    ...[fleet.backup, ...fleet.groups].flatMap((stack) =>
+      deployedFunctions(Template.fromStack(stack)).map((f) => ({
+        ...f,
+        logicalId: `${stack.stackName}/${f.logicalId}`,
+      })),
+    ),
+  ];
 
   test('the stack has functions, each running a handler that has a schema', () => {
     expect(functions.length).toBeGreaterThan(0);
@@ -93,7 +114,7 @@ describe('every deployed function environment parses with its handler schema', (
   test('what the example deploys: the configured lock mode, the schema default drill lifetime', () => {
     const config = exampleConfig();
     const parsed = (handler: HandlerName) =>
-      functions
+      exampleFunctions
         .filter((f) => f.handler === handler)
         .map((f) => parseHandlerEnv(handler, resolvedVariables(f)) as Record<string, unknown>);
     for (const env of parsed('dump')) {
