@@ -243,6 +243,8 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
         '--tier <tier>',
         '--sslmode <mode>',
         '--ca-bundle <file>',
+        '--preset <name>',
+        '--dump-from <host[:port]>',
       ],
       restore: [
         '--backup <id>',
@@ -331,6 +333,82 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
     const stored = await readObject(written.object.key.replace(/\.dump$/, '.manifest.json'));
     const globals = written.globals.present ? await readObject(written.globals.key) : '';
     expectNoPassword(run.stdout, run.stderr, stored, globals);
+  });
+
+  test('backup --preset supabase leaves the platform schemas out and keeps the auth data', async () => {
+    const url = await createDatabase('cli_supabase');
+    await onDatabase('cli_supabase', (c) =>
+      c.query(`
+        CREATE SCHEMA auth;
+        CREATE TABLE auth.users (id int PRIMARY KEY, email text);
+        INSERT INTO auth.users SELECT g, 'u' || g || '@example.com' FROM generate_series(1, 7) g;
+        CREATE SCHEMA realtime;
+        CREATE TABLE realtime.messages (id int PRIMARY KEY);
+        INSERT INTO realtime.messages VALUES (1), (2);
+        CREATE SCHEMA extensions;
+        CREATE TABLE extensions.platform_state (k text);
+        CREATE TABLE public.notes (id int PRIMARY KEY, user_id int REFERENCES auth.users);
+        INSERT INTO public.notes VALUES (1, 1), (2, 3);
+      `),
+    );
+    const backupArgs = ['backup', '--bucket', BUCKET, '--url', url, '--json'];
+    const [withPreset, without] = await Promise.all([
+      cli([...backupArgs, '--db', 'cli-supabase', '--preset', 'supabase'], { env: { PGPASSWORD: PASSWORD } }),
+      cli([...backupArgs, '--db', 'cli-supabase-plain'], { env: { PGPASSWORD: PASSWORD } }),
+    ]);
+    expect(withPreset).toMatchObject({ code: 0 });
+    expect(without).toMatchObject({ code: 0 });
+    const labels = (m: Manifest) =>
+      Object.fromEntries(m.tables.map((t) => [`${t.schema}.${t.name}`, t.rows]));
+    const m = JSON.parse(withPreset.stdout) as Manifest;
+    expect(m.preset).toBe('supabase');
+    expect(m.schemas.exclude).toEqual(expect.arrayContaining(['realtime', 'extensions']));
+    expect(labels(m)).toEqual({ 'auth.users': 7, 'public.notes': 2 });
+    // The same database without the preset: the platform's tables are there (the preset did it).
+    const plain = JSON.parse(without.stdout) as Manifest;
+    expect(plain.preset).toBeUndefined();
+    expect(labels(plain)).toMatchObject({ 'realtime.messages': 2, 'extensions.platform_state': 0 });
+    // The archive agrees with the manifest: the catalog lists no realtime table, the auth rows are in.
+    const restoredUrl = await createDatabase('cli_supabase_restored');
+    const restore = await cli(
+      [
+        'restore',
+        '--db',
+        'cli-supabase',
+        '--bucket',
+        BUCKET,
+        '--backup',
+        m.backupId,
+        '--target-url',
+        restoredUrl,
+      ],
+      { env: { PGPASSWORD: PASSWORD } },
+    );
+    expect(restore.code).toBe(0);
+    expect(await liveCounts(h.cluster, 'cli_supabase_restored')).toEqual({
+      'auth.users': 7,
+      'public.notes': 2,
+    });
+  });
+
+  test('backup --dump-from checks the server it names is a standby, and refuses one that is not', async () => {
+    const run = await cli(
+      [
+        'backup',
+        '--db',
+        'cli-dump-from',
+        '--bucket',
+        BUCKET,
+        '--url',
+        `${urlWithoutPassword('app')}?sslmode=disable`,
+        '--dump-from',
+        `127.0.0.1:${h.cluster.port}`,
+      ],
+      { env: { PGPASSWORD: PASSWORD } },
+    );
+    // The harness has no standby: the dump connected to the --dump-from server (the primary itself)
+    // and its standby check refused it. Had --dump-from been ignored, the backup would succeed.
+    expectOneLineError(run, 1, new RegExp(`dumpFrom 127\\.0\\.0\\.1:${h.cluster.port} is not a standby`));
   });
 
   test('list prints a table of the backups, newest first, and --json for machines', async () => {
@@ -749,6 +827,16 @@ describe('restorable CLI against PostgreSQL and the local S3 server', () => {
         ['backup', ...store, '--url', emptyUrl, '--tier', 'hourly'],
         2,
         /--tier must be auto or one of yearly, monthly, weekly, daily, adhoc \(got hourly\)/,
+      ],
+      [
+        ['backup', ...store, '--url', emptyUrl, '--preset', 'supabse'],
+        2,
+        /--preset must be supabase \(got supabse\)/,
+      ],
+      [
+        ['backup', ...store, '--url', emptyUrl, '--dump-from', 'replica.internal:99999'],
+        2,
+        /--dump-from must be host or host:port with a port of 1-65535 \(got replica\.internal:99999\)/,
       ],
       [
         ['restore', ...store, '--backup', 'latest', '--target-url', emptyUrl, '--jobs', '0'],

@@ -5,13 +5,14 @@
  * no `--url` the deployed workflow takes it instead of this machine (../remote-backup.ts).
  */
 import type { Command } from 'commander';
-import { DEFAULT_SSL_MODE } from '../../../lambda/core/backup-settings';
+import { DEFAULT_SSL_MODE, DumpFromSchema, type DumpFromSetting } from '../../../lambda/core/backup-settings';
 import {
   DEFAULT_OBJECT_LOCK_MODE,
   OBJECT_LOCK_MODES,
   type ObjectLockMode,
 } from '../../../lambda/core/handler-env';
 import type { Manifest } from '../../../lambda/core/manifest';
+import { DATABASE_PRESETS, DatabasePresetSchema, type DatabasePreset } from '../../../lambda/core/presets';
 import { isStoredTier, STORED_TIERS, type StoredTier } from '../../../lambda/core/tiers';
 import { interruptible } from '../cleanup';
 import { parseSslMode, probeConnection, SSL_MODE_NAMES, targetConnection } from '../connection';
@@ -36,6 +37,14 @@ export function register(program: Command, cli: CliContext): void {
     .option('--object-lock-mode <mode>', OBJECT_LOCK_MODE_NAMES, DEFAULT_OBJECT_LOCK_MODE)
     .option('--schema <name>', 'only this schema (repeatable)', collect)
     .option('--exclude-schema <name>', 'leave this schema out (repeatable)', collect)
+    .option(
+      '--preset <name>',
+      `a platform's rules (${DATABASE_PRESETS.join(', ')}: leave its own schemas out), as databases[].preset`,
+    )
+    .option(
+      '--dump-from <host[:port]>',
+      "dump from this read replica (the --url's credentials; port default: the --url's), as databases[].dumpFrom",
+    )
     .action(runs(cli, backup));
 }
 
@@ -46,6 +55,22 @@ function parseObjectLockMode(value: string): ObjectLockMode {
   const mode = value.toUpperCase();
   if ((OBJECT_LOCK_MODES as readonly string[]).includes(mode)) return mode as ObjectLockMode;
   throw new UsageError(`--object-lock-mode must be ${OBJECT_LOCK_MODE_NAMES} (got ${value})`);
+}
+
+function parsePreset(value: string): DatabasePreset {
+  const parsed = DatabasePresetSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new UsageError(`--preset must be ${DATABASE_PRESETS.join(' or ')} (got ${value})`);
+}
+
+/** `host`, `host:port` or `[v6-address]:port` into the dump handler's DUMP_FROM shape (DumpFromSchema). */
+export function parseDumpFrom(value: string): DumpFromSetting {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(value.trim());
+  const parsed = m
+    ? DumpFromSchema.safeParse({ host: m[1] ?? m[2], ...(m[3] ? { port: Number(m[3]) } : {}) })
+    : undefined;
+  if (parsed?.success) return parsed.data;
+  throw new UsageError(`--dump-from must be host or host:port with a port of 1-65535 (got ${value})`);
 }
 
 function parseTier(value: string): StoredTier | 'auto' {
@@ -64,6 +89,8 @@ export async function backup(
     objectLockMode: string;
     schema?: string[];
     excludeSchema?: string[];
+    preset?: string;
+    dumpFrom?: string;
   },
   io: Io,
 ): Promise<number> {
@@ -76,6 +103,8 @@ export async function backup(
   // A backup with a reason is an on-demand one: its own adhoc tier unless --tier says otherwise.
   const tier = o.reason && o.tier === 'auto' ? 'adhoc' : parseTier(o.tier);
   const lock = parseObjectLockMode(o.objectLockMode);
+  const preset = o.preset === undefined ? undefined : parsePreset(o.preset);
+  const dumpFrom = o.dumpFrom === undefined ? undefined : parseDumpFrom(o.dumpFrom);
   const conn = targetConnection(
     '--url',
     o.url,
@@ -100,6 +129,9 @@ export async function backup(
       tier,
       reason: o.reason,
       schemas: { include: o.schema ?? [], exclude: o.excludeSchema ?? [] },
+      preset,
+      // As the dump handler passes DUMP_FROM: the replica's host and port, the --url's credentials.
+      ...(dumpFrom ? { dumpFrom: { host: dumpFrom.host, port: dumpFrom.port } } : {}),
       logger: progressLogger(progress, io),
       // The dump's deadline machinery is how it stops cleanly (pg_dump killed, multipart upload
       // aborted, no manifest): Ctrl-C makes the time run out.
