@@ -18,6 +18,7 @@ import {
   RestoreObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { atVersion } from './s3';
 import { STORED_TIERS } from './tiers';
 
 /** Storage classes whose objects need a RestoreObject before GetObject. */
@@ -54,6 +55,8 @@ export interface ArchiveState {
   /** Can be read with GetObject now. */
   readonly readable: boolean;
   readonly bytes?: number;
+  /** The version HeadObject described, when the bucket is versioned. */
+  readonly versionId?: string;
 }
 
 /** Parses `x-amz-restore`: `ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"`. */
@@ -72,9 +75,14 @@ export function parseRestoreHeader(value: string | undefined): {
   };
 }
 
-/** The state of one object, from HeadObject. */
-export async function headArchiveState(s3: S3Client, bucket: string, key: string): Promise<ArchiveState> {
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+/** The state of one object (of `versionId`, when given), from HeadObject. */
+export async function headArchiveState(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<ArchiveState> {
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...atVersion(versionId) }));
   const storageClass = head.StorageClass ?? 'STANDARD';
   const archived = isArchiveClass(storageClass);
   const { restore, expiresAt } = parseRestoreHeader(head.Restore);
@@ -86,6 +94,7 @@ export async function headArchiveState(s3: S3Client, bucket: string, key: string
     expiresAt,
     readable: !archived || restore === 'restored',
     bytes: head.ContentLength,
+    versionId: head.VersionId ?? versionId,
   };
 }
 
@@ -134,16 +143,26 @@ export class ArchivedObjectError extends Error {
  * Throws ArchivedObjectError unless the object can be read now. One HeadObject before a read of a
  * whole archive: GetObject's own refusal (InvalidObjectState) names neither the class nor the
  * restore state, and S3-compatible servers may not refuse at all.
+ *
+ * Returns the version to read: `versionId` when the caller knows it (the manifest recorded it),
+ * else the one HeadObject saw, so the GetObject that follows reads the object checked here even if
+ * a new version or a delete marker lands in between (pass it on with atVersion).
  */
-export async function assertReadable(s3: S3Client, bucket: string, key: string): Promise<void> {
+export async function assertReadable(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<string | undefined> {
   let state: ArchiveState;
   try {
-    state = await headArchiveState(s3, bucket, key);
+    state = await headArchiveState(s3, bucket, key, versionId);
   } catch {
     // Missing or unreachable: the read that follows reports it in its own words.
-    return;
+    return versionId;
   }
   if (!state.readable) throw new ArchivedObjectError(state, bucket);
+  return state.versionId;
 }
 
 /** True for S3's refusal to GetObject an archived object. */

@@ -34,6 +34,7 @@ import {
   isLockWaitTimeout,
   partSizeFor,
   trackingClient,
+  versionOf,
   type StoredDump,
   type StreamRun,
 } from './dump-stream';
@@ -119,7 +120,12 @@ export async function dumpDirectory(run: DirectoryRun, args: string[]): Promise<
       sha256: toc.sha256,
       rawBytes: bytes,
       warnings: warnings.map(run.clean),
-      object: { key: toc.key, bytes: toc.bytes, sha256: toc.sha256 },
+      object: {
+        key: toc.key,
+        bytes: toc.bytes,
+        sha256: toc.sha256,
+        ...(toc.versionId ? { versionId: toc.versionId } : {}),
+      },
       files,
       compression,
     };
@@ -264,8 +270,9 @@ async function uploadAll(
       params: archiveUploadParams(run, key, tap),
     });
     inFlight.add(upload);
+    let done;
     try {
-      await upload.done();
+      done = await upload.done();
     } catch (e) {
       source.destroy();
       throw (
@@ -284,7 +291,7 @@ async function uploadAll(
         `${name} changed while uploading: ${tap.bytes} bytes read, ${size} on disk`,
       );
     }
-    return { name, key, bytes: tap.bytes, sha256: tap.hash.digest('hex') };
+    return { name, key, bytes: tap.bytes, sha256: tap.hash.digest('hex'), ...versionOf(done) };
   };
 
   const worker = async () => {

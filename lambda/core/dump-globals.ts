@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { PutObjectCommand, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import type { BackupError, BackupFailureReason } from './backup-error';
 import { encryptionParams } from './dump-claim';
-import { collectStderr, exitOf, type Child } from './dump-stream';
+import { collectStderr, exitOf, versionOf, type Child } from './dump-stream';
 import type { DumpOptions } from './dump';
 import type { CoreLogger } from './logger';
 import type { Manifest } from './manifest';
@@ -53,8 +53,9 @@ export async function storeGlobals(run: GlobalsRun): Promise<Manifest['globals']
     return { present: false, reason: reason || `pg_dumpall exited ${code ?? signal}` };
   }
   const body = Buffer.concat(chunks);
+  let written;
   try {
-    await options.s3.send(
+    written = await options.s3.send(
       new PutObjectCommand({
         Bucket: options.bucket,
         Key: placement.keys.globals,
@@ -73,5 +74,6 @@ export async function storeGlobals(run: GlobalsRun): Promise<Manifest['globals']
     key: placement.keys.globals,
     bytes: body.length,
     sha256: createHash('sha256').update(body).digest('hex'),
+    ...versionOf(written),
   };
 }

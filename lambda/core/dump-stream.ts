@@ -65,6 +65,8 @@ export interface StoredDump {
   /** Bytes stored (after the zstd wrapper, when there is one). */
   readonly bytes: number;
   readonly sha256: string;
+  /** The S3 version written, when the bucket is versioned: the manifest records it for readers. */
+  readonly versionId?: string;
   /** Bytes pg_dump wrote: the plain custom archive a restore writes to disk. */
   readonly rawBytes: number;
   /** pg_dump's `warning:` lines (redacted, at most 50), e.g. "subscriptions not dumped". */
@@ -278,11 +280,12 @@ export async function streamDump(run: StreamRun, args: string[]): Promise<Stored
   });
 
   try {
-    await upload.done();
+    const done = await upload.done();
     if (failure) throw failure; // defensive: a failure raced the final part
     return {
       bytes: tap.bytes,
       sha256: tap.hash.digest('hex'),
+      ...versionOf(done),
       rawBytes: dump.rawBytes(),
       warnings: warnings.map(clean),
     };
@@ -368,4 +371,10 @@ export async function abortUploads(
     }
   }
   return (await listFor()).length;
+}
+
+/** `{ versionId }` from a PutObject / Upload answer, when S3 reports one (a versioned bucket). */
+export function versionOf(out: unknown): { versionId?: string } {
+  const v = (out as { VersionId?: unknown } | undefined)?.VersionId;
+  return typeof v === 'string' && v.length > 0 ? { versionId: v } : {};
 }

@@ -405,7 +405,12 @@ async function dumpInSnapshot(run: SnapshotRun): Promise<Manifest> {
       options: dumpArgs.filter((a) => !a.startsWith('--snapshot=')),
       ...(stored.warnings.length > 0 ? { warnings: stored.warnings } : {}),
     },
-    object: stored.object ?? { key: placement.keys.dump, bytes: stored.bytes, sha256: stored.sha256 },
+    object: stored.object ?? {
+      key: placement.keys.dump,
+      bytes: stored.bytes,
+      sha256: stored.sha256,
+      ...(stored.versionId ? { versionId: stored.versionId } : {}),
+    },
     ...(stored.files ? { layout: 'directory', files: stored.files } : {}),
     compression: stored.compression ?? manifestCompression(run.compression, stored.rawBytes),
     globals,

@@ -77,6 +77,12 @@ const StoredObjectSchema = z.strictObject({
   key: z.string(),
   bytes: z.number().int().nonnegative(),
   sha256: sha256Hex,
+  /**
+   * The S3 version the dump wrote (PutObject/CompleteMultipartUpload's VersionId); readers fetch
+   * exactly this version (s3.ts, atVersion). @default - the current version (older manifests,
+   * unversioned buckets)
+   */
+  versionId: z.string().min(1).optional(),
 });
 export type StoredObject = z.infer<typeof StoredObjectSchema>;
 
@@ -90,6 +96,8 @@ export const DirectoryFileSchema = z.strictObject({
   key: z.string(),
   bytes: z.number().int().nonnegative(),
   sha256: sha256Hex,
+  /** The S3 version the dump wrote, as for StoredObject. */
+  versionId: z.string().min(1).optional(),
 });
 export type DirectoryFile = z.infer<typeof DirectoryFileSchema>;
 

@@ -10,7 +10,7 @@ import { LEGACY_COMPRESSION, type Compression } from './compression-settings';
 import { parseManifest, type Manifest, type StoredObject } from './manifest';
 import { isInvalidObjectState } from './archive-state';
 import { archivedRestoreError, assertRestorable, RestoreError, type RestoreErrorCode } from './restore-error';
-import { readText } from './s3';
+import { atVersion, readText } from './s3';
 
 /** Reads and validates a manifest object. */
 export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest> {
@@ -51,12 +51,16 @@ export async function downloadVerified(
   statfs?: StatFs,
 ): Promise<void> {
   // An archived (and not restored) archive is refused up front with the thaw command to run.
-  await assertRestorable(s3, bucket, object.key);
+  // Pinned to the version the manifest recorded, else the one HeadObject saw: a newer version or a
+  // delete marker written meanwhile cannot change what is downloaded.
+  const version = await assertRestorable(s3, bucket, object.key, object.versionId);
   let res;
   try {
-    res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }), { abortSignal: signal });
+    res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key, ...atVersion(version) }), {
+      abortSignal: signal,
+    });
   } catch (e) {
-    throw isInvalidObjectState(e) ? await archivedRestoreError(s3, bucket, object.key) : e;
+    throw isInvalidObjectState(e) ? await archivedRestoreError(s3, bucket, object.key, version) : e;
   }
   if (!res.Body) throw new RestoreError('SIZE_MISMATCH', `s3://${bucket}/${object.key} has no body`);
   try {
@@ -79,8 +83,8 @@ export async function downloadVerified(
 
 /** Reads a small object (the globals file) into memory, verified like the archive. */
 export async function fetchVerifiedText(s3: S3Client, bucket: string, object: StoredObject): Promise<string> {
-  await assertRestorable(s3, bucket, object.key);
-  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }));
+  const version = await assertRestorable(s3, bucket, object.key, object.versionId);
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.key, ...atVersion(version) }));
   const body = Buffer.from(await res.Body!.transformToByteArray());
   if (body.length !== object.bytes) {
     throw new RestoreError(

@@ -16,7 +16,7 @@ import { ArchiveReadError, ensureFreeSpace, type StatFs } from './archive-read';
 import { isInvalidObjectState } from './archive-state';
 import { DIRECTORY_TOC, type DirectoryFile, type Manifest } from './manifest';
 import { archivedRestoreError, assertRestorable, RestoreError } from './restore-error';
-import { isNotFound } from './s3';
+import { atVersion, isNotFound } from './s3';
 
 /** Files downloaded at once. */
 const CONCURRENCY = 4;
@@ -103,16 +103,20 @@ async function downloadFile(
 ): Promise<void> {
   const where = `file ${file.name} (s3://${bucket}/${file.key})`;
   let body: Readable;
+  let version = file.versionId;
   try {
     // An archived (and not restored) file is refused with the thaw command to run.
-    await assertRestorable(s3, bucket, file.key);
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: file.key }), {
-      abortSignal: signal,
-    });
+    version = await assertRestorable(s3, bucket, file.key, file.versionId);
+    const res = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: file.key, ...atVersion(version) }),
+      {
+        abortSignal: signal,
+      },
+    );
     body = res.Body as Readable;
   } catch (e) {
     if (isNotFound(e)) throw new RestoreError('OBJECT_MISSING', `${where} is missing`);
-    if (isInvalidObjectState(e)) throw await archivedRestoreError(s3, bucket, file.key);
+    if (isInvalidObjectState(e)) throw await archivedRestoreError(s3, bucket, file.key, version);
     throw e;
   }
   const hash = createHash('sha256');

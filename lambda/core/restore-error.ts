@@ -44,9 +44,14 @@ export class RestoreError extends Error {
  * Throws RestoreError('ARCHIVED') naming the exact `restorable thaw` command when `key` is archived
  * and not restored (a restored copy reads like any object).
  */
-export async function assertRestorable(s3: S3Client, bucket: string, key: string): Promise<void> {
+export async function assertRestorable(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<string | undefined> {
   try {
-    await assertReadable(s3, bucket, key);
+    return await assertReadable(s3, bucket, key, versionId);
   } catch (e) {
     if (e instanceof ArchivedObjectError) throw new RestoreError('ARCHIVED', e.message);
     throw e;
@@ -57,8 +62,13 @@ export async function assertRestorable(s3: S3Client, bucket: string, key: string
  * For a read S3 refused with InvalidObjectState (the object went to an archive class between our
  * HeadObject and the read): the same ARCHIVED error, with the state read again.
  */
-export async function archivedRestoreError(s3: S3Client, bucket: string, key: string): Promise<RestoreError> {
-  const state = await headArchiveState(s3, bucket, key).catch(() => undefined);
+export async function archivedRestoreError(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<RestoreError> {
+  const state = await headArchiveState(s3, bucket, key, versionId).catch(() => undefined);
   return new RestoreError(
     'ARCHIVED',
     state

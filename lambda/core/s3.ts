@@ -34,6 +34,18 @@ export function makeS3Client(region?: string, extra: S3ClientConfig = {}): S3Cli
   });
 }
 
+/**
+ * The bucket is versioned (Object Lock): a reader that looked at an object (a manifest's record of
+ * the version it wrote, or a HeadObject) pins every later GetObject/HeadObject of that key to the
+ * version it saw, so a newer version or a delete marker cannot swap the bytes mid-read. Spread into
+ * the command input; nothing when no version is known (old manifests, servers without versioning),
+ * which reads the current version as before.
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/RetrievingObjectVersions.html
+ */
+export function atVersion(versionId: string | undefined): { VersionId?: string } {
+  return versionId ? { VersionId: versionId } : {};
+}
+
 /** Reads a small object (a manifest, a report) as text. */
 export async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

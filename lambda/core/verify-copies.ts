@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Manifest } from './manifest';
-import { isNotFound } from './s3';
+import { atVersion, isNotFound } from './s3';
 import type { VerifyOptions } from './verify';
 import { failed, pass, skipped, VerifyInfraError, type VerifyCheck } from './verify-result';
 
@@ -20,7 +20,9 @@ export async function globalsCheck(s3: S3Client, bucket: string, manifest: Manif
   if (!g.present) return skipped('globals', `no roles file: ${g.reason}`);
   let body: Uint8Array;
   try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: g.key }));
+    const out = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: g.key, ...atVersion(g.versionId) }),
+    );
     body = await out.Body!.transformToByteArray();
   } catch (e) {
     if (isNotFound(e)) return failed('globals', 'GLOBALS_MISSING', `roles file ${g.key} does not exist`);

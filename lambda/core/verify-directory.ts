@@ -15,7 +15,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ArchivedObjectError, assertReadable, headArchiveState, isInvalidObjectState } from './archive-state';
 import { readArchiveToc } from './archive-toc';
 import { DIRECTORY_TOC, type DirectoryFile, type Manifest } from './manifest';
-import { isNotFound } from './s3';
+import { atVersion, isNotFound } from './s3';
 import { failed, pass, skipped, VerifyInfraError, type VerifyCheck } from './verify-result';
 import { tocCheck } from './verify-toc';
 
@@ -43,15 +43,17 @@ async function readFile(
   copyTo?: string,
 ): Promise<FileRead> {
   let body: Readable;
+  let version = file.versionId;
   try {
     // An archived object is not a verdict on the backup: say how to thaw it instead.
-    await assertReadable(s3, bucket, file.key);
-    body = (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: file.key }))).Body as Readable;
+    version = await assertReadable(s3, bucket, file.key, file.versionId);
+    body = (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: file.key, ...atVersion(version) })))
+      .Body as Readable;
   } catch (e) {
     if (isNotFound(e)) return { file };
     if (e instanceof ArchivedObjectError) throw new VerifyInfraError(e.message);
     if (isInvalidObjectState(e)) {
-      const state = await headArchiveState(s3, bucket, file.key).catch(() => undefined);
+      const state = await headArchiveState(s3, bucket, file.key, version).catch(() => undefined);
       throw new VerifyInfraError(
         state
           ? new ArchivedObjectError(state, bucket).message

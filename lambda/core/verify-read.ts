@@ -14,7 +14,7 @@ import { ArchivedObjectError, assertReadable, headArchiveState, isInvalidObjectS
 import { scanArchive } from './archive-read';
 import type { CompressionError } from './compression';
 import { LEGACY_COMPRESSION, storedFormatOf, type Compression } from './compression-settings';
-import { isNotFound } from './s3';
+import { atVersion, isNotFound } from './s3';
 import { VerifyInfraError } from './verify-result';
 
 export interface ArchiveRead {
@@ -37,18 +37,21 @@ export async function readArchive(
   key: string,
   pgRestorePath?: string,
   compression: Compression = LEGACY_COMPRESSION,
+  versionId?: string,
 ): Promise<ArchiveRead | undefined> {
   let body: Readable;
+  let version = versionId;
   try {
     // An archived object is not a verdict on the backup: say how to thaw it instead of reading.
-    await assertReadable(s3, bucket, key);
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    // The read is pinned to the version checked (the manifest's, else the one HeadObject saw).
+    version = await assertReadable(s3, bucket, key, versionId);
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...atVersion(version) }));
     body = out.Body as Readable;
   } catch (e) {
     if (isNotFound(e)) return undefined;
     if (e instanceof ArchivedObjectError) throw new VerifyInfraError(e.message);
     if (isInvalidObjectState(e)) {
-      const state = await headArchiveState(s3, bucket, key).catch(() => undefined);
+      const state = await headArchiveState(s3, bucket, key, version).catch(() => undefined);
       throw new VerifyInfraError(
         state ? new ArchivedObjectError(state, bucket).message : `${key} is archived; run restorable thaw`,
       );

@@ -144,6 +144,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyResult
         manifest.object.key,
         pgRestore?.path,
         compressionOf(manifest),
+        manifest.object.versionId,
       );
   if (directory) checks.push(...directory.checks);
   else if (!read) {

@@ -96,6 +96,13 @@ describe('parseManifest', () => {
     expect(parseManifest(JSON.stringify(m))).toEqual(m);
   });
 
+  test('keeps the S3 VersionId of the stored objects (issue 12) and refuses an empty one', () => {
+    const m = structuredClone(valid()) as Loose;
+    (m.object as Loose).versionId = 'v1';
+    expect(parseManifest(JSON.stringify(m)).object.versionId).toBe('v1');
+    expect(problem((x) => ((x.object as Loose).versionId = ''))).toMatch(/object\.versionId/);
+  });
+
   test('says when the body is not JSON at all', () => {
     expect(() => parseManifest('{"formatVersion": 1,')).toThrow(/^manifest is not valid JSON: .+/);
   });
