@@ -444,7 +444,7 @@ describe('the Fargate runner entry point, as a process', () => {
     expect(verify.error().errorMessage).not.toMatch(/SIZE_MISMATCH|CHECKSUM_MISMATCH/);
   });
 
-  it('a gzip-era backup (pg_dump gzip, manifest without a compression field) still verifies through the runner, TOC read', async () => {
+  it('a gzip-era backup (pg_dump gzip, manifest without a compression field) verifies through the runner (TOC read) and the drill select step picks it', async () => {
     const written = await dumpDatabase(
       h.dumpOptions({ databaseId: 'runner-gzip', compression: { kind: 'gzip' } }),
     );
@@ -469,6 +469,29 @@ describe('the Fargate runner entry point, as a process', () => {
     };
     expect(result).toMatchObject({ ok: true, sha256: written.object.sha256 });
     expect(result.checks.find((c) => c.name === 'toc')?.status).toBe('pass');
+
+    // The drill's select step (the part of a drill that runs without an RDS instance) re-verifies
+    // it through the gzip decompressor and picks it.
+    const select = await runRunner(
+      [
+        'drill',
+        JSON.stringify({ action: 'select', databaseId: 'runner-gzip', drill: { source: 'primary' } }),
+      ],
+      {
+        PG_BIN_DIRS: h.realBinDir,
+        DRILL_SUBNET_GROUP: 'restorable-drill',
+        DRILL_SECURITY_GROUP_IDS: 'sg-0123456789abcdef0',
+      },
+    );
+    expect({ code: select.code, stderr: select.code === 0 ? '' : select.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(select.result()).toMatchObject({
+      databaseId: 'runner-gzip',
+      backup: { manifestKey, backupId: written.backupId, bytes: written.object.bytes },
+      skippedBackups: [],
+    });
   });
 
   it('refuses an unknown handler or a missing event with exit 1 and says how to call it', async () => {
