@@ -12,8 +12,11 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { listBackups } from '../../lambda/core/catalog';
-import { parseManifest } from '../../lambda/core/manifest';
+import { dumpDatabase } from '../../lambda/core/dump';
+import { keysOfManifest, parseManifest, type Manifest } from '../../lambda/core/manifest';
 import { readText } from '../../lambda/core/s3';
 import { makeStandInBinDir, startHarness, TEST_KMS_KEY, type Harness } from '../support/harness';
 
@@ -154,6 +157,60 @@ function runRunner(args: string[], env: Record<string, string>): Promise<Run> {
         error: () => JSON.parse(last(stderr)) as { errorType: string; errorMessage: string },
       }),
     ),
+  );
+}
+
+/**
+ * An HTTP proxy in front of the local S3 server that lets the first `allow` object writes (PUTs)
+ * under a directory backup's `.dir/` prefix through, then resets the connection of every later
+ * one (retries included): a network fault in the middle of a directory upload, seen by the
+ * runner process as its S3 endpoint failing. Everything else (claims, listings, aborts) passes.
+ */
+async function faultyS3Proxy(
+  allow: number,
+): Promise<{ endpoint: string; reset: () => number; close(): Promise<void> }> {
+  const upstream = new URL(h.s3server.endpoint);
+  let passed = 0;
+  let resets = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'PUT' && /\.dir\//.test(req.url ?? '') && ++passed > allow) {
+      resets++;
+      req.socket.destroy();
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers.expect;
+    const out = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    reset: () => resets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const out = await h.s3.send(new ListObjectsV2Command({ Bucket: h.bucket, Prefix: prefix }));
+  return (out.Contents ?? []).map((o) => o.Key!);
+}
+
+/** Overwrites a stored manifest (the local server has no Object Lock; real S3 would refuse). */
+async function putManifest(key: string, manifest: Manifest | Record<string, unknown>): Promise<void> {
+  await h.s3.send(
+    new PutObjectCommand({ Bucket: h.bucket, Key: key, Body: JSON.stringify(manifest, null, 2) }),
   );
 }
 
@@ -317,6 +374,124 @@ describe('the Fargate runner entry point, as a process', () => {
     } finally {
       fs.rmSync(standIn, { recursive: true, force: true });
     }
+  });
+
+  it('a connection fault in the middle of a directory upload fails the run: no manifest, nothing listed, no pending upload', async () => {
+    const proxy = await faultyS3Proxy(1);
+    try {
+      const run = await runRunner(['dump'], {
+        RESTORABLE_EVENT: dumpEvent('runner-dir-fault'),
+        PG_BIN_DIRS: h.realBinDir,
+        RUNNER: 'fargate',
+        DUMP_LAYOUT: 'directory',
+        DUMP_JOBS: '2',
+        WORK_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'runner-work-')),
+        AWS_ENDPOINT_URL_S3: proxy.endpoint,
+        TASK_TOKEN: TOKEN,
+      });
+      expect(proxy.reset()).toBeGreaterThan(0);
+      expect(run.code).toBe(1);
+      expect(run.error()).toMatchObject({
+        errorType: 'BackupError',
+        errorMessage: expect.stringMatching(/^UPLOAD_FAILED: /),
+      });
+      expect(sfnCalls.map((c) => [c.target, c.body.error])).toEqual([['SendTaskFailure', 'BackupError']]);
+      expect(run.stdout).not.toMatch(/"manifestKey"/);
+      const keys = [
+        ...(await keysUnder('daily/runner-dir-fault/')),
+        ...(await keysUnder('yearly/runner-dir-fault/')),
+      ];
+      expect(keys.filter((k) => k.endsWith('.manifest.json'))).toEqual([]);
+      // The fault struck mid-set: exactly the one file let through is stored, the rest are not.
+      expect(keys.filter((k) => k.includes('.dir/'))).toHaveLength(1);
+      expect(h.s3server.pendingUploads(h.bucket)).toEqual([]);
+      expect(await listBackups(h.s3, h.bucket, 'runner-dir-fault', { includeInvalid: true })).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('verify through the runner names a truncated zstd stream TRUNCATED, even with size and checksum matching', async () => {
+    const run = await runRunner(['dump'], {
+      RESTORABLE_EVENT: dumpEvent('runner-cut'),
+      PG_BIN_DIRS: h.realBinDir,
+    });
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+    const { manifestKey } = run.result() as { manifestKey: string };
+    const manifest = parseManifest(await readText(h.s3, h.bucket, manifestKey));
+    expect(manifest.compression).toMatchObject({ kind: 'zstd-wrapped' });
+    // The compressor died and the cut stream was committed with its own size and SHA-256: only
+    // decompressing to the end can tell.
+    const full = fs.readFileSync(h.s3server.objectPath(h.bucket, manifest.object.key));
+    const cut = full.subarray(0, Math.floor(full.length * 0.6));
+    await h.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: manifest.object.key, Body: cut }));
+    await putManifest(manifestKey, {
+      ...manifest,
+      object: {
+        ...manifest.object,
+        bytes: cut.length,
+        sha256: createHash('sha256').update(cut).digest('hex'),
+      },
+    });
+    const verify = await runRunner(['verify', JSON.stringify({ databaseId: 'runner-cut', manifestKey })], {
+      PG_BIN_DIRS: h.realBinDir,
+    });
+    expect(verify.code).toBe(1);
+    expect(verify.error()).toMatchObject({
+      errorType: 'VerificationFailed',
+      errorMessage: expect.stringMatching(/TRUNCATED/),
+    });
+    expect(verify.error().errorMessage).not.toMatch(/SIZE_MISMATCH|CHECKSUM_MISMATCH/);
+  });
+
+  it('a gzip-era backup (pg_dump gzip, manifest without a compression field) verifies through the runner (TOC read) and the drill select step picks it', async () => {
+    const written = await dumpDatabase(
+      h.dumpOptions({ databaseId: 'runner-gzip', compression: { kind: 'gzip' } }),
+    );
+    expect(written.compression).toMatchObject({ kind: 'pg-gzip' });
+    const manifestKey = keysOfManifest(written).manifest;
+    // As written before the field existed.
+    const legacy: Partial<Manifest> = { ...written };
+    delete legacy.compression;
+    await putManifest(manifestKey, legacy);
+    expect(parseManifest(await readText(h.s3, h.bucket, manifestKey))).not.toHaveProperty('compression');
+    const verify = await runRunner(['verify', JSON.stringify({ databaseId: 'runner-gzip', manifestKey })], {
+      PG_BIN_DIRS: h.realBinDir,
+    });
+    expect({ code: verify.code, stderr: verify.code === 0 ? '' : verify.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    const result = verify.result() as {
+      ok: boolean;
+      sha256: string;
+      checks: { name: string; status: string }[];
+    };
+    expect(result).toMatchObject({ ok: true, sha256: written.object.sha256 });
+    expect(result.checks.find((c) => c.name === 'toc')?.status).toBe('pass');
+
+    // The drill's select step (the part of a drill that runs without an RDS instance) re-verifies
+    // it through the gzip decompressor and picks it.
+    const select = await runRunner(
+      [
+        'drill',
+        JSON.stringify({ action: 'select', databaseId: 'runner-gzip', drill: { source: 'primary' } }),
+      ],
+      {
+        PG_BIN_DIRS: h.realBinDir,
+        DRILL_SUBNET_GROUP: 'restorable-drill',
+        DRILL_SECURITY_GROUP_IDS: 'sg-0123456789abcdef0',
+      },
+    );
+    expect({ code: select.code, stderr: select.code === 0 ? '' : select.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    expect(select.result()).toMatchObject({
+      databaseId: 'runner-gzip',
+      backup: { manifestKey, backupId: written.backupId, bytes: written.object.bytes },
+      skippedBackups: [],
+    });
   });
 
   it('refuses an unknown handler or a missing event with exit 1 and says how to call it', async () => {
