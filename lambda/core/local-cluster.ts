@@ -194,6 +194,34 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     throw new Error(`PostgreSQL ${initdb.major} did not start: ${lastError}`);
   }
 
+  return clusterHandle({
+    root,
+    dataDir,
+    binDir,
+    pgCtl,
+    port,
+    user,
+    password,
+    major: initdb.major,
+    entry,
+    spawnOpts,
+  });
+}
+
+/** The handle of a started cluster: how to reach it, and a stop that also removes its files. */
+function clusterHandle(c: {
+  root: string;
+  dataDir: string;
+  binDir: string;
+  pgCtl: string;
+  port: number;
+  user: string;
+  password: string;
+  major: number;
+  entry: { dataDir: string; pgCtl: string; runAs?: RunAs };
+  spawnOpts: Parameters<typeof execFileAsync>[2];
+}): LocalCluster {
+  const { root, dataDir, pgCtl, port, user, password } = c;
   let stopped = false;
   const connection = (database = 'postgres'): ConnectionParams => ({
     host: '127.0.0.1',
@@ -207,9 +235,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     port,
     user,
     password,
-    major: initdb.major,
+    major: c.major,
     dataDir,
-    binDir,
+    binDir: c.binDir,
     connection,
     url: (database = 'postgres') =>
       `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
@@ -218,11 +246,11 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       if (stopped) return;
       stopped = true;
       try {
-        await execFileAsync(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], spawnOpts);
+        await execFileAsync(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], c.spawnOpts);
       } catch {
         // Already stopped (a test may have killed it on purpose); removing the directory is what matters.
       }
-      live.delete(entry);
+      live.delete(c.entry);
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
@@ -334,36 +362,16 @@ export async function startStandby(
     fs.rmSync(root, { recursive: true, force: true });
     throw new Error(`standby did not start: ${why}`);
   }
-  let stopped = false;
-  const connection = (database = 'postgres'): ConnectionParams => ({
-    host: '127.0.0.1',
-    port,
-    user: primary.user,
-    password: primary.password,
-    database,
-  });
-  return {
-    host: '127.0.0.1',
+  return clusterHandle({
+    root,
+    dataDir,
+    binDir: primary.binDir,
+    pgCtl,
     port,
     user: primary.user,
     password: primary.password,
     major: primary.major,
-    dataDir,
-    binDir: primary.binDir,
-    connection,
-    url: (database = 'postgres') =>
-      `postgresql://${primary.user}:${encodeURIComponent(primary.password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
-    isRunning: () => !stopped && fs.existsSync(path.join(dataDir, 'postmaster.pid')),
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      try {
-        await execFileAsync(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop'], spawnOpts);
-      } catch {
-        // already stopped
-      }
-      live.delete(entry);
-      fs.rmSync(root, { recursive: true, force: true });
-    },
-  };
+    entry,
+    spawnOpts,
+  });
 }
