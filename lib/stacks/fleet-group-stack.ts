@@ -9,7 +9,9 @@
  */
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import { type App } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { suppressControls } from '../control-tower';
 import { FleetBackupRunners, FleetDrillRunners } from '../constructs/fleet-runners';
 import type { BackupRunnerGroup, DrillRunnerGroup } from '../fleet-plan';
 import { importNetwork } from '../vpc-import';
@@ -79,6 +81,17 @@ export class FleetGroupStack extends Stack {
       );
     }
     applyGovernedAccountDefaults(this, { reservedConcurrency: config.functions.reservedConcurrency });
+    // Every log group here is encrypted with the fleet stack's monitoring key, named through a
+    // cross-stack reference (Fn::GetStackOutput) that the published control's rule does not
+    // resolve; control-tower.test.ts asserts each one names it.
+    for (const node of this.node.findAll()) {
+      if (node instanceof logs.CfnLogGroup && node.kmsKeyId !== undefined) {
+        suppressControls(node, {
+          cloudwatch_log_group_encrypted_check:
+            "encrypted with the fleet stack's monitoring key, named by a cross-stack reference the rule cannot resolve",
+        });
+      }
+    }
   }
 }
 

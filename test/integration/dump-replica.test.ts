@@ -87,6 +87,23 @@ it('dumps from a standby with hot_standby_feedback on: every session there, the 
     await new Promise((r) => setTimeout(r, 50));
   }
   await h.query(`INSERT INTO public.replica_marker VALUES (4)`);
+  // The standby must have replayed it before the dump starts (streaming is asynchronous).
+  const [{ lsn }] = await h.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+  const probe = new Client(standby.connection());
+  await probe.connect();
+  try {
+    for (let i = 0; ; i++) {
+      const { rows } = await probe.query<{ caught: boolean }>(
+        `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught`,
+        [lsn],
+      );
+      if (rows[0].caught) break;
+      if (i > 300) throw new Error('standby did not replay the insert within 30 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await probe.end();
+  }
   await caughtUp();
   // Watch the primary for any session of ours while the backup runs.
   const seen = new Set<string>();
