@@ -400,7 +400,10 @@ describe('discovery handler on demand (databaseIds with tier, reason, startNow)'
     // As the dump will get it: the orchestrator routes on runnerGroup and removes it.
     const dumpEvent: Record<string, unknown> = { ...items[0].execution };
     delete dumpEvent.runnerGroup;
-    expect(DumpEventSchema.parse(dumpEvent)).toMatchObject({ tier: 'adhoc', reason: 'before migration 0042' });
+    expect(DumpEventSchema.parse(dumpEvent)).toMatchObject({
+      tier: 'adhoc',
+      reason: 'before migration 0042',
+    });
   });
 
   it('a tag-selected database (not listed): found by the selection, that one only, with the tier and reason', async () => {

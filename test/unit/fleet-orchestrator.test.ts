@@ -93,7 +93,9 @@ describe('FleetOrchestrator', () => {
       ResultSelector: { 'items.$': '$.items', 'notFound.$': '$.notFound' },
       ResultPath: '$.discovery',
     });
-    const summarize = definition.States[FleetStates.summarize] as AslState & { Output: Record<string, string> };
+    const summarize = definition.States[FleetStates.summarize] as AslState & {
+      Output: Record<string, string>;
+    };
     expect(summarize.Output.notFound).toBe('{% $states.input.discovery.notFound %}');
     // The execution's output is Summarize's: the Choice after it passes it on as is.
     expect(summarize.Next).toBe(FleetStates.anyFailed);
