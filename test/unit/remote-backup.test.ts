@@ -23,7 +23,7 @@ import {
   backupStateMachineOutputKey,
   FLEET_BACKUP_ORCHESTRATOR_OUTPUT,
 } from '../../lib/outputs';
-import { runRemoteBackup } from '../../src/cli/remote-backup';
+import { runRemoteBackup, startedRunArn } from '../../src/cli/remote-backup';
 
 const cfn = mockClient(CloudFormationClient);
 const sfn = mockClient(SFNClient);
@@ -425,4 +425,35 @@ describe('a fleet-shaped stack: the backup orchestrator, for one database', () =
       `restorable: error: backup of orders failed: ConfigError: invalid backup run inputs: orders: ... (${ORCH_EXEC})`,
     );
   });
+});
+
+test("the run's execution ARN is read from the StartRun task's events, and from no other task's", () => {
+  const RUN = 'arn:aws:states:eu-west-1:111122223333:execution:restorable-fleet-1-vpc-a-backup:0b1c';
+  const data = JSON.stringify({ ExecutionArn: RUN, StartDate: 1795932001000 });
+  const states = { resourceType: 'states', resource: 'startExecution.sync:2' };
+  expect(
+    startedRunArn(ev(1, { type: 'TaskSubmitted', taskSubmittedEventDetails: { ...states, output: data } })),
+  ).toBe(RUN);
+  expect(
+    startedRunArn(ev(2, { type: 'TaskSucceeded', taskSucceededEventDetails: { ...states, output: data } })),
+  ).toBe(RUN);
+  // A run that failed: .sync puts the run's description in the cause.
+  expect(
+    startedRunArn(
+      ev(3, {
+        type: 'TaskFailed',
+        taskFailedEventDetails: { ...states, error: 'States.TaskFailed', cause: data },
+      }),
+    ),
+  ).toBe(RUN);
+  // Discover's Lambda and RecordQueueTime's CloudWatch call start no run.
+  const lambda = { resourceType: 'lambda', resource: 'invoke' };
+  expect(
+    startedRunArn(ev(4, { type: 'TaskSucceeded', taskSucceededEventDetails: { ...lambda, output: data } })),
+  ).toBeUndefined();
+  expect(
+    startedRunArn(
+      ev(5, { type: 'TaskSubmitted', taskSubmittedEventDetails: { ...states, output: 'not json' } }),
+    ),
+  ).toBeUndefined();
 });
