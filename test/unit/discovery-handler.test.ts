@@ -330,11 +330,15 @@ describe('discovery handler event (the orchestrator passes the listed databases 
 
   it('a schedule of its own runs only its listed databases, without tag discovery', async () => {
     env({ WORKLOAD: 'backup', SELECTION });
-    const { items } = await handler({
+    const { items, notFound } = await handler({
       listedDatabases: grouped,
-      filter: { databaseIds: ['supabase', 'unknown'] },
+      filter: { databaseIds: ['supabase'] },
     });
     expect(items.map((i) => i.databaseId)).toEqual(['supabase']);
+    // As scheduled: the listed input untouched, the jitter kept.
+    expect(items[0].execution).toEqual(grouped[1].execution);
+    expect(items[0].startNow).toBeUndefined();
+    expect(notFound).toEqual([]);
     expect(rds.calls()).toHaveLength(0);
   });
 
@@ -369,5 +373,108 @@ describe('discovery handler event (the orchestrator passes the listed databases 
     await expect(handler({ listedDatabases: [{ id: 'Bad' }] })).rejects.toThrow(
       /invalid discovery event: listedDatabases\.0\.id: must be a lowercase-hyphen database id/,
     );
+  });
+});
+
+/** What `restorable backup --stack` starts the fleet's backup orchestrator with, for one database. */
+describe('discovery handler on demand (databaseIds with tier, reason, startNow)', () => {
+  const grouped = LISTED.map((run) => ({ ...run, execution: { ...run.execution, runnerGroup: 'vpc-a' } }));
+  const onDemand = { tier: 'adhoc', reason: 'before migration 0042', startNow: true };
+
+  it('a listed database: its own input with the adhoc tier and the reason, no jitter, no tag discovery', async () => {
+    env({ WORKLOAD: 'backup', SELECTION });
+    const { items, notFound } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['supabase'], ...onDemand },
+    });
+    expect(items).toEqual([
+      {
+        databaseId: 'supabase',
+        maxQueueMinutes: 12 * 60,
+        startNow: true,
+        execution: { ...grouped[1].execution, tier: 'adhoc', reason: 'before migration 0042' },
+      },
+    ]);
+    expect(notFound).toEqual([]);
+    expect(rds.calls()).toHaveLength(0);
+    // As the dump will get it: the orchestrator routes on runnerGroup and removes it.
+    const dumpEvent: Record<string, unknown> = { ...items[0].execution };
+    delete dumpEvent.runnerGroup;
+    expect(DumpEventSchema.parse(dumpEvent)).toMatchObject({
+      tier: 'adhoc',
+      reason: 'before migration 0042',
+    });
+  });
+
+  it('a tag-selected database (not listed): found by the selection, that one only, with the tier and reason', async () => {
+    onePage(rds, [instance('orders'), instance('billing'), instance('reports')]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders'), instance('billing'), instance('reports')]));
+    env({ WORKLOAD: 'backup', SELECTION, DEFAULTS: JSON.stringify(DEFAULTS) });
+    const { items, notFound } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['billing'], ...onDemand },
+    });
+    expect(items.map((i) => i.databaseId)).toEqual(['billing']);
+    expect(items[0]).toMatchObject({
+      startNow: true,
+      execution: {
+        databaseId: 'billing',
+        secretArn: secretArn('rds!db-billing'),
+        host: 'billing.abc.eu-west-1.rds.amazonaws.com',
+        rdsResourceArn: instanceArn('billing'),
+        tier: 'adhoc',
+        reason: 'before migration 0042',
+      },
+    });
+    expect(DumpEventSchema.safeParse(items[0].execution).success).toBe(true);
+    expect(notFound).toEqual([]);
+  });
+
+  it('says why a database asked for by name has no run: skipped, not selected, or no selection at all', async () => {
+    onePage(rds, [
+      instance('orders'),
+      instance('no-secret', { MasterUserSecret: undefined }),
+      instance('untagged', { TagList: [] }),
+    ]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders')]));
+    env({ WORKLOAD: 'backup', SELECTION });
+    const { items, notFound } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['untagged', 'no-secret', 'supabase'], ...onDemand },
+    });
+    // The listed one still runs; the two others are named with their reasons.
+    expect(items.map((i) => i.databaseId)).toEqual(['supabase']);
+    expect(notFound.map((n) => n.id)).toEqual(['no-secret', 'untagged']);
+    expect(notFound[0].reason).toMatch(
+      /^discovery skipped "no-secret": NO_SECRET: instance "no-secret" has no RDS-managed master secret .*ManageMasterUserPassword/,
+    );
+    expect(notFound[1].reason).toBe(
+      '"untagged" is not in databases[] and no RDS instance or Aurora cluster the selection picks ' +
+        '(engines postgres, aurora-postgresql; tags backup=nightly) has that id (its restorable:id tag, else its identifier)',
+    );
+    expect(output.lines.join('')).toMatch(/requested database not found.*untagged/);
+
+    // Without a selection nothing is discovered: only listed databases exist.
+    restoreEnv();
+    rds.reset();
+    env({ WORKLOAD: 'backup' });
+    const listedOnly = await handler({ listedDatabases: grouped, filter: { databaseIds: ['billing'] } });
+    expect(listedOnly.items).toEqual([]);
+    expect(listedOnly.notFound).toEqual([
+      { id: 'billing', reason: '"billing" is not in databases[] and this deployment has no tag selection' },
+    ]);
+    expect(rds.calls()).toHaveLength(0);
+  });
+
+  it('refuses a tier the dump refuses, and a tier or reason for a drill', async () => {
+    env({ WORKLOAD: 'backup', SELECTION });
+    await expect(
+      handler({ listedDatabases: grouped, filter: { databaseIds: ['supabase'], tier: 'hourly' } }),
+    ).rejects.toThrow(/invalid discovery event: filter\.tier/);
+    restoreEnv();
+    env({ WORKLOAD: 'drill' });
+    await expect(
+      handler({ listedDatabases: grouped, filter: { databaseIds: ['orders'], reason: 'why' } }),
+    ).rejects.toThrow(/tier and reason are for on-demand backups; a drill run takes neither/);
   });
 });

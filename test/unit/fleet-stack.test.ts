@@ -11,6 +11,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { PRINCIPAL_DATABASE } from '../../lib/constructs/database-access-role';
 import { MAX_RUNNER_GROUPS_PER_STACK } from '../../lib/fleet-plan';
+import { FLEET_BACKUP_ORCHESTRATOR_OUTPUT, FLEET_DRILL_ORCHESTRATOR_OUTPUT } from '../../lib/outputs';
 import { fleetApp, fleetConfig, LISTED } from './fleet-support';
 import { allowed } from './iam-eval';
 import {
@@ -158,6 +159,20 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
       'arn:aws:iam::123456789012:role/restorable/fleet/dump/*',
     );
     expect(trust[0].Condition?.Null).toEqual({ 'aws:RequestTag/restorable:database': 'false' });
+  });
+
+  it('outputs the backup and drill orchestrators for `restorable backup --stack`, and no per-database output', () => {
+    const outputs = template(backup).toJSON().Outputs as Record<string, { Value: unknown }>;
+    const fleet = backup.fleet!;
+    expect(outputs[FLEET_BACKUP_ORCHESTRATOR_OUTPUT].Value).toEqual(
+      backup.resolve(fleet.backupOrchestrator.stateMachine.stateMachineArn),
+    );
+    expect(outputs[FLEET_DRILL_ORCHESTRATOR_OUTPUT].Value).toEqual(
+      backup.resolve(fleet.drillOrchestrator!.stateMachine.stateMachineArn),
+    );
+    // CloudFormation allows 200 outputs a stack: none per database, however many there are.
+    expect(Object.keys(outputs).filter((key) => /^Backup(StateMachine|Input)/.test(key))).toEqual([]);
+    expect(Object.keys(outputs).length).toBeLessThan(20);
   });
 
   it('bounds the orchestrators by the config: 25 backups and 3 drills at once, each after up to 45 minutes', () => {
