@@ -326,7 +326,9 @@ export function planFleet(config: RestorableConfig): FleetPlan {
 }
 
 /** The fleet's networks of tag-selected databases: fleet.vpc (the default one), then fleet.networks. */
-export function fleetNetworksOf(fleet: RestorableConfig['fleet']): NonNullable<RestorableConfig['fleet']['vpc']>[] {
+export function fleetNetworksOf(
+  fleet: RestorableConfig['fleet'],
+): NonNullable<RestorableConfig['fleet']['vpc']>[] {
   return fleet.vpc ? [fleet.vpc, ...(fleet.networks ?? [])] : [];
 }
 

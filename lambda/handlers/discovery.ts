@@ -125,9 +125,14 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     rds ??= traced(new RDSClient({}));
     secrets ??= traced(new SecretsManagerClient({}));
     const runnerGroups = env.DEFAULTS.runnerGroups;
-    ({ databases, skipped } = await discoverDatabases(env.SELECTION, { rds, secrets }, listedEntries(listedRuns), {
-      runnerVpcIds: runnerGroups && Object.keys(runnerGroups),
-    }));
+    ({ databases, skipped } = await discoverDatabases(
+      env.SELECTION,
+      { rds, secrets },
+      listedEntries(listedRuns),
+      {
+        runnerVpcIds: runnerGroups && Object.keys(runnerGroups),
+      },
+    ));
   } else {
     databases = listedOnly(listedEntries(listedRuns));
   }

@@ -183,7 +183,9 @@ function checkFleetNetworks(
   }
   const networks = asArray(fleetInput.networks).map(asRecord);
   const placements: { path: PropertyKey[]; vpcId: unknown }[] = [
-    ...(fleetInput.vpc !== undefined ? [{ path: ['fleet', 'vpc'], vpcId: asRecord(fleetInput.vpc).vpcId }] : []),
+    ...(fleetInput.vpc !== undefined
+      ? [{ path: ['fleet', 'vpc'], vpcId: asRecord(fleetInput.vpc).vpcId }]
+      : []),
     ...networks.map((n, i) => ({ path: ['fleet', 'networks', i], vpcId: n.vpcId })),
   ];
   const firstOf = new Map<unknown, PropertyKey[]>();

@@ -354,7 +354,11 @@ describe('discovery handler on several runner networks (DEFAULTS.runnerGroups)',
       ['reports', 'bsecond'],
     ]);
     expect(skipped).toEqual([
-      expect.objectContaining({ id: 'stray', code: 'NO_RUNNER_NETWORK', reason: expect.stringContaining(UNKNOWN_VPC) }),
+      expect.objectContaining({
+        id: 'stray',
+        code: 'NO_RUNNER_NETWORK',
+        reason: expect.stringContaining(UNKNOWN_VPC),
+      }),
     ]);
     expect(metrics()).toMatchObject({ discovered: 4, skipped: { NO_RUNNER_NETWORK: 1, NO_SECRET: 0 } });
     const warning = output.lines

@@ -316,7 +316,9 @@ describe('discoverDatabases with runner networks (runnerVpcIds)', () => {
         id: 'elsewhere',
         code: 'NO_RUNNER_NETWORK',
         reason: expect.stringMatching(
-          new RegExp(`^instance "elsewhere" is in ${UNKNOWN_VPC}, where the fleet has no runner network: .*fleet\\.networks`),
+          new RegExp(
+            `^instance "elsewhere" is in ${UNKNOWN_VPC}, where the fleet has no runner network: .*fleet\\.networks`,
+          ),
         ),
       },
     ]);
@@ -361,13 +363,11 @@ describe('discoverDatabases with runner networks (runnerVpcIds)', () => {
     rds
       .on(DescribeDBSubnetGroupsCommand, { DBSubnetGroupName: 'fresh-subnets' })
       .resolves({ DBSubnetGroups: [{ DBSubnetGroupName: 'fresh-subnets', VpcId: FIXTURE_VPC }] });
-    rds
-      .on(DescribeDBSubnetGroupsCommand, { DBSubnetGroupName: 'deleted-subnets' })
-      .rejects(
-        Object.assign(new Error('DBSubnetGroup deleted-subnets not found.'), {
-          name: 'DBSubnetGroupNotFoundFault',
-        }),
-      );
+    rds.on(DescribeDBSubnetGroupsCommand, { DBSubnetGroupName: 'deleted-subnets' }).rejects(
+      Object.assign(new Error('DBSubnetGroup deleted-subnets not found.'), {
+        name: 'DBSubnetGroupNotFoundFault',
+      }),
+    );
 
     const { databases, skipped } = await discoverDatabases(selection, clients, [], { runnerVpcIds });
 
