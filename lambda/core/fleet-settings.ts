@@ -209,6 +209,13 @@ export const FleetMetricNames = {
 export type FleetWorkload = keyof typeof FleetMetricNames;
 
 /**
+ * The key of a run's execution input that names its runner group (one per network): the
+ * orchestrator routes on it and removes it before the run starts. Synth writes it into each listed
+ * database's run input; discovery adds it for a discovered database from its VPC.
+ */
+export const RUNNER_GROUP_KEY = 'runnerGroup';
+
+/**
  * One item of the orchestrator's Map, as the discovery function returns it: the run's execution
  * input (what the target workflow takes, its `databaseId` included) and how long the run may wait
  * to start (a backup: its RPO; a drill: its window). The orchestrator passes `execution` on as is.

@@ -32,7 +32,8 @@
  *   - a listed database: its precomputed run input as synth wrote it (its settings win), plus
  *     `rdsResourceArn` when discovery also found it (so its run re-checks it: DATABASE_GONE);
  *   - a discovered database: DEFAULTS.execution, with its own id, secret ARN, endpoint, database
- *     name and `rdsResourceArn` over it.
+ *     name and `rdsResourceArn` over it, and the `runnerGroup` of its VPC (DEFAULTS.runnerGroups:
+ *     a database in a VPC the fleet has no runners in is skipped as NO_RUNNER_NETWORK).
  *   `maxQueueMinutes`: a backup may wait its RPO; a drill its window (drillWindowDays).
  *   Every item's execution is checked against the target's schema here (without `runnerGroup`,
  *   which the orchestrator routes on and removes): a run input the runner would refuse fails
@@ -44,8 +45,9 @@
  * DiscoverySkipped per `Reason` (each SkipCode, 0 when none, so an alarm on it recovers).
  * Each skipped database is logged at WARN with its code and the sentence saying how to fix it.
  *
- * IAM: rds:DescribeDBInstances, rds:DescribeDBClusters, secretsmanager:DescribeSecret (metadata
- * only: no secret value ever passes through discovery).
+ * IAM: rds:DescribeDBInstances, rds:DescribeDBClusters, rds:DescribeDBSubnetGroups (the VPC of a
+ * cluster without instances), secretsmanager:DescribeSecret (metadata only: no secret value ever
+ * passes through discovery).
  */
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -56,7 +58,7 @@ import {
   type SkipCode,
   type SkippedDatabase,
 } from '../core/discovery';
-import { FleetTags, type FleetRunItem } from '../core/fleet-settings';
+import { FleetTags, RUNNER_GROUP_KEY, type FleetRunItem } from '../core/fleet-settings';
 import { fleetRunItem, listedEntries, listedOnly, type ListedRunEntry } from '../core/fleet-runs';
 import { ConfigError, ListedRunSchema, type DiscoveryEnv } from '../core/handler-env';
 import { DIMENSION_REASON, MetricNames } from '../core/metric-names';
@@ -88,6 +90,7 @@ export const SKIP_CODES: readonly SkipCode[] = [
   'ID_CONFLICT',
   'NOT_RUNNING',
   'CLUSTER_NOT_SELECTED',
+  'NO_RUNNER_NETWORK',
 ];
 
 const FilterSchema = z.looseObject({
@@ -138,7 +141,10 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   const discover = async (selection: NonNullable<DiscoveryEnv['SELECTION']>) => {
     rds ??= traced(new RDSClient({}));
     secrets ??= traced(new SecretsManagerClient({}));
-    return discoverDatabases(selection, { rds, secrets }, listedEntries(listedRuns));
+    const runnerGroups = env.DEFAULTS.runnerGroups;
+    return discoverDatabases(selection, { rds, secrets }, listedEntries(listedRuns), {
+      runnerVpcIds: runnerGroups && Object.keys(runnerGroups),
+    });
   };
   if (filter.databaseIds) {
     const wanted = new Set(filter.databaseIds);
@@ -235,7 +241,7 @@ function checkRunInputs(env: DiscoveryEnv, items: readonly FleetRunItem[]): void
   const problems = items.flatMap((item) => {
     // The orchestrator routes on runnerGroup and removes it before it starts the run.
     const input: Record<string, unknown> = { ...item.execution };
-    delete input.runnerGroup;
+    delete input[RUNNER_GROUP_KEY];
     const parsed = schema.safeParse(input);
     return parsed.success
       ? []

@@ -16,8 +16,10 @@ import {
   BACKUP,
   cluster,
   clusterArn,
+  FIXTURE_VPC,
   instance,
   instanceArn,
+  inVpc,
   onePage,
   ownersOf,
   secretArn,
@@ -195,6 +197,7 @@ describe('discovery handler (backups)', () => {
       ID_CONFLICT: 0,
       NOT_RUNNING: 0,
       CLUSTER_NOT_SELECTED: 0,
+      NO_RUNNER_NETWORK: 0,
     });
     const warnings = output.lines
       .join('')
@@ -305,6 +308,93 @@ describe('discovery handler (drills)', () => {
       },
     ]);
     for (const item of items) expect(DrillRunInputSchema.safeParse(item.execution).success).toBe(true);
+  });
+});
+
+describe('discovery handler on several runner networks (DEFAULTS.runnerGroups)', () => {
+  const SECOND_VPC = 'vpc-0000000000000000b';
+  const UNKNOWN_VPC = 'vpc-0000000000000000c';
+  const auroraMember = instance('aurora-1', {
+    Engine: 'aurora-postgresql',
+    DBClusterIdentifier: 'aurora',
+    MasterUserSecret: undefined,
+    TagList: [],
+    ...inVpc(SECOND_VPC),
+  });
+  const fleet = () => {
+    const instances = [
+      instance('billing'),
+      instance('reports', inVpc(SECOND_VPC)),
+      instance('stray', inVpc(UNKNOWN_VPC)),
+      // Listed, on a network synth gave it: never re-routed, never skipped.
+      instance('orders', inVpc(UNKNOWN_VPC)),
+      auroraMember,
+    ];
+    secretsOwnedBy(secrets, onePage(rds, instances, [cluster('aurora')]));
+  };
+  const listedDatabases = [{ ...LISTED[0], execution: { ...LISTED[0].execution, runnerGroup: 'blisted' } }];
+
+  it('runs each discovered database on its VPC’s backup group, and skips one in a VPC without runners, naming it', async () => {
+    fleet();
+    env({
+      WORKLOAD: 'backup',
+      SELECTION,
+      DEFAULTS: JSON.stringify({
+        ...DEFAULTS,
+        runnerGroups: { [FIXTURE_VPC]: 'bfleet', [SECOND_VPC]: 'bsecond' },
+      }),
+    });
+
+    const { items, skipped } = await handler({ listedDatabases, filter: {} });
+
+    expect(items.map((i) => [i.databaseId, i.execution.runnerGroup])).toEqual([
+      ['aurora', 'bsecond'],
+      ['billing', 'bfleet'],
+      ['orders', 'blisted'],
+      ['reports', 'bsecond'],
+    ]);
+    expect(skipped).toEqual([
+      expect.objectContaining({
+        id: 'stray',
+        code: 'NO_RUNNER_NETWORK',
+        reason: expect.stringContaining(UNKNOWN_VPC),
+      }),
+    ]);
+    expect(metrics()).toMatchObject({ discovered: 4, skipped: { NO_RUNNER_NETWORK: 1, NO_SECRET: 0 } });
+    const warning = output.lines
+      .join('')
+      .split('\n')
+      .find((l) => l.includes('database skipped'));
+    expect(warning).toContain('NO_RUNNER_NETWORK');
+    expect(warning).toContain(`is in ${UNKNOWN_VPC}`);
+    // The run input as the dump takes it once the orchestrator removed runnerGroup.
+    for (const { execution } of items) {
+      const { runnerGroup, ...input } = execution;
+      expect(typeof runnerGroup).toBe('string');
+      expect(DumpEventSchema.safeParse(input).success).toBe(true);
+    }
+  });
+
+  it('routes drills to the drill group of the same VPC', async () => {
+    fleet();
+    env({
+      WORKLOAD: 'drill',
+      SELECTION,
+      DEFAULTS: JSON.stringify({
+        execution: { action: 'select', drill: { source: 'primary' } },
+        runnerGroups: { [FIXTURE_VPC]: 'dfleet', [SECOND_VPC]: 'dsecond' },
+      }),
+    });
+    const { items, skipped } = await handler({});
+    expect(items.map((i) => [i.databaseId, i.execution.runnerGroup])).toEqual([
+      ['aurora', 'dsecond'],
+      ['billing', 'dfleet'],
+      ['reports', 'dsecond'],
+    ]);
+    expect(skipped.map((s) => [s.id, s.code])).toEqual([
+      ['orders', 'NO_RUNNER_NETWORK'],
+      ['stray', 'NO_RUNNER_NETWORK'],
+    ]);
   });
 });
 
