@@ -1,7 +1,7 @@
 /**
  * Shared by the workflow, drill, sweeper and monitoring tests: a stack with imported backup buckets
  * (the primary with its key and a non-default retention, the replica with its key by alias), a tiny
- * runner image (so tests do not fingerprint the repository), the orders backup workflow on them, and
+ * runner image (so tests do not fingerprint the repository), the orders backup workflow and restore drill on them, and
  * readers for the parts of a template that assertions cannot match directly (state machine
  * definitions, the statements of one role).
  */
@@ -18,6 +18,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { BackupBucket, RetentionTiers } from '../../lib/constructs/backup-bucket';
 import { BackupWorkflow, type BackupWorkflowProps } from '../../lib/constructs/backup-workflow';
+import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
 import { RunnerImage } from '../../lib/constructs/runner-image';
 import { newStack } from './cdk-support';
 
@@ -84,6 +85,24 @@ export function ordersBackupWorkflow(
     bucket: f.bucket,
     replicaBucket: f.replicaBucket,
     alarmTopic: f.topic,
+    image: f.image,
+    ...change,
+  });
+}
+
+/**
+ * The orders database's restore drill on the fixture's buckets and image, in the imported VPC
+ * (Lambda runner), with `change` on top.
+ */
+export function ordersRestoreDrill(
+  f: WorkflowFixture,
+  change: Partial<RestoreDrillProps> = {},
+): RestoreDrill {
+  return new RestoreDrill(f.stack, 'OrdersDrill', {
+    databaseId: 'orders',
+    bucket: f.bucket,
+    replicaBucket: f.replicaBucket,
+    vpc: importedPlacement(f.stack).vpc,
     image: f.image,
     ...change,
   });
