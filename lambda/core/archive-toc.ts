@@ -177,21 +177,21 @@ function parse(r: Reader): ArchiveToc {
       if (dep === undefined) break;
       dependencies.push(Number(dep));
     }
+    const entry = {
+      dumpId,
+      desc,
+      namespace: namespace || undefined,
+      tag,
+      owner: owner || undefined,
+      section,
+      dependencies,
+      hadDumper,
+      defn,
+    };
     if (format === FORMAT_DIRECTORY) {
       // Directory format: the name of the entry's data file (pg_backup_directory.c, _ReadExtraToc).
       const dataFile = readStr();
-      entries.push({
-        dumpId,
-        desc,
-        namespace: namespace || undefined,
-        tag,
-        owner: owner || undefined,
-        section,
-        dependencies,
-        hadDumper,
-        defn,
-        ...(dataFile ? { dataFile } : {}),
-      });
+      entries.push({ ...entry, ...(dataFile ? { dataFile } : {}) });
       continue;
     }
     // Custom format: where the entry's data block starts (a flag byte, 2 = position set, plus
@@ -203,18 +203,7 @@ function parse(r: Reader): ArchiveToc {
       dataOffset = 0;
       for (let b = Math.min(offSize, 7) - 1; b >= 0; b--) dataOffset = dataOffset * 256 + rawOffset[b];
     }
-    entries.push({
-      dumpId,
-      desc,
-      namespace: namespace || undefined,
-      tag,
-      owner: owner || undefined,
-      section,
-      dependencies,
-      hadDumper,
-      defn,
-      ...(dataOffset !== undefined ? { dataOffset } : {}),
-    });
+    entries.push({ ...entry, ...(dataOffset !== undefined ? { dataOffset } : {}) });
   }
   return { version: versionText, database, serverVersion, pgDumpVersion, entries };
 }

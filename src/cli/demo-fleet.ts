@@ -8,8 +8,6 @@
  * (`runBounded` stands in for the orchestrator's Map and its MaxConcurrency). One database's
  * failure never stops the others; the summary shows each one.
  */
-import * as fs from 'node:fs';
-import { Client } from 'pg';
 import { dumpDatabase } from '../../lambda/core/dump';
 import { runDrill, type DrillReport } from '../../lambda/core/drill';
 import type { DrillSettingsInput } from '../../lambda/core/drill-settings';
@@ -26,19 +24,12 @@ import type { CompressionChoice } from '../../lambda/core/compression-settings';
 import { DEFAULT_DRILL_WINDOW_DAYS, DEFAULT_RPO_HOURS } from '../../lambda/core/handler-env';
 import type { Manifest } from '../../lambda/core/manifest';
 import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
-import { startLocalCluster, type LocalCluster } from '../../lambda/core/local-cluster';
-import { makeS3Client } from '../../lambda/core/s3';
 import { verifyBackup } from '../../lambda/core/verify';
-import { startLocalS3, type LocalS3Server } from '../local/s3-server';
 import { replicateLocally } from '../local/replicate';
-import { DEMO_SEED, seedDatabase, TEST_SEED } from '../local/seed';
-import { onInterrupt } from './cleanup';
 import { UsageError } from './errors';
-import { DEMO_CHECKS, requirePgBinaries } from './demo';
+import { DEMO_CHECKS, PRIMARY, REPLICA, seedDemoDatabase, withDemoStage } from './demo-stage';
 import { formatBytes, formatSeconds, table, type Io } from './output';
 
-const PRIMARY = 'restorable-demo-primary';
-const REPLICA = 'restorable-demo-replica';
 /** Most databases the local fleet demo seeds (each one is a database and, in its drill, a cluster). */
 export const MAX_DEMO_FLEET = 10;
 /** The demo's bounds: small, so the bounding shows with three databases. */
@@ -108,34 +99,11 @@ export async function runFleetDemo(o: FleetDemoOptions, io: Io): Promise<FleetDe
     throw new UsageError(parsed.error.issues.map((i) => `${flag(i.path[0] ?? '')} ${i.message}`).join('; '));
   }
   const fleet = parsed.data;
-  requirePgBinaries();
-  const t0 = Date.now();
-  const step = (text: string) => io.out(`[${formatSeconds((Date.now() - t0) / 1000).padStart(6)}] ${text}`);
-  let s3server: LocalS3Server | undefined;
-  let source: LocalCluster | undefined;
-  const forget = onInterrupt(() => {
-    if (s3server) fs.rmSync(s3server.directory, { recursive: true, force: true });
-  });
-  try {
-    s3server = await startLocalS3({ buckets: [PRIMARY, REPLICA] });
-    Object.assign(process.env, s3server.env);
-    const s3 = makeS3Client();
-    step(`local S3 server on ${s3server.endpoint} (buckets ${PRIMARY}, ${REPLICA})`);
-
-    source = await startLocalCluster();
-    const cluster = source;
-    step(`source PostgreSQL ${cluster.major} on 127.0.0.1:${cluster.port}`);
+  return withDemoStage(io, async ({ s3, source: cluster, step }) => {
     const databases: FleetDemoDatabase[] = [];
     for (let i = 1; i <= o.databases; i++) {
       const dbname = `shop_${i}`;
-      const admin = new Client(cluster.connection('postgres'));
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${dbname}`);
-      await admin.end();
-      const app = new Client(cluster.connection(dbname));
-      await app.connect();
-      await seedDatabase(app, o.small ? TEST_SEED : DEMO_SEED);
-      await app.end();
+      await seedDemoDatabase(cluster, dbname, o.small);
       databases.push({ databaseId: `shop-${i}`, dbname });
     }
     step(`seeded ${databases.length} databases: ${databases.map((d) => d.dbname).join(', ')}`);
@@ -277,10 +245,5 @@ export async function runFleetDemo(o: FleetDemoOptions, io: Io): Promise<FleetDe
         `drills: at most ${result.peak.drills} at once (maxConcurrentDrills ${result.limits.drills})`,
     );
     return result;
-  } finally {
-    await source?.stop();
-    await s3server?.stop();
-    forget();
-    step('cleaned up: clusters stopped and removed, S3 server stopped');
-  }
+  });
 }

@@ -7,39 +7,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Client } from 'pg';
 import { dumpDatabase } from '../../lambda/core/dump';
 import { verifyBackup } from '../../lambda/core/verify';
 import { runDrill } from '../../lambda/core/drill';
 import { LocalDatabaseProvider } from '../../lambda/core/providers/local';
-import { startLocalCluster, type LocalCluster } from '../../lambda/core/local-cluster';
-import { findPgBinaries } from '../../lambda/core/pg-bin';
-import { makeS3Client } from '../../lambda/core/s3';
 import { pgpassLine } from '../../lambda/core/secrets';
-import { startLocalS3, type LocalS3Server } from '../local/s3-server';
-import { seedDatabase, DEMO_SEED, TEST_SEED } from '../local/seed';
 import { replicateLocally } from '../local/replicate';
-import { onInterrupt } from './cleanup';
+import { DEMO_CHECKS, PRIMARY, REPLICA, seedDemoDatabase, withDemoStage } from './demo-stage';
 import { formatBytes, formatSeconds, table, type Io } from './output';
 
 export const DEMO_DATABASE_ID = 'demo-shop';
-const PRIMARY = 'restorable-demo-primary';
-const REPLICA = 'restorable-demo-replica';
-
-/** Operator checks the demo drill runs on the restored copy, as a config would declare them. */
-export const DEMO_CHECKS = [
-  {
-    name: 'every order item points at an existing order',
-    sql: 'SELECT count(*) FROM shop.order_items i LEFT JOIN shop.orders o ON o.id = i.order_id WHERE o.id IS NULL',
-    expect: { equals: 0 },
-  },
-  {
-    name: 'there are paid orders',
-    sql: "SELECT count(*) FROM shop.orders WHERE status = 'paid'",
-    expect: { min: 1 },
-  },
-  { name: 'four order states', sql: 'SELECT DISTINCT status FROM shop.orders', expect: { rows: 4 } },
-];
 
 /** `{"rowSecurity":true,"forceRowSecurity":false}` → `rowSecurity=true forceRowSecurity=false` */
 function compact(value: unknown): string {
@@ -51,48 +28,17 @@ function compact(value: unknown): string {
   return String(value);
 }
 
-/** Fails with how to install them when the PostgreSQL server binaries the demos run are missing. */
-export function requirePgBinaries(): void {
-  if (findPgBinaries('initdb').length === 0 || findPgBinaries('pg_dump').length === 0) {
-    throw new Error(
-      'the demo needs the PostgreSQL server binaries (initdb, pg_ctl, pg_dump, pg_restore): ' +
-        'apt-get install postgresql (Debian/Ubuntu) or brew install postgresql, or set RESTORABLE_PG_BIN_DIRS',
-    );
-  }
-}
-
 export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): Promise<number> {
-  requirePgBinaries();
-  const t0 = Date.now();
-  const step = (text: string) => io.out(`[${formatSeconds((Date.now() - t0) / 1000).padStart(6)}] ${text}`);
-  let s3server: LocalS3Server | undefined;
-  let source: LocalCluster | undefined;
-  const forget = onInterrupt(() => {
-    if (s3server) fs.rmSync(s3server.directory, { recursive: true, force: true });
-  });
-  try {
-    s3server = await startLocalS3({ buckets: [PRIMARY, REPLICA] });
-    Object.assign(process.env, s3server.env);
-    const s3 = makeS3Client();
-    step(`local S3 server on ${s3server.endpoint} (buckets ${PRIMARY}, ${REPLICA})`);
-
-    source = await startLocalCluster();
-    step(`source PostgreSQL ${source.major} on 127.0.0.1:${source.port}`);
-    const admin = new Client(source.connection('postgres'));
-    await admin.connect();
-    await admin.query('CREATE DATABASE shop');
-    await admin.end();
-    const app = new Client(source.connection('shop'));
-    await app.connect();
-    const size = o.small ? TEST_SEED : DEMO_SEED;
-    await seedDatabase(app, size);
-    const { rows } = await app.query<{ n: string; bytes: string }>(
-      `SELECT (SELECT sum(n_live_tup) FROM pg_stat_user_tables)::text AS n,
-              pg_size_pretty(pg_database_size(current_database())) AS bytes`,
-    );
-    await app.end();
+  return withDemoStage(io, async ({ s3server, s3, source, step }) => {
+    const stats = await seedDemoDatabase(source, 'shop', o.small, async (app) => {
+      const { rows } = await app.query<{ n: string; bytes: string }>(
+        `SELECT (SELECT sum(n_live_tup) FROM pg_stat_user_tables)::text AS n,
+                pg_size_pretty(pg_database_size(current_database())) AS bytes`,
+      );
+      return rows[0];
+    });
     step(
-      `seeded database "shop": ${rows[0].n} rows, ${rows[0].bytes} (foreign keys, RLS, triggers, ` +
+      `seeded database "shop": ${stats.n} rows, ${stats.bytes} (foreign keys, RLS, triggers, ` +
         `an enum, a partitioned table, hostile identifiers)`,
     );
 
@@ -173,10 +119,5 @@ export async function runDemo(o: { small?: boolean; keep?: boolean }, io: Io): P
       await new Promise<void>(() => undefined);
     }
     return report.status === 'PASSED' ? 0 : 1;
-  } finally {
-    await source?.stop();
-    await s3server?.stop();
-    forget();
-    step('cleaned up: clusters stopped and removed, S3 server stopped');
-  }
+  });
 }

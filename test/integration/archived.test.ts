@@ -11,21 +11,11 @@ import { dumpDatabase } from '../../lambda/core/dump';
 import type { Manifest } from '../../lambda/core/manifest';
 import { restoreBackup } from '../../lambda/core/restore';
 import { makeS3Client } from '../../lambda/core/s3';
-import { main } from '../../src/cli/main';
 import { liveCounts, objectFingerprint, startHarness, type Harness } from '../support/harness';
+import { runMain } from '../support/cli-main';
 
 let h: Harness;
 let manifest: Manifest;
-
-const run = async (...args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(['node', 'restorable', ...args], {
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-  });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-};
 
 beforeAll(async () => {
   h = await startHarness();
@@ -54,11 +44,11 @@ const thawCommand = () =>
   `restorable thaw --db app --backup ${manifest.backupId} --bucket backups --tier bulk (about 48 h) or --tier standard (about 12 h)`;
 
 test('list shows the backup as archived in DEEP_ARCHIVE', async () => {
-  const r = await run('list', '--db', 'app', '--bucket', h.bucket);
+  const r = await runMain('list', '--db', 'app', '--bucket', h.bucket);
   expect(r.code).toBe(0);
   const line = r.stdout.split('\n').find((l) => l.startsWith(manifest.backupId));
   expect(line).toMatch(/DEEP_ARCHIVE archived\s+valid\s+-$/);
-  const json = JSON.parse((await run('list', '--db', 'app', '--bucket', h.bucket, '--json')).stdout);
+  const json = JSON.parse((await runMain('list', '--db', 'app', '--bucket', h.bucket, '--json')).stdout);
   expect(json[0]).toMatchObject({
     backupId: manifest.backupId,
     storageClass: 'DEEP_ARCHIVE',
@@ -68,7 +58,7 @@ test('list shows the backup as archived in DEEP_ARCHIVE', async () => {
 });
 
 test('verify says how to thaw, in one line, with no stack trace', async () => {
-  const r = await run('verify', '--db', 'app', '--bucket', h.bucket, '--backup', manifest.backupId);
+  const r = await runMain('verify', '--db', 'app', '--bucket', h.bucket, '--backup', manifest.backupId);
   expect(r.code).toBe(1);
   expect(r.stderr).toBe(
     `restorable: error: backup ${manifest.backupId} is in DEEP_ARCHIVE; run: ${thawCommand()}`,
@@ -79,7 +69,7 @@ test('restore says how to thaw and leaves the target untouched', async () => {
   await h.query('CREATE DATABASE archived_target');
   const before = await objectFingerprint(h.cluster, 'archived_target');
   const url = `postgresql://${encodeURIComponent(h.connection.user)}:${encodeURIComponent(h.connection.password)}@${h.connection.host}:${h.connection.port}/archived_target?sslmode=disable`;
-  const r = await run(
+  const r = await runMain(
     'restore',
     '--db',
     'app',

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runFleetDemo, type RunSpan } from '../../src/cli/demo-fleet';
-import { main } from '../../src/cli/main';
+import { runMain } from '../support/cli-main';
 
 jest.setTimeout(600_000);
 
@@ -72,23 +72,15 @@ test('three databases: each backed up, verified OK and drilled PASSED; at most 2
 });
 
 test('the CLI refuses fleet bounds without --fleet and a bound the fleet schema refuses', async () => {
-  const run = async (argv: string[]) => {
-    const err: string[] = [];
-    const code = await main(['node', 'restorable', ...argv], {
-      out: () => undefined,
-      err: (t) => err.push(t),
-    });
-    return { code, err: err.join('\n') };
-  };
-  expect(await run(['demo', '--max-concurrent-backups', '3'])).toMatchObject({
+  expect(await runMain('demo', '--max-concurrent-backups', '3')).toMatchObject({
     code: 2,
-    err: expect.stringMatching(/--max-concurrent-backups and --max-concurrent-drills need --fleet <n>/),
+    stderr: expect.stringMatching(/--max-concurrent-backups and --max-concurrent-drills need --fleet <n>/),
   });
-  expect(await run(['demo', '--fleet', '3', '--max-concurrent-drills', '41', '--small'])).toMatchObject({
+  expect(await runMain('demo', '--fleet', '3', '--max-concurrent-drills', '41', '--small')).toMatchObject({
     code: 2,
-    err: expect.stringMatching(/--max-concurrent-drills \(41\) must be at most 40/),
+    stderr: expect.stringMatching(/--max-concurrent-drills \(41\) must be at most 40/),
   });
-  expect(await run(['demo', '--fleet', '0'])).toMatchObject({
-    err: expect.stringMatching(/--fleet must be a positive integer/),
+  expect(await runMain('demo', '--fleet', '0')).toMatchObject({
+    stderr: expect.stringMatching(/--fleet must be a positive integer/),
   });
 });

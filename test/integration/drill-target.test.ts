@@ -44,6 +44,21 @@ async function drill(settings: DrillSettingsInput, provider: LocalDatabaseProvid
   return report;
 }
 
+/** A drill with `provider` and default settings, noting the restored target's lock table size. */
+async function drillNotingLocks(provider: LocalDatabaseProvider) {
+  let locksPerTransaction: string | undefined;
+  const report: DrillReport = await drill({}, provider, {
+    afterRestore: async (t: RestoreTarget) => {
+      const c = new Client(t);
+      await c.connect();
+      locksPerTransaction = (await c.query('SHOW max_locks_per_transaction')).rows[0]
+        .max_locks_per_transaction as string;
+      await c.end();
+    },
+  });
+  return { report, locksPerTransaction };
+}
+
 beforeAll(async () => {
   h = await startHarness({ seed: false, database: 'many' });
   await h.query(`DO $$ BEGIN FOR i IN 1..${TABLES} LOOP
@@ -60,16 +75,9 @@ afterAll(async () => {
 
 describe('more tables than the drill target can lock in one transaction', () => {
   it('drills to PASSED with every row count and fingerprint compared', async () => {
-    let locksPerTransaction: string | undefined;
-    const report: DrillReport = await drill({}, new LocalDatabaseProvider({ settings: SMALL_LOCK_TABLE }), {
-      afterRestore: async (t: RestoreTarget) => {
-        const c = new Client(t);
-        await c.connect();
-        locksPerTransaction = (await c.query('SHOW max_locks_per_transaction')).rows[0]
-          .max_locks_per_transaction as string;
-        await c.end();
-      },
-    });
+    const { report, locksPerTransaction } = await drillNotingLocks(
+      new LocalDatabaseProvider({ settings: SMALL_LOCK_TABLE }),
+    );
     expect(locksPerTransaction).toBe('64');
     expect(report.checks?.results.filter((r) => !r.ok)).toEqual([]);
     expect(report.status).toBe('PASSED');
@@ -79,16 +87,7 @@ describe('more tables than the drill target can lock in one transaction', () => 
   });
 
   it('gives local drill targets a lock table for such databases by default', async () => {
-    let locksPerTransaction: string | undefined;
-    const report = await drill({}, new LocalDatabaseProvider(), {
-      afterRestore: async (t: RestoreTarget) => {
-        const c = new Client(t);
-        await c.connect();
-        locksPerTransaction = (await c.query('SHOW max_locks_per_transaction')).rows[0]
-          .max_locks_per_transaction as string;
-        await c.end();
-      },
-    });
+    const { report, locksPerTransaction } = await drillNotingLocks(new LocalDatabaseProvider());
     expect(report.status).toBe('PASSED');
     expect(Number(locksPerTransaction)).toBeGreaterThanOrEqual(1024);
   });

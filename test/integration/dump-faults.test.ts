@@ -117,16 +117,7 @@ describe('pg_dump dies mid-stream (TESTING 1)', () => {
 
   test('the dump handler fails the run and emits BackupFailure', async () => {
     const secrets = mockClient(SecretsManagerClient);
-    secrets.on(GetSecretValueCommand).resolves({
-      SecretString: JSON.stringify({
-        engine: 'postgres',
-        host: h.connection.host,
-        port: h.connection.port,
-        username: h.connection.user,
-        password: h.connection.password,
-        dbname: h.database,
-      }),
-    });
+    secrets.on(GetSecretValueCommand).resolves({ SecretString: h.secretString() });
     const dir = makeStandInBinDir({ kind: 'exit', bytes: 40 * MIB, code: 1 }, { realBinDir: h.realBinDir });
     const restoreEnv = setEnv({
       BACKUP_BUCKET: h.bucket,

@@ -272,14 +272,9 @@ describe('secrets (TESTING 9)', () => {
 
   test('the password never appears in argv, child environments, logs, manifests, handler output or errors', async () => {
     const secrets = mockClient(SecretsManagerClient);
-    const secretJson = JSON.stringify({
-      engine: 'postgres',
-      host: h.connection.host,
-      port: h.connection.port,
-      username: h.connection.user,
-      password: PASSWORD,
-      dbname: h.database,
-    });
+    // The harness's cluster runs with PASSWORD: the secret carries it.
+    const secretJson = h.secretString();
+    expect(JSON.parse(secretJson).password).toBe(PASSWORD);
     secrets.on(GetSecretValueCommand, { SecretId: 'arn:good' }).resolves({ SecretString: secretJson });
     secrets
       .on(GetSecretValueCommand, { SecretId: 'arn:broken' })

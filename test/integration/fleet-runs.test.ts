@@ -38,15 +38,7 @@ let restoreEnv: () => void;
 
 beforeAll(async () => {
   h = await startHarness();
-  const secret = JSON.stringify({
-    engine: 'postgres',
-    host: h.connection.host,
-    port: h.connection.port,
-    username: h.connection.user,
-    password: h.connection.password,
-    dbname: h.database,
-  });
-  secrets.on(GetSecretValueCommand).resolves({ SecretString: secret });
+  secrets.on(GetSecretValueCommand).resolves({ SecretString: h.secretString() });
   sts.on(AssumeRoleCommand).resolves({
     // The only key the local S3 server accepts: a call signed with anything else is refused.
     Credentials: {

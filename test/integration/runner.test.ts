@@ -55,7 +55,6 @@ const sentMetrics = () =>
 
 beforeAll(async () => {
   h = await startHarness();
-  const c = h.connection;
   aws = http.createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8').on('data', (d: string) => (raw += d));
@@ -71,14 +70,7 @@ beforeAll(async () => {
           {
             ARN: SECRET_ARN,
             Name: 'restorable-app',
-            SecretString: JSON.stringify({
-              engine: 'postgres',
-              username: c.user,
-              password: c.password,
-              host: c.host,
-              port: c.port,
-              dbname: c.database,
-            }),
+            SecretString: h.secretString(),
           },
           'application/x-amz-json-1.1',
         );

@@ -44,6 +44,8 @@ export interface Harness {
   ): Promise<T[]>;
   /** Defaults for dumpDatabase against this harness (plaintext connection, test KMS key). */
   dumpOptions(extra?: Partial<DumpOptions>): DumpOptions;
+  /** The SecretString of an RDS-managed secret for `connection`, as the handlers read it from Secrets Manager. */
+  secretString(): string;
   stop(): Promise<void>;
 }
 
@@ -131,6 +133,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       pgBinDirs: [realBinDir],
       ...extra,
     }),
+    secretString: () =>
+      JSON.stringify({
+        engine: 'postgres',
+        host: connection.host,
+        port: connection.port,
+        username: connection.user,
+        password: connection.password,
+        dbname: database,
+      }),
     stop: async () => {
       await client.end().catch(() => undefined);
       await stopS3();

@@ -4,20 +4,23 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { BackupWorkflow, type BackupWorkflowProps } from '../../lib/constructs/backup-workflow';
+import type { BackupWorkflowProps } from '../../lib/constructs/backup-workflow';
 import { permissionsOf } from './iam-support';
-import { definitionOf, flatten, importedPlacement, workflowFixture, type AslState } from './workflow-support';
+import {
+  definitionOf,
+  DUMP_EVENT,
+  flatten,
+  importedPlacement,
+  ordersBackupWorkflow,
+  VERIFY_EVENT,
+  workflowFixture,
+  type AslState,
+} from './workflow-support';
 
 function build(change: Partial<BackupWorkflowProps> = {}) {
   const f = workflowFixture();
   const placement = importedPlacement(f.stack);
-  const workflow = new BackupWorkflow(f.stack, 'OrdersBackup', {
-    databaseId: 'orders',
-    secret: f.secret,
-    bucket: f.bucket,
-    replicaBucket: f.replicaBucket,
-    alarmTopic: f.topic,
-    image: f.image,
+  const workflow = ordersBackupWorkflow(f, {
     placement,
     fargate: {
       size: { cpu: 4096, memoryMiB: 16384, ephemeralStorageGiB: 150 },
@@ -101,22 +104,12 @@ describe('BackupWorkflow on Fargate: the state machine', () => {
       Type: 'Pass',
       Next: 'Dump',
       ResultPath: '$.runnerEvent',
-      Parameters: {
-        'databaseId.$': '$.databaseId',
-        'secretArn.$': '$.secretArn',
-        'schemas.$': '$.schemas',
-        'sslMode.$': '$.sslMode',
-        'tier.$': '$.tier',
-        'reason.$': '$.reason',
-      },
+      Parameters: DUMP_EVENT,
     });
     expect(States.Dump.Resource).toMatch(/:states:::ecs:runTask\.waitForTaskToken$/);
     // The handler's result (manifest key) is what Verify reads, as with Lambda.
     expect(States.Dump).toMatchObject({ ResultPath: '$.dump', Next: 'VerifyEvent' });
-    expect(States.VerifyEvent.Parameters).toEqual({
-      'databaseId.$': '$.databaseId',
-      'manifestKey.$': '$.dump.manifestKey',
-    });
+    expect(States.VerifyEvent.Parameters).toEqual(VERIFY_EVENT);
     expect(States.Verify).toMatchObject({ ResultPath: '$.verify', Next: 'BackupVerified' });
     const env = ecsParameters(States.Dump).Overrides.ContainerOverrides[0];
     expect(env.Name).toBe('runner');
@@ -239,13 +232,7 @@ describe('BackupWorkflow on Fargate: IAM', () => {
     const f = workflowFixture();
     const { Key } = jest.requireActual<typeof import('aws-cdk-lib/aws-kms')>('aws-cdk-lib/aws-kms');
     const key = new Key(f.stack, 'LogKey');
-    new BackupWorkflow(f.stack, 'OrdersBackup', {
-      databaseId: 'orders',
-      secret: f.secret,
-      bucket: f.bucket,
-      replicaBucket: f.replicaBucket,
-      alarmTopic: f.topic,
-      image: f.image,
+    ordersBackupWorkflow(f, {
       placement: importedPlacement(f.stack),
       fargate: {},
       logEncryptionKey: key,

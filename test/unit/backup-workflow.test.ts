@@ -6,29 +6,25 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { BackupBucket } from '../../lib/constructs/backup-bucket';
-import { BackupWorkflow, type BackupWorkflowProps } from '../../lib/constructs/backup-workflow';
+import type { BackupWorkflowProps } from '../../lib/constructs/backup-workflow';
 import { aliasViaS3, permissionsOf, runnerBaseline, tierObjects, viaS3 } from './iam-support';
 import {
   actionsOf,
   allowedActions,
   definitionOf,
+  DUMP_EVENT,
   importedPlacement,
+  ordersBackupWorkflow,
   SECRET_ARN,
   statementsOf,
+  VERIFY_EVENT,
   workflowFixture,
+  type WorkflowFixture,
 } from './workflow-support';
 
-function build(change: (f: ReturnType<typeof workflowFixture>) => Partial<BackupWorkflowProps> = () => ({})) {
+function build(change: (f: WorkflowFixture) => Partial<BackupWorkflowProps> = () => ({})) {
   const f = workflowFixture();
-  const workflow = new BackupWorkflow(f.stack, 'OrdersBackup', {
-    databaseId: 'orders',
-    secret: f.secret,
-    bucket: f.bucket,
-    replicaBucket: f.replicaBucket,
-    alarmTopic: f.topic,
-    image: f.image,
-    ...change(f),
-  });
+  const workflow = ordersBackupWorkflow(f, change(f));
   const template = Template.fromStack(f.stack);
   return { ...f, workflow, template };
 }
@@ -51,18 +47,8 @@ describe('BackupWorkflow state machine', () => {
   test('passes the dump only the fields its event schema accepts, and verify the manifest key the dump returned', () => {
     const { stack, workflow } = build();
     const asl = definitionOf(stack, workflow.stateMachine);
-    expect(asl.States.Dump.Parameters).toEqual({
-      'databaseId.$': '$.databaseId',
-      'secretArn.$': '$.secretArn',
-      'schemas.$': '$.schemas',
-      'sslMode.$': '$.sslMode',
-      'tier.$': '$.tier',
-      'reason.$': '$.reason',
-    });
-    expect(asl.States.Verify.Parameters).toEqual({
-      'databaseId.$': '$.databaseId',
-      'manifestKey.$': '$.dump.manifestKey',
-    });
+    expect(asl.States.Dump.Parameters).toEqual(DUMP_EVENT);
+    expect(asl.States.Verify.Parameters).toEqual(VERIFY_EVENT);
   });
 
   test('retries only transient Lambda errors and throttling, with backoff, and never a timeout', () => {

@@ -5,10 +5,9 @@
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { RestoreDrill } from '../../lib/constructs/restore-drill';
 import { createDrillInstanceStatements, DEFAULT_DRILL_MAX_STORAGE_GIB } from '../../lib/drill-iam';
 import { deniesOf } from './iam-support';
-import { importedPlacement, workflowFixture } from './workflow-support';
+import { ordersRestoreDrill, workflowFixture } from './workflow-support';
 
 const DRILL_KEYS = [
   'restorable:drill',
@@ -19,13 +18,7 @@ const DRILL_KEYS = [
 
 function denies() {
   const f = workflowFixture();
-  const drill = new RestoreDrill(f.stack, 'OrdersDrill', {
-    databaseId: 'orders',
-    bucket: f.bucket,
-    replicaBucket: f.replicaBucket,
-    vpc: importedPlacement(f.stack).vpc,
-    image: f.image,
-  });
+  const drill = ordersRestoreDrill(f);
   return deniesOf(Template.fromStack(f.stack), f.stack, drill.drillFunction.role as iam.IRole);
 }
 

@@ -5,7 +5,6 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import type { HandlerEnvInput } from '../../lambda/core/handler-env';
-import { BackupWorkflow } from '../../lib/constructs/backup-workflow';
 import { FargateRunner, type FargateRunnerProps } from '../../lib/constructs/fargate-runner';
 import {
   suppressStateMachineRoleFindings,
@@ -13,15 +12,20 @@ import {
   workflowObservability,
 } from '../../lib/workflows';
 import { permissionsOf, runnerBaseline } from './iam-support';
-import { definitionOf, flatten, importedPlacement, workflowFixture } from './workflow-support';
+import {
+  definitionOf,
+  flatten,
+  importedPlacement,
+  ordersBackupWorkflow,
+  workflowFixture,
+  type WorkflowFixture,
+} from './workflow-support';
 
 const SUBNETS = ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'];
 const DATABASE_SG = 'sg-0123456789abcdef0';
 
-type Fixture = ReturnType<typeof workflowFixture>;
-
 /** The dump's grant, as BackupWorkflow gives it to the dump function's role. */
-const grantDump = (f: Fixture) => (role: iam.IGrantable) => {
+const grantDump = (f: WorkflowFixture) => (role: iam.IGrantable) => {
   f.bucket.grants.writeBackups(role, 'orders');
   f.secret.grantRead(role);
 };
@@ -67,6 +71,22 @@ function build(options: { props?: Partial<FargateRunnerProps>; pattern?: sfn.Int
   return { ...f, runner, dump, verify, stateMachine };
 }
 
+/** The Lambda dump of the orders workflow and a runner's dump task with the same grant, on one stack. */
+function besideLambda() {
+  const f = workflowFixture();
+  const workflow = ordersBackupWorkflow(f);
+  const runner = new FargateRunner(f.stack, 'Runner', {
+    vpc: importedPlacement(f.stack).vpc,
+    image: f.image,
+  });
+  const dump = runner.addTask({
+    handler: 'dump',
+    environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: f.key.keyArn },
+    grant: grantDump(f),
+  });
+  return { ...f, workflow, dump, template: Template.fromStack(f.stack) };
+}
+
 /** A resource of the template by logical id. */
 const resourceOf = (template: Template, id: string) =>
   template.toJSON().Resources[id] as {
@@ -94,25 +114,9 @@ describe('FargateRunner task definitions', () => {
   });
 
   test('run node /var/task/runner.js <handler> from the image asset the Lambda functions use', () => {
-    const f = workflowFixture();
-    const placement = importedPlacement(f.stack);
-    const workflow = new BackupWorkflow(f.stack, 'OrdersBackup', {
-      databaseId: 'orders',
-      secret: f.secret,
-      bucket: f.bucket,
-      replicaBucket: f.replicaBucket,
-      alarmTopic: f.topic,
-      image: f.image,
-    });
-    const runner = new FargateRunner(f.stack, 'Runner', { vpc: placement.vpc, image: f.image });
-    const dump = runner.addTask({
-      handler: 'dump',
-      environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: f.key.keyArn },
-      grant: grantDump(f),
-    });
-    const template = Template.fromStack(f.stack);
+    const { stack, image, workflow, dump, template } = besideLambda();
     const container = (
-      resourceOf(template, f.stack.getLogicalId(dump.taskDefinition.node.defaultChild as never)).Properties
+      resourceOf(template, stack.getLogicalId(dump.taskDefinition.node.defaultChild as never)).Properties
         .ContainerDefinitions as Record<string, unknown>[]
     )[0];
     expect(container).toMatchObject({
@@ -124,12 +128,12 @@ describe('FargateRunner task definitions', () => {
     });
     const fn = resourceOf(
       template,
-      f.stack.getLogicalId(workflow.dumpFunction!.function.node.defaultChild as never),
+      stack.getLogicalId(workflow.dumpFunction!.function.node.defaultChild as never),
     ).Properties as { Code: { ImageUri: unknown } };
     // ECS writes the URI as Fn::Sub, Lambda as Fn::Join: the same text either way.
     const uri = (v: unknown) => (v as { 'Fn::Sub'?: string })['Fn::Sub'] ?? flatten(v);
     expect(uri(container.Image)).toBe(uri(fn.Code.ImageUri));
-    expect(JSON.stringify(container.Image)).toContain(f.image.asset.assetHash);
+    expect(JSON.stringify(container.Image)).toContain(image.asset.assetHash);
   });
 
   test('set the handler schema environment, serialised as for Lambda, and no secrets', () => {
@@ -282,28 +286,12 @@ describe('FargateRunner.runTask', () => {
 
 describe('FargateRunner roles', () => {
   test("give the task exactly the Lambda function's work permissions, and nothing of the runtime", () => {
-    const f = workflowFixture();
-    const placement = importedPlacement(f.stack);
-    const workflow = new BackupWorkflow(f.stack, 'OrdersBackup', {
-      databaseId: 'orders',
-      secret: f.secret,
-      bucket: f.bucket,
-      replicaBucket: f.replicaBucket,
-      alarmTopic: f.topic,
-      image: f.image,
-    });
-    const runner = new FargateRunner(f.stack, 'Runner', { vpc: placement.vpc, image: f.image });
-    const dump = runner.addTask({
-      handler: 'dump',
-      environment: { BACKUP_BUCKET: 'b', BACKUP_KMS_KEY_ARN: f.key.keyArn },
-      grant: grantDump(f),
-    });
-    const template = Template.fromStack(f.stack);
-    const lambdaWork = { ...permissionsOf(template, f.stack, workflow.dumpFunction!.role) };
+    const { stack, workflow, dump, template } = besideLambda();
+    const lambdaWork = { ...permissionsOf(template, stack, workflow.dumpFunction!.role) };
     for (const runtimeAction of Object.keys(runnerBaseline())) delete lambdaWork[runtimeAction];
     expect(Object.keys(lambdaWork)).toContain('s3:PutObjectRetention');
     // ...plus the metrics, which Lambda emits as EMF and the task sends itself, in its namespace only.
-    expect(permissionsOf(template, f.stack, dump.taskRole)).toEqual({
+    expect(permissionsOf(template, stack, dump.taskRole)).toEqual({
       ...lambdaWork,
       'cloudwatch:PutMetricData': ['* if {"StringEquals":{"cloudwatch:namespace":"Restorable"}}'],
     });

@@ -114,15 +114,19 @@ const check = (r: Awaited<ReturnType<typeof verifyBackup>>, name: string) =>
   r.checks.find((c) => c.name === name);
 
 describe('verify', () => {
-  test('old manifest (no versionId): the read is pinned to the version HeadObject saw', async () => {
-    store.set(DUMP, [{ id: 'v1', body: good }]);
-    afterHead.set(DUMP, () => store.get(DUMP)!.push({ id: 'v2', body: swapped }));
-    const r = await verifyBackup({
+  /** Verify of `good` under a manifest written before versionIds were recorded. */
+  const verifyOldManifest = () =>
+    verifyBackup({
       s3,
       bucket: BUCKET,
       manifest: manifestOf({ key: DUMP, bytes: good.length, sha256: sha(good) }),
       toc: false,
     });
+
+  test('old manifest (no versionId): the read is pinned to the version HeadObject saw', async () => {
+    store.set(DUMP, [{ id: 'v1', body: good }]);
+    afterHead.set(DUMP, () => store.get(DUMP)!.push({ id: 'v2', body: swapped }));
+    const r = await verifyOldManifest();
     expect(check(r, 'checksum')).toMatchObject({ status: 'pass' });
     expect(inputs(HeadObjectCommand, DUMP)[0].VersionId).toBeUndefined();
     expect(inputs(GetObjectCommand, DUMP).map((i) => i.VersionId)).toEqual(['v1']);
@@ -132,12 +136,7 @@ describe('verify', () => {
     versioned = false;
     store.set(DUMP, [{ id: 'v1', body: good }]);
     afterHead.set(DUMP, () => store.get(DUMP)!.push({ id: 'v2', body: swapped }));
-    const r = await verifyBackup({
-      s3,
-      bucket: BUCKET,
-      manifest: manifestOf({ key: DUMP, bytes: good.length, sha256: sha(good) }),
-      toc: false,
-    });
+    const r = await verifyOldManifest();
     expect(inputs(GetObjectCommand, DUMP).map((i) => i.VersionId)).toEqual([undefined]);
     expect(check(r, 'size')).toMatchObject({ status: 'pass' });
     expect(check(r, 'checksum')).toMatchObject({ status: 'fail', code: 'CHECKSUM_MISMATCH' });

@@ -5,18 +5,13 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
+import type { RestoreDrillProps } from '../../lib/constructs/restore-drill';
 import { permissionsOf } from './iam-support';
-import { definitionOf, importedPlacement, workflowFixture } from './workflow-support';
+import { definitionOf, ordersRestoreDrill, workflowFixture } from './workflow-support';
 
 function build(change: Partial<RestoreDrillProps> = {}) {
   const f = workflowFixture();
-  const drill = new RestoreDrill(f.stack, 'OrdersDrill', {
-    databaseId: 'orders',
-    bucket: f.bucket,
-    replicaBucket: f.replicaBucket,
-    vpc: importedPlacement(f.stack).vpc,
-    image: f.image,
+  const drill = ordersRestoreDrill(f, {
     fargate: { size: { cpu: 8192, memoryMiB: 16384, ephemeralStorageGiB: 180 }, timeout: Duration.hours(10) },
     ...change,
   });

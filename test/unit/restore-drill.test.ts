@@ -11,30 +11,24 @@ import {
   DEFAULT_RTO_TARGET_SECONDS,
   resolveDrillSettings,
 } from '../../lambda/core/drill-settings';
-import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
+import type { RestoreDrillProps } from '../../lib/constructs/restore-drill';
 import { aliasViaS3, permissionsOf, runnerBaseline, tierObjects, viaS3 } from './iam-support';
 import {
   actionsOf,
   allowedActions,
   definitionOf,
-  importedPlacement,
+  ordersRestoreDrill,
   resourcesOf,
   statementsOf,
   workflowFixture,
   type AslDefinition,
   type PolicyStatementJson,
+  type WorkflowFixture,
 } from './workflow-support';
 
-function build(change: (f: ReturnType<typeof workflowFixture>) => Partial<RestoreDrillProps> = () => ({})) {
+function build(change: (f: WorkflowFixture) => Partial<RestoreDrillProps> = () => ({})) {
   const f = workflowFixture();
-  const drill = new RestoreDrill(f.stack, 'OrdersDrill', {
-    databaseId: 'orders',
-    bucket: f.bucket,
-    replicaBucket: f.replicaBucket,
-    vpc: importedPlacement(f.stack).vpc,
-    image: f.image,
-    ...change(f),
-  });
+  const drill = ordersRestoreDrill(f, change(f));
   return { ...f, drill, template: Template.fromStack(f.stack) };
 }
 

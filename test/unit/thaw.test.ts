@@ -28,7 +28,7 @@ import {
 import { downloadVerified, RestoreError } from '../../lambda/core/restore';
 import { verifyBackup } from '../../lambda/core/verify';
 import type { Manifest } from '../../lambda/core/manifest';
-import { main } from '../../src/cli/main';
+import { runMain } from '../support/cli-main';
 
 const DB = 'orders';
 const ID = 'orders-20250105T020000Z';
@@ -231,15 +231,6 @@ describe('reading an archived backup', () => {
 });
 
 describe('restorable thaw', () => {
-  const run = async (...args: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(['node', 'restorable', ...args], {
-      out: (t) => out.push(t),
-      err: (t) => err.push(t),
-    });
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  };
   beforeEach(() => s3Mock.on(HeadBucketCommand).resolves({}));
 
   test('requests the restore and reports it thawing, with the command to wait', async () => {
@@ -247,7 +238,7 @@ describe('restorable thaw', () => {
     s3Mock.on(HeadObjectCommand, { Key: DUMP }).resolves(head('DEEP_ARCHIVE'));
     s3Mock.on(HeadObjectCommand, { Key: MANIFEST }).resolves(head(undefined));
     s3Mock.on(RestoreObjectCommand).resolves({});
-    const r = await run('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID, '--tier', 'standard');
+    const r = await runMain('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID, '--tier', 'standard');
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('requested a standard restore of 1 object(s) for 7 day(s)');
     expect(r.stdout).toMatch(new RegExp(`${DUMP}\\s+DEEP_ARCHIVE\\s+thawing`));
@@ -264,7 +255,7 @@ describe('restorable thaw', () => {
       .resolvesOnce(head('DEEP_ARCHIVE', ONGOING))
       .resolves(head('DEEP_ARCHIVE', DONE));
     s3Mock.on(RestoreObjectCommand).resolves({});
-    const r = await run(
+    const r = await runMain(
       'thaw',
       '--db',
       DB,
@@ -285,7 +276,7 @@ describe('restorable thaw', () => {
   test('a backup not in an archive class needs nothing', async () => {
     listing([DUMP]);
     s3Mock.on(HeadObjectCommand).resolves(head('GLACIER_IR'));
-    const r = await run('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID);
+    const r = await runMain('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID);
     expect(r).toMatchObject({ code: 0 });
     expect(r.stdout).toContain(`backup ${ID} is not archived (GLACIER_IR): nothing to thaw`);
     expect(s3Mock.commandCalls(RestoreObjectCommand)).toHaveLength(0);
@@ -293,7 +284,7 @@ describe('restorable thaw', () => {
 
   test('an unknown backup and a bad tier are one-line errors', async () => {
     listing([]);
-    const missing = await run(
+    const missing = await runMain(
       'thaw',
       '--db',
       DB,
@@ -306,7 +297,7 @@ describe('restorable thaw', () => {
     expect(missing.stderr).toBe(
       'restorable: error: backup orders-20990101T000000Z of orders has no objects in bucket backups',
     );
-    const bad = await run('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID, '--tier', 'fast');
+    const bad = await runMain('thaw', '--db', DB, '--bucket', 'backups', '--backup', ID, '--tier', 'fast');
     expect(bad.code).toBe(2);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Shared by the workflow, drill, sweeper and monitoring tests: a stack with imported backup buckets
- * (the primary with its key and a non-default retention, the replica with its key by alias), a tiny runner image (so tests do not fingerprint the repository), and readers for the
- * parts of a template that assertions cannot match directly (state machine definitions, the
- * statements of one role).
+ * (the primary with its key and a non-default retention, the replica with its key by alias), a tiny
+ * runner image (so tests do not fingerprint the repository), the orders backup workflow and restore drill on them, and
+ * readers for the parts of a template that assertions cannot match directly (state machine
+ * definitions, the statements of one role).
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { BackupBucket, RetentionTiers } from '../../lib/constructs/backup-bucket';
+import { BackupWorkflow, type BackupWorkflowProps } from '../../lib/constructs/backup-workflow';
+import { RestoreDrill, type RestoreDrillProps } from '../../lib/constructs/restore-drill';
 import { RunnerImage } from '../../lib/constructs/runner-image';
 import { newStack } from './cdk-support';
 
@@ -65,6 +68,59 @@ export function workflowFixture() {
     image: testImage(stack),
   };
 }
+
+export type WorkflowFixture = ReturnType<typeof workflowFixture>;
+
+/**
+ * The orders database's backup workflow on the fixture's buckets, topic and image (Lambda runner,
+ * no VPC), with `change` on top: a placement, `fargate`, a property under test.
+ */
+export function ordersBackupWorkflow(
+  f: WorkflowFixture,
+  change: Partial<BackupWorkflowProps> = {},
+): BackupWorkflow {
+  return new BackupWorkflow(f.stack, 'OrdersBackup', {
+    databaseId: 'orders',
+    secret: f.secret,
+    bucket: f.bucket,
+    replicaBucket: f.replicaBucket,
+    alarmTopic: f.topic,
+    image: f.image,
+    ...change,
+  });
+}
+
+/**
+ * The orders database's restore drill on the fixture's buckets and image, in the imported VPC
+ * (Lambda runner), with `change` on top.
+ */
+export function ordersRestoreDrill(
+  f: WorkflowFixture,
+  change: Partial<RestoreDrillProps> = {},
+): RestoreDrill {
+  return new RestoreDrill(f.stack, 'OrdersDrill', {
+    databaseId: 'orders',
+    bucket: f.bucket,
+    replicaBucket: f.replicaBucket,
+    vpc: importedPlacement(f.stack).vpc,
+    image: f.image,
+    ...change,
+  });
+}
+
+/**
+ * The event the backup state machine hands the dump (only the fields its event schema accepts) and
+ * the verify (the manifest key the dump returned), the same on Lambda and on Fargate.
+ */
+export const DUMP_EVENT = {
+  'databaseId.$': '$.databaseId',
+  'secretArn.$': '$.secretArn',
+  'schemas.$': '$.schemas',
+  'sslMode.$': '$.sslMode',
+  'tier.$': '$.tier',
+  'reason.$': '$.reason',
+};
+export const VERIFY_EVENT = { 'databaseId.$': '$.databaseId', 'manifestKey.$': '$.dump.manifestKey' };
 
 /** A VPC imported from ids, as the stack builds it from the config (no lookups). */
 export function importedPlacement(stack: Stack) {
