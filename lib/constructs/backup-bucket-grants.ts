@@ -327,9 +327,10 @@ export class BackupBucketGrants {
       verifications: `Verification records of ${databaseId} only (<tier>/${databaseId}/${VERIFICATION_RECORD_PATTERN}): one per backup and run.`,
       drills: `Drill reports of ${databaseId} only (drills/${databaseId}/*): object ARNs need the trailing wildcard.`,
     };
-    // Escaped: a fleet's id is the policy variable `${aws:PrincipalTag/restorable:database}`, and
-    // the freshness check's is `*`; both are regex syntax.
-    const id = databaseId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    // A fleet's id is the policy variable `${aws:PrincipalTag/restorable:database}`, which cdk-nag
+    // shows as `<aws:PrincipalTag/restorable:database>`; the freshness check's is `*`. Both are
+    // regex syntax: escaped.
+    const id = databaseId.replace(/\$\{([^}]*)\}/g, '<$1>').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     suppress(grantee, {
       id: 'AwsSolutions-IAM5',
       reason: reasons[what],

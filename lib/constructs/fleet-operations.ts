@@ -112,10 +112,14 @@ export class FleetOperations extends Construct {
         role.role,
         [
           {
+            // Only the secrets: the object ARNs name the session's database and are suppressed by
+            // BackupBucketGrants for exactly those prefixes.
             id: 'AwsSolutions-IAM5',
             reason:
-              'ABAC: every object ARN names the session tag ${aws:PrincipalTag/restorable:database} (one database per run); ' +
-              'secrets only where their tag equals it; the trailing wildcard is the object key under that prefix.',
+              'ABAC: secrets of this account and region only where their restorable:database tag equals the ' +
+              "session's ${aws:PrincipalTag/restorable:database} (or RDS's own secret of the session's rds-resource); " +
+              'which secret a discovered database uses is known only at run time.',
+            appliesTo: [{ regex: '/^Resource::arn:[^:]+:secretsmanager:[^:]+:[^:]+:secret:\\*$/' }],
           },
           {
             id: 'NIST.800.53.R5-IAMNoInlinePolicy',

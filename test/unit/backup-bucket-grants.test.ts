@@ -204,14 +204,32 @@ describe('BackupBucketGrants', () => {
       'Backup objects of orders only (<tier>/orders/*): object ARNs need the trailing wildcard.';
     const DRILLS_REASON =
       'Drill reports of orders only (drills/orders/*): object ARNs need the trailing wildcard.';
-    const ALIAS_REASON = expect.stringMatching(
-      /^The key lives in another region and only its alias is known here/,
-    );
+    const ALIAS_REASON =
+      'The key lives in another region and only its alias is known here: key/* of that region and account, ' +
+      'narrowed to the key carrying the alias (kms:ResourceAliases), used through S3 there (kms:ViaService) ' +
+      'except DescribeKey.';
+    // A fleet's data-access role names the database by policy variable, the freshness check by `*`:
+    // both are regex syntax in the suppression, and each must still match its own resources only.
+    const FLEET_ID = '${aws:PrincipalTag/restorable:database}';
 
     // One test per grant, so that a mutant in one grant method runs only its own nag check.
     test.each<[string, Grant, 'own' | 'replica', unknown[]]>([
       ['writeBackups', (g, r) => g.writeBackups(r, 'orders'), 'own', [TIERS_REASON]],
       ['readBackups', (g, r) => g.readBackups(r, 'orders'), 'own', [TIERS_REASON]],
+      [
+        "readBackups of the session tag's database",
+        (g, r) => g.readBackups(r, FLEET_ID),
+        'own',
+        [
+          `Backup objects of ${FLEET_ID} only (<tier>/${FLEET_ID}/*): object ARNs need the trailing wildcard.`,
+        ],
+      ],
+      [
+        'readBackups of every database',
+        (g, r) => g.readBackups(r, '*'),
+        'own',
+        ['Backup objects of * only (<tier>/*/*): object ARNs need the trailing wildcard.'],
+      ],
       [
         'readBackups on the replica',
         (g, r) => g.readBackups(r, 'orders'),
