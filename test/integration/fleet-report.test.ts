@@ -100,13 +100,29 @@ async function verified(m: Manifest, at: Date) {
   );
 }
 
+/**
+ * Makes S3 report `to` as the object's LastModified (the local server reads the file's mtime).
+ * The server answers a PutObject before its file write lands, and that write would reset the
+ * mtime: wait for the file to hold all `bytes` first, and check the time stuck.
+ */
+async function backdate(key: string, bytes: number, to: Date) {
+  const file = h.s3server.objectPath(h.bucket, key);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (fs.existsSync(file) && fs.statSync(file).size === bytes) {
+      fs.utimesSync(file, to, to);
+      if (fs.statSync(file).mtimeMs === to.getTime()) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`could not backdate ${key}`);
+}
+
 /** Daily backups of `databaseId` at 02:00 from `first` to `last` (yyyy-mm-dd), committed 5 minutes later. */
 async function dailyBackups(databaseId: string, first: string, last: string): Promise<Manifest[]> {
   const out: Manifest[] = [];
   for (let t = Date.parse(`${first}T02:00:00Z`); t <= Date.parse(`${last}T02:00:00Z`); t += DAY) {
     const m = await putFakeBackup(h.s3, h.bucket, { databaseId, at: new Date(t), bytes: 64 });
-    const committed = new Date(t + 5 * MIN);
-    fs.utimesSync(h.s3server.objectPath(h.bucket, keysOfManifest(m).manifest), committed, committed);
+    await backdate(keysOfManifest(m).manifest, Buffer.byteLength(JSON.stringify(m)), new Date(t + 5 * MIN));
     await verified(m, new Date(t + 10 * MIN));
     out.push(m);
   }
@@ -141,6 +157,10 @@ beforeAll(async () => {
   await dailyBackups('gone', '2026-02-01', '2026-02-20');
   // One of tagged's dumps is gone: found from the listing, without reading any dump.
   await h.s3.send(new DeleteObjectCommand({ Bucket: h.bucket, Key: tagged[5].object.key }));
+  // And one (Mar 23) was replaced by 10 bytes: its size, too, comes from the listing.
+  await h.s3.send(
+    new PutObjectCommand({ Bucket: h.bucket, Key: tagged[8].object.key, Body: Buffer.alloc(10) }),
+  );
 
   const statements = fleetReportStatements();
   s3Client().middlewareStack.add(
@@ -193,12 +213,22 @@ test('the listed databases come from the event, the tag-selected one from the bu
   expect(db('orders')).toMatchObject({ rpoHours: 24, gapDays: [] });
   expect(db('quiet')).toMatchObject({ rpoHours: 12, gapDays: days('2026-03', 1, 31) });
   // Judged against the fleet's default RPO: uncovered until its first backup on Mar 15, 02:05,
-  // and on the two days its backup of Mar 20 (dump missing) should have covered.
+  // and on the two days each of its backups of Mar 20 (dump missing) and Mar 23 (dump changed)
+  // should have covered.
   expect(db('tagged').rpoHours).toBe(36);
-  expect(db('tagged').gapDays).toEqual([...days('2026-03', 1, 15), '2026-03-20', '2026-03-21']);
+  expect(db('tagged').gapDays).toEqual([
+    ...days('2026-03', 1, 15),
+    ...['2026-03-20', '2026-03-21', '2026-03-23', '2026-03-24'],
+  ]);
   expect(db('tagged').summary).toMatchObject({ backups: 17, verified: 17 });
   const missing = db('tagged').days.find((d) => d.date === '2026-03-20')!.backups[0];
   expect(missing).toMatchObject({ valid: false, problem: 'dump object missing', countable: false });
+  const changed = db('tagged').days.find((d) => d.date === '2026-03-23')!.backups[0];
+  expect(changed).toMatchObject({
+    valid: false,
+    problem: `dump is 10 bytes, manifest says ${tagged[8].object.bytes}`,
+    countable: false,
+  });
 
   // Every request was within the fleet policy, and no dump was read or even headed.
   expect(sent.filter((r) => !r.allowed)).toEqual([]);
