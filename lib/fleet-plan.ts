@@ -8,7 +8,8 @@
  * Runner groups are per *network*, not per database: a backup group runs the dump and verify of
  * every database reached from one VPC placement (or from outside any VPC); a drill group runs the
  * drills of every database drilled in one VPC. A tag-selected database costs nothing: it runs in
- * the fleet network's groups.
+ * the groups of its VPC's fleet network (`fleet.vpc` or one of `fleet.networks`), which exist
+ * whether or not a listed database uses them.
  */
 import { createHash } from 'node:crypto';
 import { Duration } from 'aws-cdk-lib';
@@ -19,6 +20,7 @@ import {
   DEFAULT_RANDOM_WINDOW_DAYS,
 } from '../lambda/core/drill-settings';
 import { DRILL_ACTIONS } from '../lambda/core/drill-workflow';
+import { RUNNER_GROUP_KEY } from '../lambda/core/fleet-settings';
 import type { DatabaseConfig, RestorableConfig } from './config';
 import { drillSettingsInput } from './constructs/restore-drill';
 
@@ -26,7 +28,7 @@ import { drillSettingsInput } from './constructs/restore-drill';
 export const MAX_RUNNER_GROUPS_PER_STACK = 12;
 
 /** The key of the execution input the orchestrator routes on (and removes before the run starts). */
-export const RUNNER_GROUP_KEY = 'runnerGroup';
+export { RUNNER_GROUP_KEY };
 
 /** The backup network of a runner group: where the dump and verify functions run. */
 export interface BackupNetwork {
@@ -81,6 +83,12 @@ export interface ListedFleetDatabase {
   };
 }
 
+/** The runner groups of one fleet network (a VPC placement of tag-selected databases). */
+export interface FleetNetworkGroups {
+  readonly backupGroup: string;
+  readonly drillGroup: string;
+}
+
 export interface FleetPlan {
   readonly backupGroups: readonly BackupRunnerGroup[];
   readonly drillGroups: readonly DrillRunnerGroup[];
@@ -91,8 +99,15 @@ export interface FleetPlan {
   readonly undrillable: readonly string[];
   /** Run inputs of tag-selected databases (discovery adds the database's own fields). */
   readonly defaults: {
+    /** fleet.vpc's groups (the default network); none without a selection. */
     readonly backupGroup?: string;
     readonly drillGroup?: string;
+    /**
+     * The groups of each VPC a tag-selected database may be in: fleet.vpc's and fleet.networks'.
+     * Discovery routes a database by its VPC to these, and skips one in any other VPC.
+     */
+    readonly networks: Readonly<Record<string, FleetNetworkGroups>>;
+    /** Without `runnerGroup`: discovery adds the group of the database's VPC. */
     readonly backupExecution: Record<string, unknown>;
     readonly drillExecution: Record<string, unknown>;
     readonly drillWindowDays: number;
@@ -157,8 +172,13 @@ function backupExecutionOf(db: DatabaseConfig, group: string): Record<string, un
 }
 
 /**
- * Plans the fleet shape of `config`. Groups are numbered into stacks in the order their first
- * database appears (the fleet network's first), so appending databases never moves a group.
+ * Plans the fleet shape of `config`. Groups are numbered into stacks in order: fleet.vpc's, then
+ * each listed database's network as it first appears, then fleet.networks' in their order. So
+ * adding a fleet network (the first one too, to a deployed fleet) never moves a group to another
+ * stack, and neither does appending a database on a known network. (A listed database on a new
+ * network may push a fleet network's group into the next stack: its id, and so its routing, stay;
+ * its workflow is re-created there under the new stack's name.) Ids are hashes of the network, so
+ * no change elsewhere ever renames a group.
  */
 export function planFleet(config: RestorableConfig): FleetPlan {
   const backupByKey = new Map<string, { id: string; network?: BackupNetwork }>();
@@ -187,17 +207,24 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     return group.id;
   };
 
-  // The fleet network first: tag-selected databases run there.
-  const fleetVpc = config.fleet.vpc;
-  const defaultBackupGroup =
-    config.selection && fleetVpc ? backupGroup(backupNetworkOf(fleetVpc)) : undefined;
-  const defaultDrillGroup =
-    config.selection && fleetVpc
-      ? drillGroup(
-          { vpcId: fleetVpc.vpcId, subnetIds: sorted(fleetVpc.subnetIds) },
-          DEFAULT_DRILL_INSTANCE_CLASS,
-        )
-      : undefined;
+  // The fleet's networks: tag-selected databases run on their VPC's. Only these, never a listed
+  // database's placement: its security groups are the ones *that* database accepts (another one
+  // in the VPC may refuse them, and a timeout at night says less than a skip at discovery that
+  // names the VPC), and one VPC may hold several listed placements, so the choice would be a guess.
+  const networks = config.selection ? fleetNetworksOf(config.fleet) : [];
+  const networkGroups: Record<string, FleetNetworkGroups> = {};
+  const addNetwork = (vpc: (typeof networks)[number]) => {
+    networkGroups[vpc.vpcId] = {
+      backupGroup: backupGroup(backupNetworkOf(vpc)),
+      drillGroup: drillGroup(
+        { vpcId: vpc.vpcId, subnetIds: sorted(vpc.subnetIds) },
+        DEFAULT_DRILL_INSTANCE_CLASS,
+      ),
+    };
+  };
+  // fleet.vpc first (as before fleet.networks existed), fleet.networks after the listed ones.
+  if (networks.length > 0) addNetwork(networks[0]);
+  const defaultGroups = networks.length > 0 ? networkGroups[networks[0].vpcId] : undefined;
 
   const listed: ListedFleetDatabase[] = [];
   const undrillable: string[] = [];
@@ -241,6 +268,8 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     });
   }
 
+  networks.slice(1).forEach(addNetwork);
+
   const backupGroups: BackupRunnerGroup[] = [];
   const drillGroups: DrillRunnerGroup[] = [];
   order.forEach(({ kind, key }, i) => {
@@ -276,23 +305,42 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     listed,
     undrillable,
     defaults: {
-      backupGroup: defaultBackupGroup,
-      drillGroup: defaultDrillGroup,
+      backupGroup: defaultGroups?.backupGroup,
+      drillGroup: defaultGroups?.drillGroup,
+      networks: networkGroups,
       backupExecution: {
         schemas: {},
         sslMode: DEFAULT_SSL_MODE,
         tier: 'auto',
         reason: '',
-        ...(defaultBackupGroup ? { [RUNNER_GROUP_KEY]: defaultBackupGroup } : {}),
       },
       drillExecution: {
         action: DRILL_ACTIONS.Select,
         drill: drillSettingsInput({}, DEFAULT_DRILL_SOURCE, DEFAULT_DRILL_INSTANCE_CLASS),
-        ...(defaultDrillGroup ? { [RUNNER_GROUP_KEY]: defaultDrillGroup } : {}),
       },
       drillWindowDays: DEFAULT_RANDOM_WINDOW_DAYS,
     },
     backupSchedules,
     drillSchedules,
   };
+}
+
+/** The fleet's networks of tag-selected databases: fleet.vpc (the default one), then fleet.networks. */
+export function fleetNetworksOf(
+  fleet: RestorableConfig['fleet'],
+): NonNullable<RestorableConfig['fleet']['vpc']>[] {
+  return fleet.vpc ? [fleet.vpc, ...(fleet.networks ?? [])] : [];
+}
+
+/**
+ * The runner group of each fleet network's VPC for one workload: the discovery function's
+ * `DEFAULTS.runnerGroups` (about 40 bytes a network in its 4 KB environment).
+ */
+export function runnerGroupsOf(plan: FleetPlan, workload: 'backup' | 'drill'): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(plan.defaults.networks).map(([vpcId, groups]) => [
+      vpcId,
+      workload === 'backup' ? groups.backupGroup : groups.drillGroup,
+    ]),
+  );
 }

@@ -13,3 +13,11 @@ export const EVIDENCE_TOPIC_OUTPUT = 'EvidenceReportTopicArn';
 
 /** Output holding the input a database's scheduled backup execution gets (JSON, ARNs only, no secret). */
 export const backupInputOutputKey = (databaseId: string): string => `BackupInput${pascalCase(databaseId)}`;
+
+/**
+ * Outputs holding the fleet orchestrators' ARNs (`fleet.shape: "fleet"` only): a fleet has no
+ * per-database outputs (a stack holds at most 200), so `restorable backup --stack` starts the
+ * backup orchestrator with `{ databaseIds: [id], tier: "adhoc", reason }` instead.
+ */
+export const FLEET_BACKUP_ORCHESTRATOR_OUTPUT = 'FleetBackupOrchestratorArn';
+export const FLEET_DRILL_ORCHESTRATOR_OUTPUT = 'FleetDrillOrchestratorArn';

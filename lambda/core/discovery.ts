@@ -8,13 +8,19 @@
  * returned in `skipped` with a code and a sentence saying how to fix it, so the orchestrator can
  * count and alarm on it.
  *
- * Only metadata is read: DescribeDBInstances, DescribeDBClusters and DescribeSecret. No secret
- * value ever passes through discovery.
+ * Each database's VPC comes with it (an instance's DB subnet group; a cluster's from one of its
+ * member instances, else DescribeDBSubnetGroups), because a fleet's runners reach a database only
+ * from a placement in its VPC: with `runnerVpcIds`, a discovered database in any other VPC is
+ * skipped as NO_RUNNER_NETWORK, naming the VPC, instead of failing its run at night.
+ *
+ * Only metadata is read: DescribeDBInstances, DescribeDBClusters, DescribeDBSubnetGroups and
+ * DescribeSecret. No secret value ever passes through discovery.
  * @see https://docs.aws.amazon.com/aws-backup/latest/devguide/assigning-resources.html
  */
 import {
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSubnetGroupsCommand,
   type DBCluster,
   type DBInstance,
   type RDSClient,
@@ -54,6 +60,8 @@ export interface FleetDatabase<L extends ListedDatabase = ListedDatabase> {
   readonly port?: number;
   /** The PostgreSQL database to dump. */
   readonly dbname?: string;
+  /** The VPC the database is in (its DB subnet group's); a fleet runs it on that VPC's runners. */
+  readonly vpcId?: string;
   /** The `databases[]` entry, whose settings override the defaults. */
   readonly listed?: L;
 }
@@ -65,7 +73,8 @@ export type SkipCode =
   | 'INVALID_ID'
   | 'ID_CONFLICT'
   | 'NOT_RUNNING'
-  | 'CLUSTER_NOT_SELECTED';
+  | 'CLUSTER_NOT_SELECTED'
+  | 'NO_RUNNER_NETWORK';
 
 export interface SkippedDatabase {
   readonly resource: RdsResource;
@@ -73,6 +82,16 @@ export interface SkippedDatabase {
   readonly id?: string;
   readonly code: SkipCode;
   readonly reason: string;
+}
+
+export interface DiscoveryOptions {
+  /**
+   * The VPCs the fleet has runners in (fleet.vpc and fleet.networks). A discovered database in
+   * another VPC, or in none, is skipped as NO_RUNNER_NETWORK: no runner could reach it. Listed
+   * databases are never skipped for it (synth placed them on their own network).
+   * @default - no check (the freshness check, small deployments and the local demo)
+   */
+  readonly runnerVpcIds?: readonly string[];
 }
 
 export interface DiscoveryResult<L extends ListedDatabase = ListedDatabase> {
@@ -111,6 +130,9 @@ interface Candidate {
   readonly port?: number;
   readonly defaultDbname?: string;
   readonly status?: string;
+  readonly vpcId?: string;
+  /** A cluster's DB subnet group name, to look its VPC up when no member instance gives it. */
+  readonly subnetGroupName?: string;
 }
 
 /**
@@ -122,6 +144,7 @@ export async function discoverDatabases<L extends ListedDatabase>(
   selection: FleetSelectionInput,
   clients: DiscoveryClients,
   listed: readonly L[] = [],
+  options: DiscoveryOptions = {},
 ): Promise<DiscoveryResult<L>> {
   const engines: readonly FleetEngine[] = selection.engines ?? ['postgres', 'aurora-postgresql'];
   const skipped: SkippedDatabase[] = [];
@@ -129,10 +152,20 @@ export async function discoverDatabases<L extends ListedDatabase>(
   const clusters = (await describeAllClusters(clients.rds, engines)).filter(
     (c) => engines.includes(c.Engine as FleetEngine) && matchesTags(selection.tags, tagMap(c.TagList)),
   );
+  const instances = await describeAllInstances(clients.rds, engines);
   const selectedClusters = new Set(clusters.map((c) => c.DBClusterIdentifier));
-  const candidates: Candidate[] = clusters.map(clusterCandidate);
+  // DescribeDBClusters names a cluster's DB subnet group but not its VPC; every member instance
+  // (tagged or not: tags on a cluster do not reach its instances) carries the VPC.
+  const memberVpcs = new Map<string, string>();
+  for (const instance of instances) {
+    if (instance.DBClusterIdentifier && instance.DBSubnetGroup?.VpcId)
+      memberVpcs.set(instance.DBClusterIdentifier, instance.DBSubnetGroup.VpcId);
+  }
+  const candidates: Candidate[] = clusters.map((c) =>
+    clusterCandidate(c, memberVpcs.get(c.DBClusterIdentifier ?? '')),
+  );
 
-  for (const instance of await describeAllInstances(clients.rds, engines)) {
+  for (const instance of instances) {
     if (!engines.includes(instance.Engine as FleetEngine)) continue;
     if (!matchesTags(selection.tags, tagMap(instance.TagList))) continue;
     const candidate = instanceCandidate(instance);
@@ -149,6 +182,9 @@ export async function discoverDatabases<L extends ListedDatabase>(
     }
     candidates.push(candidate);
   }
+
+  const runnerVpcs = options.runnerVpcIds && new Set(options.runnerVpcIds);
+  if (runnerVpcs) await placeClusters(clients.rds, candidates);
 
   const byId = new Map<string, Candidate[]>();
   for (const candidate of candidates) {
@@ -192,6 +228,13 @@ export async function discoverDatabases<L extends ListedDatabase>(
         code: 'NOT_RUNNING',
         reason: `${candidate.resource.kind} "${candidate.resource.identifier}" is ${candidate.status}: nothing to dump until it runs again`,
       });
+    } else if (runnerVpcs && !runnerVpcs.has(candidate.vpcId ?? '')) {
+      skipped.push({
+        resource: candidate.resource,
+        id,
+        code: 'NO_RUNNER_NETWORK',
+        reason: noRunnerNetworkReason(candidate),
+      });
     } else if (!candidate.secretArn) {
       skipped.push({
         resource: candidate.resource,
@@ -226,7 +269,37 @@ function noSecretReason(candidate: Candidate): string {
   );
 }
 
-function clusterCandidate(cluster: DBCluster): Candidate {
+function noRunnerNetworkReason(candidate: Candidate): string {
+  const what = `${candidate.resource.kind} "${candidate.resource.identifier}"`;
+  const vpcId = candidate.vpcId;
+  return vpcId
+    ? `${what} is in ${vpcId}, where the fleet has no runner network: add a placement in ${vpcId} ` +
+        '(two private subnets and a security group the database accepts) to fleet.networks, or remove its selection tags'
+    : `RDS reports no VPC for ${what} (no DB subnet group): the fleet's runners reach databases only in the VPCs of fleet.vpc and fleet.networks`;
+}
+
+/**
+ * Gives the VPC of its DB subnet group to each cluster no member instance placed (one without
+ * instances yet): one DescribeDBSubnetGroups per distinct group. A group RDS no longer knows gives
+ * no VPC, so that database is skipped rather than failing the others.
+ */
+async function placeClusters(rds: RDSClient, candidates: Candidate[]): Promise<void> {
+  const unplaced = candidates.filter((c) => !c.vpcId && c.subnetGroupName);
+  const vpcs = new Map<string, string | undefined>();
+  for (const name of new Set(unplaced.map((c) => c.subnetGroupName!))) {
+    try {
+      const page = await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: name }));
+      vpcs.set(name, page.DBSubnetGroups?.[0]?.VpcId);
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'DBSubnetGroupNotFoundFault') throw err;
+    }
+  }
+  for (const candidate of unplaced) {
+    candidates[candidates.indexOf(candidate)] = { ...candidate, vpcId: vpcs.get(candidate.subnetGroupName!) };
+  }
+}
+
+function clusterCandidate(cluster: DBCluster, memberVpcId: string | undefined): Candidate {
   return {
     resource: {
       kind: 'cluster',
@@ -242,6 +315,8 @@ function clusterCandidate(cluster: DBCluster): Candidate {
     port: cluster.Port,
     defaultDbname: cluster.DatabaseName,
     status: cluster.Status,
+    vpcId: memberVpcId,
+    subnetGroupName: cluster.DBSubnetGroup,
   };
 }
 
@@ -259,6 +334,7 @@ function instanceCandidate(instance: DBInstance): Candidate {
     port: instance.Endpoint?.Port,
     defaultDbname: instance.DBName,
     status: instance.DBInstanceStatus,
+    vpcId: instance.DBSubnetGroup?.VpcId,
   };
 }
 
@@ -298,6 +374,7 @@ function toFleetDatabase<L extends ListedDatabase>(
     host: candidate.host,
     port: candidate.port,
     dbname: candidate.tags.get(FleetTags.dbname) || candidate.defaultDbname || 'postgres',
+    ...(candidate.vpcId ? { vpcId: candidate.vpcId } : {}),
     ...(listed ? { listed } : {}),
   };
 }

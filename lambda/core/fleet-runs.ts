@@ -8,7 +8,12 @@
  */
 import { DEFAULT_SSL_MODE } from './backup-settings';
 import type { FleetDatabase, ListedDatabase } from './discovery';
-import { FleetRunItemSchema, type FleetRunItem, type FleetWorkload } from './fleet-settings';
+import {
+  FleetRunItemSchema,
+  RUNNER_GROUP_KEY,
+  type FleetRunItem,
+  type FleetWorkload,
+} from './fleet-settings';
 
 /** A listed database as synth precomputes it: its run input and limits (handler-env.ts ListedRunSchema). */
 export interface ListedRunInput {
@@ -28,6 +33,8 @@ export interface FleetRunDefaults {
   readonly rpoHours: number;
   readonly drillWindowDays: number;
   readonly execution: Readonly<Record<string, unknown>>;
+  /** The runner group of each VPC the fleet has runners in; absent: `execution`'s own runnerGroup. */
+  readonly runnerGroups?: Readonly<Record<string, string>>;
 }
 
 /** The listed entries as discovery's `listed` argument. */
@@ -45,7 +52,8 @@ export function listedEntries(runs: readonly ListedRunInput[]): ListedRunEntry[]
  * - listed: its own run input as synth wrote it (its settings win), plus `rdsResourceArn` when
  *   discovery also found it, so its run re-checks the resource (DATABASE_GONE);
  * - discovered, backup: the defaults with the database's id, secret, endpoint, name and resource over them;
- * - discovered, drill: the defaults (their `drill` settings) with its id and resource.
+ * - discovered, drill: the defaults (their `drill` settings) with its id and resource;
+ * - discovered, either: the runner group of its VPC (`runnerGroups`), when the defaults map them.
  */
 export function fleetRunItem(
   workload: FleetWorkload,
@@ -59,6 +67,10 @@ export function fleetRunItem(
     Math.floor(workload === 'backup' ? rpoHours * 60 : windowDays * 24 * 60),
   );
   const resourceArn = db.resource?.arn ? { rdsResourceArn: db.resource.arn } : {};
+  // Discovery skipped a database in a VPC without runners (NO_RUNNER_NETWORK), so the lookup finds
+  // one; were it missing, the orchestrator records the run as UnknownRunnerGroup, never a stray route.
+  const group = defaults.runnerGroups && db.vpcId ? defaults.runnerGroups[db.vpcId] : undefined;
+  const runnerGroup = defaults.runnerGroups ? { [RUNNER_GROUP_KEY]: group ?? '' } : {};
   let execution: Record<string, unknown>;
   if (db.listed) {
     execution = { ...resourceArn, ...db.listed.run.execution, databaseId: db.id };
@@ -76,9 +88,10 @@ export function fleetRunItem(
       ...(db.port ? { port: db.port } : {}),
       ...(db.dbname ? { database: db.dbname } : {}),
       ...resourceArn,
+      ...runnerGroup,
     };
   } else {
-    execution = { ...defaults.execution, databaseId: db.id, ...resourceArn };
+    execution = { ...defaults.execution, databaseId: db.id, ...resourceArn, ...runnerGroup };
   }
   return FleetRunItemSchema.parse({ databaseId: db.id, maxQueueMinutes, execution });
 }

@@ -209,15 +209,25 @@ export const FleetMetricNames = {
 export type FleetWorkload = keyof typeof FleetMetricNames;
 
 /**
+ * The key of a run's execution input that names its runner group (one per network): the
+ * orchestrator routes on it and removes it before the run starts. Synth writes it into each listed
+ * database's run input; discovery adds it for a discovered database from its VPC.
+ */
+export const RUNNER_GROUP_KEY = 'runnerGroup';
+
+/**
  * One item of the orchestrator's Map, as the discovery function returns it: the run's execution
  * input (what the target workflow takes, its `databaseId` included) and how long the run may wait
  * to start (a backup: its RPO; a drill: its window). The orchestrator passes `execution` on as is.
+ * `startNow`: an on-demand run (`restorable backup --stack`), which skips the start jitter: the
+ * jitter spreads a night's runs, and an operator waiting for one backup has nothing to spread.
  */
 export const FleetRunItemSchema = z
   .strictObject({
     databaseId: z.string().regex(DATABASE_ID_PATTERN),
     maxQueueMinutes: z.int().min(1),
     execution: z.looseObject({ databaseId: z.string() }),
+    startNow: z.literal(true).optional(),
   })
   .refine((item) => item.execution.databaseId === item.databaseId, {
     error:

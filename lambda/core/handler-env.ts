@@ -335,6 +335,15 @@ export const DiscoveryDefaultsSchema = z.strictObject({
    * rdsResourceArn) win.
    */
   execution: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * The runner group of each VPC the fleet has runners in (fleet.vpc and fleet.networks): a
+   * discovered database runs on its VPC's group, and one in any other VPC is skipped
+   * (NO_RUNNER_NETWORK). About 40 bytes a network, so the 4 KB environment holds dozens.
+   * @default - no routing by VPC: every discovered database takes `execution`'s runnerGroup
+   */
+  runnerGroups: z
+    .record(z.string().regex(/^vpc-[0-9a-f]+$/, 'must be a VPC id'), z.string().regex(/^[A-Za-z0-9-]{1,40}$/))
+    .optional(),
 });
 export type DiscoveryDefaults = z.output<typeof DiscoveryDefaultsSchema>;
 

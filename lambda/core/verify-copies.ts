@@ -39,11 +39,21 @@ export async function globalsCheck(s3: S3Client, bucket: string, manifest: Manif
   return pass('globals', `${body.length} bytes`);
 }
 
-async function head(s3: S3Client, bucket: string, key: string): Promise<HeadObjectCommandOutput | undefined> {
+async function head(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<HeadObjectCommandOutput | undefined> {
   try {
-    return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...atVersion(versionId) }));
   } catch (e) {
-    if (isNotFound(e)) return undefined;
+    // A version that is a delete marker answers 405 to a HEAD naming it: not there either.
+    if (
+      isNotFound(e) ||
+      (versionId && (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 405)
+    )
+      return undefined;
     throw e;
   }
 }
@@ -51,7 +61,12 @@ async function head(s3: S3Client, bucket: string, key: string): Promise<HeadObje
 /**
  * The replica bucket must hold the dump, the roles file and the manifest with the primary's sizes.
  * S3 reports replication on the source object: PENDING → not there yet (retry), FAILED → alarm.
+ * Each replica is looked up at the version this backup wrote (replication keeps version ids):
+ * a newer version of the same size, written into the replica bucket by anyone, is not this
+ * backup's copy. Without a recorded version (old manifests, an unversioned server) the primary's
+ * HEAD names it, and without that the newest version is judged.
  * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html
+ * @see https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-what-is-isnot-replicated.html
  */
 export async function replicaCheck(
   options: VerifyOptions,
@@ -62,10 +77,13 @@ export async function replicaCheck(
   const where = `replica bucket ${replica.bucket} in ${replica.region}`;
   // Expected sizes come from the manifest where it records them, so a replica is judged against
   // what was written, not against a primary copy that may itself be damaged.
-  const keys: [string, number | undefined][] = [
-    [manifest.object.key, manifest.object.bytes],
-    ...(manifest.globals.present ? [[manifest.globals.key, manifest.globals.bytes] as [string, number]] : []),
-    [manifestKey, undefined],
+  type Copy = { key: string; recorded?: number; version?: string };
+  const keys: Copy[] = [
+    { key: manifest.object.key, recorded: manifest.object.bytes, version: manifest.object.versionId },
+    ...(manifest.globals.present
+      ? [{ key: manifest.globals.key, recorded: manifest.globals.bytes, version: manifest.globals.versionId }]
+      : []),
+    { key: manifestKey },
   ];
   const problems: string[] = [];
   let pending = false;
@@ -73,11 +91,9 @@ export async function replicaCheck(
   let missing = false;
   let sizeMismatch = false;
   try {
-    for (const [key, recorded] of keys) {
-      const [src, dst] = await Promise.all([
-        head(options.s3, options.bucket, key),
-        head(replica.s3, replica.bucket, key),
-      ]);
+    for (const { key, recorded, version } of keys) {
+      const src = await head(options.s3, options.bucket, key, version);
+      const dst = await head(replica.s3, replica.bucket, key, version ?? src?.VersionId);
       const status = src?.ReplicationStatus;
       if (status === 'FAILED') {
         failedReplication = true;

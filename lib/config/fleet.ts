@@ -25,6 +25,13 @@ export { FleetSelectionSchema };
  */
 export const MAX_PER_DATABASE_SHAPE_DATABASES = 8;
 
+/**
+ * The most fleet.networks. Each adds about 40 bytes to the discovery functions' environment (4 KB
+ * in all, test/unit/fleet-stack.test.ts measures it) and two runner groups (a group stack per six
+ * networks); 50 leaves room for the selection's tags.
+ */
+export const MAX_FLEET_NETWORKS = 50;
+
 /** RPO a tag-selected database gets (as `databases[].rpoHours` defaults to). */
 export const DEFAULT_DISCOVERED_RPO_HOURS = 24;
 
@@ -49,8 +56,18 @@ export const FleetConfigSchema = FleetSettingsSchema.extend({
     'When the fleet drill orchestrator starts (UTC); listed databases with their own drill.schedule get one per distinct expression.',
   ),
   vpc: VpcSchema.optional().describe(
-    'Network of tag-selected databases: their backups run here, and their drills (subnets in two AZs at least).',
+    'Network of tag-selected databases in its VPC: their backups run here, and their drills (subnets in two AZs at least). ' +
+      'Required with `selection`; databases in other VPCs need a network in fleet.networks.',
   ),
+  networks: z
+    .array(VpcSchema)
+    .max(MAX_FLEET_NETWORKS)
+    .optional()
+    .describe(
+      "More networks of tag-selected databases, one per VPC other than fleet.vpc's, same shape. A discovered database runs on " +
+        "the network of its VPC (its DB subnet group's); one in a VPC with no network is skipped (NO_RUNNER_NETWORK, alarmed). " +
+        'Each network gets its backup and drill runners whether or not a listed database uses it.',
+    ),
   rpoHours: z
     .int()
     .min(1)
@@ -116,6 +133,7 @@ export function checkFleetRules(config: Record<string, unknown>, ctx: z.core.$Re
       `lists ${fleetVpcSubnets.length} subnet(s): tag-selected databases are drilled in this network, and an RDS subnet group needs two AZs`,
     );
   }
+  checkFleetNetworks(fleetInput, hasSelection, issue);
   if (shape !== 'fleet') {
     // (schedule and drillSchedule have defaults, so only the network can be told apart here.)
     if (fleetInput.vpc !== undefined) {
@@ -145,3 +163,57 @@ export function checkFleetRules(config: Record<string, unknown>, ctx: z.core.$Re
     issue(['fleet', 'startJitterMinutes'], problem.replace(/^fleet\.startJitterMinutes /, ''));
   }
 }
+
+/**
+ * fleet.networks: used only with a selection; each drillable (two subnets, as fleet.vpc); one
+ * network per VPC, fleet.vpc's included, because discovery routes a database by its VPC alone.
+ */
+function checkFleetNetworks(
+  fleetInput: Record<string, unknown>,
+  hasSelection: boolean,
+  issue: (path: PropertyKey[], message: string) => void,
+): void {
+  if (fleetInput.networks === undefined) return;
+  if (!hasSelection) {
+    issue(
+      ['fleet', 'networks'],
+      'is only used by tag-selected databases (each network runs the ones discovered in its VPC): set `selection`, or remove it',
+    );
+    return;
+  }
+  const networks = asArray(fleetInput.networks).map(asRecord);
+  const placements: { path: PropertyKey[]; vpcId: unknown }[] = [
+    ...(fleetInput.vpc !== undefined
+      ? [{ path: ['fleet', 'vpc'], vpcId: asRecord(fleetInput.vpc).vpcId }]
+      : []),
+    ...networks.map((n, i) => ({ path: ['fleet', 'networks', i], vpcId: n.vpcId })),
+  ];
+  const firstOf = new Map<unknown, PropertyKey[]>();
+  for (const { path, vpcId } of placements) {
+    if (typeof vpcId !== 'string') continue;
+    const first = firstOf.get(vpcId);
+    if (first) {
+      issue(
+        [...path, 'vpcId'],
+        `${vpcId} is already the VPC of ${pathText(first)}: discovery routes a database by its VPC alone, so a VPC has ` +
+          'one fleet network; merge the two (their subnets and security groups)',
+      );
+    } else {
+      firstOf.set(vpcId, path);
+    }
+  }
+  networks.forEach((network, i) => {
+    const subnets = asArray(network.subnetIds);
+    // (none at all is the schema's own "at least 1")
+    if (subnets.length === 1) {
+      issue(
+        ['fleet', 'networks', i, 'subnetIds'],
+        `lists ${subnets.length} subnet(s): tag-selected databases in ${String(network.vpcId)} are drilled in this network, ` +
+          'and an RDS subnet group needs two AZs',
+      );
+    }
+  });
+}
+
+const pathText = (path: readonly PropertyKey[]) =>
+  path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');

@@ -13,7 +13,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { FleetWorkload } from '../../lambda/core/fleet-settings';
 import type { RestorableConfig } from '../config';
-import type { FleetPlan } from '../fleet-plan';
+import { runnerGroupsOf, type FleetPlan } from '../fleet-plan';
 import type { IBackupBucket } from './backup-bucket';
 import { DatabaseAccessRole, type DataAccessWorkload } from './database-access-role';
 import { FleetOrchestrator } from './fleet-orchestrator';
@@ -31,8 +31,10 @@ export interface FleetOperationsProps extends RunnerCommonProps {
  * What discovery may call: describe RDS instances and clusters (and their tags) of this account
  * and region, and read secrets' metadata (never a value) to check they exist and whom they are
  * tagged for. Also used by the freshness check, which discovers the databases it must measure.
+ * `placement`: also describe DB subnet groups, for the VPC of a cluster without instances (only
+ * the discovery functions route by VPC).
  */
-export function grantDiscovery(role: iam.IGrantable): void {
+export function grantDiscovery(role: iam.IGrantable, { placement = false } = {}): void {
   const stack = Stack.of(role.grantPrincipal as unknown as Construct);
   const rds = (resource: string) =>
     stack.formatArn({
@@ -46,6 +48,13 @@ export function grantDiscovery(role: iam.IGrantable): void {
     actions: ['rds:DescribeDBInstances', 'rds:DescribeDBClusters', 'rds:ListTagsForResource'],
     resourceArns: [rds('db'), rds('cluster')],
   });
+  if (placement) {
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['rds:DescribeDBSubnetGroups'],
+      resourceArns: [rds('subgrp')],
+    });
+  }
   iam.Grant.addToPrincipal({
     grantee: role,
     actions: ['secretsmanager:DescribeSecret'],
@@ -68,7 +77,7 @@ export function grantDiscovery(role: iam.IGrantable): void {
             'Discovery finds databases by tag at run time: it describes every RDS instance and cluster of this account and region ' +
             "and reads secrets' metadata (DescribeSecret, never GetSecretValue) to check the one it will use exists.",
           appliesTo: [
-            { regex: '/^Resource::arn:.*:rds:.*:(db|cluster):\\*$/' },
+            { regex: '/^Resource::arn:.*:rds:.*:(db|cluster|subgrp):\\*$/' },
             { regex: '/^Resource::arn:.*:secretsmanager:.*:secret:\\*$/' },
           ],
         },
@@ -133,10 +142,11 @@ export class FleetOperations extends Construct {
             rpoHours: config.fleet.rpoHours,
             drillWindowDays: plan.defaults.drillWindowDays,
             execution: workload === 'backup' ? plan.defaults.backupExecution : plan.defaults.drillExecution,
+            ...(selection ? { runnerGroups: runnerGroupsOf(plan, workload) } : {}),
           },
         },
       });
-      if (selection) grantDiscovery(fn.role);
+      if (selection) grantDiscovery(fn.role, { placement: true });
       return fn;
     };
     this.discovery = { backup: discoveryFunction('backup'), drill: discoveryFunction('drill') };

@@ -45,8 +45,11 @@ export interface FleetOrchestratorProps {
   readonly workload: FleetWorkload;
 
   /**
-   * The function that returns `{ items: FleetRunItem[] }` (lambda/core/fleet-settings.ts): the
-   * listed and tag-selected databases, each with its execution input and how long it may wait.
+   * The function that returns `{ items: FleetRunItem[], notFound: [{ id, reason }] }`
+   * (lambda/core/fleet-settings.ts, lambda/handlers/discovery.ts): the listed and tag-selected
+   * databases, each with its execution input and how long it may wait, and the databases the
+   * execution input named (`databaseIds`) that have no item, with why; the execution's output
+   * carries `notFound` on, so `restorable backup --stack` can say why nothing ran.
    */
   readonly discoveryFunction: lambda.IFunction;
 
@@ -117,6 +120,7 @@ export interface FleetOrchestratorProps {
 export const FleetStates = {
   discover: 'Discover',
   runs: 'Runs',
+  startNow: 'StartNow',
   jitter: 'Jitter',
   recordQueue: 'RecordQueueTime',
   start: 'StartRun',
@@ -132,8 +136,9 @@ export const FleetStates = {
 } as const;
 
 /**
- * The fleet workflow: Discover → Map(maxConcurrency) { Jitter → RecordQueueTime → StartRun } →
- * Summarize → fail if any run failed. Started by one schedule.
+ * The fleet workflow: Discover → Map(maxConcurrency) { StartNow? or Jitter → RecordQueueTime →
+ * StartRun } → Summarize (with discovery's notFound) → fail if any run failed. Started by one
+ * schedule (and on demand by `restorable backup --stack` with `{ databaseIds: [id], ... }`).
  */
 export class FleetOrchestrator extends Construct {
   public readonly stateMachine: sfn.StateMachine;
@@ -259,7 +264,7 @@ export class FleetOrchestrator extends Construct {
       payload: props.discoveryEvent && sfn.TaskInput.fromObject({ ...props.discoveryEvent, 'filter.$': '$' }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
-      resultSelector: { 'items.$': '$.items' },
+      resultSelector: { 'items.$': '$.items', 'notFound.$': '$.notFound' },
       resultPath: '$.discovery',
       taskTimeout: sfn.Timeout.duration(Duration.minutes(5)),
     });
@@ -345,12 +350,24 @@ export class FleetOrchestrator extends Construct {
     // A metric that cannot be written must not cost the run.
     recordQueue.addCatch(start, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
 
+    // An on-demand run (the item's startNow, `restorable backup --stack`) skips the jitter: it
+    // spreads a night's runs, and an operator waiting for one backup has nothing to spread.
     const firstOfItem =
       jitterSeconds > 0
-        ? new sfn.Wait(this, 'Jitter', {
-            stateName: FleetStates.jitter,
-            time: sfn.WaitTime.secondsPath('$.jitterSeconds'),
-          }).next(recordQueue)
+        ? new sfn.Choice(this, 'StartNow', { stateName: FleetStates.startNow })
+            .when(
+              sfn.Condition.and(
+                sfn.Condition.isPresent('$.item.startNow'),
+                sfn.Condition.booleanEquals('$.item.startNow', true),
+              ),
+              recordQueue,
+            )
+            .otherwise(
+              new sfn.Wait(this, 'Jitter', {
+                stateName: FleetStates.jitter,
+                time: sfn.WaitTime.secondsPath('$.jitterSeconds'),
+              }).next(recordQueue),
+            )
         : recordQueue;
     recordQueue.next(start);
     runs.itemProcessor(sfn.Chain.start(firstOfItem));
@@ -361,6 +378,9 @@ export class FleetOrchestrator extends Construct {
         total: '{% $count($states.input.runs) %}',
         failed: '{% $count($states.input.runs[status = "FAILED"]) %}',
         failedDatabases: '{% $join($states.input.runs[status = "FAILED"].databaseId, ", ") & "" %}',
+        // Not a failure of the fleet (a schedule names listed databases, which are always found):
+        // the CLI that asked for one by name reports it.
+        notFound: '{% $states.input.discovery.notFound %}',
       },
     });
     const fleetFailed = new sfn.Fail(this, 'FleetRunsFailed', {

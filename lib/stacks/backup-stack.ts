@@ -25,7 +25,13 @@ import { Monitoring } from '../constructs/monitoring';
 import { RestoreDrill } from '../constructs/restore-drill';
 import { RunnerEndpoints } from '../constructs/runner-endpoints';
 import { VaultAudit } from '../constructs/vault-audit';
-import { backupInputOutputKey, backupStateMachineOutputKey, EVIDENCE_TOPIC_OUTPUT } from '../outputs';
+import {
+  backupInputOutputKey,
+  backupStateMachineOutputKey,
+  EVIDENCE_TOPIC_OUTPUT,
+  FLEET_BACKUP_ORCHESTRATOR_OUTPUT,
+  FLEET_DRILL_ORCHESTRATOR_OUTPUT,
+} from '../outputs';
 import { pascalCase } from '../naming';
 import { fargateOptionsOf, warnAboutRunner } from '../database-runner';
 import { importNetwork } from '../vpc-import';
@@ -339,11 +345,12 @@ export class BackupStack extends Stack {
           ...(this.fleet.drillOrchestrator ? [this.fleet.drillOrchestrator] : []),
         ],
       });
-      new CfnOutput(this, 'FleetBackupOrchestratorArn', {
+      // `restorable backup --stack` starts it for one database (the fleet has no per-database outputs).
+      new CfnOutput(this, FLEET_BACKUP_ORCHESTRATOR_OUTPUT, {
         value: this.fleet.backupOrchestrator.stateMachine.stateMachineArn,
       });
       if (this.fleet.drillOrchestrator) {
-        new CfnOutput(this, 'FleetDrillOrchestratorArn', {
+        new CfnOutput(this, FLEET_DRILL_ORCHESTRATOR_OUTPUT, {
           value: this.fleet.drillOrchestrator.stateMachine.stateMachineArn,
         });
       }

@@ -7,9 +7,20 @@
  * reason, prints progress from the execution history as it happens, and exits 0 only when the
  * execution succeeded with the backup committed (dump) and verified (verify). Ctrl-C stops
  * waiting, not the backup: the execution keeps running in AWS and the CLI says how to follow it.
+ *
+ * A fleet-shaped stack (`fleet.shape: "fleet"`) has no per-database outputs: the CLI starts the
+ * fleet's backup orchestrator with `{ databaseIds: [id], tier: "adhoc", reason, startNow: true }`
+ * (discovery finds the database, listed or tag-selected; the run skips the start jitter), follows
+ * the orchestrator and the one run it starts (its runner group's Dump -> Verify workflow), and
+ * judges that run's output as above. When discovery returns no run for the database, the
+ * orchestrator's output says why (`notFound`) and the CLI exits 1 with that reason.
  */
 import type { SFNClient, HistoryEvent } from '@aws-sdk/client-sfn';
-import { backupInputOutputKey, backupStateMachineOutputKey } from '../../lib/outputs';
+import {
+  backupInputOutputKey,
+  backupStateMachineOutputKey,
+  FLEET_BACKUP_ORCHESTRATOR_OUTPUT,
+} from '../../lib/outputs';
 import { compactTimestamp } from '../../lambda/core/tiers';
 import type { Io } from './output';
 import { readStackOutputs, usageError } from './stack-outputs';
@@ -34,6 +45,12 @@ export interface RemoteBackupDeps {
 interface ExecutionOutput {
   dump?: { backupId?: string; manifestKey?: string; tier?: string; bytes?: number };
   verify?: { ok?: boolean };
+}
+
+/** The fleet orchestrator's output (its Summarize state). */
+interface FleetOutput {
+  total?: number;
+  notFound?: { id?: string; reason?: string }[];
 }
 
 /** One progress line per history event worth telling the operator about. */
@@ -96,25 +113,28 @@ export async function runRemoteBackup(
   if (!o.reason?.trim()) {
     return usageError(io, '--reason <text> is required with --stack (it is recorded in the manifest)');
   }
+  const reason = o.reason.trim();
   const outputs = await readStackOutputs(o.stack, o.region);
   const arn = outputs.get(backupStateMachineOutputKey(o.db));
   const scheduled = outputs.get(backupInputOutputKey(o.db));
-  if (!arn || !scheduled) {
+  const fleet = outputs.get(FLEET_BACKUP_ORCHESTRATOR_OUTPUT);
+  if ((!arn || !scheduled) && !fleet) {
     throw new Error(
-      `stack ${o.stack} has no backup workflow for database ${o.db} (outputs ${backupStateMachineOutputKey(o.db)} and ${backupInputOutputKey(o.db)})`,
+      `stack ${o.stack} has no backup workflow for database ${o.db} (outputs ${backupStateMachineOutputKey(o.db)} and ${backupInputOutputKey(o.db)}, or ${FLEET_BACKUP_ORCHESTRATOR_OUTPUT} of a fleet)`,
     );
   }
   const sdk = await import('@aws-sdk/client-sfn');
   const sfn = deps.sfn ?? new sdk.SFNClient(o.region ? { region: o.region } : {});
   const now = deps.now ?? (() => new Date());
-  const input = {
-    ...(JSON.parse(scheduled) as Record<string, unknown>),
-    tier: 'adhoc',
-    reason: o.reason.trim(),
-  };
+  const perDatabase = arn && scheduled;
+  const stateMachineArn = perDatabase ? arn : fleet!;
+  const input = perDatabase
+    ? { ...(JSON.parse(scheduled) as Record<string, unknown>), tier: 'adhoc', reason }
+    : // Discovery puts tier and reason over the database's run input, as the per-database path does.
+      { databaseIds: [o.db], tier: 'adhoc', reason, startNow: true };
   const started = await sfn.send(
     new sdk.StartExecutionCommand({
-      stateMachineArn: arn,
+      stateMachineArn,
       // Execution names are unique per state machine for 90 days: the name says who and when.
       name: `adhoc-${o.db}-${compactTimestamp(now())}`.slice(0, 80),
       input: JSON.stringify(input),
@@ -122,36 +142,131 @@ export async function runRemoteBackup(
   );
   const executionArn = started.executionArn!;
   io.err(`started ${executionArn}`);
-  const seen = new Set<number>();
-  const follow = `follow it with: aws stepfunctions describe-execution --execution-arn ${executionArn}`;
-  for (;;) {
+
+  /** Prints each new history event of `arn` once; returns the new events. */
+  const seen = new Map<string, Set<number>>();
+  const follow = async (arn: string, prefix: string, includeExecutionData: boolean) => {
+    const known = seen.get(arn) ?? new Set<number>();
+    seen.set(arn, known);
+    const fresh: HistoryEvent[] = [];
     let token: string | undefined;
     do {
       const page = await sfn.send(
-        new sdk.GetExecutionHistoryCommand({ executionArn, nextToken: token, includeExecutionData: false }),
+        new sdk.GetExecutionHistoryCommand({ executionArn: arn, nextToken: token, includeExecutionData }),
       );
       for (const e of page.events ?? []) {
-        if (e.id === undefined || seen.has(e.id)) continue;
-        seen.add(e.id);
+        if (e.id === undefined || known.has(e.id)) continue;
+        known.add(e.id);
+        fresh.push(e);
         const line = describeEvent(e);
-        if (line) io.err(`${e.timestamp ? e.timestamp.toISOString() : ''} ${line}`.trim());
+        if (line) io.err(`${e.timestamp ? e.timestamp.toISOString() : ''} ${prefix}${line}`.trim());
       }
       token = page.nextToken;
     } while (token);
+    return fresh;
+  };
+
+  // The fleet path: the run the orchestrator starts for the database, once it has started it.
+  let run: string | undefined;
+  const hint = `follow it with: aws stepfunctions describe-execution --execution-arn ${executionArn}`;
+  const progress = async () => {
+    // The orchestrator's history with its data: the run's execution ARN is in the output of the
+    // StartRun task's events.
+    for (const e of await follow(executionArn, '', !perDatabase)) {
+      const child = perDatabase || run ? undefined : startedRunArn(e);
+      if (child) {
+        run = child;
+        io.err(`run of ${o.db}: ${run}`);
+      }
+    }
+    if (run) await follow(run, `${o.db}: `, false);
+  };
+  for (;;) {
+    await progress();
     const d = await sfn.send(new sdk.DescribeExecutionCommand({ executionArn }));
     if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
-      return finished(d.status ?? 'UNKNOWN', d.output, d.error, d.cause, executionArn, o, io);
+      if (perDatabase)
+        return finished(d.status ?? 'UNKNOWN', d.output, d.error, d.cause, executionArn, o, io);
+      // The events written between the history read and the describe (the run's ARN among them).
+      await progress();
+      return fleetFinished(executionArn, d, run, o, io, async (runArn) =>
+        sfn.send(new sdk.DescribeExecutionCommand({ executionArn: runArn })),
+      );
     }
     if (deps.signal?.aborted) {
-      io.err(`stopped waiting; the backup execution keeps running in AWS: ${follow}`);
+      io.err(`stopped waiting; the backup execution keeps running in AWS: ${hint}`);
       return 130;
     }
     await sleep(deps.pollMs ?? 5000, deps.signal);
     if (deps.signal?.aborted) {
-      io.err(`stopped waiting; the backup execution keeps running in AWS: ${follow}`);
+      io.err(`stopped waiting; the backup execution keeps running in AWS: ${hint}`);
       return 130;
     }
   }
+}
+
+/**
+ * The execution the orchestrator's StartRun task started (`states:startExecution.sync:2`): its
+ * ARN is in the task's submitted and succeeded outputs, and in its failure's cause.
+ */
+export function startedRunArn(e: HistoryEvent): string | undefined {
+  const data =
+    (e.type === 'TaskSubmitted' && e.taskSubmittedEventDetails?.resourceType === 'states'
+      ? e.taskSubmittedEventDetails.output
+      : undefined) ??
+    (e.type === 'TaskSucceeded' && e.taskSucceededEventDetails?.resourceType === 'states'
+      ? e.taskSucceededEventDetails.output
+      : undefined) ??
+    (e.type === 'TaskFailed' && e.taskFailedEventDetails?.resourceType === 'states'
+      ? e.taskFailedEventDetails.cause
+      : undefined);
+  if (!data) return undefined;
+  try {
+    const parsed = JSON.parse(data) as { ExecutionArn?: unknown; executionArn?: unknown };
+    const arn = parsed.ExecutionArn ?? parsed.executionArn;
+    return typeof arn === 'string' && arn.startsWith('arn:') ? arn : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The fleet path's verdict: the run's own result when the orchestrator started one (judged as the
+ * per-database path judges its execution), else why there is none.
+ */
+async function fleetFinished(
+  orchestratorArn: string,
+  orchestrator: { status?: string; output?: string; error?: string; cause?: string },
+  run: string | undefined,
+  o: RemoteBackupOptions,
+  io: Io,
+  describe: (arn: string) => Promise<{ status?: string; output?: string; error?: string; cause?: string }>,
+): Promise<number> {
+  const status = orchestrator.status ?? 'UNKNOWN';
+  if (run) {
+    const r = await describe(run);
+    if (r.status !== 'RUNNING' && r.status !== 'PENDING_REDRIVE') {
+      return finished(r.status ?? 'UNKNOWN', r.output, r.error, r.cause, run, o, io);
+    }
+  }
+  const out = (
+    status === 'SUCCEEDED' && orchestrator.output ? JSON.parse(orchestrator.output) : {}
+  ) as FleetOutput;
+  const missing = out.notFound?.find((n) => n.id === o.db);
+  if (missing) {
+    io.err(
+      `restorable: error: no backup of ${o.db} was started: ${missing.reason ?? 'not found'} (${orchestratorArn})`,
+    );
+    return 1;
+  }
+  if (status === 'SUCCEEDED') {
+    io.err(
+      `restorable: error: the fleet's backup orchestrator started no run for ${o.db} (${out.total ?? 0} runs; ${orchestratorArn})`,
+    );
+    return 1;
+  }
+  // Failed before any run started (discovery, say), or stopped while the run was still going.
+  return finished(status, undefined, orchestrator.error, orchestrator.cause, orchestratorArn, o, io);
 }
 
 function finished(

@@ -1,6 +1,7 @@
 /**
  * What the report, status, cost and remote backup commands read from a deployed BackupStack: its
- * CloudFormation outputs (bucket names, the per-database backup state machines).
+ * CloudFormation outputs (bucket names, the per-database backup state machines or the fleet's
+ * backup orchestrator).
  */
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { Failure, scrub, UsageError } from './errors';

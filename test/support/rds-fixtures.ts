@@ -28,6 +28,13 @@ export const secretArn = (name: string) =>
   `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:${name}-AbC123`;
 /** The tag every fixture carries, and the selection `{ tags: { backup: 'nightly' } }` matches. */
 export const BACKUP = { Key: 'backup', Value: 'nightly' };
+/** The VPC every fixture is in unless placed elsewhere (`inVpc`). */
+export const FIXTURE_VPC = 'vpc-0000000000000000a';
+
+/** An instance's placement as DescribeDBInstances gives it: its DB subnet group, with the VPC. */
+export const inVpc = (vpcId: string): Pick<DBInstance, 'DBSubnetGroup'> => ({
+  DBSubnetGroup: { DBSubnetGroupName: `subnets-${vpcId}`, VpcId: vpcId, SubnetGroupStatus: 'Complete' },
+});
 
 export function instance(id: string, extra: Partial<DBInstance> = {}): DBInstance {
   return {
@@ -38,6 +45,7 @@ export function instance(id: string, extra: Partial<DBInstance> = {}): DBInstanc
     Endpoint: { Address: `${id}.abc.eu-west-1.rds.amazonaws.com`, Port: 5432 },
     MasterUserSecret: { SecretArn: secretArn(`rds!db-${id}`), SecretStatus: 'active' },
     TagList: [BACKUP],
+    ...inVpc(FIXTURE_VPC),
     ...extra,
   };
 }
@@ -53,6 +61,8 @@ export function cluster(id: string, extra: Partial<DBCluster> = {}): DBCluster {
     DatabaseName: 'app',
     MasterUserSecret: { SecretArn: secretArn(`rds!cluster-${id}`), SecretStatus: 'active' },
     TagList: [BACKUP],
+    // DescribeDBClusters names the DB subnet group only, never its VPC.
+    DBSubnetGroup: `subnets-${FIXTURE_VPC}`,
     ...extra,
   };
 }

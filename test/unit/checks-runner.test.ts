@@ -300,3 +300,119 @@ describe('runOperatorCheck', () => {
     expect(down.queries).toEqual(['BEGIN READ ONLY']);
   });
 });
+
+describe('runChecks with objects the restore left out on purpose (an extension the target lacks)', () => {
+  const notRestored = {
+    extensions: ['pgsodium', 'pg_graphql'],
+    relations: [{ schema: 's', name: 'c' }],
+    catalog: { tables: 1, functions: 3 },
+  };
+
+  it('excuses exactly the failed checks about those relations and extensions, saying why', async () => {
+    jest.mocked(countRows).mockResolvedValue([entry('a', 5), entry('b', 4, { rowSecurity: true })]);
+    jest.mocked(catalogCounts).mockResolvedValue({ ...CATALOG, tables: 1 });
+    jest.mocked(checkExtensions).mockResolvedValue([
+      { ...skippedFingerprints, name: 'extension:pgsodium', kind: 'extension', ok: false, status: 'missing' },
+      // Passing checks about a left-out object stay what they are.
+      { ...skippedFingerprints, name: 'extension:pg_graphql', kind: 'extension', ok: true, status: 'ok' },
+      { ...skippedFingerprints, name: 'extension:postgis', kind: 'extension', ok: false, status: 'missing' },
+    ]);
+    // A failed check without a subject is never excused, even named like a left-out extension.
+    jest
+      .mocked(checkLargeObjects)
+      .mockResolvedValue([
+        { ...skippedFingerprints, name: 'pgsodium', kind: 'large-objects', ok: false, status: 'mismatch' },
+      ]);
+    const result = await runChecks(
+      recordingClient(),
+      manifest([entry('a', 3), entry('b', 4, { rowSecurity: true }), entry('c', 7)]),
+      { notRestored },
+    );
+    const byName = new Map(result.results.map((r) => [r.name, r]));
+    const why = 'not restored: needs extension pgsodium, pg_graphql, which the target does not offer';
+    expect(byName.get('rows:s.c')).toMatchObject({
+      ok: true,
+      status: 'skipped',
+      detail: `${why} (table not found after restore)`,
+    });
+    expect(byName.get('extension:pgsodium')).toEqual({
+      ...skippedFingerprints,
+      name: 'extension:pgsodium',
+      kind: 'extension',
+      ok: true,
+      status: 'skipped',
+      detail: why,
+    });
+    expect(byName.get('extension:pg_graphql')).toMatchObject({ ok: true, status: 'ok' });
+    expect(byName.get('extension:pg_graphql')).not.toHaveProperty('detail');
+    // Every other failure stands: a row count off, an extension not on the list, a check without subject.
+    expect(byName.get('rows:s.a')).toMatchObject({ ok: false });
+    expect(byName.get('extension:postgis')).toMatchObject({ ok: false, status: 'missing' });
+    expect(byName.get('pgsodium')).toMatchObject({ ok: false, status: 'mismatch' });
+    // The catalog is judged against the manifest less what was left out (tables 2 - 1 = 1).
+    expect(byName.get('catalog:tables')).toMatchObject({ ok: true, expected: 1, actual: 1 });
+    // Taking off more than there was leaves zero, not a negative count.
+    expect(byName.get('catalog:functions')).toMatchObject({ ok: true, expected: 0, actual: 0 });
+    // Fields the restore left nothing out of keep the manifest's count.
+    expect(byName.get('catalog:indexes')).toMatchObject({ ok: true, expected: 2, actual: 2 });
+    expect(checkExtensions).toHaveBeenCalledWith(
+      expect.anything(),
+      expect.anything(),
+      notRestored.extensions,
+    );
+    expect(result.summary).toMatchObject({ failed: 3, skipped: 3 });
+    expect(result.ok).toBe(false);
+  });
+
+  it('without a list, a missing relation and a missing extension fail', async () => {
+    jest.mocked(catalogCounts).mockResolvedValue({ ...CATALOG, tables: 1 });
+    jest
+      .mocked(checkExtensions)
+      .mockResolvedValue([
+        {
+          ...skippedFingerprints,
+          name: 'extension:pgsodium',
+          kind: 'extension',
+          ok: false,
+          status: 'missing',
+        },
+      ]);
+    const result = await runChecks(recordingClient(), manifest([entry('a', 3), entry('c', 7)]));
+    const byName = new Map(result.results.map((r) => [r.name, r]));
+    expect(byName.get('rows:s.c')).toMatchObject({ ok: false, detail: 'table not found after restore' });
+    expect(byName.get('extension:pgsodium')).toMatchObject({ ok: false, status: 'missing' });
+    expect(byName.get('catalog:tables')).toMatchObject({ ok: false, expected: 2, actual: 1 });
+  });
+});
+
+describe('operator check values as the report records them', () => {
+  const judge = async (value: unknown, expect: OperatorCheck['expect'] = { equals: 'x' }) => {
+    const client = recordingClient((q) => (typeof q === 'object' ? { rows: [[value]] } : undefined));
+    return runOperatorCheck(client, { name: 'v', sql: 'SELECT v', expect }, 30);
+  };
+
+  it('renders dates, bytea and JSON so the report can hold them; numbers and strings as they came', async () => {
+    const when = new Date('2026-11-26T02:00:00.000Z');
+    expect((await judge(when, { equals: '2026-11-26T02:00:00.000Z' })).actual).toBe(
+      '2026-11-26T02:00:00.000Z',
+    );
+    expect(await judge(when, { equals: '2026-11-26T02:00:00.000Z' })).toMatchObject({ ok: true });
+    expect((await judge(Buffer.from([0xde, 0xad]))).actual).toBe('\\xdead');
+    const json = { a: 1, at: when };
+    const rendered = (await judge(json)).actual;
+    expect(rendered).toEqual({ a: 1, at: '2026-11-26T02:00:00.000Z' });
+    expect(rendered).not.toBe(json);
+    expect((await judge(undefined)).actual).toBeNull();
+    // Numbers JSON cannot hold stay numbers (float8 'Infinity' and 'NaN' arrive as such).
+    expect((await judge(Infinity)).actual).toBe(Infinity);
+    expect((await judge(Number.NaN)).actual).toBeNaN();
+    expect((await judge('paid')).actual).toBe('paid');
+    expect((await judge(false)).actual).toBe(false);
+  });
+
+  it('a string expectation fails on any other value', async () => {
+    expect(await judge('unpaid', { equals: 'paid' })).toMatchObject({ ok: false, actual: 'unpaid' });
+    expect(await judge('paid', { equals: 'paid' })).toMatchObject({ ok: true });
+    expect(await judge(null, { equals: 'paid' })).toMatchObject({ ok: false, actual: null });
+  });
+});

@@ -5,6 +5,7 @@
 import { DEFAULT_BACKUP_SCHEDULE } from '../../lambda/core/backup-settings';
 import { DEFAULT_DRILL_SCHEDULE } from '../../lambda/core/drill-settings';
 import { parseConfig } from '../../lib/config';
+import { MAX_FLEET_NETWORKS } from '../../lib/config/fleet';
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:restorable/app-AbC123';
 const VPC = {
@@ -38,6 +39,17 @@ function problemsOf(input: Input): string[] {
   }
   throw new Error('expected the config to be rejected');
 }
+
+/** The n-th other network: its own VPC, two subnets, one security group. */
+const otherNetwork = (n: number) => {
+  const hex = (v: number) => v.toString(16).padStart(17, '0');
+  return {
+    vpcId: `vpc-${hex(0x100 + n)}`,
+    subnetIds: [`subnet-${hex(0x200 + 2 * n)}`, `subnet-${hex(0x201 + 2 * n)}`],
+    securityGroupIds: [`sg-${hex(0x300 + n)}`],
+  };
+};
+const SELECTED = { selection: { tags: { backup: 'nightly' } } };
 
 const many = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `db-${i}`, secretArn: SECRET }));
 
@@ -164,5 +176,78 @@ describe('config: selection and fleet', () => {
         /^selection\.tags\["aws:cloudformation:stack-name"\] tag key .* must not start with "aws:"/,
       ),
     ]);
+  });
+
+  describe('fleet.networks', () => {
+    it('takes more networks of tag-selected databases, one per VPC, in the shape of fleet.vpc', () => {
+      const config = parseConfig({
+        ...base(),
+        ...SELECTED,
+        fleet: { vpc: VPC, networks: [otherNetwork(1), otherNetwork(2)] },
+      });
+      expect(config.fleet.networks?.map((n) => n.vpcId)).toEqual([
+        otherNetwork(1).vpcId,
+        otherNetwork(2).vpcId,
+      ]);
+      expect(config.fleet.networks?.[0]).toEqual({ ...otherNetwork(1), provisionEndpoints: false });
+    });
+
+    it('refuses a VPC that already has a fleet network, naming the first one', () => {
+      expect(
+        problemsOf({
+          ...base(),
+          ...SELECTED,
+          fleet: {
+            vpc: VPC,
+            networks: [otherNetwork(1), { ...otherNetwork(2), vpcId: VPC.vpcId }, otherNetwork(1)],
+          },
+        }),
+      ).toEqual([
+        `fleet.networks[1].vpcId ${VPC.vpcId} is already the VPC of fleet.vpc: discovery routes a database by its VPC alone, ` +
+          'so a VPC has one fleet network; merge the two (their subnets and security groups)',
+        expect.stringMatching(
+          new RegExp(
+            `^fleet\\.networks\\[2\\]\\.vpcId ${otherNetwork(1).vpcId} is already the VPC of fleet\\.networks\\[0\\]:`,
+          ),
+        ),
+      ]);
+    });
+
+    it('refuses a network with one subnet (its drills need two AZs), and one with none', () => {
+      const one = { ...otherNetwork(1), subnetIds: [otherNetwork(1).subnetIds[0]] };
+      expect(
+        problemsOf({ ...base(), ...SELECTED, fleet: { vpc: VPC, networks: [otherNetwork(2), one] } }),
+      ).toEqual([
+        `fleet.networks[1].subnetIds lists 1 subnet(s): tag-selected databases in ${one.vpcId} are drilled in this network, ` +
+          'and an RDS subnet group needs two AZs',
+      ]);
+      expect(
+        problemsOf({
+          ...base(),
+          ...SELECTED,
+          fleet: { vpc: VPC, networks: [{ ...otherNetwork(1), subnetIds: [] }] },
+        }),
+      ).toEqual([expect.stringMatching(/^fleet\.networks\[0\]\.subnetIds /)]);
+    });
+
+    it('refuses networks without a selection (nothing would run there), and without fleet.vpc', () => {
+      expect(problemsOf({ ...base(), fleet: { shape: 'fleet', networks: [otherNetwork(1)] } })).toEqual([
+        'fleet.networks is only used by tag-selected databases (each network runs the ones discovered in its VPC): ' +
+          'set `selection`, or remove it',
+      ]);
+      expect(problemsOf({ ...base(), ...SELECTED, fleet: { networks: [otherNetwork(1)] } })).toEqual([
+        expect.stringMatching(/^fleet\.vpc is required with `selection`/),
+      ]);
+    });
+
+    it(`refuses more than ${MAX_FLEET_NETWORKS} networks (the discovery environment's 4 KB)`, () => {
+      const networks = Array.from({ length: MAX_FLEET_NETWORKS + 1 }, (_, i) => otherNetwork(i + 1));
+      expect(problemsOf({ ...base(), ...SELECTED, fleet: { vpc: VPC, networks } })).toEqual([
+        expect.stringMatching(/^fleet\.networks /),
+      ]);
+      expect(() =>
+        parseConfig({ ...base(), ...SELECTED, fleet: { vpc: VPC, networks: networks.slice(1) } }),
+      ).not.toThrow();
+    });
   });
 });

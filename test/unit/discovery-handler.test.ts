@@ -16,8 +16,10 @@ import {
   BACKUP,
   cluster,
   clusterArn,
+  FIXTURE_VPC,
   instance,
   instanceArn,
+  inVpc,
   onePage,
   ownersOf,
   secretArn,
@@ -195,6 +197,7 @@ describe('discovery handler (backups)', () => {
       ID_CONFLICT: 0,
       NOT_RUNNING: 0,
       CLUSTER_NOT_SELECTED: 0,
+      NO_RUNNER_NETWORK: 0,
     });
     const warnings = output.lines
       .join('')
@@ -308,6 +311,93 @@ describe('discovery handler (drills)', () => {
   });
 });
 
+describe('discovery handler on several runner networks (DEFAULTS.runnerGroups)', () => {
+  const SECOND_VPC = 'vpc-0000000000000000b';
+  const UNKNOWN_VPC = 'vpc-0000000000000000c';
+  const auroraMember = instance('aurora-1', {
+    Engine: 'aurora-postgresql',
+    DBClusterIdentifier: 'aurora',
+    MasterUserSecret: undefined,
+    TagList: [],
+    ...inVpc(SECOND_VPC),
+  });
+  const fleet = () => {
+    const instances = [
+      instance('billing'),
+      instance('reports', inVpc(SECOND_VPC)),
+      instance('stray', inVpc(UNKNOWN_VPC)),
+      // Listed, on a network synth gave it: never re-routed, never skipped.
+      instance('orders', inVpc(UNKNOWN_VPC)),
+      auroraMember,
+    ];
+    secretsOwnedBy(secrets, onePage(rds, instances, [cluster('aurora')]));
+  };
+  const listedDatabases = [{ ...LISTED[0], execution: { ...LISTED[0].execution, runnerGroup: 'blisted' } }];
+
+  it('runs each discovered database on its VPC’s backup group, and skips one in a VPC without runners, naming it', async () => {
+    fleet();
+    env({
+      WORKLOAD: 'backup',
+      SELECTION,
+      DEFAULTS: JSON.stringify({
+        ...DEFAULTS,
+        runnerGroups: { [FIXTURE_VPC]: 'bfleet', [SECOND_VPC]: 'bsecond' },
+      }),
+    });
+
+    const { items, skipped } = await handler({ listedDatabases, filter: {} });
+
+    expect(items.map((i) => [i.databaseId, i.execution.runnerGroup])).toEqual([
+      ['aurora', 'bsecond'],
+      ['billing', 'bfleet'],
+      ['orders', 'blisted'],
+      ['reports', 'bsecond'],
+    ]);
+    expect(skipped).toEqual([
+      expect.objectContaining({
+        id: 'stray',
+        code: 'NO_RUNNER_NETWORK',
+        reason: expect.stringContaining(UNKNOWN_VPC),
+      }),
+    ]);
+    expect(metrics()).toMatchObject({ discovered: 4, skipped: { NO_RUNNER_NETWORK: 1, NO_SECRET: 0 } });
+    const warning = output.lines
+      .join('')
+      .split('\n')
+      .find((l) => l.includes('database skipped'));
+    expect(warning).toContain('NO_RUNNER_NETWORK');
+    expect(warning).toContain(`is in ${UNKNOWN_VPC}`);
+    // The run input as the dump takes it once the orchestrator removed runnerGroup.
+    for (const { execution } of items) {
+      const { runnerGroup, ...input } = execution;
+      expect(typeof runnerGroup).toBe('string');
+      expect(DumpEventSchema.safeParse(input).success).toBe(true);
+    }
+  });
+
+  it('routes drills to the drill group of the same VPC', async () => {
+    fleet();
+    env({
+      WORKLOAD: 'drill',
+      SELECTION,
+      DEFAULTS: JSON.stringify({
+        execution: { action: 'select', drill: { source: 'primary' } },
+        runnerGroups: { [FIXTURE_VPC]: 'dfleet', [SECOND_VPC]: 'dsecond' },
+      }),
+    });
+    const { items, skipped } = await handler({});
+    expect(items.map((i) => [i.databaseId, i.execution.runnerGroup])).toEqual([
+      ['aurora', 'dsecond'],
+      ['billing', 'dfleet'],
+      ['reports', 'dsecond'],
+    ]);
+    expect(skipped.map((s) => [s.id, s.code])).toEqual([
+      ['orders', 'NO_RUNNER_NETWORK'],
+      ['stray', 'NO_RUNNER_NETWORK'],
+    ]);
+  });
+});
+
 describe('discovery handler event (the orchestrator passes the listed databases and a filter)', () => {
   const grouped = LISTED.map((run) => ({ ...run, execution: { ...run.execution, runnerGroup: 'vpc-a' } }));
 
@@ -330,11 +420,15 @@ describe('discovery handler event (the orchestrator passes the listed databases 
 
   it('a schedule of its own runs only its listed databases, without tag discovery', async () => {
     env({ WORKLOAD: 'backup', SELECTION });
-    const { items } = await handler({
+    const { items, notFound } = await handler({
       listedDatabases: grouped,
-      filter: { databaseIds: ['supabase', 'unknown'] },
+      filter: { databaseIds: ['supabase'] },
     });
     expect(items.map((i) => i.databaseId)).toEqual(['supabase']);
+    // As scheduled: the listed input untouched, the jitter kept.
+    expect(items[0].execution).toEqual(grouped[1].execution);
+    expect(items[0].startNow).toBeUndefined();
+    expect(notFound).toEqual([]);
     expect(rds.calls()).toHaveLength(0);
   });
 
@@ -369,5 +463,108 @@ describe('discovery handler event (the orchestrator passes the listed databases 
     await expect(handler({ listedDatabases: [{ id: 'Bad' }] })).rejects.toThrow(
       /invalid discovery event: listedDatabases\.0\.id: must be a lowercase-hyphen database id/,
     );
+  });
+});
+
+/** What `restorable backup --stack` starts the fleet's backup orchestrator with, for one database. */
+describe('discovery handler on demand (databaseIds with tier, reason, startNow)', () => {
+  const grouped = LISTED.map((run) => ({ ...run, execution: { ...run.execution, runnerGroup: 'vpc-a' } }));
+  const onDemand = { tier: 'adhoc', reason: 'before migration 0042', startNow: true };
+
+  it('a listed database: its own input with the adhoc tier and the reason, no jitter, no tag discovery', async () => {
+    env({ WORKLOAD: 'backup', SELECTION });
+    const { items, notFound } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['supabase'], ...onDemand },
+    });
+    expect(items).toEqual([
+      {
+        databaseId: 'supabase',
+        maxQueueMinutes: 12 * 60,
+        startNow: true,
+        execution: { ...grouped[1].execution, tier: 'adhoc', reason: 'before migration 0042' },
+      },
+    ]);
+    expect(notFound).toEqual([]);
+    expect(rds.calls()).toHaveLength(0);
+    // As the dump will get it: the orchestrator routes on runnerGroup and removes it.
+    const dumpEvent: Record<string, unknown> = { ...items[0].execution };
+    delete dumpEvent.runnerGroup;
+    expect(DumpEventSchema.parse(dumpEvent)).toMatchObject({
+      tier: 'adhoc',
+      reason: 'before migration 0042',
+    });
+  });
+
+  it('a tag-selected database (not listed): found by the selection, that one only, with the tier and reason', async () => {
+    onePage(rds, [instance('orders'), instance('billing'), instance('reports')]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders'), instance('billing'), instance('reports')]));
+    env({ WORKLOAD: 'backup', SELECTION, DEFAULTS: JSON.stringify(DEFAULTS) });
+    const { items, notFound } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['billing'], ...onDemand },
+    });
+    expect(items.map((i) => i.databaseId)).toEqual(['billing']);
+    expect(items[0]).toMatchObject({
+      startNow: true,
+      execution: {
+        databaseId: 'billing',
+        secretArn: secretArn('rds!db-billing'),
+        host: 'billing.abc.eu-west-1.rds.amazonaws.com',
+        rdsResourceArn: instanceArn('billing'),
+        tier: 'adhoc',
+        reason: 'before migration 0042',
+      },
+    });
+    expect(DumpEventSchema.safeParse(items[0].execution).success).toBe(true);
+    expect(notFound).toEqual([]);
+  });
+
+  it('says why a database asked for by name has no run: skipped, not selected, or no selection at all', async () => {
+    onePage(rds, [
+      instance('orders'),
+      instance('no-secret', { MasterUserSecret: undefined }),
+      instance('untagged', { TagList: [] }),
+    ]);
+    secretsOwnedBy(secrets, ownersOf([instance('orders')]));
+    env({ WORKLOAD: 'backup', SELECTION });
+    const { items, notFound } = await handler({
+      listedDatabases: grouped,
+      filter: { databaseIds: ['untagged', 'no-secret', 'supabase'], ...onDemand },
+    });
+    // The listed one still runs; the two others are named with their reasons.
+    expect(items.map((i) => i.databaseId)).toEqual(['supabase']);
+    expect(notFound.map((n) => n.id)).toEqual(['no-secret', 'untagged']);
+    expect(notFound[0].reason).toMatch(
+      /^discovery skipped "no-secret": NO_SECRET: instance "no-secret" has no RDS-managed master secret .*ManageMasterUserPassword/,
+    );
+    expect(notFound[1].reason).toBe(
+      '"untagged" is not in databases[] and no RDS instance or Aurora cluster the selection picks ' +
+        '(engines postgres, aurora-postgresql; tags backup=nightly) has that id (its restorable:id tag, else its identifier)',
+    );
+    expect(output.lines.join('')).toMatch(/requested database not found.*untagged/);
+
+    // Without a selection nothing is discovered: only listed databases exist.
+    restoreEnv();
+    rds.reset();
+    env({ WORKLOAD: 'backup' });
+    const listedOnly = await handler({ listedDatabases: grouped, filter: { databaseIds: ['billing'] } });
+    expect(listedOnly.items).toEqual([]);
+    expect(listedOnly.notFound).toEqual([
+      { id: 'billing', reason: '"billing" is not in databases[] and this deployment has no tag selection' },
+    ]);
+    expect(rds.calls()).toHaveLength(0);
+  });
+
+  it('refuses a tier the dump refuses, and a tier or reason for a drill', async () => {
+    env({ WORKLOAD: 'backup', SELECTION });
+    await expect(
+      handler({ listedDatabases: grouped, filter: { databaseIds: ['supabase'], tier: 'hourly' } }),
+    ).rejects.toThrow(/invalid discovery event: filter\.tier/);
+    restoreEnv();
+    env({ WORKLOAD: 'drill' });
+    await expect(
+      handler({ listedDatabases: grouped, filter: { databaseIds: ['orders'], reason: 'why' } }),
+    ).rejects.toThrow(/tier and reason are for on-demand backups; a drill run takes neither/);
   });
 });

@@ -8,6 +8,7 @@ import {
   DBInstanceNotFoundFault,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
+  DescribeDBSubnetGroupsCommand,
   RDSClient,
   type DBCluster,
   type DBInstance,
@@ -21,7 +22,16 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { discoverDatabases } from '../../lambda/core/discovery';
 import { confirmDatabase, confirmDatabases, FleetDatabaseError } from '../../lambda/core/discovery-recheck';
 import * as fixtures from '../support/rds-fixtures';
-import { BACKUP, cluster, clusterArn, instance, instanceArn, secretArn } from '../support/rds-fixtures';
+import {
+  BACKUP,
+  cluster,
+  clusterArn,
+  FIXTURE_VPC,
+  instance,
+  instanceArn,
+  inVpc,
+  secretArn,
+} from '../support/rds-fixtures';
 
 const rds = mockClient(RDSClient);
 const secrets = mockClient(SecretsManagerClient);
@@ -73,6 +83,7 @@ describe('discoverDatabases', () => {
       host: 'orders.abc.eu-west-1.rds.amazonaws.com',
       port: 5432,
       dbname: 'postgres',
+      vpcId: FIXTURE_VPC,
     });
   });
 
@@ -275,6 +286,110 @@ describe('discoverDatabases', () => {
     expect(secrets.commandCalls(DescribeSecretCommand).map((c) => c.args[0].input.SecretId)).toEqual([
       secretArn('rds!db-billing'),
     ]);
+  });
+});
+
+describe('discoverDatabases with runner networks (runnerVpcIds)', () => {
+  const SECOND_VPC = 'vpc-0000000000000000b';
+  const UNKNOWN_VPC = 'vpc-0000000000000000c';
+  const runnerVpcIds = [FIXTURE_VPC, SECOND_VPC];
+  const selection = { tags: { backup: 'nightly' } };
+
+  it('keeps databases in a fleet network with their VPC, and skips one in any other VPC, naming it, before reading its secret', async () => {
+    secretsOwnedBy(
+      onePage([
+        instance('orders'),
+        instance('billing', inVpc(SECOND_VPC)),
+        instance('elsewhere', inVpc(UNKNOWN_VPC)),
+      ]),
+    );
+
+    const { databases, skipped } = await discoverDatabases(selection, clients, [], { runnerVpcIds });
+
+    expect(databases.map((d) => [d.id, d.vpcId])).toEqual([
+      ['billing', SECOND_VPC],
+      ['orders', FIXTURE_VPC],
+    ]);
+    expect(skipped).toEqual([
+      {
+        resource: { kind: 'instance', identifier: 'elsewhere', arn: instanceArn('elsewhere') },
+        id: 'elsewhere',
+        code: 'NO_RUNNER_NETWORK',
+        reason: expect.stringMatching(
+          new RegExp(
+            `^instance "elsewhere" is in ${UNKNOWN_VPC}, where the fleet has no runner network: .*fleet\\.networks`,
+          ),
+        ),
+      },
+    ]);
+    expect(secrets.commandCalls(DescribeSecretCommand).map((c) => c.args[0].input.SecretId)).not.toContain(
+      secretArn('rds!db-elsewhere'),
+    );
+  });
+
+  it('finds nothing to skip without runnerVpcIds (the freshness check), and asks RDS for no subnet group', async () => {
+    secretsOwnedBy(onePage([instance('elsewhere', inVpc(UNKNOWN_VPC))], [cluster('empty')]));
+    const { databases, skipped } = await discoverDatabases(selection, clients);
+    expect(databases.map((d) => [d.id, d.vpcId])).toEqual([
+      ['elsewhere', UNKNOWN_VPC],
+      ['empty', undefined],
+    ]);
+    expect(skipped).toEqual([]);
+    expect(rds.commandCalls(DescribeDBSubnetGroupsCommand)).toHaveLength(0);
+  });
+
+  it('places an Aurora cluster by a member instance (untagged), else by its DB subnet group', async () => {
+    const member = (id: string, clusterId: string, vpcId: string) =>
+      instance(id, {
+        Engine: 'aurora-postgresql',
+        DBClusterIdentifier: clusterId,
+        MasterUserSecret: undefined,
+        TagList: [],
+        ...inVpc(vpcId),
+      });
+    secretsOwnedBy(
+      onePage(
+        [member('aurora-1', 'aurora', SECOND_VPC), member('outside-1', 'outside', UNKNOWN_VPC)],
+        [
+          // The cluster's subnet group name alone says nothing of its VPC: the member decides.
+          cluster('aurora', { DBSubnetGroup: 'shared-name' }),
+          cluster('outside', { DBSubnetGroup: 'shared-name' }),
+          // No instance yet: DescribeDBSubnetGroups gives the VPC.
+          cluster('fresh', { DBSubnetGroup: 'fresh-subnets' }),
+          cluster('orphan', { DBSubnetGroup: 'deleted-subnets' }),
+        ],
+      ),
+    );
+    rds
+      .on(DescribeDBSubnetGroupsCommand, { DBSubnetGroupName: 'fresh-subnets' })
+      .resolves({ DBSubnetGroups: [{ DBSubnetGroupName: 'fresh-subnets', VpcId: FIXTURE_VPC }] });
+    rds.on(DescribeDBSubnetGroupsCommand, { DBSubnetGroupName: 'deleted-subnets' }).rejects(
+      Object.assign(new Error('DBSubnetGroup deleted-subnets not found.'), {
+        name: 'DBSubnetGroupNotFoundFault',
+      }),
+    );
+
+    const { databases, skipped } = await discoverDatabases(selection, clients, [], { runnerVpcIds });
+
+    expect(databases.map((d) => [d.id, d.resource?.kind, d.vpcId])).toEqual([
+      ['aurora', 'cluster', SECOND_VPC],
+      ['fresh', 'cluster', FIXTURE_VPC],
+    ]);
+    expect(skipped.map((s) => [s.id, s.code, s.reason])).toEqual([
+      ['orphan', 'NO_RUNNER_NETWORK', expect.stringMatching(/^RDS reports no VPC for cluster "orphan"/)],
+      ['outside', 'NO_RUNNER_NETWORK', expect.stringContaining(`cluster "outside" is in ${UNKNOWN_VPC}`)],
+    ]);
+    expect(
+      rds.commandCalls(DescribeDBSubnetGroupsCommand).map((c) => c.args[0].input.DBSubnetGroupName),
+    ).toEqual(['fresh-subnets', 'deleted-subnets']);
+  });
+
+  it('never skips a listed database for its VPC: synth placed it on its own network', async () => {
+    secretsOwnedBy(onePage([instance('orders', inVpc(UNKNOWN_VPC))]));
+    const listed = [{ id: 'orders', secretArn: secretArn('restorable/orders') }];
+    const { databases, skipped } = await discoverDatabases(selection, clients, listed, { runnerVpcIds });
+    expect(databases.map((d) => [d.id, d.source, d.vpcId])).toEqual([['orders', 'listed', UNKNOWN_VPC]]);
+    expect(skipped).toEqual([]);
   });
 });
 

@@ -67,9 +67,38 @@ describe('FleetOrchestrator', () => {
       'item.$': '$$.Map.Item.Value',
       'jitterSeconds.$': 'States.MathRandom(0, 2700)',
     });
-    expect(runs.ItemProcessor.StartAt).toBe(FleetStates.jitter);
+    // Unless the item is an on-demand run: see the next test.
+    expect(runs.ItemProcessor.StartAt).toBe(FleetStates.startNow);
+    expect(inner[FleetStates.startNow]).toMatchObject({ Type: 'Choice', Default: FleetStates.jitter });
     expect(inner[FleetStates.jitter]).toMatchObject({ Type: 'Wait', SecondsPath: '$.jitterSeconds' });
     expect(inner[FleetStates.jitter].Next).toBe(FleetStates.recordQueue);
+  });
+
+  it('starts an on-demand item (startNow) at once, without the jitter', () => {
+    const { inner } = orchestrator();
+    expect((inner[FleetStates.startNow] as { Choices: unknown }).Choices).toEqual([
+      {
+        And: [
+          { Variable: '$.item.startNow', IsPresent: true },
+          { Variable: '$.item.startNow', BooleanEquals: true },
+        ],
+        Next: FleetStates.recordQueue,
+      },
+    ]);
+  });
+
+  it("keeps discovery's notFound (databases asked for by name without an item) in its output", () => {
+    const { definition } = orchestrator();
+    expect(definition.States[FleetStates.discover]).toMatchObject({
+      ResultSelector: { 'items.$': '$.items', 'notFound.$': '$.notFound' },
+      ResultPath: '$.discovery',
+    });
+    const summarize = definition.States[FleetStates.summarize] as AslState & {
+      Output: Record<string, string>;
+    };
+    expect(summarize.Output.notFound).toBe('{% $states.input.discovery.notFound %}');
+    // The execution's output is Summarize's: the Choice after it passes it on as is.
+    expect(summarize.Next).toBe(FleetStates.anyFailed);
   });
 
   it('has no wait at all when the jitter is zero', () => {

@@ -4,14 +4,21 @@
  * per-database isolation holds in the IAM: only the ABAC data-access roles touch backups and
  * secrets, every one of their object ARNs names the session's database tag, and a session for one
  * database reaches none of another's. Plus what the config decides: the orchestrators' bounds and
- * jitter, one schedule per distinct expression.
+ * jitter, one schedule per distinct expression, the runner groups of fleet networks no listed
+ * database uses, and the discovery functions' environment (4 KB at most) with many networks.
  */
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { PRINCIPAL_DATABASE } from '../../lib/constructs/database-access-role';
-import { MAX_RUNNER_GROUPS_PER_STACK } from '../../lib/fleet-plan';
-import { fleetApp, fleetConfig, LISTED } from './fleet-support';
+import { parseConfig } from '../../lib/config';
+import { MAX_FLEET_NETWORKS } from '../../lib/config/fleet';
+import { MAX_RUNNER_GROUPS_PER_STACK, RUNNER_GROUP_KEY } from '../../lib/fleet-plan';
+import { FLEET_BACKUP_ORCHESTRATOR_OUTPUT, FLEET_DRILL_ORCHESTRATOR_OUTPUT } from '../../lib/outputs';
+import { BackupStack } from '../../lib/stacks/backup-stack';
+import { ReplicaStack } from '../../lib/stacks/replica-stack';
+import { newApp } from './cdk-support';
+import { FLEET_NETWORKS, fleetApp, fleetConfig, fleetConfigInput, LISTED, network } from './fleet-support';
 import { allowed } from './iam-eval';
 import {
   definitionOf,
@@ -51,9 +58,11 @@ const DATA_ACTIONS = /^(s3:(Get|Put)Object.*|s3:ListBucket|secretsmanager:GetSec
 describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
   it('synthesizes into the fleet stack and group stacks, each under 400 resources', () => {
     const counts = Object.fromEntries([backup, ...groups].map((s) => [s.stackName, resourceCount(s)]));
-    // 14 backup groups (12 listed networks, the fleet network, outside any VPC) and 13 drill
-    // groups, at most MAX_RUNNER_GROUPS_PER_STACK per stack.
     const plan = backup.fleetPlan!;
+    // 16 backup groups (12 listed networks, the 3 fleet networks, outside any VPC) and 13 drill
+    // groups (the 10 listed networks with a drilled database, the 3 fleet networks), at most
+    // MAX_RUNNER_GROUPS_PER_STACK per stack. Measured: 94, 198, 193 and 80 resources.
+    expect([plan.backupGroups.length, plan.drillGroups.length]).toEqual([16, 13]);
     expect(groups).toHaveLength(
       Math.ceil((plan.backupGroups.length + plan.drillGroups.length) / MAX_RUNNER_GROUPS_PER_STACK),
     );
@@ -64,23 +73,92 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
     expect(Object.keys(template(backup).findResources('AWS::StepFunctions::StateMachine'))).toHaveLength(2);
   });
 
-  it('runs every listed database on a runner group of its network, and tag-selected ones on the fleet network', () => {
+  it('runs every listed database on a runner group of its network, and tag-selected ones on their VPC’s fleet network', () => {
     const plan = backup.fleetPlan!;
     expect(plan.listed).toHaveLength(LISTED);
     expect(plan.backupGroups.map((g) => g.network?.vpcId ?? 'none').sort()).toEqual(
-      [
-        ...Array.from({ length: 13 }, (_, n) => `vpc-${(0xa0 + n).toString(16).padStart(17, '0')}`),
-        'none',
-      ].sort(),
+      [...Array.from({ length: 15 }, (_, n) => network(n).vpcId), 'none'].sort(),
     );
     expect(plan.defaults.backupGroup).toBe(plan.backupGroups[0].id);
-    expect(plan.defaults.backupExecution).toMatchObject({
-      runnerGroup: plan.backupGroups[0].id,
-      tier: 'auto',
-    });
+    expect(Object.keys(plan.defaults.networks)).toEqual(FLEET_NETWORKS.map((n) => network(n).vpcId));
+    expect(plan.defaults.backupExecution).toMatchObject({ tier: 'auto' });
     const external = plan.listed.find((d) => d.id === 'db-020')!;
     expect(external.backupGroup).toBe('public');
     expect(external.drill?.group).toBe(plan.listed.find((d) => d.id === 'db-001')!.drill?.group);
+  });
+
+  it('creates the backup and drill runners of the fleet networks no listed database uses, and routes their VPCs to them', () => {
+    const plan = backup.fleetPlan!;
+    const functionsIn = (subnetIds: readonly string[]) =>
+      groups.flatMap((g) =>
+        Object.values(template(g).findResources('AWS::Lambda::Function')).filter((fn) => {
+          const subnets = (fn as { Properties: { VpcConfig?: { SubnetIds: string[] } } }).Properties.VpcConfig
+            ?.SubnetIds;
+          return subnets !== undefined && [...subnets].sort().join() === [...subnetIds].sort().join();
+        }),
+      );
+    const defaultsOf = (workload: 'backup' | 'drill') =>
+      JSON.parse(
+        (
+          template(backup).toJSON().Resources[
+            backup.getLogicalId(backup.fleet!.discovery[workload].function.node.defaultChild as never)
+          ] as { Properties: { Environment: { Variables: Record<string, string> } } }
+        ).Properties.Environment.Variables.DEFAULTS,
+      ) as { runnerGroups: Record<string, string>; execution: Record<string, unknown> };
+    const routes = { backup: defaultsOf('backup'), drill: defaultsOf('drill') };
+    const orchestrator = {
+      backup: definitionOf(backup, backup.fleet!.backupOrchestrator.stateMachine),
+      drill: definitionOf(backup, backup.fleet!.drillOrchestrator!.stateMachine),
+    };
+    for (const n of FLEET_NETWORKS.slice(1)) {
+      const { vpcId, subnetIds } = network(n);
+      const ids = plan.defaults.networks[vpcId];
+      expect(plan.listed.some((db) => db.backupGroup === ids.backupGroup)).toBe(false);
+      const home = groups.find((g) => g.node.tryFindChild(`Backup-${ids.backupGroup}`));
+      expect(home?.node.tryFindChild(`Backup-${ids.backupGroup}`)).toBeDefined();
+      expect(groups.some((g) => g.node.tryFindChild(`Drill-${ids.drillGroup}`))).toBe(true);
+      // Dump, verify and drill functions placed in its subnets.
+      expect(functionsIn(subnetIds).length).toBeGreaterThanOrEqual(3);
+      expect(routes.backup.runnerGroups[vpcId]).toBe(ids.backupGroup);
+      expect(routes.drill.runnerGroups[vpcId]).toBe(ids.drillGroup);
+      // The orchestrators start each group's workflow.
+      expect(JSON.stringify(orchestrator.backup)).toContain(`"StringEquals":"${ids.backupGroup}"`);
+      expect(JSON.stringify(orchestrator.drill)).toContain(`"StringEquals":"${ids.drillGroup}"`);
+    }
+    expect(routes.backup.execution).not.toHaveProperty(RUNNER_GROUP_KEY);
+  });
+
+  it(`keeps the discovery functions' environment under Lambda's 4 KB with ${MAX_FLEET_NETWORKS} fleet networks`, () => {
+    const sizes = [12, MAX_FLEET_NETWORKS].map((count) => {
+      const input = fleetConfigInput(2);
+      (input.fleet as Record<string, unknown>).networks = Array.from({ length: count }, (_, i) =>
+        network(20 + i),
+      );
+      input.selection = { tags: { 'restorable:backup': 'nightly', team: 'payments-platform', env: '*' } };
+      const config = parseConfig(input);
+      const app = newApp();
+      new ReplicaStack(app, 'RestorableReplica', { config });
+      const stack = new BackupStack(app, 'RestorableBackup', { config });
+      const resources = Template.fromStack(stack).toJSON().Resources as Record<string, unknown>;
+      return (['backup', 'drill'] as const).map((workload) => {
+        const fn = stack.fleet!.discovery[workload].function.node.defaultChild as never;
+        const vars = (
+          resources[stack.getLogicalId(fn)] as {
+            Properties: { Environment: { Variables: Record<string, unknown> } };
+          }
+        ).Properties.Environment.Variables;
+        expect(Object.keys(JSON.parse(vars.DEFAULTS as string).runnerGroups)).toHaveLength(count + 1);
+        // As Lambda counts it: every name and value.
+        return Object.entries(vars).reduce(
+          (bytes, [name, value]) =>
+            bytes + name.length + (typeof value === 'string' ? value : JSON.stringify(value)).length,
+          0,
+        );
+      });
+    });
+    // Measured: about 750 / 840 bytes (backup / drill) with 12 networks, 2.1 / 2.2 KB with 50.
+    expect(Math.max(...sizes[0])).toBeLessThan(1024);
+    expect(Math.max(...sizes[1])).toBeLessThan(4096);
   });
 
   it('gives no runner role a data permission: only the data-access roles read backups and secrets', () => {
@@ -101,7 +179,12 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
     const discoveryActions = statementsOf(template(backup), backup, discovery).flatMap(actions);
     expect(discoveryActions.filter((a) => DATA_ACTIONS.test(a))).toEqual([]);
     expect(discoveryActions).toEqual(
-      expect.arrayContaining(['rds:DescribeDBInstances', 'secretsmanager:DescribeSecret']),
+      expect.arrayContaining([
+        'rds:DescribeDBInstances',
+        // The VPC of a cluster without instances, to route it to its network's runners.
+        'rds:DescribeDBSubnetGroups',
+        'secretsmanager:DescribeSecret',
+      ]),
     );
   });
 
@@ -158,6 +241,20 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
       'arn:aws:iam::123456789012:role/restorable/fleet/dump/*',
     );
     expect(trust[0].Condition?.Null).toEqual({ 'aws:RequestTag/restorable:database': 'false' });
+  });
+
+  it('outputs the backup and drill orchestrators for `restorable backup --stack`, and no per-database output', () => {
+    const outputs = template(backup).toJSON().Outputs as Record<string, { Value: unknown }>;
+    const fleet = backup.fleet!;
+    expect(outputs[FLEET_BACKUP_ORCHESTRATOR_OUTPUT].Value).toEqual(
+      backup.resolve(fleet.backupOrchestrator.stateMachine.stateMachineArn),
+    );
+    expect(outputs[FLEET_DRILL_ORCHESTRATOR_OUTPUT].Value).toEqual(
+      backup.resolve(fleet.drillOrchestrator!.stateMachine.stateMachineArn),
+    );
+    // CloudFormation allows 200 outputs a stack: none per database, however many there are.
+    expect(Object.keys(outputs).filter((key) => /^Backup(StateMachine|Input)/.test(key))).toEqual([]);
+    expect(Object.keys(outputs).length).toBeLessThan(20);
   });
 
   it('bounds the orchestrators by the config: 25 backups and 3 drills at once, each after up to 45 minutes', () => {

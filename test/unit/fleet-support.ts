@@ -2,7 +2,8 @@
  * The fleet fixture of the fleet tests: a config of 300 databases — 240 listed with varied
  * settings (12 backup networks, databases outside any VPC drilled in a VPC of their own, three
  * backup schedules, two drill schedules, RPOs, compression, lock waits, schemas, drills on other
- * instance classes or off) and a tag selection for the rest — and the app bin/app.ts builds from it.
+ * instance classes or off) and a tag selection for the rest, found in fleet.vpc and two more
+ * fleet networks that no listed database uses — and the app bin/app.ts builds from it.
  */
 import { ReplicaStack } from '../../lib/stacks/replica-stack';
 import { BackupStack } from '../../lib/stacks/backup-stack';
@@ -13,6 +14,8 @@ import { exampleConfigInput, newApp } from './cdk-support';
 export const LISTED = 240;
 /** Tag-selected at run time: they cost no resource, so the template is the same for any number. */
 export const TAG_SELECTED = 60;
+/** fleet.vpc, then fleet.networks: where tag-selected databases may be. */
+export const FLEET_NETWORKS = [12, 13, 14];
 
 const hex = (n: number, width = 17) => n.toString(16).padStart(width, '0');
 export const network = (n: number) => ({
@@ -51,7 +54,8 @@ export function fleetConfigInput(listed = LISTED): Record<string, unknown> {
   input.selection = { tags: { 'restorable:backup': 'nightly' } };
   input.fleet = {
     shape: 'fleet',
-    vpc: network(12),
+    vpc: network(FLEET_NETWORKS[0]),
+    networks: FLEET_NETWORKS.slice(1).map(network),
     maxConcurrentBackups: 25,
     maxConcurrentDrills: 3,
     startJitterMinutes: 45,

@@ -26,6 +26,7 @@ import { atVersion } from '../../lambda/core/s3';
 import { verifyBackup } from '../../lambda/core/verify';
 
 const BUCKET = 'backups';
+const REPLICA = 'backups-replica';
 const BASE = 'daily/orders/2025-01-05/orders-20250105T020000Z';
 const DUMP = `${BASE}.dump`;
 const GLOBALS = `${BASE}.globals.sql`;
@@ -38,6 +39,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** A versioned bucket: newest last; `undefined` body is a delete marker. */
 type Version = { id: string; body?: Buffer };
 let store: Map<string, Version[]>;
+/** The replica bucket's versions (REPLICA); `store` is the primary's. */
+let replicaStore: Map<string, Version[]>;
 /** Runs once after the first HeadObject of a key: the write that races the reader. */
 let afterHead: Map<string, () => void>;
 /** Whether the fake reports VersionIds (false: an unversioned server like s3rver). */
@@ -46,9 +49,17 @@ let versioned: boolean;
 const notFound = () =>
   Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
 
-function pick(input: { Key?: string; VersionId?: string }): Version {
-  const versions = store.get(input.Key!) ?? [];
+/** What S3 answers to a read naming a delete marker's version. */
+const methodNotAllowed = () =>
+  Object.assign(new Error('MethodNotAllowed'), {
+    name: 'MethodNotAllowed',
+    $metadata: { httpStatusCode: 405 },
+  });
+
+function pick(input: { Bucket?: string; Key?: string; VersionId?: string }): Version {
+  const versions = (input.Bucket === REPLICA ? replicaStore : store).get(input.Key!) ?? [];
   const v = input.VersionId ? versions.find((x) => x.id === input.VersionId) : versions[versions.length - 1];
+  if (v && !v.body && input.VersionId) throw methodNotAllowed();
   if (!v || !v.body) throw notFound();
   return v;
 }
@@ -60,6 +71,7 @@ afterAll(() => s3Mock.restore());
 beforeEach(() => {
   s3Mock.reset();
   store = new Map();
+  replicaStore = new Map();
   afterHead = new Map();
   versioned = true;
   s3Mock.on(HeadObjectCommand).callsFake((input: HeadObjectCommandInput) => {
@@ -92,11 +104,11 @@ function manifestOf(object: Manifest['object'], globals?: Manifest['globals']): 
   } as unknown as Manifest;
 }
 
-const inputs = (cmd: typeof GetObjectCommand | typeof HeadObjectCommand, key: string) =>
+const inputs = (cmd: typeof GetObjectCommand | typeof HeadObjectCommand, key: string, bucket = BUCKET) =>
   s3Mock
     .commandCalls(cmd)
-    .map((c) => c.args[0].input as { Key?: string; VersionId?: string })
-    .filter((i) => i.Key === key);
+    .map((c) => c.args[0].input as { Bucket?: string; Key?: string; VersionId?: string })
+    .filter((i) => i.Key === key && i.Bucket === bucket);
 
 const check = (r: Awaited<ReturnType<typeof verifyBackup>>, name: string) =>
   r.checks.find((c) => c.name === name);
@@ -154,6 +166,67 @@ describe('verify', () => {
     expect(inputs(HeadObjectCommand, DUMP).map((i) => i.VersionId)).toEqual(['v1']);
     expect(inputs(GetObjectCommand, DUMP).map((i) => i.VersionId)).toEqual(['v1']);
     expect(inputs(GetObjectCommand, GLOBALS).map((i) => i.VersionId)).toEqual(['g1']);
+  });
+});
+
+describe("verify's replica check: the copy of this backup's version, not the replica key's newest", () => {
+  const MANIFEST_KEY = `${BASE}.manifest.json`;
+  const replica = { s3, bucket: REPLICA, region: 'eu-west-1' };
+  /** Primary and replica as replication leaves them: the same version ids. */
+  function replicated() {
+    store.set(DUMP, [{ id: 'v1', body: good }]);
+    store.set(MANIFEST_KEY, [{ id: 'm1', body: Buffer.from('{}') }]);
+    replicaStore.set(DUMP, [{ id: 'v1', body: good }]);
+    replicaStore.set(MANIFEST_KEY, [{ id: 'm1', body: Buffer.from('{}') }]);
+  }
+  const verifyReplica = async (object: Manifest['object']) =>
+    check(
+      await verifyBackup({
+        s3,
+        bucket: BUCKET,
+        manifestKey: MANIFEST_KEY,
+        manifest: manifestOf(object),
+        toc: false,
+        replica,
+      }),
+      'replica',
+    );
+  const recorded = { key: DUMP, bytes: good.length, sha256: sha(good), versionId: 'v1' };
+
+  test('a newer same-sized version over the replica key does not hide that the copy is there', async () => {
+    replicated();
+    replicaStore.get(DUMP)!.push({ id: 'v9', body: swapped });
+    expect(await verifyReplica(recorded)).toMatchObject({ status: 'pass' });
+    expect(inputs(HeadObjectCommand, DUMP, REPLICA).map((i) => i.VersionId)).toEqual(['v1']);
+    // The manifest key's version comes from the primary's HEAD (a manifest does not record its own).
+    expect(inputs(HeadObjectCommand, MANIFEST_KEY, REPLICA).map((i) => i.VersionId)).toEqual(['m1']);
+  });
+
+  test("this backup's version gone from the replica is REPLICA_MISSING, though a same-sized one is there", async () => {
+    replicated();
+    // Our version never arrived (or was removed with a governance bypass); someone wrote another.
+    replicaStore.set(DUMP, [{ id: 'v9', body: swapped }]);
+    expect(await verifyReplica(recorded)).toMatchObject({ status: 'fail', code: 'REPLICA_MISSING' });
+    // A version id that answers 405 (a delete marker's) is missing too, not an infrastructure error.
+    replicaStore.set(DUMP, [{ id: 'v1', body: undefined }]);
+    expect(await verifyReplica(recorded)).toMatchObject({ status: 'fail', code: 'REPLICA_MISSING' });
+  });
+
+  test("an old manifest (no versionId) is judged at the primary HEAD's version", async () => {
+    replicated();
+    replicaStore.set(DUMP, [{ id: 'v9', body: swapped }]);
+    const old = { ...recorded, versionId: undefined };
+    expect(await verifyReplica(old)).toMatchObject({ status: 'fail', code: 'REPLICA_MISSING' });
+    expect(inputs(HeadObjectCommand, DUMP, BUCKET).map((i) => i.VersionId)).toEqual([undefined]);
+    expect(inputs(HeadObjectCommand, DUMP, REPLICA).map((i) => i.VersionId)).toEqual(['v1']);
+  });
+
+  test('unversioned (s3rver): nothing to pin, the newest replica is judged', async () => {
+    versioned = false;
+    replicated();
+    const old = { ...recorded, versionId: undefined };
+    expect(await verifyReplica(old)).toMatchObject({ status: 'pass' });
+    expect(inputs(HeadObjectCommand, DUMP, REPLICA).map((i) => i.VersionId)).toEqual([undefined]);
   });
 });
 
