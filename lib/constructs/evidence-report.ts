@@ -120,7 +120,7 @@ export class EvidenceReport extends Construct {
 
     const environment = {
       BACKUP_BUCKET: props.bucket.bucket.bucketName,
-      // In the event instead when listInEvent (4 KB in all; 300 ids and RPOs are about 6 KB).
+      // In the event instead when listInEvent (4 KB in all; 240 listed ids and RPOs measured 6.1 KB).
       ...(props.listInEvent
         ? {}
         : {
@@ -156,11 +156,11 @@ export class EvidenceReport extends Construct {
     this.topic.grantPublish(this.function.role);
 
     // Reads only what the evidence is built from, database by database: manifests and
-    // verification records (every tier, adhoc included; HeadObject on dumps, the catalog's
-    // validity check) and drill reports; the retention settings in force; writes under reports/.
-    // A fleet's report reads every database's manifests, verification records and drill reports
-    // (its databases are chosen by tag at run time), but no dump: it takes their presence and size
-    // from the listing.
+    // verification records (every tier, adhoc included) and drill reports; the retention settings
+    // in force; writes under reports/. The report takes each dump's presence and size from the
+    // listing, so a fleet's report reads every database's manifests, verification records and
+    // drill reports (its databases are chosen by tag at run time) but no dump. The per-database
+    // grants are kept as they were (their prefixes include the dumps, no longer read here).
     const role = this.function.role;
     if (fleetWide) {
       props.bucket.grants.readEvidence(role);
