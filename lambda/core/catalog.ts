@@ -48,6 +48,13 @@ export interface ListBackupsOptions {
   readonly includeInvalid?: boolean;
   /** Only keys under this period (with `tier`), e.g. `2026-W47`. @default - every period */
   readonly period?: string;
+  /**
+   * Take the dump's presence and size from the listing (which already holds every object under
+   * the database's prefixes) instead of a HeadObject per backup. For readers of evidence that may
+   * read manifests but not dumps (the fleet's evidence report): HeadObject authorizes as
+   * `s3:GetObject` on the dump. @default false - HeadObject, the object as it is now
+   */
+  readonly dumpFromListing?: boolean;
 }
 
 const DUMP_SUFFIX = '.dump';
@@ -92,11 +99,26 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 const expectedObjectKey = (manifest: Manifest, dumpKey: string): string =>
   manifest.layout === 'directory' ? `${directoryPrefixOf(manifest)}${DIRECTORY_TOC}` : dumpKey;
 
+/** A dump's presence and size: HeadObject, or the listing's size by key (`dumpFromListing`). */
+type DumpSize = (key: string) => Promise<number | undefined>;
+
+const headSize =
+  (s3: S3Client, bucket: string): DumpSize =>
+  async (key) => {
+    try {
+      return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  };
+
 async function inspectManifest(
   s3: S3Client,
   bucket: string,
   obj: _Object,
   parsed: NonNullable<ReturnType<typeof parseManifestKey>>,
+  dumpSize: DumpSize,
 ): Promise<BackupEntry> {
   const key = obj.Key!;
   const dumpKey = key.slice(0, -MANIFEST_SUFFIX.length) + DUMP_SUFFIX;
@@ -129,18 +151,14 @@ async function inspectManifest(
             ? `manifest names dump ${manifest.object.key}, expected ${expectedObjectKey(manifest, dumpKey)}`
             : undefined;
   if (mismatch) return { ...withManifest, valid: false, problem: mismatch };
-  try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: manifest.object.key }));
-    if (head.ContentLength !== manifest.object.bytes) {
-      return {
-        ...withManifest,
-        valid: false,
-        problem: `dump is ${head.ContentLength} bytes, manifest says ${manifest.object.bytes}`,
-      };
-    }
-  } catch (e) {
-    if (isNotFound(e)) return { ...withManifest, valid: false, problem: 'dump object missing' };
-    throw e;
+  const bytes = await dumpSize(manifest.object.key);
+  if (bytes === undefined) return { ...withManifest, valid: false, problem: 'dump object missing' };
+  if (bytes !== manifest.object.bytes) {
+    return {
+      ...withManifest,
+      valid: false,
+      problem: `dump is ${bytes} bytes, manifest says ${manifest.object.bytes}`,
+    };
   }
   return { ...withManifest, valid: true };
 }
@@ -170,7 +188,13 @@ export async function listBackups(
       manifestKeys.add(obj.Key!);
     }
   }
-  const entries = await mapLimit(manifests, 8, ({ obj, parsed }) => inspectManifest(s3, bucket, obj, parsed));
+  const listed = new Map(objects.map((o) => [o.Key, o.Size]));
+  const dumpSize: DumpSize = options.dumpFromListing
+    ? async (key) => (listed.has(key) ? (listed.get(key) ?? 0) : undefined)
+    : headSize(s3, bucket);
+  const entries = await mapLimit(manifests, 8, ({ obj, parsed }) =>
+    inspectManifest(s3, bucket, obj, parsed, dumpSize),
+  );
 
   if (options.includeInvalid) {
     // Dumps without a manifest: failed or in-flight runs, or a manifest deleted since.

@@ -37,8 +37,8 @@ export class ConfigError extends Error {
 
 const text = () => z.string().min(1);
 
-/** A number of seconds, bytes or hours (`positive`: zero is not allowed); `fallback` when unset. */
-const quantity = (fallback: number, { positive = false } = {}) =>
+/** A number of seconds, bytes or hours (`positive`: zero is not allowed). */
+const amount = ({ positive = false } = {}) =>
   z
     .custom<number | string>((v) => typeof v === 'number' || typeof v === 'string')
     .transform((v, ctx) => {
@@ -51,8 +51,11 @@ const quantity = (fallback: number, { positive = false } = {}) =>
         return z.NEVER;
       }
       return n;
-    })
-    .default(fallback);
+    });
+
+/** {@link amount}, `fallback` when unset. */
+const quantity = (fallback: number, options: { positive?: boolean } = {}) =>
+  amount(options).default(fallback);
 
 /**
  * A JSON value checked with `schema`: its JSON text (what Lambda hands the handler) or, on the
@@ -288,10 +291,20 @@ export const DEFAULT_REPORT_RETENTION_DAYS = 2555;
 /** lambda/handlers/report.ts */
 export const ReportEnvSchema = z.object({
   BACKUP_BUCKET: text(),
-  /** The databases the report covers. */
-  DATABASE_IDS: json(z.array(databaseId).min(1, 'must list at least one database')),
+  /**
+   * The listed databases the report covers. A fleet leaves it unset and passes them in the
+   * scheduled event (`listedDatabases: [{ id, rpoHours }]`): a Lambda environment holds 4 KB in all.
+   * @default - none: the event must list them
+   */
+  DATABASE_IDS: json(z.array(databaseId)).default([]),
   /** RPO hours per database id. @default - DEFAULT_RPO_HOURS for each */
   RPO_HOURS: rpoHoursById(),
+  /**
+   * A fleet with a tag selection: also report the databases the bucket holds backups of that no
+   * list names (tag-selected ones, or untagged since), each judged against this RPO and only for a
+   * month in which it has a backup or a drill. @default - the listed databases only
+   */
+  UNLISTED_RPO_HOURS: amount({ positive: true }).optional(),
   /** Object Lock mode of the reports (as the backups). */
   OBJECT_LOCK_MODE: z.enum(OBJECT_LOCK_MODES).default(DEFAULT_OBJECT_LOCK_MODE),
   /** How long the reports are locked. */

@@ -17,6 +17,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import {
   backupPrefixes,
+  DRILL_REPORTS_PREFIX,
   drillReportPrefix,
   EVIDENCE_REPORTS_PREFIX,
   STORED_TIERS,
@@ -124,6 +125,8 @@ export function assertKeyReference(ref: KeyReference): void {
 
 /** Verification records under a database's tier prefix (lambda/core/verification.ts verificationKey). */
 const VERIFICATION_RECORD_PATTERN = '*.verify-*.json';
+/** The end of a manifest's key (lambda/core/tiers.ts backupKeys). */
+const MANIFEST_PATTERN = '.manifest.json';
 
 /**
  * Grant methods of one backup bucket (the owned primary, or the replica imported by name with its
@@ -204,6 +207,54 @@ export class BackupBucketGrants {
       )
       .combine(this.keyGrant(grantee, ['kms:Decrypt']));
     this.suppressObjectWildcards(grantee, databaseId, 'tiers');
+    return grant;
+  }
+
+  /**
+   * Read the evidence of every database (a fleet's monthly report, whose databases come and go by
+   * tag): GetObject of manifests and verification records under every tier prefix and of drill
+   * reports, never of a dump or a globals file: the key layout puts the database and period in
+   * the middle of the key and the kind at its end (`<tier>/<db>/<period>/<backupId>.manifest.json`,
+   * `...verify-<time>.json`), so each object ARN is `<tier>/*.manifest.json` and
+   * `<tier>/*.verify-*.json` (an S3 ARN's `*` spans `/`). The reader therefore takes each dump's
+   * presence and size from the listing (catalog.ts `dumpFromListing`), not HeadObject, which
+   * authorizes as GetObject on the dump. ListBucket on the whole bucket, unconditioned as in
+   * {@link readBackups}: the bucket-wide listing finds the databases, the clock probe lists its own
+   * prefix, and a manifest gone while listing must read as 404, not 403. Decrypt for the manifests.
+   */
+  public readEvidence(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [
+        ...STORED_TIERS.flatMap((tier) => [
+          this.bucket.arnForObjects(`${tier}/*${MANIFEST_PATTERN}`),
+          this.bucket.arnForObjects(`${tier}/${VERIFICATION_RECORD_PATTERN}`),
+        ]),
+        this.bucket.arnForObjects(`${DRILL_REPORTS_PREFIX}*`),
+      ],
+    })
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:ListBucket'],
+          resourceArns: [this.bucket.bucketArn],
+        }),
+      )
+      .combine(this.keyGrant(grantee, ['kms:Decrypt']));
+    suppress(grantee, {
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'Evidence of every database, never a dump: manifests and verification records under each tier ' +
+        "(<tier>/*.manifest.json, <tier>/*.verify-*.json) and drill reports (drills/*); a fleet's databases " +
+        'are chosen by tag at run time, so no id can be named.',
+      appliesTo: [
+        {
+          regex: `/^Resource::.*\\/(${STORED_TIERS.join('|')})\\/\\*(\\.manifest\\.json|\\.verify-\\*\\.json)$/`,
+        },
+        { regex: '/^Resource::.*\\/drills\\/\\*$/' },
+      ],
+    });
     return grant;
   }
 

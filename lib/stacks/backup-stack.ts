@@ -83,7 +83,7 @@ export class BackupStack extends Stack {
   public readonly sweeper: DrillSweeper;
   /** The vault trail and the rules that page on changes to it. */
   public readonly audit: VaultAudit;
-  /** The monthly evidence report (of the listed databases; none when every database is tag-selected). */
+  /** The monthly evidence report (of the listed databases and, in a fleet with a selection, the tag-selected ones). */
   public readonly evidence?: EvidenceReport;
   /** The fleet shape's plan and shared operations (`fleet.shape: "fleet"`); runners are in FleetGroupStacks. */
   public readonly fleetPlan?: FleetPlan;
@@ -144,13 +144,20 @@ export class BackupStack extends Stack {
     }
     ({ freshness: this.freshness, sweeper: this.sweeper } = this.addOperations());
     this.audit = this.addVaultAudit(replicaAccount);
-    // The monthly evidence report under reports/<yyyy-mm>/, announced on its own topic.
-    // The report's environment lists every database (4 KB at most): a fleet's report needs the list
-    // in its event, which the report handler does not read yet (docs/FLEETS.md, left to do).
-    if (this.config.databases.length > 0 && !this.fleet) {
+    // The monthly evidence report under reports/<yyyy-mm>/, announced on its own topic. In the
+    // fleet shape the listed databases travel in its scheduled event (a Lambda environment holds
+    // 4 KB in all) and, with a selection, the tag-selected ones are found in the bucket and judged
+    // against the fleet's default RPO (docs/FLEETS.md).
+    if (this.config.databases.length > 0 || (this.fleet && this.config.selection)) {
       this.evidence = new EvidenceReport(this, 'EvidenceReport', {
         bucket: this.backups,
         databases: this.config.databases.map((d) => ({ id: d.id, rpo: Duration.hours(d.rpoHours) })),
+        ...(this.fleet
+          ? {
+              listInEvent: true,
+              ...(this.config.selection ? { unlistedRpo: Duration.hours(this.config.fleet.rpoHours) } : {}),
+            }
+          : {}),
         objectLockMode: this.config.objectLock.mode,
         logEncryptionKey: this.monitoring.key,
         logRetention: LOG_RETENTION,

@@ -101,6 +101,22 @@ describe('BackupBucketGrants', () => {
     });
   });
 
+  test("readEvidence: every database's manifests, verification records and drill reports, never a dump; list the bucket; decrypt through S3", () => {
+    const { permissions, ids } = granted((g, role) => g.readEvidence(role));
+    const bucket = `\${${ids!.bucket}.Arn}`;
+    expect(permissions).toEqual({
+      's3:GetObject': [
+        ...['adhoc', 'daily', 'monthly', 'weekly', 'yearly'].flatMap((tier) => [
+          `${bucket}/${tier}/*.manifest.json`,
+          `${bucket}/${tier}/*.verify-*.json`,
+        ]),
+        `${bucket}/drills/*`,
+      ].sort(),
+      's3:ListBucket': [bucket],
+      'kms:Decrypt': [ownKey(ids!.key)],
+    });
+  });
+
   test('writeDrillReports: put under drills/<db>/ only, a data key through S3', () => {
     const { permissions, ids } = granted((g, role) => g.writeDrillReports(role, 'orders'));
     expect(permissions).toEqual({
@@ -250,6 +266,16 @@ describe('BackupBucketGrants', () => {
       ],
       ['writeDrillReports', (g, r) => g.writeDrillReports(r, 'orders'), 'own', [DRILLS_REASON]],
       ['readDrillReports', (g, r) => g.readDrillReports(r, 'orders'), 'own', [DRILLS_REASON]],
+      [
+        'readEvidence',
+        (g, r) => g.readEvidence(r),
+        'own',
+        [
+          expect.stringMatching(
+            /^Evidence of every database, never a dump: manifests and verification records/,
+          ),
+        ],
+      ],
       ['describeKey', (g, r) => g.describeKey(r), 'own', []],
       ['describeKey on the replica', (g, r) => g.describeKey(r), 'replica', [ALIAS_REASON]],
       ['readRetentionSettings', (g, r) => g.readRetentionSettings(r), 'own', []],
@@ -289,6 +315,25 @@ describe('BackupBucketGrants', () => {
       ).toHaveLength(1);
       expect(iam5((g, r) => g.writeEvidenceReports(r), 'own', ['reports/2026-11/*']).findings).toHaveLength(
         1,
+      );
+      // The evidence reader's suppression covers manifests, verification records and drill
+      // reports of any database, not a tier's objects at large, a dump or another prefix.
+      expect(
+        iam5((g, r) => g.readEvidence(r), 'own', [
+          'daily/*',
+          'daily/*.dump',
+          'daily/orders/*.manifest.json',
+          'backups/*.manifest.json',
+          'reports/*',
+        ]).findings.sort(),
+      ).toEqual(
+        [
+          'backups/*.manifest.json',
+          'daily/*',
+          'daily/*.dump',
+          'daily/orders/*.manifest.json',
+          'reports/*',
+        ].map((p) => `Resource::<BUCKET>/${p}`),
       );
     });
 

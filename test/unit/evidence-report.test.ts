@@ -101,8 +101,69 @@ test("is allowed exactly: read its databases' backups and drill reports, the ret
   });
 });
 
+describe('in the fleet shape', () => {
+  const fleet = () =>
+    build({
+      listInEvent: true,
+      unlistedRpo: Duration.hours(36),
+    });
+
+  test('the listed databases and RPOs travel in the scheduled event, not the environment; the unlisted RPO is set', () => {
+    const { template } = fleet();
+    const [fn] = Object.values(template.findResources('AWS::Lambda::Function')) as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    }[];
+    const variables = fn.Properties.Environment.Variables;
+    expect(Object.keys(variables)).not.toContain('DATABASE_IDS');
+    expect(Object.keys(variables)).not.toContain('RPO_HOURS');
+    expect(variables.UNLISTED_RPO_HOURS).toBe('36');
+    const [schedule] = Object.values(template.findResources('AWS::Scheduler::Schedule')) as {
+      Properties: { Target: { Input: string } };
+    }[];
+    expect(JSON.parse(schedule.Properties.Target.Input)).toEqual({
+      listedDatabases: [
+        { id: 'orders', rpoHours: 24 },
+        { id: 'billing', rpoHours: 6 },
+      ],
+    });
+  });
+
+  test("reads every database's evidence but no dump, and writes under reports/ as before", () => {
+    const { template, stack, construct } = fleet();
+    const bucket = 'arn:aws:s3:::restorable-123456789012-eu-west-1-backups';
+    const permissions = permissionsOf(template, stack, construct.function.role);
+    expect(
+      Object.fromEntries(Object.entries(permissions).filter(([action]) => action.startsWith('s3:'))),
+    ).toEqual({
+      's3:GetObject': [
+        ...['adhoc', 'daily', 'monthly', 'weekly', 'yearly'].flatMap((tier) => [
+          `${bucket}/${tier}/*.manifest.json`,
+          `${bucket}/${tier}/*.verify-*.json`,
+        ]),
+        `${bucket}/drills/*`,
+      ].sort(),
+      's3:ListBucket': [bucket],
+      's3:GetLifecycleConfiguration': [bucket],
+      's3:GetBucketObjectLockConfiguration': [bucket],
+      's3:PutObject': [`${bucket}/reports/*`],
+      's3:PutObjectRetention': [`${bucket}/reports/*`],
+    });
+  });
+
+  test('with a selection and no listed database, the event lists none and the report still deploys', () => {
+    const { template } = build({ databases: [], listInEvent: true, unlistedRpo: Duration.hours(24) });
+    const [schedule] = Object.values(template.findResources('AWS::Scheduler::Schedule')) as {
+      Properties: { Target: { Input: string } };
+    }[];
+    expect(JSON.parse(schedule.Properties.Target.Input)).toEqual({ listedDatabases: [] });
+  });
+});
+
 test('validates its props', () => {
-  expect(() => build({ databases: [] })).toThrow(/databases must list at least one database/);
+  expect(() => build({ databases: [] })).toThrow(
+    /databases must list at least one database \(or give unlistedRpo\)/,
+  );
+  expect(() => build({ unlistedRpo: Duration.hours(0) })).toThrow(/unlistedRpo must be positive/);
   expect(() => build({ databases: [{ id: 'Orders!', rpo: Duration.hours(1) }] })).toThrow(
     /database id "Orders!" is invalid/,
   );

@@ -17,7 +17,9 @@ import { DATABASE_ID_PATTERN, STORED_TIERS } from '../tiers';
 import { isVerificationKey, VerificationRecordSchema, type VerificationRecord } from '../verification';
 import {
   buildDatabaseEvidence,
+  DAY_MS,
   EVIDENCE_FORMAT_VERSION,
+  parseDay,
   observedRetention,
   type BackupFact,
   type DrillFact,
@@ -90,7 +92,9 @@ export async function collectBackups(
   databaseId: string,
 ): Promise<BackupFact[]> {
   const [entries, verifications] = await Promise.all([
-    listBackups(s3, bucket, databaseId, { includeInvalid: true }),
+    // Presence and size of each dump from the listing: no HeadObject per backup, so a reader of
+    // manifests that may not read dumps (the fleet's report, BackupBucketGrants.readEvidence) works.
+    listBackups(s3, bucket, databaseId, { includeInvalid: true, dumpFromListing: true }),
     newestVerifications(s3, bucket, databaseId),
   ]);
   return entries
@@ -215,6 +219,14 @@ export interface EvidenceOptions {
   readonly rpoHours?: number;
   /** Per-database RPO (the config's `databases[].rpoHours`), over `rpoHours`. */
   readonly rpoHoursByDatabase?: Readonly<Record<string, number>>;
+  /**
+   * Also report the databases the bucket holds backups or drill reports of that `databaseIds` does
+   * not name (a fleet's tag-selected ones, known only at run time), judged against this RPO, each
+   * only for a range in which it has a backup or a drill: one untagged since keeps its evidence for
+   * the months it was protected and is not reported as all gaps forever after.
+   * @default - only `databaseIds`
+   */
+  readonly unlisted?: { readonly rpoHours: number };
   /** Slack on top of the RPO, as the stale-backup alarm allows. @default 60 */
   readonly graceMinutes?: number;
   /** Used only when S3 sends no Date header. @default () => new Date() */
@@ -224,23 +236,43 @@ export interface EvidenceOptions {
 export async function buildEvidenceReport(o: EvidenceOptions): Promise<EvidenceReport> {
   const server = await s3ServerTime(o.s3, o.bucket);
   const now = server ?? (o.now ?? (() => new Date()))();
-  const ids = o.databaseIds ?? (await discoverDatabases(o.s3, o.bucket));
+  const listed = o.databaseIds ?? (await discoverDatabases(o.s3, o.bucket));
+  const listedSet = new Set(listed);
+  const unlisted =
+    o.unlisted && o.databaseIds
+      ? (await discoverDatabases(o.s3, o.bucket)).filter((id) => !listedSet.has(id))
+      : [];
   const rpoHours = o.rpoHours ?? 24;
   const graceMinutes = o.graceMinutes ?? 60;
+  const fromMs = parseDay(o.from).getTime();
+  const toMs = parseDay(o.to).getTime() + DAY_MS;
+  const inRange = (at: number) => at >= fromMs && at < toMs;
   const all: BackupFact[] = [];
   const databases = [];
-  for (const databaseId of ids) {
+  for (const databaseId of [...listed, ...unlisted]) {
+    const isListed = listedSet.has(databaseId);
     const [backups, drills] = await Promise.all([
       collectBackups(o.s3, o.bucket, databaseId),
       collectDrills(o.s3, o.bucket, databaseId),
     ]);
+    // A listed database is expected every day (no backup at all is a month of gaps); one found
+    // only in the bucket is reported where the bucket shows it was protected.
+    if (
+      !isListed &&
+      !backups.some((b) => inRange(b.committedAt.getTime())) &&
+      !drills.some((d) => inRange(Date.parse(d.startedAt)))
+    ) {
+      continue;
+    }
     all.push(...backups);
     databases.push(
       buildDatabaseEvidence({
         databaseId,
         from: o.from,
         to: o.to,
-        rpoHours: o.rpoHoursByDatabase?.[databaseId] ?? rpoHours,
+        rpoHours: isListed
+          ? (o.rpoHoursByDatabase?.[databaseId] ?? rpoHours)
+          : (o.unlisted?.rpoHours ?? rpoHours),
         graceMinutes,
         now,
         backups,

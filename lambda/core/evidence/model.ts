@@ -143,7 +143,7 @@ export interface EvidenceReport {
   readonly retention: RetentionEvidence;
 }
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /** `yyyy-mm-dd` → the UTC midnight it starts at; throws on anything else. */
 export function parseDay(value: string, flag = 'date'): Date {

@@ -30,6 +30,8 @@ export interface MonthlyReportOptions {
   readonly bucket: string;
   readonly databaseIds?: readonly string[];
   readonly rpoHoursByDatabase?: Readonly<Record<string, number>>;
+  /** Also the databases found in the bucket but not in `databaseIds` (buildEvidenceReport). */
+  readonly unlisted?: { readonly rpoHours: number };
   /** `yyyy-mm`. @default - the month before S3's "now" */
   readonly month?: string;
   /** @default DEFAULT_OBJECT_LOCK_MODE (as the backups) */
@@ -61,6 +63,7 @@ export async function writeMonthlyReport(o: MonthlyReportOptions): Promise<Month
     bucket: o.bucket,
     databaseIds: o.databaseIds,
     rpoHoursByDatabase: o.rpoHoursByDatabase,
+    unlisted: o.unlisted,
     from: range.from,
     to: range.to,
   });
