@@ -179,6 +179,18 @@ describe('every drill-iam statement, exactly', () => {
     ]);
   });
 
+  test('create: a fleet drill group may create any of its classes, and only those', () => {
+    const stack = new Stack(undefined, 'S', { env });
+    const classes = ['db.r6g.large', 'db.t4g.medium'];
+    const [create] = createDrillInstanceStatements(stack, {
+      instanceClass: classes,
+      subnetGroupName: 'g',
+    }).map((s) => json(stack, s));
+    expect(
+      (create.Condition as Record<string, Record<string, unknown>>).StringEquals['rds:DatabaseClass'],
+    ).toEqual(classes);
+  });
+
   test('the storage cap accepts the whole gp3 range, ends included', () => {
     const stack = new Stack();
     for (const ok of [20, 65_536]) {
