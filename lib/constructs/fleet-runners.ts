@@ -9,14 +9,12 @@
  * The workflows are the per-database ones (backup-workflow-definition.ts,
  * restore-drill-workflow.ts) built with the whole execution input as the first step's event.
  */
-import { RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Size } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DRILL_INSTANCE_PREFIX } from '../../lambda/core/drill-naming';
 import {
   DEFAULT_DRILL_INSTANCE_CLASS,
   DEFAULT_DRILL_MAX_WAIT_MINUTES,
@@ -27,9 +25,7 @@ import type { IBackupBucket } from './backup-bucket';
 import type { ObjectLockMode } from './backup-workflow';
 import { buildBackupStateMachine } from './backup-workflow-definition';
 import type { DataAccessWorkload } from './database-access-role';
-import { DrillParameterGroups } from './drill-parameter-groups';
-import { POSTGRES_PORT } from './restore-drill';
-import { grantDrill } from './restore-drill-grants';
+import { DrillInstanceNetwork } from './drill-instance-network';
 import { buildDrillStateMachine } from './restore-drill-workflow';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 import { WHOLE_INPUT } from './runner-step';
@@ -167,52 +163,33 @@ export interface FleetDrillRunnersProps extends FleetRunnersCommonProps {
 export class FleetDrillRunners extends Construct {
   public readonly drillFunction: RunnerFunction;
   public readonly stateMachine: sfn.StateMachine;
-  public readonly subnetGroup: rds.SubnetGroup;
+  /** The drill instances' network: security groups, DB subnet group, parameter groups. */
+  public readonly network: DrillInstanceNetwork;
 
   constructor(scope: Construct, id: string, props: FleetDrillRunnersProps) {
     super(scope, id);
     const { group } = props;
     const label = `fleet-${group.id}`;
-    const functionSg = new ec2.SecurityGroup(this, 'FunctionSecurityGroup', {
-      vpc: props.vpc,
-      description: `Restorable fleet drill function of runner group ${group.id}`,
-      allowAllOutbound: false,
-    });
-    const instanceSg = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
-      vpc: props.vpc,
-      description: `Restorable fleet drill instances of runner group ${group.id}: PostgreSQL from the drill function only`,
-      allowAllOutbound: false,
-    });
-    instanceSg.addIngressRule(functionSg, ec2.Port.tcp(POSTGRES_PORT), 'PostgreSQL from the drill function');
-    functionSg.addEgressRule(instanceSg, ec2.Port.tcp(POSTGRES_PORT), 'PostgreSQL to drill instances');
-    functionSg.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
-
-    this.subnetGroup = new rds.SubnetGroup(this, 'SubnetGroup', {
+    this.network = new DrillInstanceNetwork(this, {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
-      subnetGroupName: `${DRILL_INSTANCE_PREFIX}${label}`,
-      description: `Restorable fleet drill instances of runner group ${group.id}`,
-      removalPolicy: RemovalPolicy.DESTROY,
+      databaseId: label,
+      description: { kind: 'Restorable fleet drill', of: `runner group ${group.id}` },
     });
-    const parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', { databaseId: label });
 
     const env: HandlerEnvInput<'drill'> & DataAccessEnv = {
       BACKUP_BUCKET: props.bucket.bucket.bucketName,
       REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
       REPLICA_REGION: props.replicaBucket.bucket.env.region,
-      DRILL_SUBNET_GROUP: this.subnetGroup.subnetGroupName,
-      DRILL_SECURITY_GROUP_IDS: instanceSg.securityGroupId,
+      ...this.network.environment,
       DRILL_INSTANCE_CLASS: DEFAULT_DRILL_INSTANCE_CLASS,
-      DRILL_PARAMETER_GROUPS: parameterGroups.namesByMajor,
       DATABASE_ACCESS_ROLE_ARN: props.drillAccessRole.roleArn,
     };
     this.drillFunction = new RunnerFunction(this, 'Function', {
       handler: 'drill',
       description: `Restorable fleet: restore drills of runner group ${group.id}`,
       image: props.image,
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      securityGroups: [functionSg],
+      ...this.network.clientPlacement,
       ephemeralStorageSize: Size.gibibytes(10),
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
@@ -220,12 +197,7 @@ export class FleetDrillRunners extends Construct {
       environment: env,
     });
     // Drill instances only; no bucket: backups and reports go through the data-access role.
-    grantDrill(this, this.drillFunction.role, {
-      databaseId: label,
-      instanceClass: group.instanceClasses,
-      subnetGroup: this.subnetGroup,
-      parameterGroupNames: Object.values(parameterGroups.namesByMajor),
-    });
+    this.network.grantDrill(this.drillFunction.role, { instanceClass: group.instanceClasses });
     grantAssume(this.drillFunction.role, props.drillAccessRole);
 
     this.stateMachine = buildDrillStateMachine(this, {

@@ -1,20 +1,20 @@
 /**
  * The RestoreDrill construct: one database's monthly restore drill — its props and their
- * validation, the network (security groups, DB subnet group), the drill function, the schedule
- * and the drill metrics. The state machine is in restore-drill-workflow.ts, the drill role's
+ * validation, the drill function, the schedule and the drill metrics. The instances' network
+ * (security groups, DB subnet group, parameter groups) is drill-instance-network.ts, shared with
+ * the fleet's drill runners; the state machine is in restore-drill-workflow.ts, the drill role's
  * permissions in restore-drill-grants.ts; the settings are the drill's own
  * (lambda/core/drill-settings.ts).
  */
-import { Duration, RemovalPolicy, Size, TimeZone, Token } from 'aws-cdk-lib';
+import { Duration, Size, TimeZone, Token } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as rds from 'aws-cdk-lib/aws-rds';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DRILL_INSTANCE_PREFIX } from '../../lambda/core/drill-naming';
 import {
   DEFAULT_DRILL_INSTANCE_CLASS,
   DEFAULT_DRILL_MAX_LIFETIME_HOURS,
@@ -40,7 +40,6 @@ import { assertDatabaseId } from '../../lambda/core/tiers';
 import { restorableMetric } from '../metrics';
 import { schedulerRole, suppressSchedulerRoleFindings } from '../workflows';
 import type { IBackupBucket } from './backup-bucket';
-import { grantDrill } from './restore-drill-grants';
 import { buildDrillStateMachine } from './restore-drill-workflow';
 import {
   DEFAULT_FARGATE_DEADLINE,
@@ -49,11 +48,11 @@ import {
   type FargateWorkflowOptions,
 } from './fargate-runner';
 import type { StepRunner } from './runner-step';
-import { DrillParameterGroups } from './drill-parameter-groups';
+import type { DrillParameterGroups } from './drill-parameter-groups';
+import { DrillInstanceNetwork } from './drill-instance-network';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 
-/** PostgreSQL's port: the only way into a drill instance. */
-export const POSTGRES_PORT = 5432;
+export { POSTGRES_PORT } from './drill-instance-network';
 
 export { DEFAULT_DRILL_SCHEDULE };
 export { DRILL_CLEANUP_ERROR } from '../../lambda/core/drill-workflow';
@@ -208,6 +207,8 @@ export class RestoreDrill extends Construct {
   public readonly drillFunction: RunnerFunction;
   /** The monthly schedule. */
   public readonly schedule: scheduler.Schedule;
+  /** The drill instances' network: security groups, DB subnet group, parameter groups. */
+  public readonly network: DrillInstanceNetwork;
   /** DB subnet group of drill instances. */
   public readonly subnetGroup: rds.SubnetGroup;
   /** DB parameter groups of drill instances, one per major (max_locks_per_transaction raised). */
@@ -232,86 +233,52 @@ export class RestoreDrill extends Construct {
     const source = props.source ?? DEFAULT_DRILL_SOURCE;
     const instanceClass = props.instanceClass ?? DEFAULT_DRILL_INSTANCE_CLASS;
 
-    this.functionSecurityGroup = new ec2.SecurityGroup(this, 'FunctionSecurityGroup', {
-      vpc: props.vpc,
-      description: `Restorable drill function of ${databaseId}`,
-      allowAllOutbound: false,
-    });
-    this.instanceSecurityGroup = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
-      vpc: props.vpc,
-      description: `Restorable drill instances of ${databaseId}: PostgreSQL from the drill function only`,
-      allowAllOutbound: false,
-    });
-    this.instanceSecurityGroup.addIngressRule(
-      this.functionSecurityGroup,
-      ec2.Port.tcp(POSTGRES_PORT),
-      'PostgreSQL from the drill function',
-    );
-    this.functionSecurityGroup.addEgressRule(
-      this.instanceSecurityGroup,
-      ec2.Port.tcp(POSTGRES_PORT),
-      'PostgreSQL to drill instances',
-    );
-    // S3 (the replica bucket is in another region), RDS, Secrets Manager and CloudWatch APIs.
-    this.functionSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs');
-
-    this.subnetGroup = new rds.SubnetGroup(this, 'SubnetGroup', {
+    this.network = new DrillInstanceNetwork(this, {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
-      // A fixed lowercase name: the drill role's CreateDBInstance permission names it in an ARN.
-      subnetGroupName: `${DRILL_INSTANCE_PREFIX}${databaseId}`,
-      description: `Restorable drill instances of ${databaseId}`,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-
-    this.parameterGroups = new DrillParameterGroups(this, 'ParameterGroups', {
       databaseId,
+      description: { kind: 'Restorable drill', of: databaseId },
       parameters: props.parameters,
     });
+    this.functionSecurityGroup = this.network.functionSecurityGroup;
+    this.instanceSecurityGroup = this.network.instanceSecurityGroup;
+    this.subnetGroup = this.network.subnetGroup;
+    this.parameterGroups = this.network.parameterGroups;
 
     const maxInstanceLifetime = props.maxInstanceLifetime ?? fargateInstanceLifetime(props);
     const drillEnvironment = {
       BACKUP_BUCKET: props.bucket.bucket.bucketName,
       REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
       REPLICA_REGION: props.replicaBucket.bucket.env.region,
-      DRILL_SUBNET_GROUP: this.subnetGroup.subnetGroupName,
-      DRILL_SECURITY_GROUP_IDS: this.instanceSecurityGroup.securityGroupId,
+      ...this.network.environment,
       DRILL_INSTANCE_CLASS: instanceClass,
       DRILL_MAX_LIFETIME_HOURS: maxInstanceLifetime?.toHours(),
-      DRILL_PARAMETER_GROUPS: this.parameterGroups.namesByMajor,
     } satisfies HandlerEnvInput<'drill'>;
     const grantProps = {
-      databaseId,
       sourceBucket: source === 'replica' ? props.replicaBucket : props.bucket,
       reportBucket: props.bucket,
       instanceClass,
-      subnetGroup: this.subnetGroup,
-      parameterGroupNames: Object.values(this.parameterGroups.namesByMajor),
     };
 
     this.drillFunction = new RunnerFunction(this, 'Function', {
       handler: 'drill',
       description: `Restorable: restore drill of ${databaseId}`,
       image: props.image,
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      securityGroups: [this.functionSecurityGroup],
+      ...this.network.clientPlacement,
       ephemeralStorageSize: props.ephemeralStorageSize ?? Size.gibibytes(10),
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
       // An unset lifetime leaves DRILL_MAX_LIFETIME_HOURS unset: the default is DrillEnvSchema's.
       environment: drillEnvironment,
     });
-    grantDrill(this, this.drillFunction.role, grantProps);
+    this.network.grantDrill(this.drillFunction.role, grantProps);
 
     let restoreRunner: StepRunner | undefined;
     if (props.fargate) {
       // The task is a drill client like the function: the same security group (PostgreSQL to drill
       // instances, HTTPS to AWS APIs), the same subnets, the same grants.
       const runner = new FargateRunner(this, 'Fargate', {
-        vpc: props.vpc,
-        vpcSubnets: props.vpcSubnets,
-        securityGroups: [this.functionSecurityGroup],
+        ...this.network.clientPlacement,
         image: props.image,
         size: props.fargate.size,
         logEncryptionKey: props.logEncryptionKey,
@@ -320,7 +287,7 @@ export class RestoreDrill extends Construct {
       runner.addTask({
         handler: 'drill',
         environment: drillEnvironment,
-        grant: (role) => grantDrill(this, role, grantProps),
+        grant: (role) => this.network.grantDrill(role, grantProps),
       });
       this.fargateRunner = runner;
       restoreRunner = {

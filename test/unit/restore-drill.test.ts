@@ -262,6 +262,27 @@ describe('RestoreDrill network', () => {
     });
   });
 
+  test('keeps the logical ids of its network resources (a changed one replaces the deployed group)', () => {
+    const { template } = build();
+    const network = Object.entries(template.toJSON().Resources as Record<string, { Type: string }>)
+      .filter(([, r]) => /^AWS::(EC2::SecurityGroup|RDS::DBSubnetGroup|RDS::DBParameterGroup)/.test(r.Type))
+      .map(([id]) => id)
+      .sort();
+    // The ids of deployed drills, from before DrillInstanceNetwork was extracted.
+    expect(network).toEqual([
+      'OrdersDrillFunctionSecurityGroupA7FD88AA',
+      'OrdersDrillFunctionSecurityGrouptoTestStackOrdersDrillInstanceSecurityGroup28BA902254324C2D2F8B',
+      'OrdersDrillInstanceSecurityGroupAED4EE6C',
+      'OrdersDrillInstanceSecurityGroupfromTestStackOrdersDrillFunctionSecurityGroupE69664F954328B338753',
+      'OrdersDrillParameterGroupsPostgres133205892D',
+      'OrdersDrillParameterGroupsPostgres14EBDF897B',
+      'OrdersDrillParameterGroupsPostgres1588022523',
+      'OrdersDrillParameterGroupsPostgres16EE7ABBB9',
+      'OrdersDrillParameterGroupsPostgres1780C11EC7',
+      'OrdersDrillSubnetGroup374900FF',
+    ]);
+  });
+
   test('lets PostgreSQL into drill instances only from the drill function', () => {
     const { stack, drill, template } = build();
     const fnSg = stack.getLogicalId(drill.functionSecurityGroup.node.defaultChild as never);
