@@ -61,6 +61,21 @@ export interface ErrorMetrics {
   metricErrors(props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
 }
 
+export interface ErrorAlarmOptions {
+  /**
+   * Where the alarm is created. A construct of another stack (a fleet group stack) keeps the alarm
+   * beside its function, so the fleet stack holds nothing per group and the only reference is the
+   * group's to the on-call topic; the alarm's name then starts with that stack's name.
+   * @default - this Monitoring construct
+   */
+  readonly scope?: Construct;
+  /**
+   * What failed, for on-call (the runbook link is added).
+   * @default - "The <id> function failed (see its log group)."
+   */
+  readonly description?: string;
+}
+
 /** The replication metrics the replication alarms watch: a replicating {@link BackupBucket} provides them. */
 export type ReplicationMetrics = Pick<
   BackupBucket,
@@ -118,7 +133,7 @@ export class Monitoring extends Construct {
     });
   }
 
-  /** Every alarm created so far. */
+  /** Every alarm created so far (those it created in fleet group stacks included). */
   public get alarms(): readonly cloudwatch.Alarm[] {
     return [...this.alarmList];
   }
@@ -182,13 +197,16 @@ export class Monitoring extends Construct {
 
   /**
    * Pages on any error of a function (the runner-errors alarm): a Lambda function, or a construct
-   * that wraps one and offers `metricErrors()` (`FreshnessCheck`, `DrillSweeper`).
+   * that wraps one and offers `metricErrors()` (`FreshnessCheck`, `DrillSweeper`). Lambda counts
+   * as an error every invocation that ends without the handler's result (an uncaught error, an
+   * init or configuration failure, out of memory, a timeout), whatever the caller does with it.
    */
-  public addErrorAlarm(id: string, source: ErrorMetrics): cloudwatch.Alarm {
-    return this.createAlarm(new Construct(this, `Function${id}`), 'Errors', `${kebab(id)}-errors`, {
+  public addErrorAlarm(id: string, source: ErrorMetrics, options: ErrorAlarmOptions = {}): cloudwatch.Alarm {
+    const scope = new Construct(options.scope ?? this, `Function${id}`);
+    return this.createAlarm(scope, 'Errors', `${kebab(id)}-errors`, {
       ...failureAlarm(
         source.metricErrors({ period: Duration.minutes(5) }),
-        `The ${id} function failed (see its log group).`,
+        options.description ?? `The ${id} function failed (see its log group).`,
       ),
       runbook: 'runner-errors',
     });
@@ -228,7 +246,7 @@ export class Monitoring extends Construct {
 
   private createAlarm(scope: Construct, id: string, name: string, spec: AlarmSpec): cloudwatch.Alarm {
     const created = new cloudwatch.Alarm(scope, id, {
-      alarmName: `${Stack.of(this).stackName}-${name}`,
+      alarmName: `${Stack.of(scope).stackName}-${name}`,
       alarmDescription: `${spec.description} Runbook: docs/RUNBOOK.md#${spec.runbook}`,
       metric: spec.metric,
       threshold: spec.threshold,

@@ -5,7 +5,7 @@
  * group quota) fails alone instead of rolling back the fleet, and `cdk diff` shows each group's
  * IAM changes (docs/FLEETS.md). References go one way only, from the group to the fleet stack
  * (bucket, key, topic, data-access roles); the fleet stack reaches the groups' workflows by their
- * fixed names.
+ * fixed names. Each runner function's error alarm is here too, paging the fleet's on-call topic.
  */
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import { type App } from 'aws-cdk-lib';
@@ -13,7 +13,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { suppressControls } from '../control-tower';
 import { FleetBackupRunners, FleetDrillRunners } from '../constructs/fleet-runners';
+import type { RunnerFunction } from '../constructs/runner-function';
 import type { BackupRunnerGroup, DrillRunnerGroup } from '../fleet-plan';
+import { pascalCase } from '../naming';
 import { importNetwork } from '../vpc-import';
 import { LOG_RETENTION, type BackupStack } from './backup-stack';
 import { applyGovernedAccountDefaults } from './governed-account';
@@ -49,20 +51,45 @@ export class FleetGroupStack extends Stack {
     const mine = <T extends BackupRunnerGroup | DrillRunnerGroup>(groups: readonly T[]) =>
       groups.filter((g) => g.stackIndex === props.index);
 
+    // Each runner function pages on its own errors, named by group and workload, as each function
+    // of the per-database shape does. The fleet's Metrics Insights alarms page by database from the
+    // metrics the handler writes; an invocation that ends before writing them (init or
+    // configuration failure, out of memory, timeout) is only a Lambda error, and a broken function
+    // fails every database of its group at once. One standard alarm per function, in this stack,
+    // paging the fleet stack's topic: a
+    // Metrics Insights query over AWS/Lambda could select the group's functions only by their
+    // exact (generated) names, sees only the last 3 hours, and counts against the account's 200
+    // Metrics Insights alarms; these cost one resource per function (at most 24 a stack).
+    const pageOnErrors = (
+      scope: Construct,
+      workload: string,
+      fn: RunnerFunction,
+      group: string,
+      where: string,
+    ) =>
+      fleetStack.monitoring.addErrorAlarm(`${pascalCase(group)}${pascalCase(workload)}`, fn.function, {
+        scope,
+        description:
+          `The fleet ${workload} function of runner group ${group} (${where}) failed ` +
+          `(see its log group; the failed execution of the group's workflow names the database).`,
+      });
+
     for (const group of mine(plan.backupGroups)) {
       const scopeOf = new Construct(this, `Backup-${group.id}`);
       const network = group.network && importNetwork(new Construct(scopeOf, 'Network'), group.network);
-      this.backupRunners.push(
-        new FleetBackupRunners(scopeOf, 'Runners', {
-          ...common,
-          group,
-          dumpAccessRole: fleet.accessRoles.dump.role,
-          verifyAccessRole: fleet.accessRoles.verify.role,
-          alarmTopic: fleetStack.monitoring.topic,
-          objectLockMode: config.objectLock.mode,
-          placement: network,
-        }),
-      );
+      const runners = new FleetBackupRunners(scopeOf, 'Runners', {
+        ...common,
+        group,
+        dumpAccessRole: fleet.accessRoles.dump.role,
+        verifyAccessRole: fleet.accessRoles.verify.role,
+        alarmTopic: fleetStack.monitoring.topic,
+        objectLockMode: config.objectLock.mode,
+        placement: network,
+      });
+      const where = group.network ? `network ${group.network.vpcId}` : 'outside any VPC';
+      pageOnErrors(scopeOf, 'dump', runners.dumpFunction, group.id, where);
+      pageOnErrors(scopeOf, 'verify', runners.verifyFunction, group.id, where);
+      this.backupRunners.push(runners);
     }
     for (const group of mine(plan.drillGroups)) {
       const scopeOf = new Construct(this, `Drill-${group.id}`);
@@ -70,15 +97,15 @@ export class FleetGroupStack extends Stack {
         ...group.network,
         securityGroupIds: [],
       });
-      this.drillRunners.push(
-        new FleetDrillRunners(scopeOf, 'Runners', {
-          ...common,
-          group,
-          drillAccessRole: fleet.accessRoles.drill.role,
-          vpc: network.vpc,
-          vpcSubnets: network.subnets,
-        }),
-      );
+      const runners = new FleetDrillRunners(scopeOf, 'Runners', {
+        ...common,
+        group,
+        drillAccessRole: fleet.accessRoles.drill.role,
+        vpc: network.vpc,
+        vpcSubnets: network.subnets,
+      });
+      pageOnErrors(scopeOf, 'drill', runners.drillFunction, group.id, `network ${group.network.vpcId}`);
+      this.drillRunners.push(runners);
     }
     applyGovernedAccountDefaults(this, { reservedConcurrency: config.functions.reservedConcurrency });
     // Every log group here is encrypted with the fleet stack's monitoring key, named through a

@@ -10,6 +10,8 @@
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { PRINCIPAL_DATABASE } from '../../lib/constructs/database-access-role';
 import { parseConfig } from '../../lib/config';
 import { MAX_FLEET_NETWORKS } from '../../lib/config/fleet';
@@ -50,6 +52,53 @@ function roleStatements(stack: Stack): { role: string; path?: string; statements
       .filter((p) => p.Properties.Roles.some((r) => r.Ref === logicalId))
       .flatMap((p) => p.Properties.PolicyDocument.Statement),
   }));
+}
+
+const idOf = (stack: Stack, construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
+
+interface AlarmJson {
+  Properties: {
+    AlarmName: string;
+    AlarmDescription: string;
+    Namespace?: string;
+    MetricName?: string;
+    Dimensions?: { Name: string; Value: unknown }[];
+    Threshold: number;
+    ComparisonOperator: string;
+    AlarmActions: unknown[];
+    OKActions: unknown[];
+  };
+}
+
+/** Every runner function of a group stack with the group and workload it runs. */
+function runnerFunctions(group: (typeof groups)[number]) {
+  const plan = backup.fleetPlan!;
+  const index = groups.indexOf(group) + 1;
+  const backupGroups = plan.backupGroups.filter((g) => g.stackIndex === index);
+  const drillGroups = plan.drillGroups.filter((g) => g.stackIndex === index);
+  const fn = (f: { function: lambda.IFunction }) => idOf(group, f.function);
+  return [
+    ...group.backupRunners.flatMap((r, i) => [
+      { id: fn(r.dumpFunction), group: backupGroups[i].id, workload: 'dump' },
+      { id: fn(r.verifyFunction), group: backupGroups[i].id, workload: 'verify' },
+    ]),
+    ...group.drillRunners.map((r, i) => ({
+      id: fn(r.drillFunction),
+      group: drillGroups[i].id,
+      workload: 'drill',
+    })),
+  ];
+}
+
+/** The fleet stack's value an action of a group stack names, through the cross-stack reference. */
+function fleetValueOf(action: unknown): unknown {
+  const ref = (action as { 'Fn::GetStackOutput'?: { StackName: string; OutputName: string } })[
+    'Fn::GetStackOutput'
+  ];
+  expect(ref?.StackName).toBe(backup.stackName);
+  const outputs = template(backup).toJSON().Outputs as Record<string, { Value: unknown }>;
+  return outputs[ref!.OutputName].Value;
 }
 
 const actions = (s: PolicyStatementJson) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
@@ -313,5 +362,130 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
       ]),
     );
     expect(alarms.length).toBeLessThan(30);
+  });
+
+  it('pages on-call on any error of every runner function, by an alarm in its group stack naming the group', () => {
+    const topic = { Ref: idOf(backup, backup.monitoring.topic as sns.Topic) };
+    let functions = 0;
+    for (const group of groups) {
+      const alarms = Object.values(template(group).findResources('AWS::CloudWatch::Alarm')) as AlarmJson[];
+      const runners = runnerFunctions(group);
+      expect(Object.keys(template(group).findResources('AWS::Lambda::Function')).sort()).toEqual(
+        runners.map((r) => r.id).sort(),
+      );
+      for (const runner of runners) {
+        const mine = alarms.filter(
+          (a) =>
+            a.Properties.Namespace === 'AWS/Lambda' &&
+            a.Properties.MetricName === 'Errors' &&
+            JSON.stringify(a.Properties.Dimensions) ===
+              JSON.stringify([{ Name: 'FunctionName', Value: { Ref: runner.id } }]),
+        );
+        expect({ runner: runner.id, alarms: mine.length }).toEqual({ runner: runner.id, alarms: 1 });
+        const alarm = mine[0].Properties;
+        expect(alarm.AlarmName).toBe(`${group.stackName}-${runner.group}-${runner.workload}-errors`);
+        expect(alarm.AlarmDescription).toContain(
+          `fleet ${runner.workload} function of runner group ${runner.group}`,
+        );
+        expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+        // Alarm and recovery both page the fleet stack's on-call topic.
+        expect(alarm.AlarmActions.map(fleetValueOf)).toEqual([topic]);
+        expect(alarm.OKActions.map(fleetValueOf)).toEqual([topic]);
+      }
+      expect(alarms).toHaveLength(runners.length);
+      functions += runners.length;
+    }
+    const plan = backup.fleetPlan!;
+    expect(functions).toBe(2 * plan.backupGroups.length + plan.drillGroups.length);
+  });
+
+  it("lets the group stacks' alarms publish to the encrypted on-call topic, and no other account's or region's", () => {
+    const resources = template(backup).toJSON().Resources as Record<
+      string,
+      { Type: string; Properties: Record<string, unknown> }
+    >;
+    const topicId = idOf(backup, backup.monitoring.topic as sns.Topic);
+    const topicPolicy = Object.values(resources).find(
+      (r) =>
+        r.Type === 'AWS::SNS::TopicPolicy' &&
+        JSON.stringify(r.Properties.Topics) === JSON.stringify([{ Ref: topicId }]),
+    )!.Properties.PolicyDocument as { Statement: PolicyStatementJson[] };
+    const keyArn = resources[topicId].Properties.KmsMasterKeyId as { 'Fn::GetAtt': [string, string] };
+    const keyPolicy = resources[keyArn['Fn::GetAtt'][0]].Properties.KeyPolicy as {
+      Statement: PolicyStatementJson[];
+    };
+    const { account, region } = backup;
+    const publishes = (alarmArn: string, sourceAccount = account, service = 'cloudwatch.amazonaws.com') => {
+      const context = { 'aws:SourceAccount': sourceAccount, 'aws:SourceArn': alarmArn };
+      return (
+        allowed(topicPolicy.Statement, {
+          service,
+          action: 'sns:Publish',
+          resource: `\${${topicId}}`,
+          context,
+        }) &&
+        ['kms:GenerateDataKey', 'kms:Decrypt'].every((action) =>
+          allowed(keyPolicy.Statement, { service, action, resource: '*', context }),
+        )
+      );
+    };
+    const alarmNames = groups.flatMap((group) =>
+      (Object.values(template(group).findResources('AWS::CloudWatch::Alarm')) as AlarmJson[]).map(
+        (a) => a.Properties.AlarmName,
+      ),
+    );
+    expect(alarmNames.length).toBeGreaterThan(0);
+    for (const name of alarmNames) {
+      expect({ name, publishes: publishes(`arn:aws:cloudwatch:${region}:${account}:alarm:${name}`) }).toEqual(
+        {
+          name,
+          publishes: true,
+        },
+      );
+    }
+    // The same alarm name elsewhere, or another service, is refused (the confused-deputy guard).
+    const name = alarmNames[0];
+    expect(publishes(`arn:aws:cloudwatch:${region}:210987654321:alarm:${name}`, '210987654321')).toBe(false);
+    expect(publishes(`arn:aws:cloudwatch:eu-central-1:${account}:alarm:${name}`)).toBe(false);
+    expect(
+      publishes(`arn:aws:cloudwatch:${region}:${account}:alarm:${name}`, account, 'events.amazonaws.com'),
+    ).toBe(false);
+  });
+
+  it("gives each drill runner group a database drill's network: PostgreSQL into its instances only from its drill function", () => {
+    for (const group of groups) {
+      const t = template(group);
+      for (const { network } of group.drillRunners) {
+        const fnSg = idOf(group, network.functionSecurityGroup);
+        const instanceSg = idOf(group, network.instanceSecurityGroup);
+        const into = Object.values(t.findResources('AWS::EC2::SecurityGroupIngress')).filter(
+          (r) =>
+            JSON.stringify(r.Properties.GroupId) ===
+            JSON.stringify({ 'Fn::GetAtt': [instanceSg, 'GroupId'] }),
+        );
+        expect(into.map((r) => r.Properties)).toEqual([
+          expect.objectContaining({
+            FromPort: 5432,
+            ToPort: 5432,
+            SourceSecurityGroupId: { 'Fn::GetAtt': [fnSg, 'GroupId'] },
+          }),
+        ]);
+        const out = Object.values(t.findResources('AWS::EC2::SecurityGroupEgress')).filter(
+          (r) => JSON.stringify(r.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [fnSg, 'GroupId'] }),
+        );
+        expect(out.map((r) => r.Properties)).toEqual([
+          expect.objectContaining({
+            FromPort: 5432,
+            ToPort: 5432,
+            DestinationSecurityGroupId: { 'Fn::GetAtt': [instanceSg, 'GroupId'] },
+          }),
+        ]);
+        const groupsJson = t.findResources('AWS::EC2::SecurityGroup');
+        expect(groupsJson[fnSg].Properties.SecurityGroupEgress).toEqual([
+          expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443 }),
+        ]);
+        expect(groupsJson[instanceSg].Properties.SecurityGroupIngress).toBeUndefined();
+      }
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
- * A small evaluator of identity policies for the ABAC tests: IAM's substitution of
- * `${aws:PrincipalTag/...}`, `*` and `?` wildcards, StringEquals / StringLike / Null conditions.
- * Unknown operators throw, so a test never trusts a condition this does not understand.
+ * A small evaluator of policies for the ABAC and service-principal tests: IAM's substitution of
+ * `${aws:PrincipalTag/...}`, `*` and `?` wildcards, StringEquals / StringLike / Null / ArnLike
+ * conditions, and the `Principal.Service` of resource policies (key and topic policies). Unknown
+ * operators throw, so a test never trusts a condition this does not understand.
  */
 import { flatten, type PolicyStatementJson } from './workflow-support';
 
@@ -10,7 +11,17 @@ export interface Request {
   readonly action: string;
   readonly resource: string;
   readonly context: Readonly<Record<string, string>>;
+  /**
+   * The AWS service calling, for resource policies: a statement with a `Principal` matches only a
+   * service it names (so a key policy's account-root statement never answers for a service).
+   * @default - an identity policy's request: statements without a `Principal` only
+   */
+  readonly service?: string;
 }
+
+type StatementWithPrincipal = PolicyStatementJson & {
+  readonly Principal?: { readonly Service?: string | string[] } | string;
+};
 
 const glob = (pattern: string, value: string) =>
   new RegExp(
@@ -19,6 +30,25 @@ const glob = (pattern: string, value: string) =>
       .replace(/\*/g, '.*')
       .replace(/\?/g, '.')}$`,
   ).test(value);
+
+/** ArnLike: each of an ARN's six colon-separated parts matched on its own (the resource part keeps its colons). */
+function arnLike(pattern: string, value: string): boolean {
+  const parts = (arn: string) => {
+    const head = arn.split(':', 5);
+    return [...head, arn.split(':').slice(5).join(':')];
+  };
+  if (pattern.split(':').length < 6 || value.split(':').length < 6) return false;
+  const v = parts(value);
+  return parts(pattern).every((part, i) => glob(part, v[i]));
+}
+
+/** Whether the statement's principal is the request's (none on both sides for identity policies). */
+function principalMatches(statement: StatementWithPrincipal, service: string | undefined): boolean {
+  if (statement.Principal === undefined) return service === undefined;
+  if (service === undefined || typeof statement.Principal === 'string') return false;
+  const services = statement.Principal.Service ?? [];
+  return (Array.isArray(services) ? services : [services]).includes(service);
+}
 
 /** `${aws:PrincipalTag/k}` → the session's tag; an unset tag leaves no match possible. */
 function substitute(text: string, context: Readonly<Record<string, string>>): string | undefined {
@@ -40,6 +70,8 @@ function conditionsHold(statement: PolicyStatementJson, context: Readonly<Record
           return actual !== undefined && expected.includes(actual);
         case 'StringLike':
           return actual !== undefined && expected.some((p) => p !== undefined && glob(p, actual));
+        case 'ArnLike':
+          return actual !== undefined && expected.some((p) => p !== undefined && arnLike(p, actual));
         case 'Null':
           return (actual === undefined) === (expected[0] === 'true');
         default:
@@ -49,7 +81,7 @@ function conditionsHold(statement: PolicyStatementJson, context: Readonly<Record
   );
 }
 
-export function allowed(statements: PolicyStatementJson[], request: Request): boolean {
+export function allowed(statements: StatementWithPrincipal[], request: Request): boolean {
   return statements.some((statement) => {
     const actions = Array.isArray(statement.Action) ? statement.Action : [statement.Action];
     const resources = (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]).map(
@@ -57,6 +89,7 @@ export function allowed(statements: PolicyStatementJson[], request: Request): bo
     );
     return (
       statement.Effect === 'Allow' &&
+      principalMatches(statement, request.service) &&
       actions.some((a) => glob(a, request.action)) &&
       resources.some((r) => {
         const pattern = substitute(r, request.context);
