@@ -51,7 +51,8 @@ export const VpcSchema = z.strictObject({
     .describe(
       'Create the VPC endpoints the dump and the drill need in this VPC (interface: Secrets Manager, RDS, KMS, ' +
         'STS, CloudWatch Logs and Monitoring, in subnetIds; gateway: S3, on routeTableIds). ' +
-        'Default: none created, and synth warns with the list (the subnets need NAT or these endpoints).',
+        'Default: none created, and synth warns with the list (the subnets need NAT or these endpoints). ' +
+        'Per-database shape only, and on one database per VPC (one endpoint with private DNS per service per VPC).',
     ),
   routeTableIds: z
     .array(regexField(ROUTE_TABLE_ID, 'a route table id such as rtb-0123456789abcdef0'))

@@ -134,6 +134,7 @@ export function checkFleetRules(config: Record<string, unknown>, ctx: z.core.$Re
     );
   }
   checkFleetNetworks(fleetInput, hasSelection, issue);
+  checkProvisionedEndpoints(shape, fleetInput, databases, issue);
   if (shape !== 'fleet') {
     // (schedule and drillSchedule have defaults, so only the network can be told apart here.)
     if (fleetInput.vpc !== undefined) {
@@ -161,6 +162,48 @@ export function checkFleetRules(config: Record<string, unknown>, ctx: z.core.$Re
   }
   for (const problem of fleetSettingsProblems(settings.data as FleetSettings, rpos)) {
     issue(['fleet', 'startJitterMinutes'], problem.replace(/^fleet\.startJitterMinutes /, ''));
+  }
+}
+
+/**
+ * `provisionEndpoints`: an interface endpoint with private DNS is one per service per VPC, so two
+ * placements in one VPC cannot both create them (the second fails the deploy). The fleet shape
+ * creates none yet: its groups of one VPC may sit in different group stacks, and the endpoints'
+ * ingress would then need references both ways. Refused there rather than silently ignored.
+ */
+function checkProvisionedEndpoints(
+  shape: StackShape,
+  fleetInput: Record<string, unknown>,
+  databases: readonly Record<string, unknown>[],
+  issue: (path: PropertyKey[], message: string) => void,
+): void {
+  const placements: { path: PropertyKey[]; vpc: Record<string, unknown> }[] = [
+    { path: ['fleet', 'vpc'], vpc: asRecord(fleetInput.vpc) },
+    ...asArray(fleetInput.networks).map((n, i) => ({ path: ['fleet', 'networks', i], vpc: asRecord(n) })),
+    ...databases.map((db, i) => ({ path: ['databases', i, 'vpc'], vpc: asRecord(db.vpc) })),
+  ].filter((p) => p.vpc.provisionEndpoints === true);
+  if (shape === 'fleet') {
+    for (const { path } of placements) {
+      issue(
+        [...path, 'provisionEndpoints'],
+        'is not supported in the fleet shape yet: create the VPC endpoints the runners need in that VPC yourself ' +
+          '(or give its subnets a NAT route; docs/RUNBOOK.md, "Networking"), and remove it',
+      );
+    }
+    return;
+  }
+  const firstOf = new Map<unknown, PropertyKey[]>();
+  for (const { path, vpc } of placements) {
+    const first = firstOf.get(vpc.vpcId);
+    if (first) {
+      issue(
+        [...path, 'provisionEndpoints'],
+        `${String(vpc.vpcId)} already gets its endpoints from ${pathText(first)}: a VPC holds one interface endpoint ` +
+          'with private DNS per service, so set it on one database of that VPC only',
+      );
+    } else {
+      firstOf.set(vpc.vpcId, path);
+    }
   }
 }
 

@@ -250,4 +250,46 @@ describe('config: selection and fleet', () => {
       ).not.toThrow();
     });
   });
+
+  describe('provisionEndpoints', () => {
+    const ROUTES = { provisionEndpoints: true, routeTableIds: ['rtb-0123456789abcdef0'] };
+
+    it('is refused in the fleet shape wherever it is set, rather than silently not created', () => {
+      expect(
+        problemsOf({
+          ...base(),
+          databases: [{ id: 'app', secretArn: SECRET, vpc: { ...VPC, ...ROUTES } }],
+          ...SELECTED,
+          fleet: { vpc: { ...VPC, ...ROUTES }, networks: [{ ...otherNetwork(1), ...ROUTES }] },
+        }),
+      ).toEqual(
+        ['fleet.vpc', 'fleet.networks[0]', 'databases[0].vpc'].map((path) =>
+          expect.stringContaining(`${path}.provisionEndpoints is not supported in the fleet shape yet`),
+        ),
+      );
+      expect(() => parseConfig({ ...base(), ...SELECTED, fleet: { vpc: VPC } })).not.toThrow();
+    });
+
+    it('per database: one set of endpoints per VPC (private DNS is one endpoint per service per VPC)', () => {
+      const db = (id: string, vpc: Record<string, unknown>) => ({ id, secretArn: SECRET, vpc });
+      expect(
+        problemsOf({
+          ...base(),
+          databases: [
+            db('a', { ...VPC, ...ROUTES }),
+            db('b', { ...VPC, ...ROUTES }),
+            db('c', { ...otherNetwork(1), ...ROUTES }),
+          ],
+        }),
+      ).toEqual([
+        expect.stringMatching(
+          /^databases\[1\]\.vpc\.provisionEndpoints vpc-0123456789abcdef0 already gets its endpoints from databases\[0\]\.vpc/,
+        ),
+      ]);
+      // Two databases of one VPC share the endpoints one of them creates.
+      expect(() =>
+        parseConfig({ ...base(), databases: [db('a', { ...VPC, ...ROUTES }), db('b', VPC)] }),
+      ).not.toThrow();
+    });
+  });
 });
