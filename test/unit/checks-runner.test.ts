@@ -366,17 +366,15 @@ describe('runChecks with objects the restore left out on purpose (an extension t
 
   it('without a list, a missing relation and a missing extension fail', async () => {
     jest.mocked(catalogCounts).mockResolvedValue({ ...CATALOG, tables: 1 });
-    jest
-      .mocked(checkExtensions)
-      .mockResolvedValue([
-        {
-          ...skippedFingerprints,
-          name: 'extension:pgsodium',
-          kind: 'extension',
-          ok: false,
-          status: 'missing',
-        },
-      ]);
+    jest.mocked(checkExtensions).mockResolvedValue([
+      {
+        ...skippedFingerprints,
+        name: 'extension:pgsodium',
+        kind: 'extension',
+        ok: false,
+        status: 'missing',
+      },
+    ]);
     const result = await runChecks(recordingClient(), manifest([entry('a', 3), entry('c', 7)]));
     const byName = new Map(result.results.map((r) => [r.name, r]));
     expect(byName.get('rows:s.c')).toMatchObject({ ok: false, detail: 'table not found after restore' });
