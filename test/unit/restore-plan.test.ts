@@ -416,6 +416,17 @@ describe('planTableRestore, partitions and order', () => {
     );
   });
 
+  it('tells the partition from a parent of the same name in another schema', () => {
+    const parent = e('TABLE', 'q', 'ev', []);
+    const partition = e('TABLE', 'r', 'ev', []);
+    // Tagged with the partition's schema and name; the parent is listed first.
+    const attach = e('TABLE ATTACH', 'r', 'ev', [parent, partition]);
+    const small: ArchiveToc = { ...toc, entries: [parent, partition, attach] };
+    expect(ids(planTableRestore(small, ['q.ev'], emptyTarget(), { privileges: false }).entries)).toEqual(
+      ids([parent, partition, attach]),
+    );
+  });
+
   it('keeps going until nothing changes: sub-partitions and entries that come before what they need', () => {
     const top = e('TABLE', 'p', 'top', []);
     const mid = e('TABLE', 'p', 'mid', []);
@@ -455,6 +466,8 @@ describe('resolveTables, more', () => {
   it('ignores TABLE entries without a schema, and finds a table asked for twice once', () => {
     const bare = e('TABLE', undefined, 'loose');
     const small: ArchiveToc = { ...toc, entries: [bare, orders] };
+    // (a schema-less entry must not answer to the text "undefined" either)
+    expect(() => resolveTables(small, ['undefined.loose'])).toThrow('not in the archive: "undefined.loose"');
     expect(() => resolveTables(small, ['.loose'])).toThrow(
       'not in the archive: ".loose" (tables are named schema.table)',
     );
