@@ -11,6 +11,18 @@ import { TAG_DATABASE } from './drill-naming';
 import { DATABASE_ID_PATTERN } from './tiers';
 
 /** Engines discovery understands: RDS for PostgreSQL (instances and Multi-AZ DB clusters) and Aurora. */
+/**
+ * The listed databases and their RPOs as a scheduled event carries them to the functions that judge
+ * every database (the freshness check, the evidence report): in the event, not the environment,
+ * because a fleet's list outgrows a function environment's 4 KB.
+ */
+export const ListedRposSchema = z.array(
+  z.strictObject({
+    id: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
+    rpoHours: z.number().positive(),
+  }),
+);
+
 export const FLEET_ENGINES = ['postgres', 'aurora-postgresql'] as const;
 export type FleetEngine = (typeof FLEET_ENGINES)[number];
 

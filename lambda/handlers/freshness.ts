@@ -38,6 +38,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { discoverDatabases } from '../core/discovery';
 import { checkFreshness, type KeyToCheck } from '../core/freshness';
 import { z } from 'zod';
+import { ListedRposSchema } from '../core/fleet-settings';
 import type { FreshnessEnv } from '../core/handler-env';
 import { DATABASE_ID_PATTERN } from '../core/tiers';
 import { MetricNames } from '../core/metric-names';
@@ -89,14 +90,7 @@ export function ageOverRpo(ageHours: number | undefined, rpoHours: number): numb
 }
 
 export const FreshnessEventSchema = z.looseObject({
-  listedDatabases: z
-    .array(
-      z.strictObject({
-        id: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
-        rpoHours: z.number().positive(),
-      }),
-    )
-    .optional(),
+  listedDatabases: ListedRposSchema.optional(),
 });
 
 /** The listed databases and RPOs: the event's when it has them, else the environment's. */

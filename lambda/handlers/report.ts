@@ -26,8 +26,8 @@
  * (s3:PutObject + s3:PutObjectRetention on `reports/*`, kms:GenerateDataKey).
  */
 import { z } from 'zod';
+import { ListedRposSchema } from '../core/fleet-settings';
 import { writeMonthlyReport, type MonthlyReportResult } from '../core/evidence/monthly';
-import { DATABASE_ID_PATTERN } from '../core/tiers';
 import { EventError, handlerEnv, parseEvent } from './env';
 import { logger, startInvocation, type LambdaContext } from './powertools';
 import { s3Client } from './s3-clients';
@@ -37,14 +37,7 @@ export const ReportEventSchema = z.object({
     .string()
     .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be yyyy-mm')
     .optional(),
-  listedDatabases: z
-    .array(
-      z.strictObject({
-        id: z.string().regex(DATABASE_ID_PATTERN, 'must be a lowercase-hyphen database id'),
-        rpoHours: z.number().positive(),
-      }),
-    )
-    .optional(),
+  listedDatabases: ListedRposSchema.optional(),
 });
 
 const readEnv = handlerEnv('report');

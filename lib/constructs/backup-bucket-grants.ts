@@ -198,13 +198,7 @@ export class BackupBucketGrants {
    */
   public readBackups(grantee: iam.IGrantable, databaseId: string): iam.Grant {
     const grant = this.objects(grantee, backupPrefixes(databaseId), ['s3:GetObject'])
-      .combine(
-        iam.Grant.addToPrincipal({
-          grantee,
-          actions: ['s3:ListBucket'],
-          resourceArns: [this.bucket.bucketArn],
-        }),
-      )
+      .combine(this.listBucket(grantee))
       .combine(this.keyGrant(grantee, ['kms:Decrypt']));
     this.suppressObjectWildcards(grantee, databaseId, 'tiers');
     return grant;
@@ -234,13 +228,7 @@ export class BackupBucketGrants {
         this.bucket.arnForObjects(`${DRILL_REPORTS_PREFIX}*`),
       ],
     })
-      .combine(
-        iam.Grant.addToPrincipal({
-          grantee,
-          actions: ['s3:ListBucket'],
-          resourceArns: [this.bucket.bucketArn],
-        }),
-      )
+      .combine(this.listBucket(grantee))
       .combine(this.keyGrant(grantee, ['kms:Decrypt']));
     suppress(grantee, {
       id: 'AwsSolutions-IAM5',
@@ -386,6 +374,15 @@ export class BackupBucketGrants {
       id: 'AwsSolutions-IAM5',
       reason: reasons[what],
       appliesTo: [{ regex: `/^Resource::.*\\/(${prefixes})\\/${id}\\/${tail}$/` }],
+    });
+  }
+
+  /** ListBucket on the whole bucket, unconditioned (see {@link readBackups} for why). */
+  private listBucket(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
     });
   }
 
