@@ -3,7 +3,15 @@
  * drills trust. Each rule of the schema is tried with one field broken at a time, and the error
  * must name the field.
  */
-import { keysOfManifest, parseManifest, tableLabel, type Manifest } from '../../lambda/core/manifest';
+import {
+  directoryPrefixOf,
+  keysOfManifest,
+  parseManifest,
+  parseTableLabel,
+  rowCountOf,
+  tableLabel,
+  type Manifest,
+} from '../../lambda/core/manifest';
 
 const SHA = 'a'.repeat(64);
 
@@ -182,5 +190,92 @@ describe('names and keys', () => {
       globals: 'weekly/orders/2026-W47/orders-20261122T020000Z.globals.sql',
       manifest: 'weekly/orders/2026-W47/orders-20261122T020000Z.manifest.json',
     });
+  });
+});
+
+describe('the fields later issues added', () => {
+  const file = (name: string) => ({ name, key: `k/${name}`, bytes: 1, sha256: SHA });
+
+  test('a directory dump: format and layout, each file one plain name with an optional version', () => {
+    const directory = (files: Loose[]) =>
+      problem((m) => {
+        m.pgDump.format = 'directory';
+        m.layout = 'directory';
+        m.files = files;
+      });
+    expect(directory([file('toc.dat'), file('3071.dat.gz'), file('blobs.toc'), file('_x-1.dat')])).toBe('');
+    expect(directory([{ ...file('toc.dat'), versionId: 'v1' }])).toBe('');
+    for (const bad of ['../toc.dat', 'a/b.dat', '.hidden', 'toc.dat/', '-x', 'a b', '']) {
+      expect(directory([file(bad)])).toMatch(/files\.0\.name.*must be one plain file name/s);
+    }
+    expect(directory([{ ...file('toc.dat'), versionId: '' }])).toMatch(/files\.0\.versionId/);
+    expect(problem((m) => (m.pgDump.format = 'tar'))).toMatch(/pgDump\.format/);
+  });
+
+  test('extensions, the standby it was dumped from, and an on-demand reason are kept, each field checked', () => {
+    const extensions = [{ name: 'postgis', version: '3.3.2', schema: 'extensions' }];
+    const standby = {
+      host: 'replica.internal',
+      port: 5432,
+      hotStandbyFeedback: true,
+      maxStandbyStreamingDelayMs: -1,
+      replayLagSeconds: null,
+    };
+    const withAll = {
+      ...valid(),
+      extensions,
+      source: { ...valid().source, standby },
+      reason: 'r'.repeat(500),
+    };
+    expect(parseManifest(JSON.stringify(withAll))).toEqual(withAll);
+    expect(problem((m) => (m.extensions = [{ ...extensions[0], owner: 'x' }]))).toMatch(/extensions\.0/);
+    expect(problem((m) => (m.source.standby = { ...standby, user: 'admin' }))).toMatch(/source\.standby/);
+    expect(problem((m) => (m.reason = 'r'.repeat(501)))).toMatch(/reason/);
+  });
+});
+
+describe('row counts and labels', () => {
+  test('rowCountOf: the recorded kind, else exact or estimated from the older flag', () => {
+    expect(rowCountOf({ exact: true })).toBe('exact');
+    expect(rowCountOf({ exact: false })).toBe('estimated');
+    expect(rowCountOf({ exact: false, count: 'unknown' })).toBe('unknown');
+    expect(rowCountOf({ exact: true, count: 'estimated' })).toBe('estimated');
+  });
+
+  test('tableLabel quotes a part only when it holds a dot or a quote, or is empty', () => {
+    expect(tableLabel({ schema: 'public', name: 'orders' })).toBe('public.orders');
+    expect(tableLabel({ schema: 'a.b', name: 'c' })).toBe('"a.b".c');
+    expect(tableLabel({ schema: 'a', name: 'b.c' })).toBe('a."b.c"');
+    expect(tableLabel({ schema: 's', name: 'say "hi"' })).toBe('s."say ""hi"""');
+    expect(tableLabel({ schema: '', name: 'x' })).toBe('"".x');
+  });
+
+  test('parseTableLabel reads back every label tableLabel writes', () => {
+    for (const t of [
+      { schema: 'public', name: 'orders' },
+      { schema: 'a.b', name: 'c' },
+      { schema: 'a', name: 'b.c' },
+      { schema: 'q"s', name: '"' },
+      { schema: '', name: '' },
+      { schema: 'with space', name: 'x.y.z' },
+    ]) {
+      expect(parseTableLabel(tableLabel(t))).toEqual(t);
+    }
+    // Older, unquoted labels: split at the first dot.
+    expect(parseTableLabel('a.b.c')).toEqual({ schema: 'a', name: 'b.c' });
+    expect(parseTableLabel('"a".b')).toEqual({ schema: 'a', name: 'b' });
+  });
+
+  test('parseTableLabel refuses what is not schema.name, saying why', () => {
+    expect(() => parseTableLabel('orders')).toThrow('table label orders is not schema.name');
+    expect(() => parseTableLabel('"a.b')).toThrow('table label "a.b has an unterminated quote');
+    expect(() => parseTableLabel('s."n')).toThrow('has an unterminated quote');
+    expect(() => parseTableLabel('"a"b')).toThrow('table label "a"b is not schema.name');
+    expect(() => parseTableLabel('s."n"x')).toThrow('table label s."n"x has text after its name');
+    expect(() => parseTableLabel('"a""b"x.c')).toThrow('is not schema.name');
+  });
+
+  test("directoryPrefixOf: the backup's .dir/ next to its manifest", () => {
+    expect(directoryPrefixOf(valid())).toBe('weekly/orders/2026-W47/orders-20261122T020000Z.dir/');
   });
 });
