@@ -4,10 +4,13 @@ import {
   candidatePeriods,
   DEFAULT_RETENTION_DAYS,
   drillReportKey,
+  evidenceReportKey,
   isoWeek,
   parseManifestKey,
   periodOf,
   placeBackup,
+  STORED_TIERS,
+  ARCHIVE_TAGGING,
   TIERS,
   type Tier,
 } from '../../lambda/core/tiers';
@@ -168,5 +171,22 @@ describe('placeBackup (grandfather-father-son by first success)', () => {
     expect(drillReportKey('orders', d('2026-11-22T23:00:00Z'), 'orders-drill-20261122')).toBe(
       'drills/orders/2026-11/orders-drill-20261122.json',
     );
+  });
+});
+
+describe('stored prefixes, tags and report keys', () => {
+  test('backups are stored under the four GFS tiers and adhoc, nowhere else', () => {
+    expect([...STORED_TIERS].sort()).toEqual(['adhoc', 'daily', 'monthly', 'weekly', 'yearly']);
+  });
+
+  test('the archive tag as the x-amz-tagging header spells it', () => {
+    expect(ARCHIVE_TAGGING).toBe('restorable%3Akind=archive');
+  });
+
+  test('evidenceReportKey: reports/<yyyy-mm>/<name>, the month checked whole', () => {
+    expect(evidenceReportKey('2026-11', 'report.html')).toBe('reports/2026-11/report.html');
+    for (const bad of ['2026-1', '26-11', 'x2026-11', '2026-11x', 'abcd-11', '2026-ab', '']) {
+      expect(() => evidenceReportKey(bad, 'r.json')).toThrow(`report month must be yyyy-mm (got ${bad})`);
+    }
   });
 });
