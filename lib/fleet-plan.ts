@@ -10,6 +10,12 @@
  * drills of every database drilled in one VPC. A tag-selected database costs nothing: it runs in
  * the groups of its VPC's fleet network (`fleet.vpc` or one of `fleet.networks`), which exist
  * whether or not a listed database uses them.
+ *
+ * A listed database with `runner: "fargate"` gets a Fargate backup group of its network (`f` +
+ * hash): one per network and dump layout (and jobs, for the directory layout). Tag-selected
+ * databases always run on their network's Lambda group (there is no fleet-level runner default).
+ * Drills stay on the Lambda drill groups: FleetOperations warns about each Fargate database drilled
+ * there (docs/FLEETS.md).
  */
 import { createHash } from 'node:crypto';
 import { Duration } from 'aws-cdk-lib';
@@ -21,6 +27,15 @@ import {
 } from '../lambda/core/drill-settings';
 import { DRILL_ACTIONS } from '../lambda/core/drill-workflow';
 import { RUNNER_GROUP_KEY } from '../lambda/core/fleet-settings';
+import {
+  DEFAULT_FARGATE_SIZE,
+  DEFAULT_FARGATE_TIMEOUT_HOURS,
+  fargateJobs,
+  fargateMemoryOptions,
+  type DumpLayout,
+  type FargateSettings,
+  type FargateSize,
+} from '../lambda/core/runner-settings';
 import type { DatabaseConfig, RestorableConfig } from './config';
 import { drillSettingsInput } from './constructs/restore-drill';
 
@@ -43,10 +58,32 @@ export interface DrillNetwork {
   readonly subnetIds: readonly string[];
 }
 
+/**
+ * The Fargate task of a Fargate backup group: one task definition per handler serves every
+ * database of the group, so it is sized for the largest of them (planFleet says why).
+ */
+export interface FleetFargateSettings {
+  /** The largest CPU of the group's databases, and the smallest Fargate memory covering each one's. */
+  readonly size: FargateSize;
+  /** The group's layout (part of its key: the dump reads it from the task's environment). */
+  readonly layout: DumpLayout;
+  /** pg_dump -j (part of the key with the directory layout; one per vCPU of `size` with stream). */
+  readonly jobs: number;
+  /** The longest `timeoutHours` of the group's databases: every run's deadline. */
+  readonly timeoutHours: number;
+}
+
 export interface BackupRunnerGroup {
   readonly kind: 'backup';
-  /** Stable id derived from the network (`b` + hash, or `public` outside any VPC). */
+  /**
+   * Stable id derived from the network (`b` + hash, or `public` outside any VPC); `f` + hash of
+   * the network and the layout for a Fargate group.
+   */
   readonly id: string;
+  /** Where the dump and verify run. */
+  readonly runner: 'lambda' | 'fargate';
+  /** The Fargate task, for a Fargate group. */
+  readonly fargate?: FleetFargateSettings;
   /** Index of the group stack that holds it. */
   readonly stackIndex: number;
   /** The network; none for databases reachable over the internet (e.g. Supabase). */
@@ -97,6 +134,11 @@ export interface FleetPlan {
   readonly listed: readonly ListedFleetDatabase[];
   /** Listed databases drill.enabled but with no network to drill in (a synth warning each). */
   readonly undrillable: readonly string[];
+  /**
+   * Listed `runner: "fargate"` databases whose drill runs on a (Lambda) drill group: fleet drills
+   * do not run on Fargate yet (a synth warning names them).
+   */
+  readonly fargateDrilledOnLambda: readonly string[];
   /** Run inputs of tag-selected databases (discovery adds the database's own fields). */
   readonly defaults: {
     /** fleet.vpc's groups (the default network); none without a selection. */
@@ -171,6 +213,44 @@ function backupExecutionOf(db: DatabaseConfig, group: string): Record<string, un
   };
 }
 
+/** `fargate` left out of a `runner: "fargate"` database: the schema's defaults. */
+const DEFAULT_FARGATE_SETTINGS: FargateSettings = {
+  ...DEFAULT_FARGATE_SIZE,
+  layout: 'stream',
+  timeoutHours: DEFAULT_FARGATE_TIMEOUT_HOURS,
+};
+
+/**
+ * The task of a Fargate group: sized for the largest of its databases rather than per run. A
+ * RunTask override per run (cpu and memory from the execution input) would need the size in the
+ * run's input, which the strict dump event does not take; the container's memory hard limit
+ * (Control Tower) overridden with it; and ephemeral storage, which the Step Functions ECS
+ * integration's CDK task cannot override. One static size keeps every run at least its
+ * database's size, and a smaller database only pays for the bigger task while it runs (Fargate
+ * bills per second). CPU is the largest; memory the smallest value Fargate allows with that CPU
+ * that covers every database's (a bigger CPU allows other memory values: 30720 MiB is valid with
+ * 4096 units, not with 8192); storage and timeout the largest.
+ */
+function fargateSettingsOf(layout: DumpLayout, databases: readonly FargateSettings[]): FleetFargateSettings {
+  const cpu = Math.max(...databases.map((d) => d.cpu));
+  const wantedMemory = Math.max(...databases.map((d) => d.memoryMiB));
+  const memoryMiB = (fargateMemoryOptions(cpu) ?? []).find((m) => m >= wantedMemory);
+  if (memoryMiB === undefined) {
+    throw new Error(`no Fargate memory with ${cpu} CPU units covers ${wantedMemory} MiB`);
+  }
+  const storage = databases.flatMap((d) =>
+    d.ephemeralStorageGiB === undefined ? [] : [d.ephemeralStorageGiB],
+  );
+  const jobs = databases.map((d) => fargateJobs(d));
+  return {
+    size: { cpu, memoryMiB, ...(storage.length > 0 ? { ephemeralStorageGiB: Math.max(...storage) } : {}) },
+    layout,
+    // Equal within a directory group (its key); with stream pg_dump takes no -j.
+    jobs: layout === 'directory' ? jobs[0] : fargateJobs({ cpu }),
+    timeoutHours: Math.max(...databases.map((d) => d.timeoutHours)),
+  };
+}
+
 /**
  * Plans the fleet shape of `config`. Groups are numbered into stacks in order: fleet.vpc's, then
  * each listed database's network as it first appears, then fleet.networks' in their order. So
@@ -181,7 +261,10 @@ function backupExecutionOf(db: DatabaseConfig, group: string): Record<string, un
  * no change elsewhere ever renames a group.
  */
 export function planFleet(config: RestorableConfig): FleetPlan {
-  const backupByKey = new Map<string, { id: string; network?: BackupNetwork }>();
+  const backupByKey = new Map<
+    string,
+    { id: string; network?: BackupNetwork; fargate?: { layout: DumpLayout; databases: FargateSettings[] } }
+  >();
   const drillByKey = new Map<string, { id: string; network: DrillNetwork; classes: Set<string> }>();
   const order: { kind: 'backup' | 'drill'; key: string }[] = [];
 
@@ -193,6 +276,28 @@ export function planFleet(config: RestorableConfig): FleetPlan {
       backupByKey.set(key, group);
       order.push({ kind: 'backup', key });
     }
+    return group.id;
+  };
+  // A Fargate group per network and layout (and jobs with the directory layout): the dump reads
+  // both from its task's environment, not from the run's input (the dump event is strict and
+  // names neither), so databases that differ in them cannot share a task. Size and timeout are
+  // the group's largest instead (see fargateSettingsOf). The key never holds the size, so resizing
+  // one database never renames its group or moves another database.
+  const fargateGroup = (network: BackupNetwork, settings: FargateSettings): string => {
+    const shape = {
+      runner: 'fargate',
+      network,
+      layout: settings.layout,
+      ...(settings.layout === 'directory' ? { jobs: fargateJobs(settings) } : {}),
+    };
+    const key = JSON.stringify(shape);
+    let group = backupByKey.get(key);
+    if (!group) {
+      group = { id: `f${hashOf(shape)}`, network, fargate: { layout: settings.layout, databases: [] } };
+      backupByKey.set(key, group);
+      order.push({ kind: 'backup', key });
+    }
+    group.fargate!.databases.push(settings);
     return group.id;
   };
   const drillGroup = (network: DrillNetwork, instanceClass: string): string => {
@@ -228,13 +333,19 @@ export function planFleet(config: RestorableConfig): FleetPlan {
 
   const listed: ListedFleetDatabase[] = [];
   const undrillable: string[] = [];
+  const fargateDrilledOnLambda: string[] = [];
   const backupSchedules = new Map<string, string[]>();
   const drillSchedules = new Map<string, string[]>();
   const addTo = (map: Map<string, string[]>, expression: string, id: string) =>
     map.set(expression, [...(map.get(expression) ?? []), id]);
 
   for (const db of config.databases) {
-    const group = backupGroup(backupNetworkOf(db.vpc));
+    const network = backupNetworkOf(db.vpc);
+    // Config validation gives every Fargate database a vpc (Fargate tasks run in subnets).
+    const group =
+      db.runner === 'fargate' && network
+        ? fargateGroup(network, db.fargate ?? DEFAULT_FARGATE_SETTINGS)
+        : backupGroup(network);
     const ownSchedule = db.schedule === config.fleet.schedule ? undefined : db.schedule;
     if (ownSchedule) addTo(backupSchedules, ownSchedule, db.id);
     let drill: ListedFleetDatabase['drill'];
@@ -244,6 +355,7 @@ export function planFleet(config: RestorableConfig): FleetPlan {
       const ownDrillSchedule =
         db.drill.schedule === config.fleet.drillSchedule ? undefined : db.drill.schedule;
       if (ownDrillSchedule) addTo(drillSchedules, ownDrillSchedule, db.id);
+      if (db.runner === 'fargate') fargateDrilledOnLambda.push(db.id);
       drill = {
         group: dg,
         windowDays: db.drill.randomWindowDays,
@@ -279,6 +391,8 @@ export function planFleet(config: RestorableConfig): FleetPlan {
       backupGroups.push({
         kind,
         id: g.id,
+        runner: g.fargate ? 'fargate' : 'lambda',
+        ...(g.fargate ? { fargate: fargateSettingsOf(g.fargate.layout, g.fargate.databases) } : {}),
         stackIndex,
         network: g.network,
         // Stack index in the name: a group that moves to another stack is renamed, so the new
@@ -304,6 +418,7 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     stackCount: Math.ceil(order.length / MAX_RUNNER_GROUPS_PER_STACK),
     listed,
     undrillable,
+    fargateDrilledOnLambda,
     defaults: {
       backupGroup: defaultGroups?.backupGroup,
       drillGroup: defaultGroups?.drillGroup,

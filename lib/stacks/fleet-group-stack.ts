@@ -87,8 +87,10 @@ export class FleetGroupStack extends Stack {
         placement: network,
       });
       const where = group.network ? `network ${group.network.vpcId}` : 'outside any VPC';
-      pageOnErrors(scopeOf, 'dump', runners.dumpFunction, group.id, where);
-      pageOnErrors(scopeOf, 'verify', runners.verifyFunction, group.id, where);
+      // A Fargate group has no function: a task that fails without answering is recorded as the
+      // database's failure metric by the workflow (runner-step.ts), which the fleet alarms page on.
+      if (runners.dumpFunction) pageOnErrors(scopeOf, 'dump', runners.dumpFunction, group.id, where);
+      if (runners.verifyFunction) pageOnErrors(scopeOf, 'verify', runners.verifyFunction, group.id, where);
       this.backupRunners.push(runners);
     }
     for (const group of mine(plan.drillGroups)) {

@@ -6,7 +6,7 @@
  */
 import { DEFAULT_DRILL_INSTANCE_CLASS } from '../../lambda/core/drill-settings';
 import { parseConfig } from '../../lib/config';
-import { planFleet, runnerGroupsOf, type FleetPlan } from '../../lib/fleet-plan';
+import { planFleet, RUNNER_GROUP_KEY, runnerGroupsOf, type FleetPlan } from '../../lib/fleet-plan';
 import { fleetConfigInput, network } from './fleet-support';
 
 /** 24 listed databases on networks 0-11 (and outside any VPC), fleet.vpc = network 12, plus `extra`. */
@@ -111,5 +111,95 @@ describe('planFleet: fleet networks', () => {
     expect(plan.defaults.networks).toEqual({});
     expect(plan.defaults.backupGroup).toBeUndefined();
     expect(runnerGroupsOf(plan, 'backup')).toEqual({});
+  });
+});
+
+describe('planFleet: Fargate databases', () => {
+  /** Listed databases db-001..db-024; `fargate` entries by index (null: runner fargate, defaults). */
+  const withFargate = (entries: Record<number, Record<string, unknown> | null>, extra: number[] = []) =>
+    planWith(extra, (input) => {
+      const dbs = input.databases as Record<string, unknown>[];
+      // Only the databases named here run on Fargate (not the fixture's own).
+      for (const db of dbs) {
+        delete db.runner;
+        delete db.fargate;
+      }
+      for (const [i, fargate] of Object.entries(entries)) {
+        dbs[Number(i)] = { ...dbs[Number(i)], runner: 'fargate', ...(fargate ? { fargate } : {}) };
+      }
+    });
+  const listedOf = (plan: FleetPlan, id: string) => plan.listed.find((db) => db.id === id)!;
+  const groupOf = (plan: FleetPlan, id: string) =>
+    plan.backupGroups.find((g) => g.id === listedOf(plan, id).backupGroup)!;
+
+  it("gives a Fargate database a Fargate backup group of its network, apart from the network's Lambda group", () => {
+    // db-004 (index 3) and db-016 (index 15) are both on network 3.
+    const lambdaOnly = withFargate({});
+    const plan = withFargate({ 3: null });
+    const fargate = groupOf(plan, 'db-004');
+    expect(fargate).toMatchObject({ runner: 'fargate', network: groupOf(lambdaOnly, 'db-004').network });
+    expect(fargate.id).toMatch(/^f[0-9a-f]{8}$/);
+    expect(fargate.stateMachineName).toBe(`restorable-fleet-${fargate.stackIndex}-${fargate.id}-backup`);
+    // The Lambda group of the network stays, for its other database, with its id.
+    // (It may move to another stack: it now first appears with db-016.)
+    const lambdaGroup = groupOf(lambdaOnly, 'db-016');
+    expect(groupOf(plan, 'db-016')).toMatchObject({ id: lambdaGroup.id, network: lambdaGroup.network });
+    expect(groupOf(plan, 'db-016').runner).toBe('lambda');
+    // The run is routed there: `runnerGroup` of its execution input.
+    expect(listedOf(plan, 'db-004').backupExecution[RUNNER_GROUP_KEY]).toBe(fargate.id);
+    expect(listedOf(plan, 'db-016').backupExecution[RUNNER_GROUP_KEY]).toBe(groupOf(plan, 'db-016').id);
+    expect(plan.backupGroups).toHaveLength(lambdaOnly.backupGroups.length + 1);
+    // Tag-selected databases stay on the fleet networks' Lambda groups.
+    for (const groups of Object.values(plan.defaults.networks)) {
+      expect(plan.backupGroups.find((g) => g.id === groups.backupGroup)?.runner).toBe('lambda');
+    }
+  });
+
+  it('keeps Fargate group ids stable: from the network and layout, not the size or the other databases', () => {
+    const a = withFargate({ 3: { cpu: 1024, memoryMiB: 2048 } });
+    const b = withFargate({ 3: { cpu: 16384, memoryMiB: 32768, timeoutHours: 30 }, 15: null }, [13]);
+    expect(groupOf(b, 'db-004').id).toBe(groupOf(a, 'db-004').id);
+    expect(groupOf(b, 'db-016').id).toBe(groupOf(a, 'db-004').id);
+    // Another layout is another task environment, so another group; another network too.
+    const directory = withFargate({
+      3: { layout: 'directory', jobs: 4 },
+      15: { layout: 'directory', jobs: 8 },
+    });
+    expect(groupOf(directory, 'db-004').id).not.toBe(groupOf(a, 'db-004').id);
+    expect(groupOf(directory, 'db-016').id).not.toBe(groupOf(directory, 'db-004').id);
+    expect(groupOf(withFargate({ 4: null }), 'db-005').id).not.toBe(groupOf(a, 'db-004').id);
+  });
+
+  it("sizes a Fargate group's task for the largest of its databases, and its deadline for the longest timeout", () => {
+    const plan = withFargate({
+      3: { cpu: 4096, memoryMiB: 30720, ephemeralStorageGiB: 60, timeoutHours: 20 },
+      15: { cpu: 8192, memoryMiB: 16384, timeoutHours: 6 },
+    });
+    expect(groupOf(plan, 'db-004').fargate).toEqual({
+      // 30720 MiB is not a memory 8192 units allow (16-60 GiB by 4 GiB): the next one is.
+      size: { cpu: 8192, memoryMiB: 32768, ephemeralStorageGiB: 60 },
+      layout: 'stream',
+      jobs: 8,
+      timeoutHours: 20,
+    });
+    expect(groupOf(withFargate({ 3: null }), 'db-004').fargate).toEqual({
+      size: { cpu: 2048, memoryMiB: 4096 },
+      layout: 'stream',
+      jobs: 2,
+      timeoutHours: 12,
+    });
+    expect(
+      groupOf(withFargate({ 3: { layout: 'directory', jobs: 3, cpu: 4096 } }), 'db-004').fargate,
+    ).toMatchObject({
+      layout: 'directory',
+      jobs: 3,
+    });
+  });
+
+  it('names each drilled Fargate database whose drill runs on Lambda, and no other', () => {
+    const plan = withFargate({ 3: null, 5: null, 15: null });
+    // db-006 (index 5) is not drilled (drill.enabled is false for every sixth).
+    expect(plan.fargateDrilledOnLambda).toEqual(['db-004', 'db-016']);
+    expect(withFargate({}).fargateDrilledOnLambda).toEqual([]);
   });
 });
