@@ -172,8 +172,9 @@ describe('planFleet: Fargate databases', () => {
 
   it("sizes a Fargate group's task for the largest of its databases, and its deadline for the longest timeout", () => {
     const plan = withFargate({
-      3: { cpu: 4096, memoryMiB: 30720, ephemeralStorageGiB: 60, timeoutHours: 20 },
-      15: { cpu: 8192, memoryMiB: 16384, timeoutHours: 6 },
+      // The largest of each is on either database (the first is not simply taken).
+      3: { cpu: 4096, memoryMiB: 30720, ephemeralStorageGiB: 60, timeoutHours: 6 },
+      15: { cpu: 8192, memoryMiB: 16384, timeoutHours: 20 },
     });
     expect(groupOf(plan, 'db-004').fargate).toEqual({
       // 30720 MiB is not a memory 8192 units allow (16-60 GiB by 4 GiB): the next one is.
