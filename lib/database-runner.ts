@@ -30,7 +30,6 @@ export function fargateOptionsOf(
 export const RUNNER_WARNINGS = {
   lambdaUnsafe: 'restorable:lambdaUnsafe',
   fargateStorage: 'restorable:fargateStorage',
-  fleetDrillOnLambda: 'restorable:fleetDrillOnLambda',
 } as const;
 
 /** The database fields the warnings read. */
@@ -64,19 +63,4 @@ export function runnerWarnings(database: RunnerWarningInput): { id: string; mess
 /** Adds `database`'s runner warnings to `scope` (the database's construct scope). */
 export function warnAboutRunner(scope: IConstruct, database: RunnerWarningInput): void {
   for (const { id, message } of runnerWarnings(database)) Annotations.of(scope).addWarningV2(id, message);
-}
-
-/**
- * The fleet shape runs `runner: "fargate"` backups on Fargate groups but every drill on its drill
- * group's Lambda function (fleet drills on Fargate are not built yet): one warning naming each
- * such database, so a drill that outgrows Lambda is not a surprise at night.
- */
-export function fleetDrillOnLambdaWarning(databaseIds: readonly string[]): string | undefined {
-  if (databaseIds.length === 0) return undefined;
-  return (
-    `databases ${databaseIds.map((id) => `"${id}"`).join(', ')}: runner "fargate" backs up on Fargate, but in the fleet ` +
-    "shape restore drills run on the drill group's Lambda function (15 minutes a step, 10 GiB of /tmp for the " +
-    'archive): a database past those limits fails its drill. Disable its drill (drill.enabled=false) or use the ' +
-    'per-database shape (fleet.shape "per-database") until fleet drills run on Fargate.'
-  );
 }

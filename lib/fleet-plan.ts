@@ -12,10 +12,10 @@
  * whether or not a listed database uses them.
  *
  * A listed database with `runner: "fargate"` gets a Fargate backup group of its network (`f` +
- * hash): one per network and dump layout (and jobs, for the directory layout). Tag-selected
- * databases always run on their network's Lambda group (there is no fleet-level runner default).
- * Drills stay on the Lambda drill groups: FleetOperations warns about each Fargate database drilled
- * there (docs/FLEETS.md).
+ * hash): one per network and dump layout (and jobs, for the directory layout); and a Fargate
+ * drill group of its drill network (`df` + hash), whose restore-and-check step is a Fargate task.
+ * Tag-selected databases always run on their network's Lambda groups (there is no fleet-level
+ * runner default; docs/FLEETS.md).
  */
 import { createHash } from 'node:crypto';
 import { Duration } from 'aws-cdk-lib';
@@ -38,6 +38,7 @@ import {
 } from '../lambda/core/runner-settings';
 import type { DatabaseConfig, RestorableConfig } from './config';
 import { drillSettingsInput } from './constructs/restore-drill';
+import { fargateOptionsOf } from './database-runner';
 
 /** Runner groups per group stack: each costs at most ~25 resources, so a group stack stays near 300. */
 export const MAX_RUNNER_GROUPS_PER_STACK = 12;
@@ -59,18 +60,22 @@ export interface DrillNetwork {
 }
 
 /**
- * The Fargate task of a Fargate backup group: one task definition per handler serves every
- * database of the group, so it is sized for the largest of them (planFleet says why).
+ * The Fargate task of a Fargate group: one task definition per handler serves every database of
+ * the group, so it is sized for the largest of them (fargateTaskOf says why).
  */
-export interface FleetFargateSettings {
+export interface FleetFargateTask {
   /** The largest CPU of the group's databases, and the smallest Fargate memory covering each one's. */
   readonly size: FargateSize;
+  /** The longest `timeoutHours` of the group's databases: every run's deadline. */
+  readonly timeoutHours: number;
+}
+
+/** The Fargate task of a Fargate backup group, and how its dump runs. */
+export interface FleetFargateSettings extends FleetFargateTask {
   /** The group's layout (part of its key: the dump reads it from the task's environment). */
   readonly layout: DumpLayout;
   /** pg_dump -j (part of the key with the directory layout; one per vCPU of `size` with stream). */
   readonly jobs: number;
-  /** The longest `timeoutHours` of the group's databases: every run's deadline. */
-  readonly timeoutHours: number;
 }
 
 export interface BackupRunnerGroup {
@@ -94,7 +99,12 @@ export interface BackupRunnerGroup {
 
 export interface DrillRunnerGroup {
   readonly kind: 'drill';
+  /** `d` + hash of the network; `df` + hash for a Fargate group. */
   readonly id: string;
+  /** Where the restore-and-check step runs (every other step runs on the drill function). */
+  readonly runner: 'lambda' | 'fargate';
+  /** The restore-and-check task, for a Fargate group (pg_restore -j comes with each run's input). */
+  readonly fargate?: FleetFargateTask;
   readonly stackIndex: number;
   readonly network: DrillNetwork;
   readonly stateMachineName: string;
@@ -134,11 +144,6 @@ export interface FleetPlan {
   readonly listed: readonly ListedFleetDatabase[];
   /** Listed databases drill.enabled but with no network to drill in (a synth warning each). */
   readonly undrillable: readonly string[];
-  /**
-   * Listed `runner: "fargate"` databases whose drill runs on a (Lambda) drill group: fleet drills
-   * do not run on Fargate yet (a synth warning names them).
-   */
-  readonly fargateDrilledOnLambda: readonly string[];
   /** Run inputs of tag-selected databases (discovery adds the database's own fields). */
   readonly defaults: {
     /** fleet.vpc's groups (the default network); none without a selection. */
@@ -189,6 +194,8 @@ function drillSettingsOf(db: DatabaseConfig) {
       rtoTarget: Duration.minutes(db.drill.rtoTargetMinutes),
       checks: db.drill.checks,
       targetMajor: db.drill.targetMajor,
+      // pg_restore -j of its Fargate restore, per run (the settings travel in the run's input).
+      fargate: fargateOptionsOf(db),
     },
     db.drill.source,
     db.drill.instanceClass,
@@ -231,7 +238,7 @@ const DEFAULT_FARGATE_SETTINGS: FargateSettings = {
  * that covers every database's (a bigger CPU allows other memory values: 30720 MiB is valid with
  * 4096 units, not with 8192); storage and timeout the largest.
  */
-function fargateSettingsOf(layout: DumpLayout, databases: readonly FargateSettings[]): FleetFargateSettings {
+function fargateTaskOf(databases: readonly FargateSettings[]): FleetFargateTask {
   const cpu = Math.max(...databases.map((d) => d.cpu));
   const wantedMemory = Math.max(...databases.map((d) => d.memoryMiB));
   const memoryMiB = (fargateMemoryOptions(cpu) ?? []).find((m) => m >= wantedMemory);
@@ -241,13 +248,20 @@ function fargateSettingsOf(layout: DumpLayout, databases: readonly FargateSettin
   const storage = databases.flatMap((d) =>
     d.ephemeralStorageGiB === undefined ? [] : [d.ephemeralStorageGiB],
   );
-  const jobs = databases.map((d) => fargateJobs(d));
   return {
     size: { cpu, memoryMiB, ...(storage.length > 0 ? { ephemeralStorageGiB: Math.max(...storage) } : {}) },
+    timeoutHours: Math.max(...databases.map((d) => d.timeoutHours)),
+  };
+}
+
+/** The task and dump of a Fargate backup group. */
+function fargateSettingsOf(layout: DumpLayout, databases: readonly FargateSettings[]): FleetFargateSettings {
+  const task = fargateTaskOf(databases);
+  return {
+    ...task,
     layout,
     // Equal within a directory group (its key); with stream pg_dump takes no -j.
-    jobs: layout === 'directory' ? jobs[0] : fargateJobs({ cpu }),
-    timeoutHours: Math.max(...databases.map((d) => d.timeoutHours)),
+    jobs: layout === 'directory' ? fargateJobs(databases[0]) : fargateJobs({ cpu: task.size.cpu }),
   };
 }
 
@@ -265,7 +279,10 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     string,
     { id: string; network?: BackupNetwork; fargate?: { layout: DumpLayout; databases: FargateSettings[] } }
   >();
-  const drillByKey = new Map<string, { id: string; network: DrillNetwork; classes: Set<string> }>();
+  const drillByKey = new Map<
+    string,
+    { id: string; network: DrillNetwork; classes: Set<string>; fargate?: FargateSettings[] }
+  >();
   const order: { kind: 'backup' | 'drill'; key: string }[] = [];
 
   const backupGroup = (network: BackupNetwork | undefined): string => {
@@ -300,15 +317,24 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     group.fargate!.databases.push(settings);
     return group.id;
   };
-  const drillGroup = (network: DrillNetwork, instanceClass: string): string => {
-    const key = JSON.stringify(network);
+  // A Fargate drill group per drill network: the restore's jobs travel in each run's drill
+  // settings, so only the task's size and timeout are the group's (its largest, as for backups).
+  const drillGroup = (network: DrillNetwork, instanceClass: string, fargate?: FargateSettings): string => {
+    const shape = fargate ? { runner: 'fargate', network } : network;
+    const key = JSON.stringify(shape);
     let group = drillByKey.get(key);
     if (!group) {
-      group = { id: `d${hashOf(network)}`, network, classes: new Set() };
+      group = {
+        id: fargate ? `df${hashOf(shape)}` : `d${hashOf(network)}`,
+        network,
+        classes: new Set(),
+        ...(fargate ? { fargate: [] } : {}),
+      };
       drillByKey.set(key, group);
       order.push({ kind: 'drill', key });
     }
     group.classes.add(instanceClass);
+    if (fargate) group.fargate!.push(fargate);
     return group.id;
   };
 
@@ -333,7 +359,6 @@ export function planFleet(config: RestorableConfig): FleetPlan {
 
   const listed: ListedFleetDatabase[] = [];
   const undrillable: string[] = [];
-  const fargateDrilledOnLambda: string[] = [];
   const backupSchedules = new Map<string, string[]>();
   const drillSchedules = new Map<string, string[]>();
   const addTo = (map: Map<string, string[]>, expression: string, id: string) =>
@@ -341,21 +366,18 @@ export function planFleet(config: RestorableConfig): FleetPlan {
 
   for (const db of config.databases) {
     const network = backupNetworkOf(db.vpc);
+    const fargate = db.runner === 'fargate' ? (db.fargate ?? DEFAULT_FARGATE_SETTINGS) : undefined;
     // Config validation gives every Fargate database a vpc (Fargate tasks run in subnets).
-    const group =
-      db.runner === 'fargate' && network
-        ? fargateGroup(network, db.fargate ?? DEFAULT_FARGATE_SETTINGS)
-        : backupGroup(network);
+    const group = fargate && network ? fargateGroup(network, fargate) : backupGroup(network);
     const ownSchedule = db.schedule === config.fleet.schedule ? undefined : db.schedule;
     if (ownSchedule) addTo(backupSchedules, ownSchedule, db.id);
     let drill: ListedFleetDatabase['drill'];
     const drillNetwork = drillNetworkOf(db);
     if (db.drill.enabled && drillNetwork) {
-      const dg = drillGroup(drillNetwork, db.drill.instanceClass);
+      const dg = drillGroup(drillNetwork, db.drill.instanceClass, fargate);
       const ownDrillSchedule =
         db.drill.schedule === config.fleet.drillSchedule ? undefined : db.drill.schedule;
       if (ownDrillSchedule) addTo(drillSchedules, ownDrillSchedule, db.id);
-      if (db.runner === 'fargate') fargateDrilledOnLambda.push(db.id);
       drill = {
         group: dg,
         windowDays: db.drill.randomWindowDays,
@@ -404,6 +426,8 @@ export function planFleet(config: RestorableConfig): FleetPlan {
       drillGroups.push({
         kind,
         id: g.id,
+        runner: g.fargate ? 'fargate' : 'lambda',
+        ...(g.fargate ? { fargate: fargateTaskOf(g.fargate) } : {}),
         stackIndex,
         network: g.network,
         stateMachineName: `restorable-fleet-${stackIndex}-${g.id}-drill`,
@@ -418,7 +442,6 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     stackCount: Math.ceil(order.length / MAX_RUNNER_GROUPS_PER_STACK),
     listed,
     undrillable,
-    fargateDrilledOnLambda,
     defaults: {
       backupGroup: defaultGroups?.backupGroup,
       drillGroup: defaultGroups?.drillGroup,

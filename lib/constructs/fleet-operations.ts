@@ -14,7 +14,6 @@ import { Construct } from 'constructs';
 import type { FleetWorkload } from '../../lambda/core/fleet-settings';
 import type { RestorableConfig } from '../config';
 import { runnerGroupsOf, type FleetPlan } from '../fleet-plan';
-import { fleetDrillOnLambdaWarning, RUNNER_WARNINGS } from '../database-runner';
 import type { IBackupBucket } from './backup-bucket';
 import { DatabaseAccessRole, type DataAccessWorkload } from './database-access-role';
 import { FleetOrchestrator } from './fleet-orchestrator';
@@ -210,8 +209,6 @@ export class FleetOperations extends Construct {
       });
       addScheduleGroups(this.drillOrchestrator, plan.drillSchedules, schedule);
     }
-    const drillOnLambda = fleetDrillOnLambdaWarning(plan.fargateDrilledOnLambda);
-    if (drillOnLambda) Annotations.of(this).addWarningV2(RUNNER_WARNINGS.fleetDrillOnLambda, drillOnLambda);
     for (const id of plan.undrillable) {
       Annotations.of(this).addWarningV2(
         'restorable:drillNeedsVpc',

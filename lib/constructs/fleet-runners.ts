@@ -10,7 +10,8 @@
  * restore-drill-workflow.ts) built with the whole execution input as the first step's event.
  *
  * A Fargate backup group (`runner: "fargate"` databases, fleet-plan.ts) runs the dump and verify
- * as tasks of one FargateRunner instead, with the same environment, role path and assume grant.
+ * as tasks of one FargateRunner instead, with the same environment, role path and assume grant;
+ * a Fargate drill group runs the restore-and-check step as a task (the other steps on its function).
  */
 import { Duration, Size } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -29,6 +30,7 @@ import type { ObjectLockMode } from './backup-workflow';
 import { buildBackupStateMachine } from './backup-workflow-definition';
 import type { DataAccessWorkload } from './database-access-role';
 import { DrillInstanceNetwork } from './drill-instance-network';
+import { fargateInstanceLifetime } from './restore-drill';
 import { buildDrillStateMachine } from './restore-drill-workflow';
 import { RunnerFunction, type RunnerCommonProps } from './runner-function';
 import { FargateRunner } from './fargate-runner';
@@ -230,6 +232,8 @@ export interface FleetDrillRunnersProps extends FleetRunnersCommonProps {
  */
 export class FleetDrillRunners extends Construct {
   public readonly drillFunction: RunnerFunction;
+  /** The restore-and-check task of a Fargate group (the other steps stay on the function). */
+  public readonly fargateRunner?: FargateRunner;
   public readonly stateMachine: sfn.StateMachine;
   /** The drill instances' network: security groups, DB subnet group, parameter groups. */
   public readonly network: DrillInstanceNetwork;
@@ -251,6 +255,13 @@ export class FleetDrillRunners extends Construct {
       REPLICA_REGION: props.replicaBucket.bucket.env.region,
       ...this.network.environment,
       DRILL_INSTANCE_CLASS: DEFAULT_DRILL_INSTANCE_CLASS,
+      // A Fargate restore may outlast the default lifetime: the instance must outlive the longest
+      // (the sweeper deletes it at its expiry), as RestoreDrill sets it for one database.
+      DRILL_MAX_LIFETIME_HOURS: group.fargate
+        ? fargateInstanceLifetime({
+            fargate: { timeout: Duration.hours(group.fargate.timeoutHours) },
+          })?.toHours()
+        : undefined,
       DATABASE_ACCESS_ROLE_ARN: props.drillAccessRole.roleArn,
     };
     this.drillFunction = new RunnerFunction(this, 'Function', {
@@ -265,8 +276,39 @@ export class FleetDrillRunners extends Construct {
       environment: env,
     });
     // Drill instances only; no bucket: backups and reports go through the data-access role.
-    this.network.grantDrill(this.drillFunction.role, { instanceClass: group.instanceClasses });
-    grantAssume(this.drillFunction.role, props.drillAccessRole);
+    const grantDrill = (role: iam.Role) => {
+      this.network.grantDrill(role, { instanceClass: group.instanceClasses });
+      grantAssume(role, props.drillAccessRole);
+    };
+    grantDrill(this.drillFunction.role);
+
+    let restoreRunner: StepRunner | undefined;
+    if (group.runner === 'fargate') {
+      if (!group.fargate) throw new Error(`Fargate drill group ${group.id} needs its Fargate settings`);
+      // The task is a drill client like the function (RestoreDrill does the same for one
+      // database): its security group, subnets and grants, its role under the drill path. Sized
+      // for the group's largest database; each run's pg_restore -j comes in its drill settings.
+      const runner = new FargateRunner(this, 'Fargate', {
+        ...this.network.clientPlacement,
+        image: props.image,
+        size: group.fargate.size,
+        logEncryptionKey: props.logEncryptionKey,
+        logRetention: props.logRetention,
+      });
+      runner.addTask({
+        handler: 'drill',
+        environment: env,
+        taskRolePath: fleetRunnerRolePath('drill'),
+        grant: grantDrill,
+      });
+      this.fargateRunner = runner;
+      restoreRunner = {
+        kind: 'fargate',
+        runner,
+        handler: 'drill',
+        deadline: Duration.hours(group.fargate.timeoutHours),
+      };
+    }
 
     this.stateMachine = buildDrillStateMachine(this, {
       databaseId: label,
@@ -275,7 +317,12 @@ export class FleetDrillRunners extends Construct {
       logRetention: props.logRetention,
       logEncryptionKey: props.logEncryptionKey,
       selectPayload: sfn.TaskInput.fromJsonPathAt('$'),
+      restoreRunner,
     });
     (this.stateMachine.node.defaultChild as sfn.CfnStateMachine).stateMachineName = group.stateMachineName;
+    if (this.fargateRunner) {
+      this.fargateRunner.grantTaskResponse('drill', this.stateMachine);
+      FargateRunner.suppressStateMachineFindings(this.stateMachine);
+    }
   }
 }

@@ -197,10 +197,32 @@ describe('planFleet: Fargate databases', () => {
     });
   });
 
-  it('names each drilled Fargate database whose drill runs on Lambda, and no other', () => {
-    const plan = withFargate({ 3: null, 5: null, 15: null });
-    // db-006 (index 5) is not drilled (drill.enabled is false for every sixth).
-    expect(plan.fargateDrilledOnLambda).toEqual(['db-004', 'db-016']);
-    expect(withFargate({}).fargateDrilledOnLambda).toEqual([]);
+  it('drills a Fargate database on a Fargate drill group of its drill network, with its own pg_restore jobs', () => {
+    const lambdaOnly = withFargate({});
+    const plan = withFargate({
+      3: { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 80, timeoutHours: 4 },
+      15: { cpu: 2048, memoryMiB: 4096, jobs: 1, timeoutHours: 10 },
+    });
+    const drillOf = (p: FleetPlan, id: string) => listedOf(p, id).drill!;
+    const group = plan.drillGroups.find((g) => g.id === drillOf(plan, 'db-004').group)!;
+    expect(group.id).toMatch(/^df[0-9a-f]{8}$/);
+    expect(group).toMatchObject({
+      runner: 'fargate',
+      network: lambdaOnly.drillGroups.find((g) => g.id === drillOf(lambdaOnly, 'db-004').group)!.network,
+      fargate: { size: { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 80 }, timeoutHours: 10 },
+    });
+    // Both share it; each run names it and carries its own jobs (the drill settings of the run).
+    expect(drillOf(plan, 'db-016').group).toBe(group.id);
+    expect(drillOf(plan, 'db-004').execution).toMatchObject({
+      [RUNNER_GROUP_KEY]: group.id,
+      drill: { jobs: 4 },
+    });
+    expect(drillOf(plan, 'db-016').execution).toMatchObject({ drill: { jobs: 1 } });
+    // Network 3 has no Lambda-drilled database left: no Lambda drill group there.
+    expect(plan.drillGroups.filter((g) => g.network.vpcId === network(3).vpcId)).toEqual([group]);
+    // A Lambda database's run carries no jobs and stays on its Lambda group.
+    const other = drillOf(plan, 'db-002');
+    expect(plan.drillGroups.find((g) => g.id === other.group)?.runner).toBe('lambda');
+    expect(other.execution.drill).not.toHaveProperty('jobs');
   });
 });

@@ -8,7 +8,7 @@
  * database uses, and the discovery functions' environment (4 KB at most) with many networks.
  */
 import { Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -122,12 +122,14 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
     const counts = Object.fromEntries([backup, ...groups].map((s) => [s.stackName, resourceCount(s)]));
     const plan = backup.fleetPlan!;
     // 19 backup groups (12 listed networks, the 3 fleet networks, outside any VPC, and the Fargate
-    // groups of networks 7, 3 (directory) and 11) and 13 drill groups (the 10 listed networks with
-    // a drilled database, the 3 fleet networks), at most MAX_RUNNER_GROUPS_PER_STACK per stack.
-    // Measured: 106, 216, 212 and 136 resources (each runner function's error alarm included; a
-    // Fargate group is 16: cluster, log group, two task definitions with four roles and their
-    // policies, the workflow with its role, policy and log group).
-    expect([plan.backupGroups.length, plan.drillGroups.length]).toEqual([19, 13]);
+    // groups of networks 7, 3 (directory) and 11) and 15 drill groups (the 10 listed networks with
+    // a drilled database, the 3 fleet networks, the Fargate groups of networks 7 and 3), at most
+    // MAX_RUNNER_GROUPS_PER_STACK per stack.
+    // Measured: 106, 216, 219 and 183 resources (each runner function's error alarm included; a
+    // Fargate backup group is 16: cluster, log group, two task definitions with four roles and
+    // their policies, the workflow with its role, policy and log group; a Fargate drill group is a
+    // drill group plus 7: cluster, log group, task definition, two roles and their policies).
+    expect([plan.backupGroups.length, plan.drillGroups.length]).toEqual([19, 15]);
     expect(groups).toHaveLength(
       Math.ceil((plan.backupGroups.length + plan.drillGroups.length) / MAX_RUNNER_GROUPS_PER_STACK),
     );
@@ -667,16 +669,63 @@ describe('a fleet with runner "fargate" databases', () => {
     }
   });
 
-  it('warns that their drills run on Lambda, naming each drilled one', () => {
-    const warnings = Annotations.fromStack(backup).findWarning(
-      '*',
-      Match.stringLikeRegexp('restorable:fleetDrillOnLambda'),
+  it('drills each drilled one on a Fargate drill group: RestoreAndCheck as an ECS task of the drill client', () => {
+    const drilled = fargateListed.filter((db) => plan.listed.find((d) => d.id === db.id)!.drill);
+    expect(drilled.map((db) => db.id)).toEqual(['db-008', 'db-088', 'db-128']);
+    const runnersOf = new Map(
+      groups.flatMap((stack, i) => {
+        const mine = plan.drillGroups.filter((g) => g.stackIndex === i + 1);
+        return stack.drillRunners.map((runners, j) => [mine[j].id, { stack, runners }] as const);
+      }),
     );
-    expect(warnings).toHaveLength(1);
-    const text = String(warnings[0].entry.data);
-    const drilled = fargateIds.filter((id) => plan.listed.find((d) => d.id === id)!.drill);
-    expect(drilled).toEqual(['db-008', 'db-088', 'db-128']);
-    for (const id of fargateIds)
-      expect({ id, named: text.includes(`"${id}"`) }).toEqual({ id, named: drilled.includes(id) });
+    const fargateDrillGroups = new Set(
+      drilled.map((db) => plan.listed.find((d) => d.id === db.id)!.drill!.group),
+    );
+    expect(fargateDrillGroups.size).toBe(2); // networks 7 and 3
+    for (const id of fargateDrillGroups) {
+      const { stack, runners } = runnersOf.get(id)!;
+      const mine = drilled.filter((db) => plan.listed.find((d) => d.id === db.id)!.drill!.group === id);
+      const hours = Math.max(...mine.map((db) => db.timeoutHours));
+      const { States } = definitionOf(stack, runners.stateMachine);
+      expect(States.RestoreAndCheck.Resource).toMatch(/:states:::ecs:runTask\.waitForTaskToken$/);
+      expect(States.RestoreAndCheck.TimeoutSeconds).toBe(hours * 3600 + 600);
+      // Every other step stays on the group's drill function.
+      // (payloadResponseOnly: the state's resource is the function's ARN itself).
+      for (const step of ['Select', 'Provision', 'Status', 'Cleanup', 'Report']) {
+        expect({ step, resource: States[step].Resource }).toEqual({ step, resource: '<token>' });
+      }
+      const task = runners.fargateRunner!.task('drill');
+      const definition = template(stack).toJSON().Resources[
+        idOf(stack, task.taskDefinition)
+      ] as TaskDefinitionJson;
+      for (const db of mine) {
+        expect(Number(definition.Properties.Cpu)).toBeGreaterThanOrEqual(db.cpu);
+        expect(Number(definition.Properties.Memory)).toBeGreaterThanOrEqual(db.memoryMiB);
+        expect(definition.Properties.EphemeralStorage?.SizeInGiB ?? 20).toBeGreaterThanOrEqual(
+          db.ephemeralStorageGiB,
+        );
+      }
+      // The instance outlives the longest restore (the sweeper deletes it at its expiry).
+      const env = Object.fromEntries(
+        definition.Properties.ContainerDefinitions[0].Environment.map((e) => [e.Name, e.Value]),
+      );
+      expect(Number(env.DRILL_MAX_LIFETIME_HOURS)).toBeGreaterThan(hours);
+      // The drill client's security group (PostgreSQL into the drill instances), the drill path.
+      expect(runners.fargateRunner!.securityGroups).toEqual([runners.network.functionSecurityGroup]);
+      const role = template(stack).toJSON().Resources[idOf(stack, task.taskRole)] as {
+        Properties: { Path?: string };
+      };
+      expect(role.Properties.Path).toBe('/restorable/fleet/drill/');
+      const statements = roleStatements(stack).find((r) => r.role === idOf(stack, task.taskRole))!.statements;
+      expect(statements.some((s) => actions(s).includes('rds:CreateDBInstance'))).toBe(true);
+      const assume = statements.find((s) => actions(s).includes('sts:AssumeRole'))!;
+      expect(fleetValueOf(assume.Resource)).toEqual(
+        backup.resolve(backup.fleet!.accessRoles.drill.role.roleArn),
+      );
+    }
+    // Each run carries the database's own pg_restore -j (db-088: jobs 4; db-008: one per vCPU).
+    const jobsOf = (id: string) =>
+      (plan.listed.find((d) => d.id === id)!.drill!.execution.drill as { jobs?: number }).jobs;
+    expect([jobsOf('db-008'), jobsOf('db-088'), jobsOf('db-128')]).toEqual([4, 4, 8]);
   });
 });

@@ -132,7 +132,8 @@ describe('every deployed function environment parses with its handler schema', (
 });
 
 describe("every fleet Fargate task's environment parses with its handler schema", () => {
-  // db-008 (index 7) runs on Fargate: its group's dump and verify task definitions.
+  // db-008 (index 7) runs on Fargate: its backup group's dump and verify task definitions and its
+  // drill group's drill task definition.
   const fleet = fleetApp(fleetConfig(8));
   const tasks = fleet.groups.flatMap((stack) =>
     Object.entries(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition')).map(
@@ -159,8 +160,8 @@ describe("every fleet Fargate task's environment parses with its handler schema"
     ),
   );
 
-  test('the fleet has a dump and a verify task', () => {
-    expect(tasks.map((t) => t.handler).sort()).toEqual(['dump', 'verify']);
+  test("the fleet has a dump and a verify task, and its drill's restore task", () => {
+    expect(tasks.map((t) => t.handler).sort()).toEqual(['drill', 'dump', 'verify']);
   });
 
   test.each(tasks.map((t) => [t.logicalId, t] as const))('%s', (_id, task) => {
