@@ -13,7 +13,7 @@
  *
  * A listed database with `runner: "fargate"` gets a Fargate backup group of its network (`f` +
  * hash): one per network and dump layout (and jobs, for the directory layout); and a Fargate
- * drill group of its drill network (`df` + hash), whose restore-and-check step is a Fargate task.
+ * drill group of its drill network (`r` + hash), whose restore-and-check step is a Fargate task.
  * Tag-selected databases always run on their network's Lambda groups (there is no fleet-level
  * runner default; docs/FLEETS.md).
  */
@@ -40,7 +40,10 @@ import type { DatabaseConfig, RestorableConfig } from './config';
 import { drillSettingsInput } from './constructs/restore-drill';
 import { fargateOptionsOf } from './database-runner';
 
-/** Runner groups per group stack: each costs at most ~25 resources, so a group stack stays near 300. */
+/**
+ * Runner groups per group stack: each costs at most 27 resources (a Fargate drill group; measured
+ * in fleet-stack.test.ts), so a group stack stays under 330.
+ */
 export const MAX_RUNNER_GROUPS_PER_STACK = 12;
 
 /** The key of the execution input the orchestrator routes on (and removes before the run starts). */
@@ -99,7 +102,7 @@ export interface BackupRunnerGroup {
 
 export interface DrillRunnerGroup {
   readonly kind: 'drill';
-  /** `d` + hash of the network; `df` + hash for a Fargate group. */
+  /** `d` + hash of the network; `r` + hash for a Fargate group (not `df`: a `d` id may start so). */
   readonly id: string;
   /** Where the restore-and-check step runs (every other step runs on the drill function). */
   readonly runner: 'lambda' | 'fargate';
@@ -325,7 +328,7 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     let group = drillByKey.get(key);
     if (!group) {
       group = {
-        id: fargate ? `df${hashOf(shape)}` : `d${hashOf(network)}`,
+        id: fargate ? `r${hashOf(shape)}` : `d${hashOf(network)}`,
         network,
         classes: new Set(),
         ...(fargate ? { fargate: [] } : {}),

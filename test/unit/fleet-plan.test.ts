@@ -205,7 +205,7 @@ describe('planFleet: Fargate databases', () => {
     });
     const drillOf = (p: FleetPlan, id: string) => listedOf(p, id).drill!;
     const group = plan.drillGroups.find((g) => g.id === drillOf(plan, 'db-004').group)!;
-    expect(group.id).toMatch(/^df[0-9a-f]{8}$/);
+    expect(group.id).toMatch(/^r[0-9a-f]{8}$/);
     expect(group).toMatchObject({
       runner: 'fargate',
       network: lambdaOnly.drillGroups.find((g) => g.id === drillOf(lambdaOnly, 'db-004').group)!.network,
