@@ -5,6 +5,8 @@
  * group ids and stacks stay put as networks and databases are added.
  */
 import { DEFAULT_DRILL_INSTANCE_CLASS } from '../../lambda/core/drill-settings';
+import { DrillRunInputSchema } from '../../lambda/handlers/drill';
+import { DumpEventSchema } from '../../lambda/handlers/dump';
 import { parseConfig } from '../../lib/config';
 import { planFleet, RUNNER_GROUP_KEY, runnerGroupsOf, type FleetPlan } from '../../lib/fleet-plan';
 import { fleetConfigInput, network } from './fleet-support';
@@ -218,6 +220,15 @@ describe('planFleet: Fargate databases', () => {
       drill: { jobs: 4 },
     });
     expect(drillOf(plan, 'db-016').execution).toMatchObject({ drill: { jobs: 1 } });
+    // As the runners parse them once the orchestrator has taken runnerGroup out.
+    const withoutGroup = (execution: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(execution).filter(([key]) => key !== RUNNER_GROUP_KEY));
+    for (const id of ['db-004', 'db-016']) {
+      expect(DrillRunInputSchema.safeParse(withoutGroup(drillOf(plan, id).execution)).error).toBeUndefined();
+      expect(
+        DumpEventSchema.safeParse(withoutGroup(listedOf(plan, id).backupExecution)).error,
+      ).toBeUndefined();
+    }
     // Network 3 has no Lambda-drilled database left: no Lambda drill group there.
     expect(plan.drillGroups.filter((g) => g.network.vpcId === network(3).vpcId)).toEqual([group]);
     // A Lambda database's run carries no jobs and stays on its Lambda group.
