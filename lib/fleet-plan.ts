@@ -10,6 +10,12 @@
  * drills of every database drilled in one VPC. A tag-selected database costs nothing: it runs in
  * the groups of its VPC's fleet network (`fleet.vpc` or one of `fleet.networks`), which exist
  * whether or not a listed database uses them.
+ *
+ * A listed database with `runner: "fargate"` gets a Fargate backup group of its network (`f` +
+ * hash): one per network and dump layout (and jobs, for the directory layout); and a Fargate
+ * drill group of its drill network (`r` + hash), whose restore-and-check step is a Fargate task.
+ * Tag-selected databases always run on their network's Lambda groups (there is no fleet-level
+ * runner default; docs/FLEETS.md).
  */
 import { createHash } from 'node:crypto';
 import { Duration } from 'aws-cdk-lib';
@@ -21,10 +27,23 @@ import {
 } from '../lambda/core/drill-settings';
 import { DRILL_ACTIONS } from '../lambda/core/drill-workflow';
 import { RUNNER_GROUP_KEY } from '../lambda/core/fleet-settings';
+import {
+  DEFAULT_FARGATE_SIZE,
+  DEFAULT_FARGATE_TIMEOUT_HOURS,
+  fargateJobs,
+  fargateMemoryOptions,
+  type DumpLayout,
+  type FargateSettings,
+  type FargateSize,
+} from '../lambda/core/runner-settings';
 import type { DatabaseConfig, RestorableConfig } from './config';
 import { drillSettingsInput } from './constructs/restore-drill';
+import { fargateOptionsOf } from './database-runner';
 
-/** Runner groups per group stack: each costs at most ~25 resources, so a group stack stays near 300. */
+/**
+ * Runner groups per group stack: each costs at most 27 resources (a Fargate drill group; measured
+ * in fleet-stack.test.ts), so a group stack stays under 330.
+ */
 export const MAX_RUNNER_GROUPS_PER_STACK = 12;
 
 /** The key of the execution input the orchestrator routes on (and removes before the run starts). */
@@ -43,10 +62,36 @@ export interface DrillNetwork {
   readonly subnetIds: readonly string[];
 }
 
+/**
+ * The Fargate task of a Fargate group: one task definition per handler serves every database of
+ * the group, so it is sized for the largest of them (fargateTaskOf says why).
+ */
+export interface FleetFargateTask {
+  /** The largest CPU of the group's databases, and the smallest Fargate memory covering each one's. */
+  readonly size: FargateSize;
+  /** The longest `timeoutHours` of the group's databases: every run's deadline. */
+  readonly timeoutHours: number;
+}
+
+/** The Fargate task of a Fargate backup group, and how its dump runs. */
+export interface FleetFargateSettings extends FleetFargateTask {
+  /** The group's layout (part of its key: the dump reads it from the task's environment). */
+  readonly layout: DumpLayout;
+  /** pg_dump -j (part of the key with the directory layout; one per vCPU of `size` with stream). */
+  readonly jobs: number;
+}
+
 export interface BackupRunnerGroup {
   readonly kind: 'backup';
-  /** Stable id derived from the network (`b` + hash, or `public` outside any VPC). */
+  /**
+   * Stable id derived from the network (`b` + hash, or `public` outside any VPC); `f` + hash of
+   * the network and the layout for a Fargate group.
+   */
   readonly id: string;
+  /** Where the dump and verify run. */
+  readonly runner: 'lambda' | 'fargate';
+  /** The Fargate task, for a Fargate group. */
+  readonly fargate?: FleetFargateSettings;
   /** Index of the group stack that holds it. */
   readonly stackIndex: number;
   /** The network; none for databases reachable over the internet (e.g. Supabase). */
@@ -57,7 +102,12 @@ export interface BackupRunnerGroup {
 
 export interface DrillRunnerGroup {
   readonly kind: 'drill';
+  /** `d` + hash of the network; `r` + hash for a Fargate group (not `df`: a `d` id may start so). */
   readonly id: string;
+  /** Where the restore-and-check step runs (every other step runs on the drill function). */
+  readonly runner: 'lambda' | 'fargate';
+  /** The restore-and-check task, for a Fargate group (pg_restore -j comes with each run's input). */
+  readonly fargate?: FleetFargateTask;
   readonly stackIndex: number;
   readonly network: DrillNetwork;
   readonly stateMachineName: string;
@@ -147,6 +197,8 @@ function drillSettingsOf(db: DatabaseConfig) {
       rtoTarget: Duration.minutes(db.drill.rtoTargetMinutes),
       checks: db.drill.checks,
       targetMajor: db.drill.targetMajor,
+      // pg_restore -j of its Fargate restore, per run (the settings travel in the run's input).
+      fargate: fargateOptionsOf(db),
     },
     db.drill.source,
     db.drill.instanceClass,
@@ -171,6 +223,51 @@ function backupExecutionOf(db: DatabaseConfig, group: string): Record<string, un
   };
 }
 
+/** `fargate` left out of a `runner: "fargate"` database: the schema's defaults. */
+const DEFAULT_FARGATE_SETTINGS: FargateSettings = {
+  ...DEFAULT_FARGATE_SIZE,
+  layout: 'stream',
+  timeoutHours: DEFAULT_FARGATE_TIMEOUT_HOURS,
+};
+
+/**
+ * The task of a Fargate group: sized for the largest of its databases rather than per run. A
+ * RunTask override per run (cpu and memory from the execution input) would need the size in the
+ * run's input, which the strict dump event does not take; the container's memory hard limit
+ * (Control Tower) overridden with it; and ephemeral storage, which the Step Functions ECS
+ * integration's CDK task cannot override. One static size keeps every run at least its
+ * database's size, and a smaller database only pays for the bigger task while it runs (Fargate
+ * bills per second). CPU is the largest; memory the smallest value Fargate allows with that CPU
+ * that covers every database's (a bigger CPU allows other memory values: 30720 MiB is valid with
+ * 4096 units, not with 8192); storage and timeout the largest.
+ */
+function fargateTaskOf(databases: readonly FargateSettings[]): FleetFargateTask {
+  const cpu = Math.max(...databases.map((d) => d.cpu));
+  const wantedMemory = Math.max(...databases.map((d) => d.memoryMiB));
+  const memoryMiB = (fargateMemoryOptions(cpu) ?? []).find((m) => m >= wantedMemory);
+  if (memoryMiB === undefined) {
+    throw new Error(`no Fargate memory with ${cpu} CPU units covers ${wantedMemory} MiB`);
+  }
+  const storage = databases.flatMap((d) =>
+    d.ephemeralStorageGiB === undefined ? [] : [d.ephemeralStorageGiB],
+  );
+  return {
+    size: { cpu, memoryMiB, ...(storage.length > 0 ? { ephemeralStorageGiB: Math.max(...storage) } : {}) },
+    timeoutHours: Math.max(...databases.map((d) => d.timeoutHours)),
+  };
+}
+
+/** The task and dump of a Fargate backup group. */
+function fargateSettingsOf(layout: DumpLayout, databases: readonly FargateSettings[]): FleetFargateSettings {
+  const task = fargateTaskOf(databases);
+  return {
+    ...task,
+    layout,
+    // Equal within a directory group (its key); with stream pg_dump takes no -j.
+    jobs: layout === 'directory' ? fargateJobs(databases[0]) : fargateJobs({ cpu: task.size.cpu }),
+  };
+}
+
 /**
  * Plans the fleet shape of `config`. Groups are numbered into stacks in order: fleet.vpc's, then
  * each listed database's network as it first appears, then fleet.networks' in their order. So
@@ -181,8 +278,14 @@ function backupExecutionOf(db: DatabaseConfig, group: string): Record<string, un
  * no change elsewhere ever renames a group.
  */
 export function planFleet(config: RestorableConfig): FleetPlan {
-  const backupByKey = new Map<string, { id: string; network?: BackupNetwork }>();
-  const drillByKey = new Map<string, { id: string; network: DrillNetwork; classes: Set<string> }>();
+  const backupByKey = new Map<
+    string,
+    { id: string; network?: BackupNetwork; fargate?: { layout: DumpLayout; databases: FargateSettings[] } }
+  >();
+  const drillByKey = new Map<
+    string,
+    { id: string; network: DrillNetwork; classes: Set<string>; fargate?: FargateSettings[] }
+  >();
   const order: { kind: 'backup' | 'drill'; key: string }[] = [];
 
   const backupGroup = (network: BackupNetwork | undefined): string => {
@@ -195,15 +298,46 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     }
     return group.id;
   };
-  const drillGroup = (network: DrillNetwork, instanceClass: string): string => {
-    const key = JSON.stringify(network);
+  // A Fargate group per network and layout (and jobs with the directory layout): the dump reads
+  // both from its task's environment, not from the run's input (the dump event is strict and
+  // names neither), so databases that differ in them cannot share a task. Size and timeout are
+  // the group's largest instead (see fargateSettingsOf). The key never holds the size, so resizing
+  // one database never renames its group or moves another database.
+  const fargateGroup = (network: BackupNetwork, settings: FargateSettings): string => {
+    const shape = {
+      runner: 'fargate',
+      network,
+      layout: settings.layout,
+      ...(settings.layout === 'directory' ? { jobs: fargateJobs(settings) } : {}),
+    };
+    const key = JSON.stringify(shape);
+    let group = backupByKey.get(key);
+    if (!group) {
+      group = { id: `f${hashOf(shape)}`, network, fargate: { layout: settings.layout, databases: [] } };
+      backupByKey.set(key, group);
+      order.push({ kind: 'backup', key });
+    }
+    group.fargate!.databases.push(settings);
+    return group.id;
+  };
+  // A Fargate drill group per drill network: the restore's jobs travel in each run's drill
+  // settings, so only the task's size and timeout are the group's (its largest, as for backups).
+  const drillGroup = (network: DrillNetwork, instanceClass: string, fargate?: FargateSettings): string => {
+    const shape = fargate ? { runner: 'fargate', network } : network;
+    const key = JSON.stringify(shape);
     let group = drillByKey.get(key);
     if (!group) {
-      group = { id: `d${hashOf(network)}`, network, classes: new Set() };
+      group = {
+        id: fargate ? `r${hashOf(shape)}` : `d${hashOf(network)}`,
+        network,
+        classes: new Set(),
+        ...(fargate ? { fargate: [] } : {}),
+      };
       drillByKey.set(key, group);
       order.push({ kind: 'drill', key });
     }
     group.classes.add(instanceClass);
+    if (fargate) group.fargate!.push(fargate);
     return group.id;
   };
 
@@ -234,13 +368,16 @@ export function planFleet(config: RestorableConfig): FleetPlan {
     map.set(expression, [...(map.get(expression) ?? []), id]);
 
   for (const db of config.databases) {
-    const group = backupGroup(backupNetworkOf(db.vpc));
+    const network = backupNetworkOf(db.vpc);
+    const fargate = db.runner === 'fargate' ? (db.fargate ?? DEFAULT_FARGATE_SETTINGS) : undefined;
+    // Config validation gives every Fargate database a vpc (Fargate tasks run in subnets).
+    const group = fargate && network ? fargateGroup(network, fargate) : backupGroup(network);
     const ownSchedule = db.schedule === config.fleet.schedule ? undefined : db.schedule;
     if (ownSchedule) addTo(backupSchedules, ownSchedule, db.id);
     let drill: ListedFleetDatabase['drill'];
     const drillNetwork = drillNetworkOf(db);
     if (db.drill.enabled && drillNetwork) {
-      const dg = drillGroup(drillNetwork, db.drill.instanceClass);
+      const dg = drillGroup(drillNetwork, db.drill.instanceClass, fargate);
       const ownDrillSchedule =
         db.drill.schedule === config.fleet.drillSchedule ? undefined : db.drill.schedule;
       if (ownDrillSchedule) addTo(drillSchedules, ownDrillSchedule, db.id);
@@ -279,6 +416,8 @@ export function planFleet(config: RestorableConfig): FleetPlan {
       backupGroups.push({
         kind,
         id: g.id,
+        runner: g.fargate ? 'fargate' : 'lambda',
+        ...(g.fargate ? { fargate: fargateSettingsOf(g.fargate.layout, g.fargate.databases) } : {}),
         stackIndex,
         network: g.network,
         // Stack index in the name: a group that moves to another stack is renamed, so the new
@@ -290,6 +429,8 @@ export function planFleet(config: RestorableConfig): FleetPlan {
       drillGroups.push({
         kind,
         id: g.id,
+        runner: g.fargate ? 'fargate' : 'lambda',
+        ...(g.fargate ? { fargate: fargateTaskOf(g.fargate) } : {}),
         stackIndex,
         network: g.network,
         stateMachineName: `restorable-fleet-${stackIndex}-${g.id}-drill`,

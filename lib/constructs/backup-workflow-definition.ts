@@ -119,13 +119,15 @@ export function buildBackupStateMachine(
     maxDelay: Duration.minutes(5),
   });
   // A Fargate task that never answered emitted no failure metric: record it, then page as usual.
+  // A shared (fleet) workflow records it for the run's database, as its handler would have.
+  const metricDatabase = options.databaseFromInput ? sfn.JsonPath.stringAt('$.databaseId') : databaseId;
   recordUnreportedFailures(scope, dump, runners.dump, {
-    databaseId,
+    databaseId: metricDatabase,
     metric: MetricNames.backupFailure,
     next: onFailure,
   });
   recordUnreportedFailures(scope, verify, runners.verify, {
-    databaseId,
+    databaseId: metricDatabase,
     metric: MetricNames.verifyFailure,
     next: onFailure,
   });

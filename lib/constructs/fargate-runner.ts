@@ -190,6 +190,13 @@ export type FargateTaskProps = FargateEntryPoint & {
    * @default - the runner's `size`
    */
   readonly size?: FargateSize;
+
+  /**
+   * IAM path of the task role (a fleet runner's: the workload's data-access role trusts the roles
+   * under it, fleet-runners.ts).
+   * @default '/'
+   */
+  readonly taskRolePath?: string;
 };
 
 /** One entry point's task definition and roles. */
@@ -314,6 +321,7 @@ export class FargateRunner extends Construct {
         StringEquals: { 'aws:SourceAccount': stack.account },
       }),
       description: `Restorable ${handler} task (Fargate runner)`,
+      path: props.taskRolePath,
     });
     const executionRole = new iam.Role(this, `${name}ExecutionRole`, {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),

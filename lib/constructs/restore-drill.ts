@@ -416,9 +416,12 @@ export function drillSettingsInput(
 /**
  * With a Fargate restore the instance must outlive the longest restore: the sweeper deletes it at
  * its expiry. The default lifetime grows to the restore's deadline plus the drill's other steps
- * and the wait for the instance (whole hours, at least the default six).
+ * and the wait for the instance (whole hours, at least the default six). A fleet Fargate drill
+ * group sets it from its longest timeout the same way.
  */
-function fargateInstanceLifetime(props: RestoreDrillProps): Duration | undefined {
+export function fargateInstanceLifetime(
+  props: Pick<RestoreDrillProps, 'fargate' | 'maxWaitForInstance'>,
+): Duration | undefined {
   if (!props.fargate) return undefined;
   return Duration.hours(
     Math.max(DEFAULT_DRILL_MAX_LIFETIME_HOURS, Math.ceil(fargateInFlightMinutes(props) / 60) + 1),
@@ -426,7 +429,7 @@ function fargateInstanceLifetime(props: RestoreDrillProps): Duration | undefined
 }
 
 /** The longest a drill with a Fargate restore may still need its instance, in minutes. */
-function fargateInFlightMinutes(props: RestoreDrillProps): number {
+function fargateInFlightMinutes(props: Pick<RestoreDrillProps, 'fargate' | 'maxWaitForInstance'>): number {
   const deadline = props.fargate?.timeout ?? DEFAULT_FARGATE_DEADLINE;
   const wait = props.maxWaitForInstance?.toMinutes({ integral: false }) ?? DEFAULT_DRILL_MAX_WAIT_MINUTES;
   // Select and provision on the function, the wait, then the task: its deadline and its start.

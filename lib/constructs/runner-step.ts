@@ -118,7 +118,12 @@ export function recordUnreportedFailures(
   scope: Construct,
   step: RunnerStep,
   runner: StepRunner,
-  props: { readonly databaseId: string; readonly metric: MetricName; readonly next: sfn.IChainable },
+  props: {
+    /** The database's id, or a JsonPath to it in the state's input (a shared fleet workflow). */
+    readonly databaseId: string;
+    readonly metric: MetricName;
+    readonly next: sfn.IChainable;
+  },
 ): void {
   if (runner.kind !== 'fargate') return;
   const name = `${step.name}RecordFailure`;

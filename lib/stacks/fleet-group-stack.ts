@@ -1,6 +1,6 @@
 /**
  * A fleet group stack: the runners of up to MAX_RUNNER_GROUPS_PER_STACK runner groups (one per
- * network), so no stack nears CloudFormation's resource quota however many databases the fleet
+ * network, plus Fargate groups where `runner: "fargate"` databases are), so no stack nears CloudFormation's resource quota however many databases the fleet
  * has. Separate stacks, not nested ones: a group that fails to deploy (a deleted VPC, a security
  * group quota) fails alone instead of rolling back the fleet, and `cdk diff` shows each group's
  * IAM changes (docs/FLEETS.md). References go one way only, from the group to the fleet stack
@@ -87,8 +87,10 @@ export class FleetGroupStack extends Stack {
         placement: network,
       });
       const where = group.network ? `network ${group.network.vpcId}` : 'outside any VPC';
-      pageOnErrors(scopeOf, 'dump', runners.dumpFunction, group.id, where);
-      pageOnErrors(scopeOf, 'verify', runners.verifyFunction, group.id, where);
+      // A Fargate group has no function: a task that fails without answering is recorded as the
+      // database's failure metric by the workflow (runner-step.ts), which the fleet alarms page on.
+      if (runners.dumpFunction) pageOnErrors(scopeOf, 'dump', runners.dumpFunction, group.id, where);
+      if (runners.verifyFunction) pageOnErrors(scopeOf, 'verify', runners.verifyFunction, group.id, where);
       this.backupRunners.push(runners);
     }
     for (const group of mine(plan.drillGroups)) {

@@ -5,8 +5,10 @@
  * group ids and stacks stay put as networks and databases are added.
  */
 import { DEFAULT_DRILL_INSTANCE_CLASS } from '../../lambda/core/drill-settings';
+import { DrillRunInputSchema } from '../../lambda/handlers/drill';
+import { DumpEventSchema } from '../../lambda/handlers/dump';
 import { parseConfig } from '../../lib/config';
-import { planFleet, runnerGroupsOf, type FleetPlan } from '../../lib/fleet-plan';
+import { planFleet, RUNNER_GROUP_KEY, runnerGroupsOf, type FleetPlan } from '../../lib/fleet-plan';
 import { fleetConfigInput, network } from './fleet-support';
 
 /** 24 listed databases on networks 0-11 (and outside any VPC), fleet.vpc = network 12, plus `extra`. */
@@ -111,5 +113,127 @@ describe('planFleet: fleet networks', () => {
     expect(plan.defaults.networks).toEqual({});
     expect(plan.defaults.backupGroup).toBeUndefined();
     expect(runnerGroupsOf(plan, 'backup')).toEqual({});
+  });
+});
+
+describe('planFleet: Fargate databases', () => {
+  /** Listed databases db-001..db-024; `fargate` entries by index (null: runner fargate, defaults). */
+  const withFargate = (entries: Record<number, Record<string, unknown> | null>, extra: number[] = []) =>
+    planWith(extra, (input) => {
+      const dbs = input.databases as Record<string, unknown>[];
+      // Only the databases named here run on Fargate (not the fixture's own).
+      for (const db of dbs) {
+        delete db.runner;
+        delete db.fargate;
+      }
+      for (const [i, fargate] of Object.entries(entries)) {
+        dbs[Number(i)] = { ...dbs[Number(i)], runner: 'fargate', ...(fargate ? { fargate } : {}) };
+      }
+    });
+  const listedOf = (plan: FleetPlan, id: string) => plan.listed.find((db) => db.id === id)!;
+  const groupOf = (plan: FleetPlan, id: string) =>
+    plan.backupGroups.find((g) => g.id === listedOf(plan, id).backupGroup)!;
+
+  it("gives a Fargate database a Fargate backup group of its network, apart from the network's Lambda group", () => {
+    // db-004 (index 3) and db-016 (index 15) are both on network 3.
+    const lambdaOnly = withFargate({});
+    const plan = withFargate({ 3: null });
+    const fargate = groupOf(plan, 'db-004');
+    expect(fargate).toMatchObject({ runner: 'fargate', network: groupOf(lambdaOnly, 'db-004').network });
+    expect(fargate.id).toMatch(/^f[0-9a-f]{8}$/);
+    expect(fargate.stateMachineName).toBe(`restorable-fleet-${fargate.stackIndex}-${fargate.id}-backup`);
+    // The Lambda group of the network stays, for its other database, with its id.
+    // (It may move to another stack: it now first appears with db-016.)
+    const lambdaGroup = groupOf(lambdaOnly, 'db-016');
+    expect(groupOf(plan, 'db-016')).toMatchObject({ id: lambdaGroup.id, network: lambdaGroup.network });
+    expect(groupOf(plan, 'db-016').runner).toBe('lambda');
+    // The run is routed there: `runnerGroup` of its execution input.
+    expect(listedOf(plan, 'db-004').backupExecution[RUNNER_GROUP_KEY]).toBe(fargate.id);
+    expect(listedOf(plan, 'db-016').backupExecution[RUNNER_GROUP_KEY]).toBe(groupOf(plan, 'db-016').id);
+    expect(plan.backupGroups).toHaveLength(lambdaOnly.backupGroups.length + 1);
+    // Tag-selected databases stay on the fleet networks' Lambda groups.
+    for (const groups of Object.values(plan.defaults.networks)) {
+      expect(plan.backupGroups.find((g) => g.id === groups.backupGroup)?.runner).toBe('lambda');
+    }
+  });
+
+  it('keeps Fargate group ids stable: from the network and layout, not the size or the other databases', () => {
+    const a = withFargate({ 3: { cpu: 1024, memoryMiB: 2048 } });
+    const b = withFargate({ 3: { cpu: 16384, memoryMiB: 32768, timeoutHours: 30 }, 15: null }, [13]);
+    expect(groupOf(b, 'db-004').id).toBe(groupOf(a, 'db-004').id);
+    expect(groupOf(b, 'db-016').id).toBe(groupOf(a, 'db-004').id);
+    // Another layout is another task environment, so another group; another network too.
+    const directory = withFargate({
+      3: { layout: 'directory', jobs: 4 },
+      15: { layout: 'directory', jobs: 8 },
+    });
+    expect(groupOf(directory, 'db-004').id).not.toBe(groupOf(a, 'db-004').id);
+    expect(groupOf(directory, 'db-016').id).not.toBe(groupOf(directory, 'db-004').id);
+    expect(groupOf(withFargate({ 4: null }), 'db-005').id).not.toBe(groupOf(a, 'db-004').id);
+  });
+
+  it("sizes a Fargate group's task for the largest of its databases, and its deadline for the longest timeout", () => {
+    const plan = withFargate({
+      // The largest of each is on either database (the first is not simply taken).
+      3: { cpu: 4096, memoryMiB: 30720, ephemeralStorageGiB: 60, timeoutHours: 6 },
+      15: { cpu: 8192, memoryMiB: 16384, timeoutHours: 20 },
+    });
+    expect(groupOf(plan, 'db-004').fargate).toEqual({
+      // 30720 MiB is not a memory 8192 units allow (16-60 GiB by 4 GiB): the next one is.
+      size: { cpu: 8192, memoryMiB: 32768, ephemeralStorageGiB: 60 },
+      layout: 'stream',
+      jobs: 8,
+      timeoutHours: 20,
+    });
+    expect(groupOf(withFargate({ 3: null }), 'db-004').fargate).toEqual({
+      size: { cpu: 2048, memoryMiB: 4096 },
+      layout: 'stream',
+      jobs: 2,
+      timeoutHours: 12,
+    });
+    expect(
+      groupOf(withFargate({ 3: { layout: 'directory', jobs: 3, cpu: 4096 } }), 'db-004').fargate,
+    ).toMatchObject({
+      layout: 'directory',
+      jobs: 3,
+    });
+  });
+
+  it('drills a Fargate database on a Fargate drill group of its drill network, with its own pg_restore jobs', () => {
+    const lambdaOnly = withFargate({});
+    const plan = withFargate({
+      3: { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 80, timeoutHours: 4 },
+      15: { cpu: 2048, memoryMiB: 4096, jobs: 1, timeoutHours: 10 },
+    });
+    const drillOf = (p: FleetPlan, id: string) => listedOf(p, id).drill!;
+    const group = plan.drillGroups.find((g) => g.id === drillOf(plan, 'db-004').group)!;
+    expect(group.id).toMatch(/^r[0-9a-f]{8}$/);
+    expect(group).toMatchObject({
+      runner: 'fargate',
+      network: lambdaOnly.drillGroups.find((g) => g.id === drillOf(lambdaOnly, 'db-004').group)!.network,
+      fargate: { size: { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 80 }, timeoutHours: 10 },
+    });
+    // Both share it; each run names it and carries its own jobs (the drill settings of the run).
+    expect(drillOf(plan, 'db-016').group).toBe(group.id);
+    expect(drillOf(plan, 'db-004').execution).toMatchObject({
+      [RUNNER_GROUP_KEY]: group.id,
+      drill: { jobs: 4 },
+    });
+    expect(drillOf(plan, 'db-016').execution).toMatchObject({ drill: { jobs: 1 } });
+    // As the runners parse them once the orchestrator has taken runnerGroup out.
+    const withoutGroup = (execution: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(execution).filter(([key]) => key !== RUNNER_GROUP_KEY));
+    for (const id of ['db-004', 'db-016']) {
+      expect(DrillRunInputSchema.safeParse(withoutGroup(drillOf(plan, id).execution)).error).toBeUndefined();
+      expect(
+        DumpEventSchema.safeParse(withoutGroup(listedOf(plan, id).backupExecution)).error,
+      ).toBeUndefined();
+    }
+    // Network 3 has no Lambda-drilled database left: no Lambda drill group there.
+    expect(plan.drillGroups.filter((g) => g.network.vpcId === network(3).vpcId)).toEqual([group]);
+    // A Lambda database's run carries no jobs and stays on its Lambda group.
+    const other = drillOf(plan, 'db-002');
+    expect(plan.drillGroups.find((g) => g.id === other.group)?.runner).toBe('lambda');
+    expect(other.execution.drill).not.toHaveProperty('jobs');
   });
 });

@@ -20,7 +20,15 @@ import { FLEET_BACKUP_ORCHESTRATOR_OUTPUT, FLEET_DRILL_ORCHESTRATOR_OUTPUT } fro
 import { BackupStack } from '../../lib/stacks/backup-stack';
 import { ReplicaStack } from '../../lib/stacks/replica-stack';
 import { newApp } from './cdk-support';
-import { FLEET_NETWORKS, fleetApp, fleetConfig, fleetConfigInput, LISTED, network } from './fleet-support';
+import {
+  FARGATE_LISTED,
+  FLEET_NETWORKS,
+  fleetApp,
+  fleetConfig,
+  fleetConfigInput,
+  LISTED,
+  network,
+} from './fleet-support';
 import { allowed } from './iam-eval';
 import {
   definitionOf,
@@ -79,10 +87,15 @@ function runnerFunctions(group: (typeof groups)[number]) {
   const drillGroups = plan.drillGroups.filter((g) => g.stackIndex === index);
   const fn = (f: { function: lambda.IFunction }) => idOf(group, f.function);
   return [
-    ...group.backupRunners.flatMap((r, i) => [
-      { id: fn(r.dumpFunction), group: backupGroups[i].id, workload: 'dump' },
-      { id: fn(r.verifyFunction), group: backupGroups[i].id, workload: 'verify' },
-    ]),
+    // A Fargate group has tasks, not functions.
+    ...group.backupRunners.flatMap((r, i) =>
+      r.dumpFunction && r.verifyFunction
+        ? [
+            { id: fn(r.dumpFunction), group: backupGroups[i].id, workload: 'dump' },
+            { id: fn(r.verifyFunction), group: backupGroups[i].id, workload: 'verify' },
+          ]
+        : [],
+    ),
     ...group.drillRunners.map((r, i) => ({
       id: fn(r.drillFunction),
       group: drillGroups[i].id,
@@ -108,11 +121,15 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
   it('synthesizes into the fleet stack and group stacks, each under 400 resources', () => {
     const counts = Object.fromEntries([backup, ...groups].map((s) => [s.stackName, resourceCount(s)]));
     const plan = backup.fleetPlan!;
-    // 16 backup groups (12 listed networks, the 3 fleet networks, outside any VPC) and 13 drill
-    // groups (the 10 listed networks with a drilled database, the 3 fleet networks), at most
-    // MAX_RUNNER_GROUPS_PER_STACK per stack. Measured: 106, 216, 212 and 88 resources (each runner
-    // function's error alarm included).
-    expect([plan.backupGroups.length, plan.drillGroups.length]).toEqual([16, 13]);
+    // 19 backup groups (12 listed networks, the 3 fleet networks, outside any VPC, and the Fargate
+    // groups of networks 7, 3 (directory) and 11) and 15 drill groups (the 10 listed networks with
+    // a drilled database, the 3 fleet networks, the Fargate groups of networks 7 and 3), at most
+    // MAX_RUNNER_GROUPS_PER_STACK per stack.
+    // Measured: 106, 216, 219 and 183 resources (each runner function's error alarm included; a
+    // Fargate backup group is 16: cluster, log group, two task definitions with four roles and
+    // their policies, the workflow with its role, policy and log group; a Fargate drill group is a
+    // drill group plus 7: cluster, log group, task definition, two roles and their policies).
+    expect([plan.backupGroups.length, plan.drillGroups.length]).toEqual([19, 15]);
     expect(groups).toHaveLength(
       Math.ceil((plan.backupGroups.length + plan.drillGroups.length) / MAX_RUNNER_GROUPS_PER_STACK),
     );
@@ -126,7 +143,8 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
   it('runs every listed database on a runner group of its network, and tag-selected ones on their VPC’s fleet network', () => {
     const plan = backup.fleetPlan!;
     expect(plan.listed).toHaveLength(LISTED);
-    expect(plan.backupGroups.map((g) => g.network?.vpcId ?? 'none').sort()).toEqual(
+    const lambdaGroups = plan.backupGroups.filter((g) => g.runner === 'lambda');
+    expect(lambdaGroups.map((g) => g.network?.vpcId ?? 'none').sort()).toEqual(
       [...Array.from({ length: 15 }, (_, n) => network(n).vpcId), 'none'].sort(),
     );
     expect(plan.defaults.backupGroup).toBe(plan.backupGroups[0].id);
@@ -397,7 +415,8 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
       functions += runners.length;
     }
     const plan = backup.fleetPlan!;
-    expect(functions).toBe(2 * plan.backupGroups.length + plan.drillGroups.length);
+    const lambdaGroups = plan.backupGroups.filter((g) => g.runner === 'lambda');
+    expect(functions).toBe(2 * lambdaGroups.length + plan.drillGroups.length);
   });
 
   it("lets the group stacks' alarms publish to the encrypted on-call topic, and no other account's or region's", () => {
@@ -488,5 +507,225 @@ describe(`a fleet of ${LISTED} listed and tag-selected databases`, () => {
         expect(groupsJson[instanceSg].Properties.SecurityGroupIngress).toBeUndefined();
       }
     }
+  });
+});
+
+/** Each Fargate backup group with its runners and group stack. */
+function fargateGroups() {
+  const plan = backup.fleetPlan!;
+  return groups.flatMap((stack, i) => {
+    const mine = plan.backupGroups.filter((g) => g.stackIndex === i + 1);
+    return stack.backupRunners.flatMap((runners, j) =>
+      mine[j].runner === 'fargate' ? [{ stack, runners, group: mine[j] }] : [],
+    );
+  });
+}
+
+interface TaskDefinitionJson {
+  Properties: {
+    Cpu: string;
+    Memory: string;
+    EphemeralStorage?: { SizeInGiB: number };
+    ContainerDefinitions: { Environment: { Name: string; Value: unknown }[] }[];
+  };
+}
+
+describe('a fleet with runner "fargate" databases', () => {
+  const plan = backup.fleetPlan!;
+  const fargateIds = Object.keys(FARGATE_LISTED).map((i) => `db-${String(Number(i) + 1).padStart(3, '0')}`);
+  const fargateListed = Object.entries(FARGATE_LISTED).map(([i, fargate]) => ({
+    id: `db-${String(Number(i) + 1).padStart(3, '0')}`,
+    // The schema's defaults for what the entry leaves out.
+    cpu: (fargate?.cpu as number | undefined) ?? 2048,
+    memoryMiB: (fargate?.memoryMiB as number | undefined) ?? 4096,
+    ephemeralStorageGiB: (fargate?.ephemeralStorageGiB as number | undefined) ?? 20,
+    timeoutHours: (fargate?.timeoutHours as number | undefined) ?? 12,
+    layout: (fargate?.layout as string | undefined) ?? 'stream',
+  }));
+
+  it('routes each one to a Fargate backup group of its network, whose workflow the orchestrator starts', () => {
+    const orchestrator = JSON.stringify(definitionOf(backup, backup.fleet!.backupOrchestrator.stateMachine));
+    for (const db of fargateListed) {
+      const listed = plan.listed.find((d) => d.id === db.id)!;
+      const group = plan.backupGroups.find((g) => g.id === listed.backupGroup)!;
+      expect({ db: db.id, runner: group.runner }).toEqual({ db: db.id, runner: 'fargate' });
+      expect(listed.backupExecution[RUNNER_GROUP_KEY]).toBe(group.id);
+      expect(group.network?.vpcId).toBe(network((Number(db.id.slice(3)) - 1) % 12).vpcId);
+      expect(orchestrator).toContain(`"StringEquals":"${group.id}"`);
+    }
+    // No other database runs there.
+    const fargateGroupIds = new Set(fargateGroups().map((g) => g.group.id));
+    expect(fargateGroupIds.size).toBe(3);
+    for (const db of plan.listed.filter((d) => !fargateIds.includes(d.id))) {
+      expect(fargateGroupIds.has(db.backupGroup)).toBe(false);
+    }
+  });
+
+  it('runs Dump and Verify as ECS tasks waiting for their task token, with a deadline for the longest timeout', () => {
+    for (const { stack, runners, group } of fargateGroups()) {
+      const cfn = template(stack).toJSON().Resources[idOf(stack, runners.stateMachine)] as {
+        Properties: { StateMachineName: string };
+      };
+      expect(cfn.Properties.StateMachineName).toBe(group.stateMachineName);
+      const { States } = definitionOf(stack, runners.stateMachine);
+      const hours = Math.max(
+        ...fargateListed
+          .filter((db) => plan.listed.find((d) => d.id === db.id)!.backupGroup === group.id)
+          .map((db) => db.timeoutHours),
+      );
+      for (const step of ['Dump', 'Verify']) {
+        expect(States[step].Resource).toMatch(/:states:::ecs:runTask\.waitForTaskToken$/);
+        const params = States[step].Parameters as {
+          Overrides: { ContainerOverrides: { Environment: { Name: string; Value?: string }[] }[] };
+        };
+        const deadline = params.Overrides.ContainerOverrides[0].Environment.find(
+          (e) => e.Name === 'DEADLINE_SECONDS',
+        );
+        expect({ group: group.id, step, deadline: deadline?.Value }).toEqual({
+          group: group.id,
+          step,
+          deadline: String(hours * 3600),
+        });
+        expect(States[step].TimeoutSeconds).toBe(hours * 3600 + 600);
+      }
+      // The whole execution input is the dump's event, as on the Lambda groups.
+      expect(States.DumpEvent.Parameters).toBeUndefined();
+      // A task that never answered is recorded for the run's database, not the group.
+      expect(JSON.stringify(States.DumpRecordFailure.Parameters)).toContain('"Value.$":"$.databaseId"');
+    }
+  });
+
+  it("sizes each Fargate group's task for every one of its databases", () => {
+    for (const { stack, runners, group } of fargateGroups()) {
+      const mine = fargateListed.filter(
+        (db) => plan.listed.find((d) => d.id === db.id)!.backupGroup === group.id,
+      );
+      expect(mine.length).toBeGreaterThan(0);
+      for (const handler of ['dump', 'verify'] as const) {
+        const task = template(stack).toJSON().Resources[
+          idOf(stack, runners.fargateRunner!.task(handler).taskDefinition)
+        ] as TaskDefinitionJson;
+        const { Cpu, Memory, EphemeralStorage, ContainerDefinitions } = task.Properties;
+        for (const db of mine) {
+          expect({
+            db: db.id,
+            handler,
+            covers: Number(Cpu) >= db.cpu && Number(Memory) >= db.memoryMiB,
+          }).toEqual({
+            db: db.id,
+            handler,
+            covers: true,
+          });
+          expect(EphemeralStorage?.SizeInGiB ?? 20).toBeGreaterThanOrEqual(db.ephemeralStorageGiB);
+        }
+        if (handler === 'dump') {
+          const env = Object.fromEntries(ContainerDefinitions[0].Environment.map((e) => [e.Name, e.Value]));
+          expect(env).toMatchObject({ RUNNER: 'fargate', DUMP_LAYOUT: mine[0].layout });
+          expect(new Set(mine.map((db) => db.layout)).size).toBe(1);
+        }
+      }
+    }
+    // Network 7's group: db-008 (4096 CPU, 30720 MiB, 50 GiB) and db-128 (8192 CPU, 16384 MiB).
+    const shared = fargateGroups().find(({ group }) => group.network?.vpcId === network(7).vpcId)!;
+    const task = template(shared.stack).toJSON().Resources[
+      idOf(shared.stack, shared.runners.fargateRunner!.task('dump').taskDefinition)
+    ] as TaskDefinitionJson;
+    expect(task.Properties).toMatchObject({
+      Cpu: '8192',
+      Memory: '32768',
+      EphemeralStorage: { SizeInGiB: 50 },
+    });
+  });
+
+  it('gives the task roles the workload path, the data-access role to assume, and no data permission', () => {
+    for (const { stack, runners } of fargateGroups()) {
+      for (const [handler, workload] of [
+        ['dump', 'dump'],
+        ['verify', 'verify'],
+      ] as const) {
+        const task = runners.fargateRunner!.task(handler);
+        const role = template(stack).toJSON().Resources[idOf(stack, task.taskRole)] as {
+          Properties: { Path?: string };
+        };
+        expect(role.Properties.Path).toBe(`/restorable/fleet/${workload}/`);
+        const statements = roleStatements(stack).find(
+          (r) => r.role === idOf(stack, task.taskRole),
+        )!.statements;
+        expect(statements.filter((s) => actions(s).some((a) => DATA_ACTIONS.test(a)))).toEqual([]);
+        const assume = statements.filter((s) => actions(s).includes('sts:AssumeRole'));
+        expect(assume).toHaveLength(1);
+        expect(actions(assume[0])).toEqual(['sts:AssumeRole', 'sts:TagSession']);
+        const accessRole = backup.fleet!.accessRoles[workload].role;
+        expect(fleetValueOf(assume[0].Resource)).toEqual(backup.resolve(accessRole.roleArn));
+        // And the handler's environment names that role, as the functions' does.
+        const definition = template(stack).toJSON().Resources[
+          idOf(stack, task.taskDefinition)
+        ] as TaskDefinitionJson;
+        const env = definition.Properties.ContainerDefinitions[0].Environment.find(
+          (e) => e.Name === 'DATABASE_ACCESS_ROLE_ARN',
+        );
+        expect(fleetValueOf(env?.Value)).toEqual(backup.resolve(accessRole.roleArn));
+      }
+    }
+  });
+
+  it('drills each drilled one on a Fargate drill group: RestoreAndCheck as an ECS task of the drill client', () => {
+    const drilled = fargateListed.filter((db) => plan.listed.find((d) => d.id === db.id)!.drill);
+    expect(drilled.map((db) => db.id)).toEqual(['db-008', 'db-088', 'db-128']);
+    const runnersOf = new Map(
+      groups.flatMap((stack, i) => {
+        const mine = plan.drillGroups.filter((g) => g.stackIndex === i + 1);
+        return stack.drillRunners.map((runners, j) => [mine[j].id, { stack, runners }] as const);
+      }),
+    );
+    const fargateDrillGroups = new Set(
+      drilled.map((db) => plan.listed.find((d) => d.id === db.id)!.drill!.group),
+    );
+    expect(fargateDrillGroups.size).toBe(2); // networks 7 and 3
+    for (const id of fargateDrillGroups) {
+      const { stack, runners } = runnersOf.get(id)!;
+      const mine = drilled.filter((db) => plan.listed.find((d) => d.id === db.id)!.drill!.group === id);
+      const hours = Math.max(...mine.map((db) => db.timeoutHours));
+      const { States } = definitionOf(stack, runners.stateMachine);
+      expect(States.RestoreAndCheck.Resource).toMatch(/:states:::ecs:runTask\.waitForTaskToken$/);
+      expect(States.RestoreAndCheck.TimeoutSeconds).toBe(hours * 3600 + 600);
+      // Every other step stays on the group's drill function.
+      // (payloadResponseOnly: the state's resource is the function's ARN itself).
+      for (const step of ['Select', 'Provision', 'Status', 'Cleanup', 'Report']) {
+        expect({ step, resource: States[step].Resource }).toEqual({ step, resource: '<token>' });
+      }
+      const task = runners.fargateRunner!.task('drill');
+      const definition = template(stack).toJSON().Resources[
+        idOf(stack, task.taskDefinition)
+      ] as TaskDefinitionJson;
+      for (const db of mine) {
+        expect(Number(definition.Properties.Cpu)).toBeGreaterThanOrEqual(db.cpu);
+        expect(Number(definition.Properties.Memory)).toBeGreaterThanOrEqual(db.memoryMiB);
+        expect(definition.Properties.EphemeralStorage?.SizeInGiB ?? 20).toBeGreaterThanOrEqual(
+          db.ephemeralStorageGiB,
+        );
+      }
+      // The instance outlives the longest restore (the sweeper deletes it at its expiry).
+      const env = Object.fromEntries(
+        definition.Properties.ContainerDefinitions[0].Environment.map((e) => [e.Name, e.Value]),
+      );
+      expect(Number(env.DRILL_MAX_LIFETIME_HOURS)).toBeGreaterThan(hours);
+      // The drill client's security group (PostgreSQL into the drill instances), the drill path.
+      expect(runners.fargateRunner!.securityGroups).toEqual([runners.network.functionSecurityGroup]);
+      const role = template(stack).toJSON().Resources[idOf(stack, task.taskRole)] as {
+        Properties: { Path?: string };
+      };
+      expect(role.Properties.Path).toBe('/restorable/fleet/drill/');
+      const statements = roleStatements(stack).find((r) => r.role === idOf(stack, task.taskRole))!.statements;
+      expect(statements.some((s) => actions(s).includes('rds:CreateDBInstance'))).toBe(true);
+      const assume = statements.find((s) => actions(s).includes('sts:AssumeRole'))!;
+      expect(fleetValueOf(assume.Resource)).toEqual(
+        backup.resolve(backup.fleet!.accessRoles.drill.role.roleArn),
+      );
+    }
+    // Each run carries the database's own pg_restore -j (db-088: jobs 4; db-008: one per vCPU).
+    const jobsOf = (id: string) =>
+      (plan.listed.find((d) => d.id === id)!.drill!.execution.drill as { jobs?: number }).jobs;
+    expect([jobsOf('db-008'), jobsOf('db-088'), jobsOf('db-128')]).toEqual([4, 4, 8]);
   });
 });

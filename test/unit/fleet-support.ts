@@ -2,7 +2,7 @@
  * The fleet fixture of the fleet tests: a config of 300 databases — 240 listed with varied
  * settings (12 backup networks, databases outside any VPC drilled in a VPC of their own, three
  * backup schedules, two drill schedules, RPOs, compression, lock waits, schemas, drills on other
- * instance classes or off) and a tag selection for the rest, found in fleet.vpc and two more
+ * instance classes or off, four on the Fargate runner) and a tag selection for the rest, found in fleet.vpc and two more
  * fleet networks that no listed database uses — and the app bin/app.ts builds from it.
  */
 import { ReplicaStack } from '../../lib/stacks/replica-stack';
@@ -24,6 +24,19 @@ export const network = (n: number) => ({
   securityGroupIds: [`sg-${hex(0x200 + n)}`],
 });
 
+/**
+ * Listed databases on the Fargate runner (index → `fargate`, or null for the defaults): two of
+ * different sizes sharing network 7's Fargate group (its task must cover both: the largest CPU,
+ * and 30720 MiB rounded up to a memory 8192 CPU units allow), a directory dump on network 3, the
+ * defaults on network 11.
+ */
+export const FARGATE_LISTED: Readonly<Record<number, Record<string, unknown> | null>> = {
+  7: { cpu: 4096, memoryMiB: 30720, ephemeralStorageGiB: 50, timeoutHours: 20 },
+  47: null,
+  87: { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 100, layout: 'directory', jobs: 4 },
+  127: { cpu: 8192, memoryMiB: 16384, timeoutHours: 6 },
+};
+
 export function fleetConfigInput(listed = LISTED): Record<string, unknown> {
   const input = exampleConfigInput() as Record<string, unknown>;
   input.databases = Array.from({ length: listed }, (_, i) => {
@@ -40,6 +53,9 @@ export function fleetConfigInput(listed = LISTED): Record<string, unknown> {
       ...(i % 5 === 0 ? { compression: { kind: 'gzip', level: 6 } } : {}),
       ...(i % 7 === 0 ? { lockWaitTimeoutSeconds: 120 } : {}),
       ...(i % 9 === 0 ? { schemas: { include: ['public'] } } : {}),
+      ...(i in FARGATE_LISTED
+        ? { runner: 'fargate', ...(FARGATE_LISTED[i] ? { fargate: FARGATE_LISTED[i] } : {}) }
+        : {}),
       drill: {
         enabled: i % 6 !== 5,
         ...(i % 4 === 1 ? { schedule: 'cron(0 5 ? * 1L *)' } : {}),

@@ -130,3 +130,48 @@ describe('every deployed function environment parses with its handler schema', (
     }
   });
 });
+
+describe("every fleet Fargate task's environment parses with its handler schema", () => {
+  // db-008 (index 7) runs on Fargate: its backup group's dump and verify task definitions and its
+  // drill group's drill task definition.
+  const fleet = fleetApp(fleetConfig(8));
+  const tasks = fleet.groups.flatMap((stack) =>
+    Object.entries(Template.fromStack(stack).findResources('AWS::ECS::TaskDefinition')).map(
+      ([logicalId, resource]) => {
+        const container = (
+          resource as {
+            Properties: {
+              ContainerDefinitions: { Command: string[]; Environment: { Name: string; Value: unknown }[] }[];
+            };
+          }
+        ).Properties.ContainerDefinitions[0];
+        return {
+          logicalId: `${stack.stackName}/${logicalId}`,
+          // `node /var/task/runner.js <handler>` (fargate-runner.ts).
+          handler: container.Command[1],
+          variables: Object.fromEntries(
+            container.Environment
+              // The runner's own switch (lambda/runner/main.ts), not the handler's environment.
+              .filter((e) => e.Name !== 'RESTORABLE_METRICS')
+              .map((e) => [e.Name, e.Value]),
+          ),
+        };
+      },
+    ),
+  );
+
+  test("the fleet has a dump and a verify task, and its drill's restore task", () => {
+    expect(tasks.map((t) => t.handler).sort()).toEqual(['drill', 'dump', 'verify']);
+  });
+
+  test.each(tasks.map((t) => [t.logicalId, t] as const))('%s', (_id, task) => {
+    if (!isHandler(task.handler))
+      throw new Error(`${task.logicalId} runs ${task.handler}, which has no schema`);
+    const variables = resolvedVariables(task);
+    const known = new Set(handlerEnvNames(task.handler));
+    expect(Object.keys(variables).filter((name) => !known.has(name))).toEqual([]);
+    const env = parseHandlerEnv(task.handler, variables) as Record<string, unknown>;
+    expect(env.DATABASE_ACCESS_ROLE_ARN).toMatch(/^arn:aws:iam::123456789012:role\/placeholder-/);
+    if (task.handler === 'dump') expect(env).toMatchObject({ RUNNER: 'fargate', DUMP_LAYOUT: 'stream' });
+  });
+});
