@@ -141,6 +141,10 @@ export class BackupStack extends Stack {
         logEncryptionKey: this.monitoring.key,
         logRetention: LOG_RETENTION,
       });
+      // The same size warnings as the per-database shape, on the database's id in the fleet stack.
+      for (const database of this.config.databases) {
+        warnAboutRunner(new Construct(this.fleet, `Database${pascalCase(database.id)}`), database);
+      }
     }
     ({ freshness: this.freshness, sweeper: this.sweeper } = this.addOperations());
     this.audit = this.addVaultAudit(replicaAccount);

@@ -8,7 +8,7 @@
  * database uses, and the discovery functions' environment (4 KB at most) with many networks.
  */
 import { Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -727,5 +727,25 @@ describe('a fleet with runner "fargate" databases', () => {
     const jobsOf = (id: string) =>
       (plan.listed.find((d) => d.id === id)!.drill!.execution.drill as { jobs?: number }).jobs;
     expect([jobsOf('db-008'), jobsOf('db-088'), jobsOf('db-128')]).toEqual([4, 4, 8]);
+  });
+});
+
+describe('runner size warnings in the fleet shape', () => {
+  test('a listed database too big for Lambda is warned about by id, as in the per-database shape', () => {
+    const input = fleetConfigInput(24);
+    const dbs = input.databases as Record<string, unknown>[];
+    dbs[2] = { ...dbs[2], sizeHintGiB: 400 };
+    dbs[3] = { ...dbs[3], sizeHintGiB: 1 };
+    const app = newApp();
+    const config = parseConfig(input);
+    const fleetStack = new BackupStack(app, 'RestorableBackup', { config });
+    const warnings = Annotations.fromStack(fleetStack)
+      .findWarning('*', Match.stringLikeRegexp('restorable:lambdaUnsafe'))
+      .map((w) => `${w.id} ${String(w.entry.data)}`);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^\/RestorableBackup\/Fleet\/DatabaseDb003 databases "db-003" \(sizeHintGiB 400\)/,
+      ),
+    ]);
   });
 });
