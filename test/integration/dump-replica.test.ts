@@ -100,6 +100,17 @@ it('dumps from a standby with hot_standby_feedback on: every session there, the 
   await h.query(`INSERT INTO public.replica_marker VALUES (4)`);
   // The standby must have replayed it before the dump starts (streaming is asynchronous).
   await caughtUp();
+  // And the row is there for a new session on the standby (CI under load once counted 3 after
+  // the replay position had passed the insert; this tells a slow standby from a dump that misses
+  // rows, which the assertion below still catches).
+  for (let i = 0; ; i++) {
+    const n = await onDatabase(standby, h.database, (c) =>
+      c.query<{ n: number }>('SELECT count(*)::int AS n FROM public.replica_marker').then((r) => r.rows[0].n),
+    );
+    if (n === 4) break;
+    if (i > 300) throw new Error(`the standby still shows ${n} rows of replica_marker after 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   // Watch the primary for any session of ours while the backup runs.
   const seen = new Set<string>();
   const watcher = new Client(h.cluster.connection(h.database));
