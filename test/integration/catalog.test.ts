@@ -5,7 +5,7 @@
  * The server returns three keys per ListObjectsV2 page, so every listing follows continuation.
  */
 import * as fs from 'node:fs';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   backupIdTime,
   latestValidBackup,
@@ -13,7 +13,7 @@ import {
   occupiedPeriods,
   type BackupEntry,
 } from '../../lambda/core/catalog';
-import { keysOfManifest, type Manifest } from '../../lambda/core/manifest';
+import { directoryPrefixOf, keysOfManifest, type Manifest } from '../../lambda/core/manifest';
 import { makeS3Client } from '../../lambda/core/s3';
 import { putFakeBackup } from '../support/fake-backup';
 import { startS3Harness, type S3Harness } from '../support/harness';
@@ -246,6 +246,69 @@ describe('listBackups', () => {
     setTime(daily, '2026-07-01T02:30:00Z');
     // Same id in both: the order must still be total and stable (no throw, both listed).
     expect(await listBackups(h.s3, h.bucket, 'tie')).toHaveLength(2);
+  });
+});
+
+describe('directory layout and sizes from the listing', () => {
+  test('a directory-layout backup names its .dir/toc.dat, not a .dump, and is judged by it', async () => {
+    const db = 'dirdb';
+    const m = await putFakeBackup(h.s3, h.bucket, {
+      databaseId: db,
+      at: at('2026-06-01T02:00:00Z'),
+      bytes: 64,
+    });
+    const toc = `${directoryPrefixOf(m)}toc.dat`;
+    const dump = fs.readFileSync(__filename).subarray(0, 64);
+    await put(toc, dump);
+    await rewriteManifest(m, (c) => {
+      c.layout = 'directory';
+      (c.pgDump as Record<string, unknown>).format = 'directory';
+      c.object = { ...(c.object as object), key: toc };
+      c.files = [{ name: 'toc.dat', key: toc, bytes: 64, sha256: (m.object as { sha256: string }).sha256 }];
+    });
+    expect(summary(await listBackups(h.s3, h.bucket, db))).toEqual([
+      { backupId: m.backupId, tier: 'daily', valid: true, problem: undefined },
+    ]);
+    // The same manifest naming the .dump while saying directory: not this backup's object.
+    await rewriteManifest(m, (c) => {
+      c.layout = 'directory';
+      (c.pgDump as Record<string, unknown>).format = 'directory';
+    });
+    expect((await listBackups(h.s3, h.bucket, db, { includeInvalid: true }))[0]).toMatchObject({
+      valid: false,
+      problem: `manifest names dump ${m.object.key}, expected ${toc}`,
+    });
+  });
+
+  test('dumpFromListing: presence and size from the listing, with the same verdicts as HeadObject', async () => {
+    const db = 'listed-sizes';
+    const ok = await putFakeBackup(h.s3, h.bucket, {
+      databaseId: db,
+      at: at('2026-07-01T02:00:00Z'),
+      bytes: 120,
+    });
+    const short = await putFakeBackup(h.s3, h.bucket, {
+      databaseId: db,
+      at: at('2026-07-02T02:00:00Z'),
+      bytes: 80,
+    });
+    await put(short.object.key, Buffer.from('PGDMP'));
+    const gone = await putFakeBackup(h.s3, h.bucket, {
+      databaseId: db,
+      at: at('2026-07-03T02:00:00Z'),
+      bytes: 50,
+    });
+    await h.s3.send(new DeleteObjectCommand({ Bucket: h.bucket, Key: gone.object.key }));
+    const expected = [
+      { backupId: gone.backupId, tier: 'daily', valid: false, problem: 'dump object missing' },
+      { backupId: short.backupId, tier: 'daily', valid: false, problem: 'dump is 5 bytes, manifest says 80' },
+      { backupId: ok.backupId, tier: 'daily', valid: true, problem: undefined },
+    ];
+    const opts = { includeInvalid: true };
+    expect(summary(await listBackups(h.s3, h.bucket, db, { ...opts, dumpFromListing: true }))).toEqual(
+      expected,
+    );
+    expect(summary(await listBackups(h.s3, h.bucket, db, opts))).toEqual(expected);
   });
 });
 
