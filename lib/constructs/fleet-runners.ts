@@ -41,11 +41,6 @@ export function fleetRunnerRolePath(workload: DataAccessWorkload): string {
   return `/restorable/fleet/${workload}/`;
 }
 
-/** Until the runtime side types DATABASE_ACCESS_ROLE_ARN in every runner schema (fleet contract). */
-interface DataAccessEnv {
-  readonly DATABASE_ACCESS_ROLE_ARN: string;
-}
-
 /** Lets a runner role assume a data-access role with session tags (the identity side of the trust). */
 function grantAssume(role: iam.IGrantable, accessRole: iam.IRole): void {
   iam.Grant.addToPrincipal({
@@ -106,7 +101,7 @@ export class FleetBackupRunners extends Construct {
       logEncryptionKey: props.logEncryptionKey,
       logRetention: props.logRetention,
     };
-    const dumpEnv: HandlerEnvInput<'dump'> & DataAccessEnv = {
+    const dumpEnv: HandlerEnvInput<'dump'> = {
       BACKUP_BUCKET: bucket.bucketName,
       BACKUP_KMS_KEY_ARN: key.keyArn,
       OBJECT_LOCK_MODE: props.objectLockMode,
@@ -116,7 +111,7 @@ export class FleetBackupRunners extends Construct {
       },
       DATABASE_ACCESS_ROLE_ARN: props.dumpAccessRole.roleArn,
     };
-    const verifyEnv: HandlerEnvInput<'verify'> & DataAccessEnv = {
+    const verifyEnv: HandlerEnvInput<'verify'> = {
       BACKUP_BUCKET: bucket.bucketName,
       REPLICA_BUCKET: replica.bucketName,
       REPLICA_REGION: replica.env.region,
@@ -144,7 +139,7 @@ export class FleetBackupRunners extends Construct {
         logRetention: props.logRetention,
       });
       this.fargateRunner = runner;
-      const fargateDumpEnv: HandlerEnvInput<'dump'> & DataAccessEnv = {
+      const fargateDumpEnv: HandlerEnvInput<'dump'> = {
         ...dumpEnv,
         RUNNER: 'fargate',
         DUMP_LAYOUT: fargate.layout,
@@ -249,7 +244,7 @@ export class FleetDrillRunners extends Construct {
       description: { kind: 'Restorable fleet drill', of: `runner group ${group.id}` },
     });
 
-    const env: HandlerEnvInput<'drill'> & DataAccessEnv = {
+    const env: HandlerEnvInput<'drill'> = {
       BACKUP_BUCKET: props.bucket.bucket.bucketName,
       REPLICA_BUCKET: props.replicaBucket.bucket.bucketName,
       REPLICA_REGION: props.replicaBucket.bucket.env.region,
