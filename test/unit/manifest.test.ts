@@ -4,6 +4,7 @@
  * must name the field.
  */
 import {
+  DIRECTORY_TOC,
   directoryPrefixOf,
   keysOfManifest,
   parseManifest,
@@ -264,6 +265,10 @@ describe('row counts and labels', () => {
     // Older, unquoted labels: split at the first dot.
     expect(parseTableLabel('a.b.c')).toEqual({ schema: 'a', name: 'b.c' });
     expect(parseTableLabel('"a".b')).toEqual({ schema: 'a', name: 'b' });
+    // Older labels of an empty schema or name (unquoted then): the empty part is kept.
+    expect(parseTableLabel('.x')).toEqual({ schema: '', name: 'x' });
+    expect(parseTableLabel('a.')).toEqual({ schema: 'a', name: '' });
+    expect(parseTableLabel('"a".')).toEqual({ schema: 'a', name: '' });
   });
 
   test('parseTableLabel refuses what is not schema.name, saying why', () => {
@@ -277,5 +282,7 @@ describe('row counts and labels', () => {
 
   test("directoryPrefixOf: the backup's .dir/ next to its manifest", () => {
     expect(directoryPrefixOf(valid())).toBe('weekly/orders/2026-W47/orders-20261122T020000Z.dir/');
+    // The table of contents pg_dump -Fd writes: the file a directory manifest's `object` names.
+    expect(DIRECTORY_TOC).toBe('toc.dat');
   });
 });
