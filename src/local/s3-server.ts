@@ -198,6 +198,48 @@ async function listObjectsV2(ctx: KoaContext, next: () => Promise<void>, pageSiz
 const xmlEscape = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
+/**
+ * s3rver answers a PutObject (and a CompleteMultipartUpload) when it has read the body, not when
+ * the file write has landed: a test that then corrupts, backdates or reads the stored file could
+ * find it missing or short. S3 answers only once the object is stored, so this waits (at most 5 s)
+ * until the file holds the whole body: the request's decoded length, or the upload's parts.
+ */
+async function writeThenAnswer(
+  ctx: KoaContext,
+  next: () => Promise<void>,
+  directory: string,
+  bucket: string,
+  key: string,
+  uploadId: string | undefined,
+): Promise<void> {
+  const header = (name: string) => {
+    const v = ctx.headers[name];
+    return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
+  };
+  let expected: number | undefined;
+  if (ctx.headers['x-amz-copy-source']) {
+    expected = undefined; // a copy: the body is the source's, not this request's
+  } else if (uploadId !== undefined) {
+    const dir = path.join(uploadsDir(directory, bucket), path.basename(uploadId));
+    expected = fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => /^\d+$/.test(f))
+          .reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0)
+      : undefined;
+  } else {
+    const chunked = String(ctx.headers['content-encoding'] ?? '').includes('aws-chunked');
+    expected = header('x-amz-decoded-content-length') ?? (chunked ? undefined : header('content-length'));
+  }
+  await next();
+  if (ctx.status !== 200 || expected === undefined) return;
+  const file = objectFile(directory, bucket, key);
+  for (let i = 0; i < 1000; i++) {
+    if (fs.existsSync(file) && fs.statSync(file).size === expected) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS3Server> {
   const ownsDirectory = !options.directory;
   const directory = options.directory ?? fs.mkdtempSync(path.join(os.tmpdir(), 'restorable-s3-'));
@@ -253,10 +295,18 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
       }
       creating.add(file);
       try {
-        await next();
+        await writeThenAnswer(ctx, next, directory, bucket, decodeURIComponent(keyParts.join('/')), uploadId);
       } finally {
         creating.delete(file);
       }
+      return;
+    }
+    const objectWrite =
+      keyParts.length > 0 &&
+      ((ctx.method === 'PUT' && ctx.query.partNumber === undefined && !ctx.headers['x-amz-copy-source']) ||
+        (ctx.method === 'POST' && uploadId !== undefined));
+    if (objectWrite) {
+      await writeThenAnswer(ctx, next, directory, bucket, decodeURIComponent(keyParts.join('/')), uploadId);
       return;
     }
     if (ctx.method === 'GET' && bucket && keyParts.join('') === '' && ctx.query['list-type'] === '2') {
